@@ -1,0 +1,50 @@
+# The two commands in README.md are `make demo` and `make test`; everything they
+# need (virtualenv, Python deps, the Rust extension, npm hypercore for interop)
+# is set up here, so they work on a fresh machine.
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+JSDIR  := tests/interop/js
+# Rebuild the extension whenever any Rust source or manifest changes.
+RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
+
+.PHONY: setup build demo test test-rust test-python bench stubtest clean
+
+setup: $(VENV)/.deps
+$(VENV)/.deps: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q typer==0.16.0 structlog==25.4.0 pytest==8.4.1 hypothesis==6.135.26 \
+		pytest-benchmark==5.1.0 PyNaCl==1.5.0 mypy==1.17.0 maturin==1.9.1
+	touch $@
+
+build: $(VENV)/.built
+$(VENV)/.built: $(VENV)/.deps $(RUST_SOURCES)
+	$(VENV)/bin/maturin develop --release --quiet
+	touch $@
+
+$(JSDIR)/node_modules/.installed: $(JSDIR)/package.json $(JSDIR)/package-lock.json
+	cd $(JSDIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: build
+	$(PY) -m bzzz.cli.main log demo
+
+test-rust:
+	cargo test --workspace --quiet
+
+test-python: build $(JSDIR)/node_modules/.installed
+	$(PY) -m pytest
+
+stubtest: build
+	$(PY) -m mypy.stubtest bzzz._core --allowlist .mypy-stubtest-allowlist
+
+test: test-rust test-python stubtest
+
+bench: build $(JSDIR)/node_modules/.installed
+	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,mean,median,ops,rounds \
+		--benchmark-group-by=group -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) target $(JSDIR)/node_modules

@@ -1,0 +1,60 @@
+//! Exceptions raised by `bzzz._core`, and the one place Rust errors become them.
+//!
+//! ```text
+//! ValueError
+//!  └─ CoreError                 bad input to the core (wrong key length, bad index, ...)
+//!      ├─ LogCorrupted          stored log data that fails its checks on open / verify
+//!      ├─ VerificationFailed    a proof, signature or tree hash that does not check out
+//!      └─ EnvelopeRejected      an envelope refused; `.reason` is one of REJECT_REASONS
+//! OSError                       I/O failures, with errno, as Python's own
+//! ```
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+create_exception!(_core, CoreError, PyValueError, "Bad input to the Bzzz core.");
+create_exception!(
+    _core,
+    LogCorrupted,
+    CoreError,
+    "Stored log data failed its integrity checks; the log cannot be trusted as it is."
+);
+create_exception!(
+    _core,
+    VerificationFailed,
+    CoreError,
+    "A proof, signature or tree hash did not verify against the public key."
+);
+create_exception!(
+    _core,
+    EnvelopeRejected,
+    CoreError,
+    "An envelope was refused. `reason` says why, from a closed set (see REJECT_REASONS)."
+);
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("CoreError", py.get_type::<CoreError>())?;
+    m.add("LogCorrupted", py.get_type::<LogCorrupted>())?;
+    m.add("VerificationFailed", py.get_type::<VerificationFailed>())?;
+    m.add("EnvelopeRejected", py.get_type::<EnvelopeRejected>())?;
+    Ok(())
+}
+
+pub fn key_error(err: bzzz_core::crypto::KeyError) -> PyErr {
+    CoreError::new_err(err.to_string())
+}
+
+pub fn io_error(err: std::io::Error) -> PyErr {
+    PyOSError::new_err((err.raw_os_error().unwrap_or(0), err.to_string()))
+}
+
+/// Raise `EnvelopeRejected` with its machine-readable `reason` attribute set.
+pub fn envelope_rejected(py: Python<'_>, reason: &str, message: String) -> PyErr {
+    let err = EnvelopeRejected::new_err(message);
+    // Exception instances have a __dict__, so this cannot fail in practice; if it
+    // somehow did, the reason is still in the message.
+    let _ = err.value(py).setattr("reason", reason);
+    err
+}
