@@ -6,11 +6,11 @@
 //!      ├─ LogCorrupted          stored log data that fails its checks on open / verify
 //!      ├─ VerificationFailed    a proof, signature or tree hash that does not check out
 //!      └─ EnvelopeRejected      an envelope refused; `.reason` is one of REJECT_REASONS
-//! OSError                       I/O failures, with errno, as Python's own
+//! OSError                       I/O failures: FileNotFoundError, FileExistsError, ... as Python's own
 //! ```
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 create_exception!(_core, CoreError, PyValueError, "Bad input to the Bzzz core.");
@@ -44,10 +44,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 pub fn key_error(err: bzzz_core::crypto::KeyError) -> PyErr {
     CoreError::new_err(err.to_string())
-}
-
-pub fn io_error(err: std::io::Error) -> PyErr {
-    PyOSError::new_err((err.raw_os_error().unwrap_or(0), err.to_string()))
 }
 
 /// Raise `EnvelopeRejected` with its machine-readable `reason` attribute set.

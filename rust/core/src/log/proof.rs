@@ -1,0 +1,189 @@
+//! Proofs of one entry against a signed tree, in Hypercore's own shape: the
+//! `block` part climbs from the entry's leaf to the full root that holds it,
+//! the `upgrade` part carries the other full roots and the signature of the
+//! tree of `length` entries (an upgrade from 0). A reader that knows only the
+//! public key can check a proof, and so can a JS hypercore reader (see
+//! tests/interop).
+
+use serde::{Deserialize, Serialize};
+
+use super::tree::{Node, Roots};
+use super::LogError;
+use crate::crypto::{self, Hash, PublicKey, SIGNATURE_LEN};
+use crate::flat_tree;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proof {
+    pub fork: u64,
+    pub index: u64,
+    pub value: Vec<u8>,
+    /// Siblings from the leaf upwards, up to (not including) its full root.
+    pub nodes: Vec<Node>,
+    /// The signed length the proof upgrades to.
+    pub length: u64,
+    /// The full roots of `length` other than the one holding the entry.
+    pub roots: Vec<Node>,
+    pub signature: Vec<u8>,
+}
+
+/// What a valid proof establishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub tree_hash: Hash,
+    pub length: u64,
+    pub byte_length: u64,
+    pub fork: u64,
+}
+
+fn fail(msg: impl Into<String>) -> LogError {
+    LogError::Verification(msg.into())
+}
+
+impl Proof {
+    /// Check the proof with nothing but the writer's public key.
+    pub fn verify(&self, key: &PublicKey) -> Result<Verified, LogError> {
+        if self.index >= self.length {
+            return Err(fail(format!("entry {} is not below the proof's length {}", self.index, self.length)));
+        }
+        if self.signature.len() != SIGNATURE_LEN {
+            return Err(fail(format!("signature must be {SIGNATURE_LEN} bytes, got {}", self.signature.len())));
+        }
+        let mut top = Node::leaf(self.index, &self.value);
+        for sibling in &self.nodes {
+            if sibling.index != flat_tree::sibling(top.index) {
+                return Err(fail(format!("node {} is not the sibling of node {}", sibling.index, top.index)));
+            }
+            top = Node::parent_of(&top, sibling);
+        }
+        let mut others = self.roots.iter();
+        let mut roots = Vec::new();
+        for index in flat_tree::full_roots(self.length) {
+            if index == top.index {
+                roots.push(top);
+            } else {
+                match others.next() {
+                    Some(root) if root.index == index => roots.push(*root),
+                    Some(root) => return Err(fail(format!("expected root {index}, got node {}", root.index))),
+                    None => return Err(fail(format!("root {index} is missing"))),
+                }
+            }
+        }
+        if others.next().is_some() || !roots.iter().any(|r| r.index == top.index) {
+            return Err(fail("the proof's nodes do not form the tree of its length"));
+        }
+        let roots = Roots::from_nodes(roots).ok_or_else(|| fail("roots do not form a tree"))?;
+        let tree_hash = roots.tree_hash();
+        if !key.verify(&crypto::tree_signable(&tree_hash, self.length, self.fork), &self.signature) {
+            return Err(fail(format!("signature does not match the tree of length {}", self.length)));
+        }
+        Ok(Verified { tree_hash, length: self.length, byte_length: roots.byte_length(), fork: self.fork })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&JsonProof::from(self)).expect("a proof always serializes")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, LogError> {
+        let json: JsonProof =
+            serde_json::from_str(text).map_err(|e| LogError::Invalid(format!("not a proof: {e}")))?;
+        json.try_into()
+    }
+}
+
+// The JSON form mirrors the proof object of hypercore's lib/merkle-tree.js,
+// with byte strings as lowercase hex, so the JS side reads it as it is.
+
+#[derive(Serialize, Deserialize)]
+struct JsonNode {
+    index: u64,
+    size: u64,
+    hash: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonBlock {
+    index: u64,
+    value: String,
+    nodes: Vec<JsonNode>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonUpgrade {
+    start: u64,
+    length: u64,
+    nodes: Vec<JsonNode>,
+    additional_nodes: Vec<JsonNode>,
+    signature: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonProof {
+    fork: u64,
+    block: JsonBlock,
+    hash: Option<serde_json::Value>,
+    seek: Option<serde_json::Value>,
+    upgrade: JsonUpgrade,
+    manifest: Option<serde_json::Value>,
+}
+
+impl From<&Node> for JsonNode {
+    fn from(n: &Node) -> Self {
+        Self { index: n.index, size: n.size, hash: hex::encode(n.hash) }
+    }
+}
+
+impl TryFrom<&JsonNode> for Node {
+    type Error = LogError;
+    fn try_from(n: &JsonNode) -> Result<Self, LogError> {
+        let bytes = hex::decode(&n.hash).map_err(|e| LogError::Invalid(format!("node {}: bad hash hex: {e}", n.index)))?;
+        let hash: Hash = bytes
+            .try_into()
+            .map_err(|_| LogError::Invalid(format!("node {}: hash must be 32 bytes", n.index)))?;
+        Ok(Node { index: n.index, size: n.size, hash })
+    }
+}
+
+impl From<&Proof> for JsonProof {
+    fn from(p: &Proof) -> Self {
+        Self {
+            fork: p.fork,
+            block: JsonBlock {
+                index: p.index,
+                value: hex::encode(&p.value),
+                nodes: p.nodes.iter().map(JsonNode::from).collect(),
+            },
+            hash: None,
+            seek: None,
+            upgrade: JsonUpgrade {
+                start: 0,
+                length: p.length,
+                nodes: p.roots.iter().map(JsonNode::from).collect(),
+                additional_nodes: Vec::new(),
+                signature: hex::encode(&p.signature),
+            },
+            manifest: None,
+        }
+    }
+}
+
+impl TryFrom<JsonProof> for Proof {
+    type Error = LogError;
+    fn try_from(j: JsonProof) -> Result<Self, LogError> {
+        if j.upgrade.start != 0 || !j.upgrade.additional_nodes.is_empty() {
+            return Err(LogError::Invalid("only proofs that upgrade from length 0 are supported".into()));
+        }
+        let hex_field = |what: &str, s: &str| {
+            hex::decode(s).map_err(|e| LogError::Invalid(format!("{what}: bad hex: {e}")))
+        };
+        Ok(Proof {
+            fork: j.fork,
+            index: j.block.index,
+            value: hex_field("value", &j.block.value)?,
+            nodes: j.block.nodes.iter().map(Node::try_from).collect::<Result<_, _>>()?,
+            length: j.upgrade.length,
+            roots: j.upgrade.nodes.iter().map(Node::try_from).collect::<Result<_, _>>()?,
+            signature: hex_field("signature", &j.upgrade.signature)?,
+        })
+    }
+}
