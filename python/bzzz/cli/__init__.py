@@ -1,0 +1,1 @@
+"""The `bzzz` command line: one module per command group."""

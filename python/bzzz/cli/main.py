@@ -1,0 +1,28 @@
+"""`bzzz`: the operator's command line."""
+
+from __future__ import annotations
+
+import typer
+
+from bzzz import __version__
+from bzzz.cli import log
+
+app = typer.Typer(
+    name="bzzz",
+    help="Bzzz: agents that find each other over libp2p, take GitHub issues, "
+    "discuss a plan, do the work with local models, and keep a signed log of it all.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(log.app, name="log")
+
+
+@app.command()
+def version() -> None:
+    """Print the version of Bzzz."""
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,75 @@
+"""An agent's log directory: the key file next to the Merkle log it signs.
+
+```
+<data_dir>/log/
+    secret_key      the writer's key pair (mode 0600, see keys.py)
+    hypercore/      the MerkleLog files (header, data, tree, signatures)
+```
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from bzzz._core import KeyPair, MerkleLog
+from bzzz.log.events import decode_entry, encode_event
+from bzzz.log.keys import load_key_pair, save_key_pair
+
+KEY_FILE = "secret_key"
+LOG_DIR = "hypercore"
+
+
+def default_data_dir() -> Path:
+    """`$BZZZ_DATA_DIR`, else `$XDG_DATA_HOME/bzzz`, else `~/.local/share/bzzz`."""
+    if env := os.environ.get("BZZZ_DATA_DIR"):
+        return Path(env)
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "bzzz"
+
+
+class AgentLog:
+    """The writer's view of its own log."""
+
+    def __init__(self, directory: Path, log: MerkleLog) -> None:
+        self.directory = directory
+        self.log = log
+
+    @classmethod
+    def create(cls, directory: Path, key_pair: KeyPair | None = None, *, sync: bool = False) -> AgentLog:
+        """A new log with a new (or the given) key pair; FileExistsError if one is there."""
+        if (directory / LOG_DIR).exists() or (directory / KEY_FILE).exists():
+            raise FileExistsError(f"a log already exists in {directory}")
+        key_pair = key_pair or KeyPair.generate()
+        save_key_pair(directory / KEY_FILE, key_pair)
+        return cls(directory, MerkleLog.create(directory / LOG_DIR, key_pair, sync=sync))
+
+    @classmethod
+    def open(cls, directory: Path, *, writable: bool = True, sync: bool = False) -> AgentLog:
+        if not (directory / LOG_DIR).exists():
+            raise FileNotFoundError(f"no log in {directory} (create one with `bzzz log create`)")
+        key_pair = load_key_pair(directory / KEY_FILE) if writable else None
+        return cls(directory, MerkleLog.open(directory / LOG_DIR, key_pair, sync=sync))
+
+    def append_event(self, event_type: str, /, **fields: Any) -> int:
+        """Log one event; returns its index."""
+        return self.log.append(encode_event(event_type, **fields)) - 1
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, dict[str, Any] | str | bytes]]:
+        end = self.log.length if end is None else min(end, self.log.length)
+        for index in range(max(start, 0), end):
+            yield index, decode_entry(self.log.get(index))
+
+    def close(self) -> None:
+        self.log.close()
+
+    def __enter__(self) -> AgentLog:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
