@@ -194,7 +194,32 @@ impl Log {
         if !self.key.verify(&crypto::tree_signable(&record.tree_hash, record.length, record.fork), &record.signature) {
             return Err(format!("bad signature at length {}", record.length));
         }
+        self.check_last_entry(&roots).map_err(|e| format!("at length {}: {e}", record.length))?;
         Ok(roots)
+    }
+
+    /// The newest entry is where a crash leaves its mark (a power cut can leave
+    /// a signed tail that never reached the disk): re-hash it and climb to its
+    /// root, so a damaged tail is cut off on open rather than found by `verify`.
+    fn check_last_entry(&self, roots: &Roots) -> std::result::Result<(), String> {
+        let last = roots.length() - 1;
+        let leaf = self.files.read_node(2 * last).map_err(|e| e.to_string())?;
+        let mut value = vec![0u8; leaf.size as usize];
+        let offset = roots.byte_length().checked_sub(leaf.size).ok_or("last entry is larger than the log")?;
+        self.files.data.read_exact_at(&mut value, offset).map_err(|e| e.to_string())?;
+        let mut top = Node::leaf(last, &value);
+        if top != leaf {
+            return Err("the last entry does not match its leaf hash".into());
+        }
+        let holder = roots.nodes().last().expect("a non-empty tree has roots");
+        while top.index != holder.index {
+            let sibling = self.files.read_node(flat_tree::sibling(top.index)).map_err(|e| e.to_string())?;
+            top = Node::parent_of(&top, &sibling);
+        }
+        if top != *holder {
+            return Err("the last entry does not hash up to its root".into());
+        }
+        Ok(())
     }
 
     pub fn append(&mut self, entry: &[u8]) -> Result<u64> {
