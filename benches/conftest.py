@@ -1,0 +1,47 @@
+"""Benchmarks: each Rust path beside its baseline, measured in the same run.
+
+Machines are small and shared, so absolute figures wander; the ratios printed at
+the end (measured seconds apart on the same machine) are what the targets are
+about. Correctness is checked before anything is timed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from benches.rates import RATES, TARGETS
+
+@pytest.fixture
+def record_rate() -> Callable[[str, str, Any, int], None]:
+    """Store ops/s of a finished pytest-benchmark run (`per_call` operations per call)."""
+
+    def record(group: str, implementation: str, benchmark: Any, per_call: int = 1) -> None:
+        RATES[group][implementation] = per_call / benchmark.stats.stats.median
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not RATES:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("bzzz: rates and ratios (same run, same machine)")
+    for group, rates in RATES.items():
+        for implementation, rate in sorted(rates.items()):
+            write(f"{group:<44} {implementation:<14} {rate:>14,.0f} ops/s")
+    write("")
+    for group, top, bottom, target, label in TARGETS:
+        rates = RATES.get(group, {})
+        if top not in rates or (bottom is not None and bottom not in rates):
+            write(f"{label:<48} not measured")
+            continue
+        if bottom is None:
+            figure, verdict = rates[top], "met" if target is None or rates[top] >= target else "MISSED"
+            write(f"{label:<48} {figure:>12,.0f}   target >= {target:,}: {verdict}")
+            continue
+        ratio = rates[top] / rates[bottom]
+        verdict = "" if target is None else f"   target >= {target}x: {'met' if ratio >= target else 'MISSED'}"
+        write(f"{label:<48} {ratio:>11.2f}x{verdict}")

@@ -1,0 +1,18 @@
+"""Rates measured by the benchmarks, and the targets they are held to."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+# group -> implementation -> operations (entries, envelopes) per second
+RATES: dict[str, dict[str, float]] = defaultdict(dict)
+
+# (group, numerator, denominator, target ratio, what the figure means)
+TARGETS = [
+    ("log: single signed append", "rust", "js-hypercore", 2.0, "single append vs JS hypercore 11"),
+    ("log: single signed append", "rust", "python", None, "single append vs PyNaCl + hashlib"),
+    ("log: batched append, 1000 per signature", "rust", None, 1_000_000, "batched entries/s (target is absolute)"),
+    ("log: batched append, 1000 per signature", "rust", "js-hypercore", None, "batched vs JS hypercore 11"),
+    ("log: batched append, 1000 per signature", "rust", "python", None, "batched vs PyNaCl + hashlib"),
+    ("envelope: verify + validate + dedup", "rust", "python", 3.0, "envelope path vs PyNaCl-based Python"),
+]

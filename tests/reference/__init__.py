@@ -1,0 +1,1 @@
+"""Pure-Python reference implementations: a second opinion for tests, the baseline for benchmarks."""
