@@ -9,7 +9,7 @@ JSDIR  := tests/interop/js
 # Rebuild the extension whenever any Rust source or manifest changes.
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: setup build demo test test-rust test-python bench stubtest clean
+.PHONY: setup build demo test test-rust test-python bench stubtest typecheck clean
 
 setup: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
@@ -40,7 +40,10 @@ test-python: build $(JSDIR)/node_modules/.installed
 stubtest: build
 	$(PY) -m mypy.stubtest bzzz._core --allowlist .mypy-stubtest-allowlist
 
-test: test-rust test-python stubtest
+typecheck: build
+	$(PY) -m mypy
+
+test: test-rust test-python stubtest typecheck
 
 bench: build $(JSDIR)/node_modules/.installed
 	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,mean,median,ops,rounds \

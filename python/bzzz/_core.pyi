@@ -1,6 +1,23 @@
 """Typed stubs for `bzzz._core`, the Rust core (see rust/python/src/lib.rs)."""
 
+from collections.abc import Iterable
+from os import PathLike
+from types import TracebackType
+from typing import final
+
 __version__: str
+__all__ = [
+    "CoreError",
+    "EnvelopeRejected",
+    "KeyPair",
+    "LogCorrupted",
+    "LogVerifier",
+    "MerkleLog",
+    "Proof",
+    "VerificationFailed",
+    "__version__",
+    "discovery_key",
+]
 
 class CoreError(ValueError):
     """Bad input to the core: wrong key or signature length, index out of range, ..."""
@@ -22,12 +39,8 @@ class EnvelopeRejected(CoreError):
 # disk, and a MerkleLog may be shared between threads (calls are serialized).
 # KeyPair, Proof and LogVerifier calls are short and keep the GIL.
 
-from os import PathLike
-from collections.abc import Iterable
-from types import TracebackType
-from typing import final
 
-NodeTuple = tuple[int, int, bytes]
+_NodeTuple = tuple[int, int, bytes]
 """(flat-tree index, bytes below the node, BLAKE2b-256 hash)"""
 
 @final
@@ -59,29 +72,29 @@ class Proof:
     `to_json()` is what a JS hypercore reader verifies.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         index: int,
         value: bytes,
-        nodes: list[NodeTuple],
+        nodes: list[_NodeTuple],
         length: int,
-        roots: list[NodeTuple],
+        roots: list[_NodeTuple],
         signature: bytes,
         fork: int = 0,
-    ) -> None:
+    ) -> Proof:
         """Raises CoreError if a node hash is not 32 bytes."""
     @property
     def index(self) -> int: ...
     @property
     def value(self) -> bytes: ...
     @property
-    def nodes(self) -> list[NodeTuple]:
+    def nodes(self) -> list[_NodeTuple]:
         """Siblings from the leaf up to (not including) the full root holding the entry."""
     @property
     def length(self) -> int: ...
     @property
-    def roots(self) -> list[NodeTuple]:
+    def roots(self) -> list[_NodeTuple]:
         """The other full roots of `length`, left to right."""
     @property
     def signature(self) -> bytes: ...
@@ -96,7 +109,7 @@ class Proof:
 class LogVerifier:
     """Checks a log's proofs and signatures knowing only its public key."""
 
-    def __init__(self, public_key: bytes) -> None:
+    def __new__(cls, public_key: bytes) -> LogVerifier:
         """Raises CoreError unless `public_key` is a valid 32-byte ed25519 key."""
     @property
     def key(self) -> bytes: ...
@@ -159,7 +172,7 @@ class MerkleLog:
     def tree_hash(self) -> bytes: ...
     def signature(self) -> bytes | None:
         """The signature of the current length; None while the log is empty."""
-    def roots(self) -> list[NodeTuple]: ...
+    def roots(self) -> list[_NodeTuple]: ...
     def close(self) -> None:
         """Release the files and the writer's lock; later calls raise CoreError."""
     def __len__(self) -> int: ...

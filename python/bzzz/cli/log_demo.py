@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -24,7 +25,7 @@ from bzzz._core import LogVerifier, Proof, VerificationFailed
 from bzzz.log import AgentLog
 from bzzz.log.events import encode_event
 
-LIFECYCLE = [
+LIFECYCLE: list[tuple[str, dict[str, Any]]] = [
     ("agent_started", {"node_id": "demo-agent", "models": ["gemma3:270m"], "tools": ["git", "pytest"]}),
     ("task_discovered", {"repo": "demo/widgets", "issue": 1, "title": "Add a --verbose flag"}),
     ("task_claimed", {"repo": "demo/widgets", "issue": 1, "rule": "earliest assigned event wins"}),
