@@ -204,8 +204,8 @@ impl Log {
     fn check_last_entry(&self, roots: &Roots) -> std::result::Result<(), String> {
         let last = roots.length() - 1;
         let leaf = self.files.read_node(2 * last).map_err(|e| e.to_string())?;
-        let mut value = vec![0u8; leaf.size as usize];
         let offset = roots.byte_length().checked_sub(leaf.size).ok_or("last entry is larger than the log")?;
+        let mut value = vec![0u8; leaf.size as usize];
         self.files.data.read_exact_at(&mut value, offset).map_err(|e| e.to_string())?;
         let mut top = Node::leaf(last, &value);
         if top != leaf {

@@ -12,6 +12,10 @@ use super::LogError;
 use crate::crypto::{self, Hash, PublicKey, SIGNATURE_LEN};
 use crate::flat_tree;
 
+/// Longest log a proof may speak of (2^56 entries): keeps every flat-tree
+/// index and byte count a peer sends well inside u64.
+pub const MAX_LENGTH: u64 = 1 << 56;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proof {
     pub fork: u64,
@@ -42,6 +46,11 @@ fn fail(msg: impl Into<String>) -> LogError {
 impl Proof {
     /// Check the proof with nothing but the writer's public key.
     pub fn verify(&self, key: &PublicKey) -> Result<Verified, LogError> {
+        // Bounds first: everything below is flat-tree arithmetic on numbers a
+        // peer chose, and it must not overflow.
+        if self.length > MAX_LENGTH {
+            return Err(fail(format!("length {} is beyond what a log can hold", self.length)));
+        }
         if self.index >= self.length {
             return Err(fail(format!("entry {} is not below the proof's length {}", self.index, self.length)));
         }
@@ -52,6 +61,9 @@ impl Proof {
         for sibling in &self.nodes {
             if sibling.index != flat_tree::sibling(top.index) {
                 return Err(fail(format!("node {} is not the sibling of node {}", sibling.index, top.index)));
+            }
+            if top.size.checked_add(sibling.size).is_none() || flat_tree::depth(top.index) >= 60 {
+                return Err(fail(format!("node {} is impossibly large", sibling.index)));
             }
             top = Node::parent_of(&top, sibling);
         }
@@ -71,7 +83,7 @@ impl Proof {
         if others.next().is_some() || !roots.iter().any(|r| r.index == top.index) {
             return Err(fail("the proof's nodes do not form the tree of its length"));
         }
-        let roots = Roots::from_nodes(roots).ok_or_else(|| fail("roots do not form a tree"))?;
+        let roots = Roots::from_nodes(roots).ok_or_else(|| fail("roots do not form a tree of a possible size"))?;
         let tree_hash = roots.tree_hash();
         if !key.verify(&crypto::tree_signable(&tree_hash, self.length, self.fork), &self.signature) {
             return Err(fail(format!("signature does not match the tree of length {}", self.length)));

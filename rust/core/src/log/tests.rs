@@ -234,3 +234,41 @@ proptest! {
         }
     }
 }
+
+fn arbitrary_node() -> impl Strategy<Value = Node> {
+    (any::<u64>(), any::<u64>(), any::<[u8; 32]>()).prop_map(|(index, size, hash)| Node { index, size, hash })
+}
+
+proptest! {
+    // Proofs come from peers: whatever numbers they carry, checking one is an
+    // error at worst, never a panic (which would reach Python as an abort risk).
+    #[test]
+    fn any_proof_a_peer_sends_is_checked_without_panicking(
+        index in prop_oneof![any::<u64>(), 0u64..64],
+        length in prop_oneof![any::<u64>(), 0u64..64],
+        nodes in prop::collection::vec(arbitrary_node(), 0..8),
+        roots in prop::collection::vec(arbitrary_node(), 0..8),
+        value in prop::collection::vec(any::<u8>(), 0..16),
+        signature in prop::collection::vec(any::<u8>(), 63..66),
+    ) {
+        let proof = Proof { fork: 0, index, value, nodes, length, roots, signature };
+        let key = PublicKey::from_bytes(&key_pair().public_key()).unwrap();
+        prop_assert!(proof.verify(&key).is_err());
+    }
+
+    #[test]
+    fn any_text_parses_as_a_proof_or_an_error(text in ".{0,200}") {
+        let _ = Proof::from_json(&text);
+    }
+}
+
+#[test]
+fn a_real_proof_with_an_overflowing_sibling_size_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = new_log(dir.path());
+    log.append_batch(&(0..4).map(entry).collect::<Vec<_>>()).unwrap();
+    let mut proof = log.proof(0).unwrap();
+    proof.nodes[0].size = u64::MAX;
+    let key = PublicKey::from_bytes(&log.key()).unwrap();
+    assert!(matches!(proof.verify(&key), Err(LogError::Verification(_))));
+}

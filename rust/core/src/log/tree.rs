@@ -42,11 +42,19 @@ impl Roots {
     /// Rebuild from stored roots; `None` if they are not exactly the full roots
     /// of some length (so a damaged root index can never be mistaken for a tree).
     pub fn from_nodes(nodes: Vec<Node>) -> Option<Self> {
-        let length = nodes.iter().map(|n| (flat_tree::right_span(n.index) - flat_tree::left_span(n.index)) / 2 + 1).sum();
+        let mut length = 0u64;
+        let mut byte_length = 0u64;
+        for node in &nodes {
+            if flat_tree::depth(node.index) >= 60 {
+                return None;
+            }
+            let leaves = (flat_tree::right_span(node.index) - flat_tree::left_span(node.index)) / 2 + 1;
+            length = length.checked_add(leaves)?;
+            byte_length = byte_length.checked_add(node.size)?;
+        }
         if flat_tree::full_roots(length) != nodes.iter().map(|n| n.index).collect::<Vec<_>>() {
             return None;
         }
-        let byte_length = nodes.iter().map(|n| n.size).sum();
         Some(Self { nodes, length, byte_length })
     }
 
