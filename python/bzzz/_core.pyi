@@ -82,8 +82,9 @@ class Proof:
         roots: list[_NodeTuple],
         signature: bytes,
         fork: int = 0,
+        manifest: bytes | None = None,
     ) -> Proof:
-        """Raises CoreError if a node hash is not 32 bytes."""
+        """Raises CoreError if a node hash is not 32 bytes or `manifest` is not a default manifest."""
     @property
     def index(self) -> int: ...
     @property
@@ -100,6 +101,9 @@ class Proof:
     def signature(self) -> bytes: ...
     @property
     def fork(self) -> int: ...
+    @property
+    def manifest(self) -> bytes | None:
+        """The encoded default manifest (manifest mode); None in compat mode."""
     def to_json(self) -> str: ...
     @staticmethod
     def from_json(text: str) -> Proof:
@@ -107,26 +111,36 @@ class Proof:
 
 @final
 class LogVerifier:
-    """Checks a log's proofs and signatures knowing only its public key."""
+    """Checks a log's proofs and signatures knowing only its writer's public key."""
 
-    def __new__(cls, public_key: bytes) -> LogVerifier:
+    def __new__(cls, public_key: bytes, *, compat: bool = False) -> LogVerifier:
         """Raises CoreError unless `public_key` is a valid 32-byte ed25519 key."""
     @property
-    def key(self) -> bytes: ...
+    def key(self) -> bytes:
+        """The log key it accepts proofs for (manifest hash, or the public key if compat)."""
+    @property
+    def public_key(self) -> bytes: ...
+    @property
+    def compat(self) -> bool: ...
     def verify_proof(self, proof: Proof) -> bytes:
         """The proven entry's value; raises VerificationFailed if anything does not check out."""
-    def verify_signature(self, tree_hash: bytes, length: int, signature: bytes, fork: int = 0) -> bool: ...
+    def verify_signature(self, tree_hash: bytes, length: int, signature: bytes, fork: int = 0) -> bool:
+        """`signature` in the form Hypercore stores it (68-byte multisig, or 64 bytes if compat)."""
 
 @final
 class MerkleLog:
-    """A single-writer, signed, append-only log on disk, hashed and signed as Hypercore 11 does.
+    """A single-writer, signed, append-only log on disk, hashed and signed as Hypercore 11 does:
+    by default in its manifest mode (key = hash of a manifest naming the writer), or with
+    `compat=True` in compat mode (key = the writer's public key).
 
     Opening cuts a torn tail (a crash mid-append) back to the newest signed length
     and says so in `recovery`; damage anywhere else raises LogCorrupted.
     """
 
     @classmethod
-    def create(cls, path: str | PathLike[str], key_pair: KeyPair, *, sync: bool = False) -> MerkleLog:
+    def create(
+        cls, path: str | PathLike[str], key_pair: KeyPair, *, compat: bool = False, sync: bool = False
+    ) -> MerkleLog:
         """A new empty log in directory `path`; FileExistsError if one is there.
 
         `sync=True` fsyncs every append (survives power loss); the default
@@ -157,7 +171,14 @@ class MerkleLog:
     def fork(self) -> int: ...
     @property
     def key(self) -> bytes:
-        """The log's key: its writer's public key (Hypercore compat mode)."""
+        """The log's key: the manifest hash, or the writer's public key in compat mode."""
+    @property
+    def public_key(self) -> bytes: ...
+    @property
+    def compat(self) -> bool: ...
+    @property
+    def manifest(self) -> bytes | None:
+        """Hypercore's compact encoding of the log's manifest; None in compat mode."""
     @property
     def discovery_key(self) -> bytes: ...
     @property
@@ -171,7 +192,8 @@ class MerkleLog:
     def closed(self) -> bool: ...
     def tree_hash(self) -> bytes: ...
     def signature(self) -> bytes | None:
-        """The signature of the current length; None while the log is empty."""
+        """The signature of the current length as Hypercore stores it (68-byte multisig,
+        or 64 bytes in compat mode); None while the log is empty."""
     def roots(self) -> list[_NodeTuple]: ...
     def close(self) -> None:
         """Release the files and the writer's lock; later calls raise CoreError."""
@@ -189,4 +211,180 @@ def discovery_key(key: bytes) -> bytes:
 # --- log: end ---
 
 # --- envelope: begin ---
+# Signed gossip envelopes and the seen cache. The specification (canonical
+# encoding, schemas, check order) is the module doc of rust/core/src/envelope.rs.
+# sign_envelope, verify_envelope, forward_envelope, message_id, Gate.admit and
+# Gate.admit_batch release the GIL for their hashing, signing and verifying;
+# Envelope accessors, Limits and SeenCache calls are short and keep it.
+# SeenCache and Gate may be shared between threads.
+
+from typing import Any
+
+__all__ += [
+    "REJECT_REASONS",
+    "Envelope",
+    "Gate",
+    "Limits",
+    "SeenCache",
+    "forward_envelope",
+    "message_id",
+    "sign_envelope",
+    "verify_envelope",
+]
+
+REJECT_REASONS: tuple[str, ...]
+"""Every `EnvelopeRejected.reason`: size, malformed, schema, signature, hops, ttl, skew, duplicate."""
+
+@final
+class Limits:
+    """What a receiver accepts. Frozen; ints out of range raise OverflowError."""
+
+    def __new__(
+        cls, max_size: int = 65536, max_hops: int = 3, max_ttl: int = 3600, max_clock_skew_ms: int = 30000
+    ) -> Limits: ...
+    @property
+    def max_size(self) -> int:
+        """Largest envelope in bytes, checked before parsing."""
+    @property
+    def max_hops(self) -> int:
+        """Largest hop_count accepted, and the most a relay forwards to."""
+    @property
+    def max_ttl(self) -> int:
+        """Largest ttl in seconds."""
+    @property
+    def max_clock_skew_ms(self) -> int:
+        """How far in the future ts may be."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Envelope:
+    """A signed envelope that passed every check. Frozen; equal when all fields are."""
+
+    @property
+    def type(self) -> str:
+        """capabilities | task_help_request | task_help_response | meta_msg | escalation"""
+    @property
+    def topic(self) -> str: ...
+    @property
+    def node_id(self) -> str:
+        """The origin agent."""
+    @property
+    def sender(self) -> bytes:
+        """The signer's 32-byte ed25519 public key: the origin, or the last relay."""
+    @property
+    def msg_id(self) -> str:
+        """32 lowercase hex digits, kept by relays; what dedup keys on."""
+    @property
+    def seq(self) -> int: ...
+    @property
+    def ts_ms(self) -> int:
+        """Milliseconds since the Unix epoch at the origin."""
+    @property
+    def ttl(self) -> int:
+        """Seconds the message stays valid after ts_ms."""
+    @property
+    def hop_count(self) -> int: ...
+    @property
+    def expires_at_ms(self) -> int:
+        """ts_ms + ttl * 1000."""
+    @property
+    def payload(self) -> dict[str, Any]:
+        """A new dict on every access (keys sorted)."""
+    @property
+    def signature(self) -> bytes:
+        """64 bytes."""
+    def to_bytes(self) -> bytes:
+        """The canonical wire bytes."""
+    def signed_bytes(self) -> bytes:
+        """What the signature covers: b"bzzz/envelope/v1\n" + canonical JSON without "sig"."""
+    def message_id(self) -> bytes:
+        """`message_id(self.to_bytes())`."""
+    def __eq__(self, other: object) -> bool: ...
+
+def sign_envelope(
+    secret_key: bytes,
+    type: str,
+    topic: str,
+    node_id: str,
+    payload: dict[str, Any],
+    *,
+    msg_id: str | None = None,
+    seq: int,
+    ts_ms: int | None = None,
+    ttl: int = 60,
+    hop_count: int = 0,
+) -> bytes:
+    """Sign a new envelope; returns its canonical wire bytes. Releases the GIL while signing.
+
+    `msg_id` defaults to 16 random bytes in hex, `ts_ms` to now. Payload values are
+    dict (str keys), list, tuple, str, int, bool or None. Raises CoreError for a
+    secret key that is not libsodium's 64 bytes; EnvelopeRejected('malformed') for
+    a float, an int outside -2^63..2^64, a lone surrogate, nesting deeper than 32
+    or a bad msg_id; EnvelopeRejected('schema') for a payload, type, topic or
+    node_id a receiver would refuse; TypeError for other payload types;
+    OverflowError for seq/ts_ms/ttl/hop_count out of u64/u64/u32/u8.
+    """
+
+def verify_envelope(data: bytes, limits: Limits | None = None, now_ms: int | None = None) -> Envelope:
+    """Check one received envelope (size, parse, schema, hops, ttl, skew, signature,
+    in that order) at `now_ms` (default: now). Releases the GIL.
+    Raises EnvelopeRejected with `reason` set."""
+
+def forward_envelope(
+    data: bytes, secret_key: bytes, limits: Limits | None = None, now_ms: int | None = None
+) -> bytes:
+    """Verify `data`, then re-sign it as the relay with hop_count + 1. Releases the GIL.
+    Raises CoreError for a bad secret key, EnvelopeRejected as verify_envelope does,
+    and EnvelopeRejected('hops') when hop_count + 1 would pass max_hops."""
+
+def message_id(data: bytes) -> bytes:
+    """The gossipsub message id: the first 20 bytes of BLAKE2b-256 of the canonical
+    wire bytes (of the raw bytes when they are not accepted JSON). Never raises.
+    Releases the GIL."""
+
+@final
+class SeenCache:
+    """A bounded, expiring set of seen keys. Thread-safe; calls keep the GIL (they are short).
+
+    At capacity the expired entries go first, then the one closest to expiry.
+    `now` is seconds on any clock you use consistently; default time.monotonic().
+    """
+
+    def __new__(cls, capacity: int, default_ttl: float) -> SeenCache:
+        """CoreError for capacity 0 or a negative or NaN default_ttl."""
+    def check_and_insert(self, key: str | bytes, ttl: float | None = None, now: float | None = None) -> bool:
+        """True the first time (the key is recorded for ttl seconds, default_ttl when
+        None); False while a previous entry is live (now <= its expiry). str keys are
+        their UTF-8 bytes. CoreError for a negative/NaN ttl or NaN now; TypeError for
+        other key types."""
+    def clear(self) -> None: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def default_ttl(self) -> float: ...
+    def __len__(self) -> int:
+        """Entries held, including expired ones not yet dropped."""
+
+@final
+class Gate:
+    """The check every inbound message passes: verify_envelope, then dedup on msg_id
+    (only after the signature verified; an entry lasts until the message expires).
+    Thread-safe."""
+
+    def __new__(cls, limits: Limits | None = None, capacity: int = 100000) -> Gate:
+        """CoreError for capacity 0."""
+    @property
+    def limits(self) -> Limits: ...
+    @property
+    def capacity(self) -> int: ...
+    def admit(self, data: bytes, now_ms: int | None = None) -> Envelope:
+        """Raises EnvelopeRejected (reason 'duplicate' for a msg_id already admitted).
+        Releases the GIL."""
+    def admit_batch(self, items: Iterable[bytes], now_ms: int | None = None) -> list[Envelope | EnvelopeRejected]:
+        """admit() for each item, in order; refusals are returned, not raised.
+        Verifies with the GIL released. TypeError if an item is not bytes."""
+    def clear(self) -> None: ...
+    def __len__(self) -> int:
+        """Message ids held."""
 # --- envelope: end ---

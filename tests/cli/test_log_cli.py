@@ -43,8 +43,19 @@ def test_help_explains_every_log_command(data_dir: Path) -> None:
 
 def test_create_makes_an_empty_log_under_the_data_dir_with_a_private_key_file(data_dir: Path, created: dict) -> None:
     assert created["length"] == 0 and created["signature"] is None
+    assert created["mode"] == "manifest" and created["key"] != created["public_key"]
     assert len(bytes.fromhex(created["key"])) == 32
     assert (data_dir / "log" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_create_in_compat_mode_keys_the_log_by_its_public_key(tmp_path: Path) -> None:
+    result = bzzz("log", "create", "--compat", "--json", data_dir=tmp_path)
+    summary = json.loads(result.stdout)
+    assert summary["mode"] == "compat" and summary["key"] == summary["public_key"]
+    bzzz("log", "append", "one", data_dir=tmp_path)
+    proof = bzzz("log", "proof", "0", data_dir=tmp_path).stdout
+    checked = bzzz("log", "check-proof", summary["public_key"], "-", data_dir=tmp_path, stdin=proof)
+    assert checked.returncode == 0 and checked.stdout.splitlines()[-1] == "one"
 
 
 def test_create_refuses_to_overwrite_a_log(data_dir: Path, created: dict) -> None:
@@ -83,8 +94,9 @@ def test_a_proof_checks_out_with_only_the_key(data_dir: Path, created: dict, tmp
     bzzz("log", "append", "alpha", "beta", "gamma", data_dir=data_dir)
     proof = bzzz("log", "proof", "1", data_dir=data_dir)
     assert proof.returncode == 0
-    checked = bzzz("log", "check-proof", created["key"], "-", data_dir=tmp_path / "elsewhere", stdin=proof.stdout)
+    checked = bzzz("log", "check-proof", created["public_key"], "-", data_dir=tmp_path / "elsewhere", stdin=proof.stdout)
     assert checked.returncode == 0 and checked.stdout.splitlines()[-1] == "beta"
+    assert created["key"] in checked.stdout
     stranger = "11" * 32
     refused = bzzz("log", "check-proof", stranger, "-", data_dir=data_dir, stdin=proof.stdout)
     assert refused.returncode == 1 and "error" in refused.stderr

@@ -47,27 +47,39 @@ BATCH_SHAPES = {
 }
 
 
+@pytest.mark.parametrize("compat", [False, True], ids=["manifest", "compat"])
 @pytest.mark.parametrize("shape", BATCH_SHAPES.values(), ids=BATCH_SHAPES.keys())
-def test_tree_hash_and_signature_match_the_python_reference(tmp_path: Path, seed: bytes, shape: list[list[bytes]]) -> None:
-    reference = ref.ReferenceLog(seed)
-    with MerkleLog.create(tmp_path / "log", KeyPair.from_seed(seed)) as log:
+def test_tree_hash_and_signature_match_the_python_reference(
+    tmp_path: Path, seed: bytes, shape: list[list[bytes]], compat: bool
+) -> None:
+    reference = ref.ReferenceLog(seed, compat=compat)
+    with MerkleLog.create(tmp_path / "log", KeyPair.from_seed(seed), compat=compat) as log:
         for batch in shape:
             assert log.append_batch(batch) == reference.append_batch(batch)
             assert log.tree_hash() == reference.tree_hash()
             assert log.signature() == reference.signature
         assert log.byte_length == reference.byte_length
-        assert log.key == reference.public_key
-        assert log.discovery_key == ref.discovery_key(reference.public_key) == discovery_key(log.key)
+        assert log.key == reference.key
+        assert log.public_key == reference.public_key
+        assert log.compat is compat
+        assert log.manifest == (None if compat else ref.default_manifest(reference.public_key))
+        assert log.discovery_key == ref.discovery_key(reference.key) == discovery_key(log.key)
         assert [n[0] for n in log.roots()] == [r.index for r in reference.roots]
 
 
-def test_signatures_verify_in_pynacl_over_hypercores_signable(log: MerkleLog) -> None:
-    log.append_batch(entries(5))
-    signature = log.signature()
-    assert signature is not None
-    assert ref.verify_signature(log.key, log.tree_hash(), 5, signature)
-    assert not ref.verify_signature(log.key, log.tree_hash(), 4, signature)
-    assert LogVerifier(log.key).verify_signature(log.tree_hash(), 5, signature)
+@pytest.mark.parametrize("compat", [False, True], ids=["manifest", "compat"])
+def test_signatures_verify_in_pynacl_over_hypercores_signable(tmp_path: Path, key_pair: KeyPair, compat: bool) -> None:
+    with MerkleLog.create(tmp_path / "log", key_pair, compat=compat) as log:
+        log.append_batch(entries(5))
+        signature = log.signature()
+        assert signature is not None and len(signature) == (64 if compat else 68)
+        assert ref.verify_signature(log.public_key, log.tree_hash(), 5, signature, compat=compat)
+        assert not ref.verify_signature(log.public_key, log.tree_hash(), 4, signature, compat=compat)
+        assert not ref.verify_signature(log.public_key, log.tree_hash(), 5, signature, compat=not compat)
+        verifier = LogVerifier(log.public_key, compat=compat)
+        assert verifier.key == log.key
+        assert verifier.verify_signature(log.tree_hash(), 5, signature)
+        assert not LogVerifier(log.public_key, compat=not compat).verify_signature(log.tree_hash(), 5, signature)
 
 
 # --- the API -------------------------------------------------------------------------
@@ -162,6 +174,8 @@ def test_a_closed_log_says_so(log: MerkleLog) -> None:
         (lambda: discovery_key(b"\x00" * 33), "key must be 32 bytes, got 33"),
         (lambda: Proof.from_json("{}"), "not a proof"),
         (lambda: Proof.from_json("not json"), "not a proof"),
+        (lambda: Proof(index=0, value=b"", nodes=[], length=1, roots=[], signature=b"", manifest=b"x" * 70),
+         "default single-signer"),
     ],
 )
 def test_bad_input_raises_core_error_with_a_clear_message(call, message: str) -> None:
@@ -179,7 +193,7 @@ def test_the_key_pair_never_shows_its_secret(key_pair: KeyPair) -> None:
 
 def test_every_entry_has_a_proof_that_only_needs_the_public_key(log: MerkleLog) -> None:
     log.append_batch(entries(21))
-    verifier = LogVerifier(log.key)
+    verifier = LogVerifier(log.public_key)
     for i in range(21):
         proof = Proof.from_json(log.proof(i).to_json())
         assert verifier.verify_proof(proof) == log.get(i)
@@ -189,9 +203,9 @@ def test_every_entry_has_a_proof_that_only_needs_the_public_key(log: MerkleLog) 
 def test_a_proof_with_any_byte_changed_is_refused(log: MerkleLog) -> None:
     log.append_batch(entries(11))
     proof = log.proof(6)
-    verifier = LogVerifier(log.key)
+    verifier = LogVerifier(log.public_key)
     fields = dict(index=proof.index, value=proof.value, nodes=proof.nodes, length=proof.length,
-                  roots=proof.roots, signature=proof.signature)
+                  roots=proof.roots, signature=proof.signature, manifest=proof.manifest)
 
     def flipped(b: bytes, at: int) -> bytes:
         return b[:at] + bytes([b[at] ^ 0x01]) + b[at + 1:]
@@ -199,8 +213,10 @@ def test_a_proof_with_any_byte_changed_is_refused(log: MerkleLog) -> None:
     variants = []
     for at in range(len(proof.value)):
         variants.append({**fields, "value": flipped(proof.value, at)})
-    for at in range(64):
+    for at in range(len(proof.signature)):
         variants.append({**fields, "signature": flipped(proof.signature, at)})
+    stranger = ref.default_manifest(KeyPair.generate().public_key)
+    variants.append({**fields, "manifest": stranger})
     for which in ("nodes", "roots"):
         for k, (index, size, hash_) in enumerate(fields[which]):
             for at in range(32):
@@ -221,8 +237,10 @@ def test_a_proof_with_any_byte_changed_is_refused(log: MerkleLog) -> None:
 
 def test_a_proof_is_refused_by_another_key(log: MerkleLog) -> None:
     log.append_batch(entries(4))
-    with pytest.raises(VerificationFailed, match="signature"):
+    with pytest.raises(VerificationFailed, match="another writer"):
         LogVerifier(KeyPair.generate().public_key).verify_proof(log.proof(2))
+    with pytest.raises(VerificationFailed, match="compat-mode log"):
+        LogVerifier(log.public_key, compat=True).verify_proof(log.proof(2))
 
 
 # --- threads -------------------------------------------------------------------------

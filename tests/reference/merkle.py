@@ -29,7 +29,13 @@ def _u64(n: int) -> bytes:
     return struct.pack("<Q", n)
 
 
-TREE = _h(_h(b"hypercore"), bytes([0]))
+def _namespace(i: int) -> bytes:
+    return _h(_h(b"hypercore"), bytes([i]))
+
+
+TREE = _namespace(0)
+MANIFEST = _namespace(3)
+DEFAULT_NAMESPACE = _namespace(4)
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -55,8 +61,24 @@ def discovery_key(key: bytes) -> bytes:
     return hashlib.blake2b(b"hypercore", key=key, digest_size=32).digest()
 
 
-def tree_signable(hash_: bytes, length: int, fork: int = 0) -> bytes:
-    return TREE + hash_ + _u64(length) + _u64(fork)
+def default_manifest(public_key: bytes) -> bytes:
+    """compact-encoding of {version 1, flags 0, blake2b, quorum 1, [ed25519 signer]}."""
+    return bytes([1, 0, 0, 1, 1, 0]) + DEFAULT_NAMESPACE + public_key
+
+
+def manifest_hash(manifest: bytes) -> bytes:
+    return _h(MANIFEST, manifest)
+
+
+def tree_signable(hash_: bytes, length: int, fork: int = 0, manifest_hash_: bytes | None = None) -> bytes:
+    """treeSignable (manifest mode) when `manifest_hash_` is given, else treeSignableCompat."""
+    if manifest_hash_ is None:
+        return TREE + hash_ + _u64(length) + _u64(fork)
+    return TREE + manifest_hash_ + hash_ + _u64(length) + _u64(fork)
+
+
+def multisig(signature: bytes) -> bytes:
+    return bytes([1, 0]) + signature + bytes([0, 0])
 
 
 def _depth(index: int) -> int:
@@ -79,9 +101,19 @@ def _parent(index: int) -> int:
     return ((offset >> 1) << (depth + 2)) | ((1 << (depth + 1)) - 1)
 
 
-def verify_signature(public_key: bytes, hash_: bytes, length: int, signature: bytes, fork: int = 0) -> bool:
+def verify_signature(
+    public_key: bytes, hash_: bytes, length: int, signature: bytes, fork: int = 0, *, compat: bool = False
+) -> bool:
+    """`signature` as Hypercore stores it: multisig-wrapped unless compat."""
+    if not compat:
+        if len(signature) != 68 or signature[:2] != b"\x01\x00" or signature[66:] != b"\x00\x00":
+            return False
+        signature = signature[2:66]
+    if len(signature) != 64:
+        return False
+    mh = None if compat else manifest_hash(default_manifest(public_key))
     try:
-        VerifyKey(public_key).verify(tree_signable(hash_, length, fork), signature)
+        VerifyKey(public_key).verify(tree_signable(hash_, length, fork, mh), signature)
     except BadSignatureError:
         return False
     return True
@@ -90,9 +122,12 @@ def verify_signature(public_key: bytes, hash_: bytes, length: int, signature: by
 class ReferenceLog:
     """Single-writer signed log; files as the Rust log's (no crash recovery)."""
 
-    def __init__(self, seed: bytes, directory: Path | None = None) -> None:
+    def __init__(self, seed: bytes, directory: Path | None = None, *, compat: bool = False) -> None:
         self._key = SigningKey(seed)
         self.public_key = bytes(self._key.verify_key)
+        self.compat = compat
+        self.manifest_hash = None if compat else manifest_hash(default_manifest(self.public_key))
+        self.key = self.public_key if compat else self.manifest_hash
         self.roots: list[Node] = []
         self.length = 0
         self.byte_length = 0
@@ -123,13 +158,14 @@ class ReferenceLog:
         for entry in entries:
             self._push_leaf(entry, created)
         hash_ = tree_hash(self.roots)
-        self.signature = self._key.sign(tree_signable(hash_, self.length)).signature
+        raw = self._key.sign(tree_signable(hash_, self.length, 0, self.manifest_hash)).signature
+        self.signature = raw if self.compat else multisig(raw)
         if self._files is not None:
             data, tree, sigs = self._files
             os.pwrite(data, b"".join(entries), offset)
             for node in created:
                 os.pwrite(tree, node.hash + _u64(node.size), 40 * node.index)
-            record = _u64(self.length) + _u64(self.byte_length) + _u64(0) + hash_ + self.signature
+            record = _u64(self.length) + _u64(self.byte_length) + _u64(0) + hash_ + raw
             os.pwrite(sigs, record, 120 * self._records)
             self._records += 1
         return self.length

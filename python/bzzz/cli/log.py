@@ -61,6 +61,8 @@ def _summary(agent_log: AgentLog) -> dict[str, Any]:
     return {
         "path": str(agent_log.directory),
         "key": log.key.hex(),
+        "public_key": log.public_key.hex(),
+        "mode": "compat" if log.compat else "manifest",
         "discovery_key": log.discovery_key.hex(),
         "length": log.length,
         "byte_length": log.byte_length,
@@ -77,12 +79,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 @app.command()
-def create(directory: LogDir = None, sync: Annotated[bool, typer.Option(help="fsync every append.")] = False,
-           as_json: AsJson = False) -> None:
+def create(
+    directory: LogDir = None,
+    compat: Annotated[bool, typer.Option(
+        help="Hypercore compat mode: the log's key is the writer's public key. "
+        "Default: Hypercore 11's manifest mode, whose key is the hash of a manifest naming it.")] = False,
+    as_json: AsJson = False,
+) -> None:
     """Create a new log with a fresh key pair (the key file is written mode 0600)."""
     path = _dir(directory)
     try:
-        with AgentLog.create(path, sync=sync) as agent_log:
+        with AgentLog.create(path, compat=compat) as agent_log:
             summary = _summary(agent_log)
     except FileExistsError as err:
         _fail(str(err))
@@ -182,17 +189,18 @@ def proof(index: Annotated[int, typer.Argument(help="Entry to prove.")], directo
 
 @app.command("check-proof")
 def check_proof(
-    key: Annotated[str, typer.Argument(help="The log's public key, hex.")],
+    public_key: Annotated[str, typer.Argument(help="The writer's public key, hex (as `bzzz log show` prints it).")],
     proof_file: Annotated[typer.FileText, typer.Argument(help="Proof JSON file, or - for stdin.")],
 ) -> None:
-    """Check a proof with nothing but the log's public key; print the proven entry."""
+    """Check a proof with nothing but the writer's public key; print the proven entry."""
     try:
-        verifier = LogVerifier(bytes.fromhex(key))
         parsed = Proof.from_json(proof_file.read())
+        # A manifest-mode proof carries its manifest; without one it is a compat-mode proof.
+        verifier = LogVerifier(bytes.fromhex(public_key), compat=parsed.manifest is None)
         value = verifier.verify_proof(parsed)
     except ValueError as err:  # CoreError and VerificationFailed are ValueErrors
         _fail(str(err))
-    typer.echo(f"ok: entry {parsed.index} of {parsed.length} is signed by {key}")
+    typer.echo(f"ok: entry {parsed.index} of {parsed.length} in log {verifier.key.hex()} is signed by {public_key}")
     typer.echo(value.decode(errors="replace"))
 
 

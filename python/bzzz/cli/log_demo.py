@@ -56,7 +56,9 @@ def run(directory: Path, batch_entries: int) -> int:
     _step(f"1. create a log in {directory}")
     with AgentLog.create(directory) as agent_log:
         key = agent_log.log.key
-        typer.echo(f"key            {key.hex()}")
+        public_key = agent_log.log.public_key
+        typer.echo(f"key            {key.hex()}  (Hypercore 11 manifest mode)")
+        typer.echo(f"public key     {public_key.hex()}")
         typer.echo(f"discovery key  {agent_log.log.discovery_key.hex()}")
         for event_type, fields in LIFECYCLE:
             index = agent_log.append_event(event_type, **fields)
@@ -103,7 +105,7 @@ def run(directory: Path, batch_entries: int) -> int:
             typer.secho("the log lost signed entries", fg=typer.colors.RED)
             return 1
 
-        _step("5. verify everything, and prove one entry to a reader with only the key")
+        _step("5. verify everything, and prove one entry to a reader with only the public key")
         started = time.perf_counter()
         agent_log.log.verify()
         seconds = time.perf_counter() - started
@@ -113,7 +115,8 @@ def run(directory: Path, batch_entries: int) -> int:
         summary_length = agent_log.log.length
         byte_length = agent_log.log.byte_length
 
-    reader = LogVerifier(key)
+    reader = LogVerifier(public_key)
+    assert reader.key == key
     value = reader.verify_proof(Proof.from_json(proof_json))
     typer.echo(f"proof of entry 3 ({len(proof_json)} bytes of JSON) checks out: {value.decode()}")
     tampered = proof_json.replace("plan_posted".encode().hex(), "plan_pasted".encode().hex())
@@ -128,6 +131,7 @@ def run(directory: Path, batch_entries: int) -> int:
     _step("summary")
     typer.echo(f"{'log':<15}{directory}")
     typer.echo(f"{'key':<15}{key.hex()}")
+    typer.echo(f"{'public key':<15}{public_key.hex()}")
     typer.echo(f"{'entries':<15}{summary_length:,} ({byte_length:,} bytes)")
     for name, figure in figures.items():
         typer.echo(f"{name:<15}{figure}")

@@ -39,13 +39,15 @@ class AgentLog:
         self.log = log
 
     @classmethod
-    def create(cls, directory: Path, key_pair: KeyPair | None = None, *, sync: bool = False) -> AgentLog:
+    def create(
+        cls, directory: Path, key_pair: KeyPair | None = None, *, compat: bool = False, sync: bool = False
+    ) -> AgentLog:
         """A new log with a new (or the given) key pair; FileExistsError if one is there."""
         if (directory / LOG_DIR).exists() or (directory / KEY_FILE).exists():
             raise FileExistsError(f"a log already exists in {directory}")
         key_pair = key_pair or KeyPair.generate()
         save_key_pair(directory / KEY_FILE, key_pair)
-        return cls(directory, MerkleLog.create(directory / LOG_DIR, key_pair, sync=sync))
+        return cls(directory, MerkleLog.create(directory / LOG_DIR, key_pair, compat=compat, sync=sync))
 
     @classmethod
     def open(cls, directory: Path, *, writable: bool = True, sync: bool = False) -> AgentLog:

@@ -97,18 +97,79 @@ pub fn tree_namespace() -> Hash {
     namespace(b"hypercore", 0)
 }
 
-/// What a Hypercore 11 core in its default mode signs (`caps.treeSignableCompat`,
-/// with header): `TREE || tree_hash || u64le(length) || u64le(fork)`.
+/// `caps.MANIFEST`: prefixed to a manifest's encoding to hash it into a key.
+pub fn manifest_namespace() -> Hash {
+    namespace(b"hypercore", 3)
+}
+
+/// `caps.DEFAULT_NAMESPACE`: the namespace of a default signer.
+pub fn default_signer_namespace() -> Hash {
+    namespace(b"hypercore", 4)
+}
+
+pub const MANIFEST_LEN: usize = 70;
+
+/// Hypercore 11's default manifest for one ed25519 signer
+/// (`Verifier.defaultSignerManifest`), compact-encoded as lib/messages.js does:
+/// version 1, flags 0, hash blake2b (0), quorum 1, one signer: ed25519 (0),
+/// namespace, public key. Every field but the key is fixed, so the manifest,
+/// and the log key it hashes to, follow from the public key alone.
+pub fn default_manifest(public_key: &[u8; PUBLIC_KEY_LEN]) -> [u8; MANIFEST_LEN] {
+    let mut out = [0u8; MANIFEST_LEN];
+    out[..6].copy_from_slice(&[1, 0, 0, 1, 1, 0]);
+    out[6..38].copy_from_slice(&default_signer_namespace());
+    out[38..].copy_from_slice(public_key);
+    out
+}
+
+/// The key of a manifest-mode log: `BLAKE2b-256(MANIFEST || encoded manifest)`.
+pub fn manifest_hash(manifest: &[u8]) -> Hash {
+    hash(&[&manifest_namespace(), manifest])
+}
+
+/// What a manifest-mode (Hypercore 11 default) core signs (`caps.treeSignable`):
+/// `TREE || manifest_hash || tree_hash || u64le(length) || u64le(fork)`.
+pub fn tree_signable(manifest_hash: &Hash, tree_hash: &Hash, length: u64, fork: u64) -> [u8; 112] {
+    let mut out = [0u8; 112];
+    out[..32].copy_from_slice(&tree_namespace());
+    out[32..64].copy_from_slice(manifest_hash);
+    out[64..96].copy_from_slice(tree_hash);
+    out[96..104].copy_from_slice(&length.to_le_bytes());
+    out[104..112].copy_from_slice(&fork.to_le_bytes());
+    out
+}
+
+/// What a compat-mode core signs (`caps.treeSignableCompat`, with header):
+/// `TREE || tree_hash || u64le(length) || u64le(fork)`.
 ///
-/// This is the mode Hypercore 11 uses for a core created from a key pair with
-/// no manifest: its key is the signer's public key, so peers replicate by public key.
-pub fn tree_signable(tree_hash: &Hash, length: u64, fork: u64) -> [u8; 80] {
+/// Compat mode (`compat: true`) makes the log's key the signer's public key.
+pub fn tree_signable_compat(tree_hash: &Hash, length: u64, fork: u64) -> [u8; 80] {
     let mut out = [0u8; 80];
     out[..32].copy_from_slice(&tree_namespace());
     out[32..64].copy_from_slice(tree_hash);
     out[64..72].copy_from_slice(&length.to_le_bytes());
     out[72..80].copy_from_slice(&fork.to_le_bytes());
     out
+}
+
+pub const MULTISIG_LEN: usize = 68;
+
+/// A single signer's signature as a manifest-mode core stores and sends it
+/// (`multisig.assemble`): proofs `[ {signer 0, signature, patch 0} ]`, no patch
+/// nodes, in compact-encoding: `01 00 sig[64] 00 00`.
+pub fn encode_multisig(signature: &[u8; SIGNATURE_LEN]) -> [u8; MULTISIG_LEN] {
+    let mut out = [0u8; MULTISIG_LEN];
+    out[0] = 1;
+    out[2..66].copy_from_slice(signature);
+    out
+}
+
+/// The inverse of [`encode_multisig`]; `None` for anything but that one shape.
+pub fn decode_multisig(stored: &[u8]) -> Option<[u8; SIGNATURE_LEN]> {
+    if stored.len() != MULTISIG_LEN || stored[..2] != [1, 0] || stored[66..] != [0, 0] {
+        return None;
+    }
+    stored[2..66].try_into().ok()
 }
 
 /// An ed25519 key pair in libsodium's layout: the secret key is `seed || public key`.

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use bzzz_core::crypto::{self, PublicKey};
+use bzzz_core::log::{Mode, Signer};
 use bzzz_core::log::{self, Durability, Log, LogError, Node};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
@@ -98,7 +99,8 @@ pub struct Proof {
 #[pymethods]
 impl Proof {
     #[new]
-    #[pyo3(signature = (*, index, value, nodes, length, roots, signature, fork = 0))]
+    #[pyo3(signature = (*, index, value, nodes, length, roots, signature, fork = 0, manifest = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         index: u64,
         value: Vec<u8>,
@@ -107,7 +109,9 @@ impl Proof {
         roots: Vec<NodeTuple>,
         signature: Vec<u8>,
         fork: u64,
+        manifest: Option<Vec<u8>>,
     ) -> PyResult<Self> {
+        let manifest = manifest.map(|m| manifest_public_key(&m)).transpose()?;
         Ok(Self {
             inner: log::Proof {
                 fork,
@@ -117,6 +121,7 @@ impl Proof {
                 length,
                 roots: roots.into_iter().map(node_from_tuple).collect::<PyResult<_>>()?,
                 signature,
+                manifest,
             },
         })
     }
@@ -149,6 +154,11 @@ impl Proof {
     fn fork(&self) -> u64 {
         self.inner.fork
     }
+    /// The encoded default manifest (manifest mode), or None (compat mode).
+    #[getter]
+    fn manifest<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inner.manifest.map(|key| PyBytes::new(py, &crypto::default_manifest(&key)))
+    }
 
     fn to_json(&self) -> String {
         self.inner.to_json()
@@ -164,26 +174,58 @@ impl Proof {
     }
 }
 
-/// Checks proofs and signatures of one log with nothing but its public key.
+/// The public key named by an encoded default manifest.
+fn manifest_public_key(manifest: &[u8]) -> PyResult<[u8; crypto::PUBLIC_KEY_LEN]> {
+    let key: [u8; crypto::PUBLIC_KEY_LEN] = manifest
+        .get(manifest.len().saturating_sub(crypto::PUBLIC_KEY_LEN)..)
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| CoreError::new_err("not a manifest"))?;
+    if manifest != crypto::default_manifest(&key) {
+        return Err(CoreError::new_err("only Hypercore's default single-signer v1 manifest is supported"));
+    }
+    Ok(key)
+}
+
+fn mode(compat: bool) -> Mode {
+    if compat {
+        Mode::Compat
+    } else {
+        Mode::Manifest
+    }
+}
+
+/// Checks proofs and signatures of one log with nothing but its writer's public key.
 #[pyclass(frozen, module = "bzzz._core")]
 pub struct LogVerifier {
-    key: PublicKey,
+    signer: Signer,
 }
 
 #[pymethods]
 impl LogVerifier {
     #[new]
-    fn new(public_key: &[u8]) -> PyResult<Self> {
-        Ok(Self { key: PublicKey::from_bytes(public_key).map_err(key_error)? })
+    #[pyo3(signature = (public_key, *, compat = false))]
+    fn new(public_key: &[u8], compat: bool) -> PyResult<Self> {
+        Ok(Self { signer: Signer::new(PublicKey::from_bytes(public_key).map_err(key_error)?, mode(compat)) })
+    }
+
+    /// The log key this verifier accepts proofs for.
+    #[getter]
+    fn key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.signer.key())
     }
 
     #[getter]
-    fn key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.key.to_bytes())
+    fn public_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.signer.public_key())
+    }
+
+    #[getter]
+    fn compat(&self) -> bool {
+        self.signer.mode() == Mode::Compat
     }
 
     fn verify_proof<'py>(&self, py: Python<'py>, proof: &Proof) -> PyResult<Bound<'py, PyBytes>> {
-        proof.inner.verify(&self.key).map_err(log_error)?;
+        proof.inner.verify(&self.signer).map_err(log_error)?;
         Ok(PyBytes::new(py, &proof.inner.value))
     }
 
@@ -192,7 +234,7 @@ impl LogVerifier {
         let tree_hash: crypto::Hash = tree_hash
             .try_into()
             .map_err(|_| CoreError::new_err(format!("tree hash must be 32 bytes, got {}", tree_hash.len())))?;
-        Ok(log::verify_signature(&self.key, &tree_hash, length, fork, signature))
+        Ok(self.signer.verify_encoded(&tree_hash, length, fork, signature))
     }
 }
 
@@ -238,10 +280,17 @@ impl MerkleLog {
 #[pymethods]
 impl MerkleLog {
     #[classmethod]
-    #[pyo3(signature = (path, key_pair, *, sync = false))]
-    fn create(_cls: &Bound<'_, PyType>, py: Python<'_>, path: PathBuf, key_pair: &KeyPair, sync: bool) -> PyResult<Self> {
+    #[pyo3(signature = (path, key_pair, *, compat = false, sync = false))]
+    fn create(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        path: PathBuf,
+        key_pair: &KeyPair,
+        compat: bool,
+        sync: bool,
+    ) -> PyResult<Self> {
         let pair = key_pair.inner.clone();
-        let log = py.allow_threads(|| Log::create(&path, pair, durability(sync))).map_err(log_error)?;
+        let log = py.allow_threads(|| Log::create(&path, pair, mode(compat), durability(sync))).map_err(log_error)?;
         Ok(Self { inner: Mutex::new(Some(log)) })
     }
 
@@ -309,6 +358,21 @@ impl MerkleLog {
     #[getter]
     fn key<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         Ok(PyBytes::new(py, &self.with(py, |log| Ok(log.key()))?))
+    }
+
+    #[getter]
+    fn public_key<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.with(py, |log| Ok(log.public_key()))?))
+    }
+
+    #[getter]
+    fn compat(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |log| Ok(log.mode() == Mode::Compat))
+    }
+
+    #[getter]
+    fn manifest<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        Ok(self.with(py, |log| Ok(log.manifest()))?.map(|m| PyBytes::new(py, &m)))
     }
 
     #[getter]

@@ -6,6 +6,7 @@
 //! append call, so `append_batch` amortizes one signature over many entries.
 
 pub mod proof;
+pub mod signer;
 mod storage;
 pub mod tree;
 
@@ -14,9 +15,10 @@ use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::crypto::{self, Hash, KeyError, KeyPair, PublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use crate::crypto::{self, Hash, KeyError, KeyPair, PublicKey, MANIFEST_LEN, PUBLIC_KEY_LEN};
 use crate::flat_tree;
 pub use proof::{Proof, Verified};
+pub use signer::{Mode, Signer};
 use storage::{Files, Header, Record, NODE_LEN, RECORD_LEN};
 pub use tree::{Node, Roots};
 
@@ -52,7 +54,7 @@ pub enum Durability {
 pub struct Log {
     dir: PathBuf,
     files: Files,
-    key: PublicKey,
+    signer: Signer,
     key_pair: Option<KeyPair>,
     roots: Roots,
     latest: Option<Record>,
@@ -63,8 +65,8 @@ pub struct Log {
 
 impl Log {
     /// Create a new, empty log in `dir` (which must not already hold one).
-    pub fn create(dir: &Path, key_pair: KeyPair, durability: Durability) -> Result<Self> {
-        storage::create(dir, &Header { key: key_pair.public_key() })?;
+    pub fn create(dir: &Path, key_pair: KeyPair, mode: Mode, durability: Durability) -> Result<Self> {
+        storage::create(dir, &Header { public_key: key_pair.public_key(), compat: mode == Mode::Compat })?;
         Self::open(dir, Some(key_pair), durability)
     }
 
@@ -78,21 +80,22 @@ impl Log {
             _ => LogError::Io(e),
         })?;
         let header = Header::decode(&header_bytes).map_err(corrupted)?;
-        let key = PublicKey::from_bytes(&header.key).map_err(|e| corrupted(e.to_string()))?;
+        let public_key = PublicKey::from_bytes(&header.public_key).map_err(|e| corrupted(e.to_string()))?;
         if let Some(pair) = &key_pair {
-            if pair.public_key() != header.key {
+            if pair.public_key() != header.public_key {
                 return Err(LogError::Invalid(format!(
-                    "the key pair does not match the log at {} (its key is {})",
+                    "the key pair does not match the log at {} (its writer's public key is {})",
                     dir.display(),
-                    hex::encode(header.key)
+                    hex::encode(header.public_key)
                 )));
             }
         }
+        let signer = Signer::new(public_key, if header.compat { Mode::Compat } else { Mode::Manifest });
         let files = Files::open(dir, key_pair.is_some())?;
         let mut log = Self {
             dir: dir.to_path_buf(),
             files,
-            key,
+            signer,
             key_pair,
             roots: Roots::default(),
             latest: None,
@@ -191,7 +194,7 @@ impl Log {
         if roots.byte_length() != record.byte_length || roots.tree_hash() != record.tree_hash {
             return Err(format!("stored tree does not match the signed tree of length {}", record.length));
         }
-        if !self.key.verify(&crypto::tree_signable(&record.tree_hash, record.length, record.fork), &record.signature) {
+        if !self.signer.verify(&record.tree_hash, record.length, record.fork, &record.signature) {
             return Err(format!("bad signature at length {}", record.length));
         }
         self.check_last_entry(&roots).map_err(|e| format!("at length {}: {e}", record.length))?;
@@ -277,7 +280,7 @@ impl Log {
             byte_length: roots.byte_length(),
             fork,
             tree_hash,
-            signature: key_pair.sign(&crypto::tree_signable(&tree_hash, roots.length(), fork)),
+            signature: self.signer.sign(key_pair, &tree_hash, roots.length(), fork),
         };
         if self.durability == Durability::Power {
             self.files.data.sync_data()?;
@@ -359,7 +362,8 @@ impl Log {
             nodes,
             length: self.roots.length(),
             roots: roots.iter().filter(|r| r.index != holder.index).copied().collect(),
-            signature: latest.signature.to_vec(),
+            signature: self.signer.encode(&latest.signature),
+            manifest: self.signer.manifest().map(|_| self.signer.public_key()),
         })
     }
 
@@ -433,7 +437,7 @@ impl Log {
         if record.tree_hash != tree_hash || record.byte_length != roots.byte_length() {
             return Err(self.corrupted(format!("signed tree hash at length {} does not match the data", record.length)));
         }
-        if !self.key.verify(&crypto::tree_signable(&tree_hash, record.length, record.fork), &record.signature) {
+        if !self.signer.verify(&tree_hash, record.length, record.fork, &record.signature) {
             return Err(LogError::Verification(format!("signature at length {} is not the writer's", record.length)));
         }
         Ok(())
@@ -451,8 +455,25 @@ impl Log {
         self.latest.as_ref().map_or(0, |r| r.fork)
     }
 
+    /// The log's key: the manifest hash, or the writer's public key in compat mode.
     pub fn key(&self) -> [u8; PUBLIC_KEY_LEN] {
-        self.key.to_bytes()
+        self.signer.key()
+    }
+
+    pub fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
+        self.signer.public_key()
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.signer.mode()
+    }
+
+    pub fn manifest(&self) -> Option<[u8; MANIFEST_LEN]> {
+        self.signer.manifest()
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
     }
 
     pub fn discovery_key(&self) -> Hash {
@@ -463,9 +484,10 @@ impl Log {
         self.roots.tree_hash()
     }
 
-    /// The signature of the current length; `None` for an empty log.
-    pub fn signature(&self) -> Option<[u8; SIGNATURE_LEN]> {
-        self.latest.as_ref().map(|r| r.signature)
+    /// The signature of the current length, in the form Hypercore stores it;
+    /// `None` for an empty log.
+    pub fn signature(&self) -> Option<Vec<u8>> {
+        self.latest.as_ref().map(|r| self.signer.encode(&r.signature))
     }
 
     pub fn roots(&self) -> &[Node] {
@@ -516,10 +538,6 @@ fn incomplete_nodes(length: u64) -> Vec<u64> {
     out
 }
 
-/// Verify a signature over a tree hash with only the public key.
-pub fn verify_signature(key: &PublicKey, tree_hash: &Hash, length: u64, fork: u64, signature: &[u8]) -> bool {
-    key.verify(&crypto::tree_signable(tree_hash, length, fork), signature)
-}
 
 #[cfg(test)]
 mod tests;

@@ -7,9 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::signer::{Mode, Signer};
 use super::tree::{Node, Roots};
 use super::LogError;
-use crate::crypto::{self, Hash, PublicKey, SIGNATURE_LEN};
+use crate::crypto::{self, Hash, PUBLIC_KEY_LEN};
 use crate::flat_tree;
 
 /// Longest log a proof may speak of (2^56 entries): keeps every flat-tree
@@ -27,7 +28,11 @@ pub struct Proof {
     pub length: u64,
     /// The full roots of `length` other than the one holding the entry.
     pub roots: Vec<Node>,
+    /// In the form Hypercore sends it (multisig-wrapped in manifest mode).
     pub signature: Vec<u8>,
+    /// Manifest mode: the public key its default manifest names, so a reader
+    /// that knows only the log key can check it. `None` in compat mode.
+    pub manifest: Option<[u8; PUBLIC_KEY_LEN]>,
 }
 
 /// What a valid proof establishes.
@@ -44,8 +49,15 @@ fn fail(msg: impl Into<String>) -> LogError {
 }
 
 impl Proof {
-    /// Check the proof with nothing but the writer's public key.
-    pub fn verify(&self, key: &PublicKey) -> Result<Verified, LogError> {
+    /// Check the proof with nothing but the writer's public key (in `signer`).
+    pub fn verify(&self, signer: &Signer) -> Result<Verified, LogError> {
+        match (signer.mode(), self.manifest) {
+            (Mode::Manifest, Some(key)) if key != signer.public_key() => {
+                return Err(fail("the proof's manifest names another writer"))
+            }
+            (Mode::Compat, Some(_)) => return Err(fail("a manifest-mode proof for a compat-mode log")),
+            _ => {}
+        }
         // Bounds first: everything below is flat-tree arithmetic on numbers a
         // peer chose, and it must not overflow.
         if self.length > MAX_LENGTH {
@@ -53,9 +65,6 @@ impl Proof {
         }
         if self.index >= self.length {
             return Err(fail(format!("entry {} is not below the proof's length {}", self.index, self.length)));
-        }
-        if self.signature.len() != SIGNATURE_LEN {
-            return Err(fail(format!("signature must be {SIGNATURE_LEN} bytes, got {}", self.signature.len())));
         }
         let mut top = Node::leaf(self.index, &self.value);
         for sibling in &self.nodes {
@@ -85,7 +94,7 @@ impl Proof {
         }
         let roots = Roots::from_nodes(roots).ok_or_else(|| fail("roots do not form a tree of a possible size"))?;
         let tree_hash = roots.tree_hash();
-        if !key.verify(&crypto::tree_signable(&tree_hash, self.length, self.fork), &self.signature) {
+        if !signer.verify_encoded(&tree_hash, self.length, self.fork, &self.signature) {
             return Err(fail(format!("signature does not match the tree of length {}", self.length)));
         }
         Ok(Verified { tree_hash, length: self.length, byte_length: roots.byte_length(), fork: self.fork })
@@ -129,6 +138,29 @@ struct JsonUpgrade {
     signature: String,
 }
 
+#[derive(Serialize, Deserialize, PartialEq)]
+struct JsonSigner {
+    signature: String,
+    namespace: String,
+    #[serde(rename = "publicKey")]
+    public_key: String,
+}
+
+/// Hypercore's manifest object; only the default single-signer v1 manifest is
+/// accepted (see `crypto::default_manifest`).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonManifest {
+    version: u64,
+    hash: String,
+    allow_patch: bool,
+    quorum: u64,
+    signers: Vec<JsonSigner>,
+    prologue: Option<serde_json::Value>,
+    linked: Option<serde_json::Value>,
+    user_data: Option<serde_json::Value>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct JsonProof {
     fork: u64,
@@ -136,7 +168,50 @@ struct JsonProof {
     hash: Option<serde_json::Value>,
     seek: Option<serde_json::Value>,
     upgrade: JsonUpgrade,
-    manifest: Option<serde_json::Value>,
+    #[serde(default)]
+    manifest: Option<JsonManifest>,
+}
+
+impl JsonManifest {
+    fn default_for(public_key: &[u8; PUBLIC_KEY_LEN]) -> Self {
+        Self {
+            version: 1,
+            hash: "blake2b".into(),
+            allow_patch: false,
+            quorum: 1,
+            signers: vec![JsonSigner {
+                signature: "ed25519".into(),
+                namespace: hex::encode(crypto::default_signer_namespace()),
+                public_key: hex::encode(public_key),
+            }],
+            prologue: None,
+            linked: None,
+            user_data: None,
+        }
+    }
+
+    fn public_key(&self) -> Result<[u8; PUBLIC_KEY_LEN], LogError> {
+        let unsupported = || LogError::Invalid("only Hypercore's default single-signer v1 manifest is supported".into());
+        let [signer] = self.signers.as_slice() else { return Err(unsupported()) };
+        let key: [u8; PUBLIC_KEY_LEN] = hex::decode(&signer.public_key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| LogError::Invalid("manifest public key must be 32 bytes of hex".into()))?;
+        let expected = Self::default_for(&key);
+        let same = self.version == expected.version
+            && self.hash == expected.hash
+            && self.allow_patch == expected.allow_patch
+            && self.quorum == expected.quorum
+            && *signer == expected.signers[0]
+            && self.prologue.is_none()
+            && self.linked.is_none()
+            && self.user_data.is_none();
+        if same {
+            Ok(key)
+        } else {
+            Err(unsupported())
+        }
+    }
 }
 
 impl From<&Node> for JsonNode {
@@ -174,7 +249,7 @@ impl From<&Proof> for JsonProof {
                 additional_nodes: Vec::new(),
                 signature: hex::encode(&p.signature),
             },
-            manifest: None,
+            manifest: p.manifest.as_ref().map(JsonManifest::default_for),
         }
     }
 }
@@ -196,6 +271,7 @@ impl TryFrom<JsonProof> for Proof {
             length: j.upgrade.length,
             roots: j.upgrade.nodes.iter().map(Node::try_from).collect::<Result<_, _>>()?,
             signature: hex_field("signature", &j.upgrade.signature)?,
+            manifest: j.manifest.as_ref().map(JsonManifest::public_key).transpose()?,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! On-disk layout of one log, a directory of four files:
 //!
 //! ```text
-//! header      "BZZZLOG\0" | u32 version | u32 flags | key[32] | u32 crc32          (52 bytes)
+//! header      "BZZZLOG\0" | u32 version | u32 flags | public key[32] | u32 crc32   (52 bytes)
+//!             flags bit 0: compat mode (the key is the public key; no manifest)
 //! data        the entries, back to back
 //! tree        node i of the flat tree at byte 40*i: hash[32] | u64 size
 //! signatures  one record per signed append:
@@ -30,16 +31,20 @@ pub const RECORD_LEN: u64 = 124;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    pub key: [u8; PUBLIC_KEY_LEN],
+    pub public_key: [u8; PUBLIC_KEY_LEN],
+    pub compat: bool,
 }
+
+const FLAG_COMPAT: u32 = 1;
 
 impl Header {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[..8].copy_from_slice(MAGIC);
         out[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        out[12..16].copy_from_slice(&0u32.to_le_bytes());
-        out[16..48].copy_from_slice(&self.key);
+        let flags = if self.compat { FLAG_COMPAT } else { 0 };
+        out[12..16].copy_from_slice(&flags.to_le_bytes());
+        out[16..48].copy_from_slice(&self.public_key);
         let crc = crc32fast::hash(&out[..48]);
         out[48..].copy_from_slice(&crc.to_le_bytes());
         out
@@ -59,7 +64,11 @@ impl Header {
         if version != VERSION {
             return Err(format!("unsupported log format version {version}"));
         }
-        Ok(Self { key: bytes[16..48].try_into().unwrap() })
+        let flags = u32::from_le_bytes(bytes[12..16].try_into().unwrap());
+        if flags & !FLAG_COMPAT != 0 {
+            return Err(format!("unknown header flags {flags:#x}"));
+        }
+        Ok(Self { public_key: bytes[16..48].try_into().unwrap(), compat: flags & FLAG_COMPAT != 0 })
     }
 }
 

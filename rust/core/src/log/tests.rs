@@ -8,7 +8,7 @@ fn key_pair() -> KeyPair {
 }
 
 fn new_log(dir: &Path) -> Log {
-    Log::create(&dir.join("log"), key_pair(), Durability::Process).unwrap()
+    Log::create(&dir.join("log"), key_pair(), Mode::Manifest, Durability::Process).unwrap()
 }
 
 fn reopen(dir: &Path) -> Result<Log> {
@@ -43,8 +43,8 @@ fn appended_entries_read_back_after_reopening() {
 #[test]
 fn a_batch_is_signed_once_and_hashes_like_single_appends() {
     let dir = tempfile::tempdir().unwrap();
-    let mut singles = Log::create(&dir.path().join("a"), key_pair(), Durability::Process).unwrap();
-    let mut batched = Log::create(&dir.path().join("b"), key_pair(), Durability::Process).unwrap();
+    let mut singles = Log::create(&dir.path().join("a"), key_pair(), Mode::Manifest, Durability::Process).unwrap();
+    let mut batched = Log::create(&dir.path().join("b"), key_pair(), Mode::Manifest, Durability::Process).unwrap();
     for i in 0..13 {
         singles.append(&entry(i)).unwrap();
     }
@@ -57,7 +57,7 @@ fn a_batch_is_signed_once_and_hashes_like_single_appends() {
 fn every_proof_verifies_with_only_the_public_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = new_log(dir.path());
-    let key = PublicKey::from_bytes(&log.key()).unwrap();
+    let key = log.signer().clone();
     for n in 1..40u64 {
         log.append(&entry(n)).unwrap();
         for i in 0..n {
@@ -75,7 +75,7 @@ fn a_proof_from_another_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = new_log(dir.path());
     log.append_batch(&[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]).unwrap();
-    let stranger = PublicKey::from_bytes(&KeyPair::from_seed(&[1u8; 32]).unwrap().public_key()).unwrap();
+    let stranger = Signer::new(PublicKey::from_bytes(&KeyPair::from_seed(&[1u8; 32]).unwrap().public_key()).unwrap(), Mode::Manifest);
     assert!(matches!(log.proof(1).unwrap().verify(&stranger), Err(LogError::Verification(_))));
 }
 
@@ -119,7 +119,7 @@ fn a_wrong_key_pair_is_refused() {
 fn creating_over_an_existing_log_fails() {
     let dir = tempfile::tempdir().unwrap();
     drop(new_log(dir.path()));
-    match Log::create(&dir.path().join("log"), key_pair(), Durability::Process) {
+    match Log::create(&dir.path().join("log"), key_pair(), Mode::Manifest, Durability::Process) {
         Err(LogError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::AlreadyExists),
         other => panic!("expected AlreadyExists, got {:?}", other.map(|_| ())),
     }
@@ -249,10 +249,10 @@ proptest! {
         nodes in prop::collection::vec(arbitrary_node(), 0..8),
         roots in prop::collection::vec(arbitrary_node(), 0..8),
         value in prop::collection::vec(any::<u8>(), 0..16),
-        signature in prop::collection::vec(any::<u8>(), 63..66),
+        signature in prop::collection::vec(any::<u8>(), 63..70),
     ) {
-        let proof = Proof { fork: 0, index, value, nodes, length, roots, signature };
-        let key = PublicKey::from_bytes(&key_pair().public_key()).unwrap();
+        let proof = Proof { fork: 0, index, value, nodes, length, roots, signature, manifest: None };
+        let key = Signer::new(PublicKey::from_bytes(&key_pair().public_key()).unwrap(), Mode::Manifest);
         prop_assert!(proof.verify(&key).is_err());
     }
 
@@ -269,6 +269,27 @@ fn a_real_proof_with_an_overflowing_sibling_size_is_refused() {
     log.append_batch(&(0..4).map(entry).collect::<Vec<_>>()).unwrap();
     let mut proof = log.proof(0).unwrap();
     proof.nodes[0].size = u64::MAX;
-    let key = PublicKey::from_bytes(&log.key()).unwrap();
+    let key = log.signer().clone();
     assert!(matches!(proof.verify(&key), Err(LogError::Verification(_))));
+}
+
+#[test]
+fn both_modes_sign_the_same_tree_but_name_the_log_differently() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = Log::create(&dir.path().join("m"), key_pair(), Mode::Manifest, Durability::Process).unwrap();
+    let mut compat = Log::create(&dir.path().join("c"), key_pair(), Mode::Compat, Durability::Process).unwrap();
+    manifest.append_batch(&(0..5).map(entry).collect::<Vec<_>>()).unwrap();
+    compat.append_batch(&(0..5).map(entry).collect::<Vec<_>>()).unwrap();
+    assert_eq!(manifest.tree_hash(), compat.tree_hash());
+    assert_eq!(compat.key(), key_pair().public_key());
+    assert_eq!(manifest.key(), crypto::manifest_hash(&crypto::default_manifest(&key_pair().public_key())));
+    assert_eq!(manifest.signature().unwrap().len(), crypto::MULTISIG_LEN);
+    assert_eq!(compat.signature().unwrap().len(), crypto::SIGNATURE_LEN);
+    // A proof is only good for the mode it was made in.
+    assert!(manifest.proof(2).unwrap().verify(compat.signer()).is_err());
+    assert!(compat.proof(2).unwrap().verify(manifest.signer()).is_err());
+    drop((manifest, compat));
+    let reopened = Log::open(&dir.path().join("c"), None, Durability::Process).unwrap();
+    assert_eq!(reopened.mode(), Mode::Compat);
+    reopened.verify().unwrap();
 }
