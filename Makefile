@@ -46,7 +46,7 @@ typecheck: build
 test: test-rust test-python stubtest typecheck
 
 bench: build $(JSDIR)/node_modules/.installed
-	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,mean,median,ops,rounds \
+	$(PY) -m pytest benches --benchmark-columns=min,mean,median,ops,rounds \
 		--benchmark-group-by=group -p no:cacheprovider
 
 clean:

@@ -14,5 +14,6 @@ TARGETS = [
     ("log: batched append, 1000 per signature", "rust", None, 1_000_000, "batched entries/s (target is absolute)"),
     ("log: batched append, 1000 per signature", "rust", "js-hypercore", None, "batched vs JS hypercore 11"),
     ("log: batched append, 1000 per signature", "rust", "python", None, "batched vs PyNaCl + hashlib"),
-    ("envelope: verify + validate + dedup", "rust", "python", 3.0, "envelope path vs PyNaCl-based Python"),
+    ("envelope: verify + validate + dedup", "rust", "python", 3.0, "envelope, one by one, vs PyNaCl-based Python"),
+    ("envelope: verify + validate + dedup", "rust-batch", "python", 3.0, "envelope, batches of 100, vs PyNaCl Python"),
 ]
