@@ -8,15 +8,24 @@ from typing import final
 __version__: str
 __all__ = [
     "CoreError",
+    "discovery_key",
+    "Envelope",
     "EnvelopeRejected",
+    "forward_envelope",
+    "Gate",
     "KeyPair",
+    "Limits",
     "LogCorrupted",
     "LogVerifier",
     "MerkleLog",
+    "message_id",
     "Proof",
+    "REJECT_REASONS",
+    "SeenCache",
+    "sign_envelope",
     "VerificationFailed",
+    "verify_envelope",
     "__version__",
-    "discovery_key",
 ]
 
 class CoreError(ValueError):
@@ -212,25 +221,13 @@ def discovery_key(key: bytes) -> bytes:
 
 # --- envelope: begin ---
 # Signed gossip envelopes and the seen cache. The specification (canonical
-# encoding, schemas, check order) is the module doc of rust/core/src/envelope.rs.
+# encoding, schemas, check order) is the module doc of rust/core/src/envelope/mod.rs.
 # sign_envelope, verify_envelope, forward_envelope, message_id, Gate.admit and
 # Gate.admit_batch release the GIL for their hashing, signing and verifying;
 # Envelope accessors, Limits and SeenCache calls are short and keep it.
 # SeenCache and Gate may be shared between threads.
 
 from typing import Any
-
-__all__ += [
-    "REJECT_REASONS",
-    "Envelope",
-    "Gate",
-    "Limits",
-    "SeenCache",
-    "forward_envelope",
-    "message_id",
-    "sign_envelope",
-    "verify_envelope",
-]
 
 REJECT_REASONS: tuple[str, ...]
 """Every `EnvelopeRejected.reason`: size, malformed, schema, signature, hops, ttl, skew, duplicate."""

@@ -257,6 +257,7 @@ impl PyEnvelope {
 
 // --- functions ----------------------------------------------------------------
 
+/// Sign a new envelope; returns its canonical wire bytes.
 #[pyfunction]
 #[pyo3(signature = (secret_key, r#type, topic, node_id, payload, *, msg_id = None, seq, ts_ms = None, ttl = 60, hop_count = 0))]
 #[allow(clippy::too_many_arguments)]
@@ -285,6 +286,7 @@ fn sign_envelope<'py>(
     Ok(PyBytes::new(py, &bytes))
 }
 
+/// Parse, check and verify one envelope; raises EnvelopeRejected with a reason.
 #[pyfunction]
 #[pyo3(signature = (data, limits = None, now_ms = None))]
 fn verify_envelope(py: Python<'_>, data: &[u8], limits: Option<&PyLimits>, now_ms: Option<u64>) -> PyResult<PyEnvelope> {
@@ -294,6 +296,7 @@ fn verify_envelope(py: Python<'_>, data: &[u8], limits: Option<&PyLimits>, now_m
     Ok(PyEnvelope { inner })
 }
 
+/// Relay an envelope: verified, then re-signed by the relay with hop_count + 1.
 #[pyfunction]
 #[pyo3(signature = (data, secret_key, limits = None, now_ms = None))]
 fn forward_envelope<'py>(
@@ -314,6 +317,7 @@ fn forward_envelope<'py>(
     Ok(PyBytes::new(py, &bytes))
 }
 
+/// The gossipsub message id of an envelope: 20 bytes of BLAKE2b-256 of its canonical form.
 #[pyfunction]
 fn message_id<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
     let id = py.allow_threads(|| envelope::message_id(data));
@@ -348,6 +352,7 @@ fn with_key<R>(key: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R
     Err(PyTypeError::new_err(format!("key must be str or bytes, got {}", key.get_type())))
 }
 
+/// Message ids seen recently: bounded, each entry expiring after its ttl.
 #[pyclass(frozen, name = "SeenCache", module = "bzzz._core")]
 pub struct PySeenCache {
     inner: Mutex<dedup::SeenCache>,
@@ -401,6 +406,7 @@ impl PySeenCache {
 
 // --- Gate ---------------------------------------------------------------------
 
+/// The check every inbound gossip message passes: verify, validate, then dedup.
 #[pyclass(frozen, name = "Gate", module = "bzzz._core")]
 pub struct PyGate {
     limits: Limits,

@@ -13,21 +13,21 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-create_exception!(_core, CoreError, PyValueError, "Bad input to the Bzzz core.");
+create_exception!(bzzz._core, CoreError, PyValueError, "Bad input to the Bzzz core.");
 create_exception!(
-    _core,
+    bzzz._core,
     LogCorrupted,
     CoreError,
     "Stored log data failed its integrity checks; the log cannot be trusted as it is."
 );
 create_exception!(
-    _core,
+    bzzz._core,
     VerificationFailed,
     CoreError,
     "A proof, signature or tree hash did not verify against the public key."
 );
 create_exception!(
-    _core,
+    bzzz._core,
     EnvelopeRejected,
     CoreError,
     "An envelope was refused. `reason` says why, from a closed set (see REJECT_REASONS)."
