@@ -60,7 +60,7 @@ def _js_rate(benchmark, group: str, count: int, batch: int) -> None:
     runs: list[dict] = []
 
     def run() -> None:
-        runs.append(js_hypercore.bench_append(count, len(ENTRY), batch=batch))
+        runs.append(js_hypercore.bench_append(count, len(ENTRY), batch=batch, compat=False))
 
     benchmark.pedantic(run, rounds=3, iterations=1)
     rates = sorted(r["appends_per_sec"] * (batch if batch > 1 else 1) for r in runs)

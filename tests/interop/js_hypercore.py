@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,21 +75,48 @@ def run(command: str, payload: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def build(seed: bytes, batches: list[list[bytes]], proofs: list[int]) -> dict[str, Any]:
-    """A fresh hypercore (compat mode, key pair from `seed`), one `append` call per batch.
+def build(seed: bytes, batches: list[list[bytes]], proofs: list[int], *, compat: bool = True) -> dict[str, Any]:
+    """A fresh hypercore (key pair from `seed`), one `append` call per batch.
 
-    Returns key, discovery_key, tree_hash, signature (bytes), length, byte_length,
-    fork (int), blocks (list of bytes) and proofs: for each index in `proofs`,
-    hypercore's proof object for that block with an upgrade from 0 to the length,
-    as a JSON-ready dict (hex strings), the same shape as `Proof.to_json()`.
+    `compat=True`: compat mode (key = public key, 64-byte signatures); `compat=False`:
+    hypercore's default manifest mode (key = hash of the default signer manifest,
+    68-byte multisig signatures).
+
+    Returns key, discovery_key, public_key, compat (bool), manifest (hypercore's
+    compact encoding, or None in compat mode), tree_hash, signature (bytes, as
+    hypercore stores it), length, byte_length, fork (int), blocks (list of bytes)
+    and proofs: for each index in `proofs`, hypercore's proof object for that block
+    with an upgrade from 0 to the length, as a JSON-ready dict (hex strings), the
+    same shape as `Proof.to_json()`; in manifest mode it carries the manifest
+    object, as a replicating peer sends it.
     """
-    out = run(
-        "build",
-        {"seed": seed.hex(), "batches": [[e.hex() for e in batch] for batch in batches], "proofs": proofs},
-    )
+    return _built(run("build", _build_input(seed, batches, proofs, compat)))
+
+
+def build_many(
+    builds: list[tuple[bytes, list[list[bytes]], list[int]]], *, compat: bool = True
+) -> list[dict[str, Any]]:
+    """`build` for each (seed, batches, proofs), all in one Node process."""
+    out = run("build-many", {"builds": [_build_input(seed, b, p, compat) for seed, b, p in builds]})
+    return [_built(r) for r in out["results"]]
+
+
+def _build_input(seed: bytes, batches: list[list[bytes]], proofs: list[int], compat: bool) -> dict[str, Any]:
+    return {
+        "seed": seed.hex(),
+        "batches": [[e.hex() for e in batch] for batch in batches],
+        "proofs": proofs,
+        "compat": compat,
+    }
+
+
+def _built(out: dict[str, Any]) -> dict[str, Any]:
     return {
         "key": bytes.fromhex(out["key"]),
         "discovery_key": bytes.fromhex(out["discoveryKey"]),
+        "public_key": bytes.fromhex(out["publicKey"]),
+        "compat": out["compat"],
+        "manifest": None if out["manifest"] is None else bytes.fromhex(out["manifest"]),
         "length": out["length"],
         "byte_length": out["byteLength"],
         "tree_hash": bytes.fromhex(out["treeHash"]),
@@ -99,8 +127,11 @@ def build(seed: bytes, batches: list[list[bytes]], proofs: list[int]) -> dict[st
     }
 
 
-def verify_proof(public_key: bytes, proof: dict[str, Any] | str) -> dict[str, Any]:
-    """Have a fresh hypercore reader that knows only `public_key` verify and apply `proof`.
+def verify_proof(key: bytes, proof: dict[str, Any] | str) -> dict[str, Any]:
+    """Have a fresh hypercore reader that knows only `key` verify and apply `proof`.
+
+    `key` is the hypercore key: the public key in compat mode, the manifest hash in
+    manifest mode (where the proof must carry the manifest).
 
     `proof` is a dict in hypercore's JSON shape or its JSON text (`Proof.to_json()`).
     Returns {"ok": True, "value": bytes, "length": int, "tree_hash": bytes} or
@@ -108,37 +139,57 @@ def verify_proof(public_key: bytes, proof: dict[str, Any] | str) -> dict[str, An
     """
     if isinstance(proof, str):
         proof = json.loads(proof)
-    return _verified(run("verify", {"publicKey": public_key.hex(), "proof": proof}))
+    return _verified(run("verify", {"key": key.hex(), "proof": proof}))
 
 
-def verify_signature(public_key: bytes, tree_hash: bytes, length: int, signature: bytes, fork: int = 0) -> bool:
-    """hypercore-crypto's ed25519 check over caps.treeSignableCompat(tree_hash, length, fork)."""
-    out = run(
-        "verify-signature",
-        {
-            "publicKey": public_key.hex(),
-            "treeHash": tree_hash.hex(),
-            "length": length,
-            "fork": fork,
-            "signature": signature.hex(),
-        },
-    )
+def verify_signature(
+    public_key: bytes, tree_hash: bytes, length: int, signature: bytes, fork: int = 0, *, compat: bool = True
+) -> bool:
+    """Whether hypercore accepts `signature` (in its stored form) for the tree.
+
+    compat: hypercore-crypto's ed25519 check of the 64 bytes over
+    caps.treeSignableCompat(tree_hash, length, fork). Manifest mode: hypercore's own
+    Verifier for the default signer manifest of `public_key`, on the 68-byte
+    multisig (signature over caps.treeSignable(manifest hash, tree_hash, length, fork)).
+    """
+    out = run("verify-signature", _signature_check(public_key, tree_hash, length, signature, fork, compat))
     return bool(out["ok"])
 
 
-def bench_append(count: int, size: int, batch: int = 1) -> dict[str, Any]:
+def verify_signatures(checks: list[tuple[bytes, bytes, int, bytes, int, bool]]) -> list[bool]:
+    """`verify_signature` for each (public_key, tree_hash, length, signature, fork, compat),
+    all in one Node process."""
+    out = run("verify-signatures", {"checks": [_signature_check(*check) for check in checks]})
+    return [bool(r["ok"]) for r in out["results"]]
+
+
+def _signature_check(
+    public_key: bytes, tree_hash: bytes, length: int, signature: bytes, fork: int, compat: bool
+) -> dict[str, Any]:
+    return {
+        "publicKey": public_key.hex(),
+        "treeHash": tree_hash.hex(),
+        "length": length,
+        "fork": fork,
+        "signature": signature.hex(),
+        "compat": compat,
+    }
+
+
+def bench_append(count: int, size: int, batch: int = 1, *, compat: bool = True) -> dict[str, Any]:
     """Time `count` signed `core.append` calls of `batch` entries of `size` bytes, inside Node.
 
-    Returns count, size, batch, entries, seconds (Node start-up excluded),
+    `compat=False` times hypercore's default manifest mode (multisig signatures).
+    Returns count, size, batch, compat, entries, seconds (Node start-up excluded),
     appends_per_sec (append calls per second) and entries_per_sec.
     """
-    return run("bench-append", {"count": count, "size": size, "batch": batch})
+    return run("bench-append", {"count": count, "size": size, "batch": batch, "compat": compat})
 
 
-def verify_proofs(public_key: bytes, proofs: list[dict[str, Any] | str]) -> list[dict[str, Any]]:
+def verify_proofs(key: bytes, proofs: Sequence[dict[str, Any] | str]) -> list[dict[str, Any]]:
     """`verify_proof` for many proofs in one Node process, each by its own fresh reader."""
     decoded = [json.loads(p) if isinstance(p, str) else p for p in proofs]
-    out = run("verify-many", {"publicKey": public_key.hex(), "proofs": decoded})
+    out = run("verify-many", {"key": key.hex(), "proofs": decoded})
     return [_verified(r) for r in out["results"]]
 
 

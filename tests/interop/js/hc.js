@@ -8,29 +8,60 @@
 // Usage: node hc.js <command>, one JSON object on stdin, one JSON object on
 // stdout. Every byte string is lowercase hex.
 //
-//   build             {"seed", "batches": [[hex...]...], "proofs": [i...]}
-//                     -> {"key", "discoveryKey", "length", "byteLength", "treeHash",
-//                         "signature", "fork", "proofs": [proof...], "blocks": [hex...]}
-//   verify            {"publicKey", "proof"} -> {"ok": true, "value", "length", "treeHash"}
-//                                             | {"ok": false, "error"}
-//   verify-many       {"publicKey", "proofs": [proof...]} -> {"results": [verify's answer...]}
+//   build             {"seed", "batches": [[hex...]...], "proofs": [i...], "compat"?: true}
+//                     -> {"key", "discoveryKey", "publicKey", "compat", "manifest",
+//                         "length", "byteLength", "treeHash", "signature", "fork",
+//                         "proofs": [proof...], "blocks": [hex...]}
+//   build-many        {"builds": [build's input...]} -> {"results": [build's answer...]}
+//                     (one Node process, one core after another)
+//   verify            {"key", "proof"} -> {"ok": true, "value", "length", "treeHash"}
+//                                       | {"ok": false, "error"}
+//   verify-many       {"key", "proofs": [proof...]} -> {"results": [verify's answer...]}
 //                     (one Node process, a fresh reader for each proof)
-//   verify-signature  {"publicKey", "treeHash", "length", "fork", "signature"} -> {"ok": bool}
-//   bench-append      {"count", "size", "batch"?: 1}: `count` signed append calls of
-//                     `batch` entries of `size` bytes each (batch 1: `core.append(buf)`)
-//                     -> {"count", "size", "batch", "entries", "seconds",
+//   verify-signature  {"publicKey", "treeHash", "length", "fork", "signature", "compat"?: true}
+//                     -> {"ok": bool, "key", "error"?}
+//   verify-signatures {"checks": [verify-signature's input...]}
+//                     -> {"results": [verify-signature's answer...]}
+//   bench-append      {"count", "size", "batch"?: 1, "compat"?: true}: `count` signed
+//                     append calls of `batch` entries of `size` bytes each (batch 1:
+//                     `core.append(buf)`)
+//                     -> {"count", "size", "batch", "compat", "entries", "seconds",
 //                         "appends_per_sec" (calls/s), "entries_per_sec"}
+//
+// (`verify` and `verify-many` also take the key as "publicKey", their old name,
+// which in compat mode is what the key is.)
 //
 // A proof is hypercore's own proof object (lib/merkle-tree.js) for block i with an
 // upgrade from 0 to the signed length:
 //   {fork, block: {index, value, nodes: [{index, size, hash}]}, hash: null, seek: null,
-//    upgrade: {start: 0, length, nodes: [...], additionalNodes: [], signature}, manifest: null}
+//    upgrade: {start: 0, length, nodes: [...], additionalNodes: [], signature}, manifest}
 //
-// Cores are made in "compat" mode (`compat: true`): the key is the writer's public
-// key and each signature is a raw 64-byte ed25519 signature over
-// caps.treeSignableCompat(treeHash, length, fork). Note that hypercore 11 does NOT
-// do this by default: `new Hypercore(dir, { keyPair })` alone gets a v1 manifest, a
-// key that is the manifest's hash and a different signable.
+// Two modes, chosen by "compat" when the writer is made (`{ keyPair, compat }`):
+//
+// - compat (`compat: true`, the default here for old callers): the key is the
+//   writer's public key, "manifest" is null, and each signature is a raw 64-byte
+//   ed25519 signature over caps.treeSignableCompat(treeHash, length, fork).
+// - manifest mode (`compat: false`, hypercore 11's own default for
+//   `new Hypercore(dir, { keyPair })`): the core gets the v1 manifest
+//   Verifier.defaultSignerManifest(publicKey); the key is its hash
+//   (Verifier.manifestHash), "manifest" is its compact encoding
+//   (core.getManifest({ raw: true }) = c.encode(messages.manifest, m)), and each
+//   signature is ed25519 over caps.treeSignable(key, treeHash, length, fork)
+//   (112 bytes), stored as the 68-byte multisig encoding (Verifier.sign ->
+//   multisig.assemble: 1 proof {signer 0, signature, patch 0}, no patch nodes).
+//
+// In a proof, "manifest" is null in compat mode and in manifest mode the manifest
+// object, byte fields as hex:
+//   {version, hash, allowPatch, quorum, signers: [{signature, namespace, publicKey}],
+//    prologue, linked, userData}
+// That is what a replicating hypercore peer sends when asked (lib/replicator.js:
+// `msg.manifest && !this.core.compat ? this.core.header.manifest : null`, put into
+// the proof by ProofRequest.fulfill). Session.proof itself always answers
+// `manifest: null` (MerkleTree proof settle()), so `build` adds it the same way.
+// A reader that knows only the key needs it: without a stored manifest,
+// Core._verifyBatchUpgrade accepts a proof's manifest only if it hashes to the key
+// (or is compat for it), and falls back to a compat signer for the key itself,
+// which cannot verify a manifest-mode signature.
 //
 // Exit status: 0 when a result was printed (including {"ok": false}); 2 on usage
 // errors (unknown command, stdin not JSON, missing or malformed arguments).
@@ -42,6 +73,7 @@ const path = require('path')
 const Hypercore = require('hypercore')
 const { MerkleTree } = require('hypercore/lib/merkle-tree.js')
 const caps = require('hypercore/lib/caps.js')
+const Verifier = require('hypercore/lib/verifier.js')
 const crypto = require('hypercore-crypto')
 
 class UsageError extends Error {}
@@ -94,6 +126,70 @@ function nodesFromJSON(nodes, what) {
   return nodes.map((n, i) => nodeFromJSON(n, `${what}[${i}]`))
 }
 
+const bytesToJSON = (buf) => (buf === null || buf === undefined ? null : toHex(buf))
+
+// hypercore's manifest object (Verifier.createManifest's shape) with hex bytes.
+function manifestToJSON(m) {
+  if (m === null || m === undefined) return null
+  return {
+    version: m.version,
+    hash: m.hash,
+    allowPatch: m.allowPatch,
+    quorum: m.quorum,
+    signers: m.signers.map((s) => ({
+      signature: s.signature,
+      namespace: toHex(s.namespace),
+      publicKey: toHex(s.publicKey)
+    })),
+    prologue: m.prologue ? { hash: toHex(m.prologue.hash), length: m.prologue.length } : null,
+    linked: m.linked ? m.linked.map(toHex) : null,
+    userData: bytesToJSON(m.userData)
+  }
+}
+
+// The inverse of manifestToJSON. Only types are checked: whether the manifest is
+// acceptable (hashes to the key, is one hypercore can use) is for hypercore to say.
+function manifestFromJSON(m, what) {
+  if (m === null || m === undefined) return null
+  if (!isObject(m)) throw new UsageError(`${what}: expected an object or null`)
+  const str = (v, w) => {
+    if (typeof v !== 'string') throw new UsageError(`${w}: expected a string`)
+    return v
+  }
+  const orNull = (v, fn) => (v === null || v === undefined ? null : fn(v))
+  if (!Array.isArray(m.signers)) throw new UsageError(`${what}.signers: expected an array`)
+  if (typeof m.allowPatch !== 'boolean') {
+    throw new UsageError(`${what}.allowPatch: expected a boolean`)
+  }
+  return {
+    version: uint(m.version, `${what}.version`),
+    hash: str(m.hash, `${what}.hash`),
+    allowPatch: m.allowPatch,
+    quorum: uint(m.quorum, `${what}.quorum`),
+    signers: m.signers.map((s, i) => {
+      const w = `${what}.signers[${i}]`
+      if (!isObject(s)) throw new UsageError(`${w}: expected an object`)
+      return {
+        signature: str(s.signature, `${w}.signature`),
+        namespace: fromHex(s.namespace, `${w}.namespace`, 32),
+        publicKey: fromHex(s.publicKey, `${w}.publicKey`, 32)
+      }
+    }),
+    prologue: orNull(m.prologue, (p) => {
+      if (!isObject(p)) throw new UsageError(`${what}.prologue: expected an object or null`)
+      return {
+        hash: fromHex(p.hash, `${what}.prologue.hash`, 32),
+        length: uint(p.length, `${what}.prologue.length`)
+      }
+    }),
+    linked: orNull(m.linked, (l) => {
+      if (!Array.isArray(l)) throw new UsageError(`${what}.linked: expected an array or null`)
+      return l.map((k, i) => fromHex(k, `${what}.linked[${i}]`, 32))
+    }),
+    userData: orNull(m.userData, (u) => fromHex(u, `${what}.userData`))
+  }
+}
+
 function proofToJSON(p) {
   return {
     fork: p.fork,
@@ -111,18 +207,18 @@ function proofToJSON(p) {
       additionalNodes: p.upgrade.additionalNodes.map(nodeToJSON),
       signature: toHex(p.upgrade.signature)
     },
-    manifest: null
+    manifest: manifestToJSON(p.manifest)
   }
 }
 
 // The inverse of proofToJSON, for the proofs this tool deals in: a block proof with
-// an upgrade, nothing else. Malformed input throws UsageError (reported as a
-// rejected proof by `verify`).
+// an upgrade and maybe a manifest, nothing else. Malformed input throws UsageError
+// (reported as a rejected proof by `verify`).
 function proofFromJSON(p) {
   if (!isObject(p)) throw new UsageError('proof: expected an object')
   if (!isObject(p.block)) throw new UsageError('proof.block: expected an object')
   if (!isObject(p.upgrade)) throw new UsageError('proof.upgrade: expected an object')
-  for (const k of ['hash', 'seek', 'manifest']) {
+  for (const k of ['hash', 'seek']) {
     if (p[k] !== null && p[k] !== undefined) {
       throw new UsageError(`proof.${k}: only null is supported`)
     }
@@ -144,7 +240,7 @@ function proofFromJSON(p) {
       additionalNodes: nodesFromJSON(additional, 'proof.upgrade.additionalNodes'),
       signature: fromHex(p.upgrade.signature, 'proof.upgrade.signature')
     },
-    manifest: null
+    manifest: manifestFromJSON(p.manifest, 'proof.manifest')
   }
 }
 
@@ -169,16 +265,35 @@ async function withCore(dir, opts, fn) {
   }
 }
 
-// A writer in compat mode: key = public key, raw ed25519 signatures over
-// caps.treeSignableCompat (see the header comment).
-function writerOptions(seed) {
-  return { keyPair: crypto.keyPair(seed), compat: true }
+// A writer in compat mode (key = public key, raw ed25519 signatures over
+// caps.treeSignableCompat) or, with compat false, in hypercore's default manifest
+// mode (see the header comment). `compat: false` is what a session passes when the
+// option is left out (index.js: `compat: opts.compat === true`).
+function writerOptions(seed, compat) {
+  return { keyPair: crypto.keyPair(seed), compat }
+}
+
+function flag(value, what, otherwise) {
+  if (value === undefined) return otherwise
+  if (typeof value !== 'boolean') throw new UsageError(`${what}: expected true or false`)
+  return value
+}
+
+// The key a reader is made with: "key", or "publicKey" as old callers name it.
+function readerKey(input) {
+  if (input.key !== undefined && input.publicKey !== undefined) {
+    throw new UsageError('give the key as "key" or as "publicKey", not both')
+  }
+  return input.key !== undefined
+    ? fromHex(input.key, 'key', 32)
+    : fromHex(input.publicKey, 'publicKey', 32)
 }
 
 // --- commands ----------------------------------------------------------------------
 
 async function build(input) {
   const seed = fromHex(input.seed, 'seed', 32)
+  const compat = flag(input.compat, 'compat', true)
   if (!Array.isArray(input.batches)) throw new UsageError('batches: expected an array of arrays')
   const batches = input.batches.map((batch, i) => {
     if (!Array.isArray(batch) || batch.length === 0) {
@@ -195,7 +310,10 @@ async function build(input) {
   })
 
   return withTempDir((dir) =>
-    withCore(dir, writerOptions(seed), async (core) => {
+    withCore(dir, writerOptions(seed, compat), async (core) => {
+      if (core.core.compat !== compat) {
+        throw new Error(`asked for compat ${compat}, hypercore made compat ${core.core.compat}`)
+      }
       // One append call per batch: hypercore signs once per call.
       for (const batch of batches) await core.append(batch)
 
@@ -209,6 +327,10 @@ async function build(input) {
           block: { index, nodes: 0 },
           upgrade: { start: 0, length: core.length }
         })
+        // What the replicator adds for a peer that asks for the manifest
+        // (lib/replicator.js, see the header comment): the core's manifest
+        // unless it is in compat mode.
+        p.manifest = core.core.compat ? null : core.core.header.manifest
         proofs.push(proofToJSON(p))
       }
 
@@ -218,6 +340,12 @@ async function build(input) {
       return {
         key: toHex(core.key),
         discoveryKey: toHex(core.discoveryKey),
+        publicKey: toHex(core.keyPair.publicKey),
+        compat: core.core.compat,
+        // c.encode(messages.manifest, core.manifest); hypercore keeps a manifest
+        // in compat mode too (the same default signer manifest, stored in its
+        // header), but there the key is not its hash and it is not sent.
+        manifest: core.core.compat ? null : toHex(core.getManifest({ raw: true })),
         length: core.length,
         byteLength: core.byteLength,
         treeHash: toHex(await core.treeHash()),
@@ -232,16 +360,27 @@ async function build(input) {
   )
 }
 
+// `build` for many logs in one Node process (start-up costs more than a build).
+async function buildMany(input) {
+  if (!Array.isArray(input.builds)) throw new UsageError('builds: expected an array')
+  const results = []
+  for (let i = 0; i < input.builds.length; i++) {
+    if (!isObject(input.builds[i])) throw new UsageError(`builds[${i}]: expected an object`)
+    results.push(await build(input.builds[i]))
+  }
+  return { results }
+}
+
 async function verify(input) {
-  const publicKey = fromHex(input.publicKey, 'publicKey', 32)
+  const key = readerKey(input)
   if (input.proof === undefined) throw new UsageError('proof: missing')
-  return verifyOne(publicKey, input.proof)
+  return verifyOne(key, input.proof)
 }
 
 // `verify` for many proofs in one Node process (start-up costs more than a
 // verification); each proof still goes to its own fresh reader.
 async function verifyMany(input) {
-  const publicKey = fromHex(input.publicKey, 'publicKey', 32)
+  const key = readerKey(input)
   if (!Array.isArray(input.proofs)) throw new UsageError('proofs: expected an array of proofs')
   // A few readers at a time: most of a verification is opening and closing the
   // reader's RocksDB, which overlaps well.
@@ -250,14 +389,14 @@ async function verifyMany(input) {
   const worker = async () => {
     while (next < results.length) {
       const i = next++
-      results[i] = await verifyOne(publicKey, input.proofs[i])
+      results[i] = await verifyOne(key, input.proofs[i])
     }
   }
   await Promise.all(Array.from({ length: VERIFY_CONCURRENCY }, worker))
   return { results }
 }
 
-async function verifyOne(publicKey, json) {
+async function verifyOne(key, json) {
   let proof
   try {
     proof = proofFromJSON(json)
@@ -268,8 +407,10 @@ async function verifyOne(publicKey, json) {
 
   return withTempDir((dir) =>
     // A reader that knows only the key: no key pair, no manifest. Its header has
-    // no manifest, so verification goes through the compat path for the key.
-    withCore(dir, publicKey, async (reader) => {
+    // no manifest, so Core._verifyBatchUpgrade takes the proof's manifest if it
+    // hashes to the key (manifest mode) and otherwise a compat signer for the key
+    // itself (compat mode); with a good proof it then stores that manifest.
+    withCore(dir, key, async (reader) => {
       let applied
       try {
         // Session.applyProof -> Core.verify: the same call the replicator makes
@@ -300,14 +441,54 @@ async function verifyOne(publicKey, json) {
   )
 }
 
+// compat: hypercore-crypto's ed25519 check over caps.treeSignableCompat, as
+// CompatSigner.verify does it. Manifest mode: hypercore's own Verifier for the
+// default signer manifest of `publicKey` (Verifier.fromManifest), given the
+// signature in its stored multisig form; Verifier.verify inflates it
+// (multisig.inflate) and checks the ed25519 signature of signer 0 over
+// batch.signable(manifestHash) = caps.treeSignable(manifestHash, treeHash,
+// length, fork), the same call Core._verifyBatchUpgrade makes for a proof.
 function verifySignature(input) {
   const publicKey = fromHex(input.publicKey, 'publicKey', 32)
   const treeHash = fromHex(input.treeHash, 'treeHash', 32)
   const length = uint(input.length, 'length')
   const fork = uint(input.fork === undefined ? 0 : input.fork, 'fork')
   const signature = fromHex(input.signature, 'signature')
-  const signable = caps.treeSignableCompat(treeHash, length, fork)
-  return { ok: signature.byteLength === 64 && crypto.verify(signable, signature, publicKey) }
+  const compat = flag(input.compat, 'compat', true)
+
+  if (compat) {
+    const signable = caps.treeSignableCompat(treeHash, length, fork)
+    return {
+      ok: signature.byteLength === 64 && crypto.verify(signable, signature, publicKey),
+      key: toHex(publicKey)
+    }
+  }
+
+  const verifier = Verifier.fromManifest(Verifier.defaultSignerManifest(publicKey))
+  // The parts of a tree batch (lib/merkle-tree.js MerkleTreeBatch) a Verifier uses.
+  const batch = {
+    fork,
+    length,
+    hash: () => treeHash,
+    signable: (manifestHash) => caps.treeSignable(manifestHash, treeHash, length, fork)
+  }
+  const key = toHex(verifier.manifestHash)
+  try {
+    return { ok: verifier.verify(batch, signature), key }
+  } catch (err) {
+    // A signature that is not a multisig encoding makes the decoder throw.
+    return { ok: false, key, error: err.message || String(err) }
+  }
+}
+
+function verifySignatures(input) {
+  if (!Array.isArray(input.checks)) throw new UsageError('checks: expected an array')
+  return {
+    results: input.checks.map((check, i) => {
+      if (!isObject(check)) throw new UsageError(`checks[${i}]: expected an object`)
+      return verifySignature(check)
+    })
+  }
 }
 
 async function benchAppend(input) {
@@ -315,6 +496,7 @@ async function benchAppend(input) {
   const size = uint(input.size, 'size')
   const batch = uint(input.batch === undefined ? 1 : input.batch, 'batch')
   if (batch < 1) throw new UsageError('batch: expected at least 1')
+  const compat = flag(input.compat, 'compat', true)
 
   // `count` append calls, each of `batch` entries of `size` bytes, each call signed.
   const entries = []
@@ -322,7 +504,7 @@ async function benchAppend(input) {
   const value = batch === 1 ? entries[0] : entries
 
   return withTempDir((dir) =>
-    withCore(dir, writerOptions(Buffer.alloc(32, 7)), async (core) => {
+    withCore(dir, writerOptions(Buffer.alloc(32, 7), compat), async (core) => {
       const start = process.hrtime.bigint()
       for (let i = 0; i < count; i++) await core.append(value)
       const seconds = Number(process.hrtime.bigint() - start) / 1e9
@@ -333,6 +515,7 @@ async function benchAppend(input) {
         count,
         size,
         batch,
+        compat,
         entries: count * batch,
         seconds,
         appends_per_sec: count / seconds,
@@ -344,9 +527,11 @@ async function benchAppend(input) {
 
 const COMMANDS = {
   build,
+  'build-many': buildMany,
   verify,
   'verify-many': verifyMany,
   'verify-signature': verifySignature,
+  'verify-signatures': verifySignatures,
   'bench-append': benchAppend
 }
 
