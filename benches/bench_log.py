@@ -56,7 +56,7 @@ def test_single_append_python(benchmark, python_log: ref.ReferenceLog, record_ra
 
 def _js_rate(benchmark, group: str, count: int, batch: int) -> None:
     """Node runs its own timed loop (start-up excluded) and reports entries/s; pytest-benchmark
-    times whole runs, so the rate recorded is the median of what Node measured inside."""
+    times whole runs, so the rate recorded is the best of what Node measured inside."""
     runs: list[dict] = []
 
     def run() -> None:
@@ -65,7 +65,7 @@ def _js_rate(benchmark, group: str, count: int, batch: int) -> None:
     benchmark.pedantic(run, rounds=3, iterations=1)
     rates = sorted(r["appends_per_sec"] * (batch if batch > 1 else 1) for r in runs)
     benchmark.extra_info["entries_per_sec_inside_node"] = rates
-    RATES[group]["js-hypercore"] = rates[len(rates) // 2]
+    RATES[group]["js-hypercore"] = rates[-1]
 
 
 @pytest.mark.benchmark(group=SINGLE)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,5 +136,6 @@ def run(directory: Path, batch_entries: int) -> int:
     typer.echo(f"{'entries':<15}{summary_length:,} ({byte_length:,} bytes)")
     for name, figure in figures.items():
         typer.echo(f"{name:<15}{figure}")
-    typer.echo("inspect it with: bzzz log show --tail 5 --dir " + str(directory))
+    bzzz = shutil.which("bzzz") or str(Path(sys.executable).parent / "bzzz")
+    typer.echo(f"inspect it with: {bzzz} log show --tail 5 --dir {directory}")
     return 0
