@@ -271,3 +271,46 @@ def test_corruption_found_on_open_raises_log_corrupted(tmp_path: Path, key_pair:
     header.write_bytes(b"garbage" + header.read_bytes()[7:])
     with pytest.raises(LogCorrupted, match="magic"):
         MerkleLog.open(tmp_path / "log")
+
+
+def ticks_of_another_thread_during(work) -> int:
+    """How often another Python thread ran while `work()` did. With a switch interval
+    of minutes, a thread only gets the GIL when its holder gives it up, so anything
+    above zero means `work` released the GIL."""
+    import sys
+    import time
+
+    ticks = 0
+    running, stop = threading.Event(), threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        running.set()
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        thread = threading.Thread(target=count)
+        thread.start()
+        running.wait()
+        before = ticks
+        work()
+        during = ticks - before
+        stop.set()
+        thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    return during
+
+
+def test_batch_appends_and_verification_release_the_gil(log: MerkleLog) -> None:
+    batch = entries(200_000)
+    assert ticks_of_another_thread_during(lambda: log.append_batch(batch)) > 0
+    assert ticks_of_another_thread_during(log.verify) > 0
+
+
+def test_the_gil_probe_sees_code_that_keeps_the_gil() -> None:
+    assert ticks_of_another_thread_during(lambda: sum(range(3_000_000))) == 0
