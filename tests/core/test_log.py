@@ -17,6 +17,7 @@ from bzzz._core import (
     VerificationFailed,
     discovery_key,
 )
+from tests.gil import ticks_of_another_thread_during
 from tests.reference import merkle as ref
 
 
@@ -271,39 +272,6 @@ def test_corruption_found_on_open_raises_log_corrupted(tmp_path: Path, key_pair:
     header.write_bytes(b"garbage" + header.read_bytes()[7:])
     with pytest.raises(LogCorrupted, match="magic"):
         MerkleLog.open(tmp_path / "log")
-
-
-def ticks_of_another_thread_during(work) -> int:
-    """How often another Python thread ran while `work()` did. With a switch interval
-    of minutes, a thread only gets the GIL when its holder gives it up, so anything
-    above zero means `work` released the GIL."""
-    import sys
-    import time
-
-    ticks = 0
-    running, stop = threading.Event(), threading.Event()
-
-    def count() -> None:
-        nonlocal ticks
-        running.set()
-        while not stop.is_set():
-            ticks += 1
-            time.sleep(0)
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(100.0)
-    try:
-        thread = threading.Thread(target=count)
-        thread.start()
-        running.wait()
-        before = ticks
-        work()
-        during = ticks - before
-        stop.set()
-        thread.join()
-    finally:
-        sys.setswitchinterval(interval)
-    return during
 
 
 def test_batch_appends_and_verification_release_the_gil(log: MerkleLog) -> None:

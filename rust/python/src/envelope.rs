@@ -456,14 +456,7 @@ impl PyGate {
     #[pyo3(signature = (items, now_ms = None))]
     fn admit_batch<'py>(&self, py: Python<'py>, items: &Bound<'py, PyAny>, now_ms: Option<u64>) -> PyResult<Bound<'py, PyList>> {
         let now = now_ms.unwrap_or_else(envelope::now_ms);
-        let items = items
-            .try_iter()?
-            .map(|item| {
-                let item = item?;
-                item.downcast_into::<PyBytes>()
-                    .map_err(|e| PyTypeError::new_err(format!("items must be bytes, got {}", e.into_inner().get_type())))
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let items = crate::convert::bytes_items(items, "items")?;
         let slices: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
         let results: Vec<Result<Envelope, Rejected>> = py.allow_threads(|| {
             let verified = envelope::parse_and_verify_batch(&slices, &self.limits, now, &self.keys);

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use bzzz_core::crypto::{self, PublicKey};
 use bzzz_core::log::{Mode, Signer};
 use bzzz_core::log::{self, Durability, Log, LogError, Node};
-use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 
@@ -313,14 +313,7 @@ impl MerkleLog {
     }
 
     fn append_batch(&self, py: Python<'_>, entries: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let items = entries
-            .try_iter()?
-            .map(|item| {
-                let item = item?;
-                item.downcast_into::<PyBytes>()
-                    .map_err(|e| PyTypeError::new_err(format!("entries must be bytes, got {}", e.into_inner().get_type())))
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let items = crate::convert::bytes_items(entries, "entries")?;
         let slices: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
         self.with(py, |log| log.append_batch(&slices))
     }

@@ -283,16 +283,7 @@ pub fn new_msg_id() -> String {
 /// (signed here, or parsed and verified).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
-    kind: MessageType,
-    topic: String,
-    node_id: String,
-    from: [u8; PUBLIC_KEY_LEN],
-    msg_id: String,
-    seq: u64,
-    ts: u64,
-    ttl: u32,
-    hop_count: u8,
-    payload: Value,
+    parts: Parts,
     sig: [u8; SIGNATURE_LEN],
     /// `DOMAIN_TAG || canon(envelope without sig)`.
     signed: Vec<u8>,
@@ -302,6 +293,7 @@ pub struct Envelope {
 }
 
 /// The header fields, before signing.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Parts {
     kind: MessageType,
     topic: String,
@@ -358,21 +350,7 @@ impl Parts {
     }
 
     fn into_envelope(self, signed: Vec<u8>, sig_at: usize, sig: [u8; SIGNATURE_LEN]) -> Envelope {
-        Envelope {
-            kind: self.kind,
-            topic: self.topic,
-            node_id: self.node_id,
-            from: self.from,
-            msg_id: self.msg_id,
-            seq: self.seq,
-            ts: self.ts,
-            ttl: self.ttl,
-            hop_count: self.hop_count,
-            payload: self.payload,
-            sig,
-            signed,
-            sig_at,
-        }
+        Envelope { parts: self, sig, signed, sig_at }
     }
 }
 
@@ -668,26 +646,26 @@ impl Envelope {
     /// The same message relayed: same `msg_id`, payload and origin fields,
     /// `hop_count + 1`, signed by the relay. Refused (`hops`) past `max_hops`.
     pub fn forward(&self, key_pair: &KeyPair, limits: &Limits) -> Result<Envelope, Rejected> {
-        let hop_count = match self.hop_count.checked_add(1) {
+        let hop_count = match self.parts.hop_count.checked_add(1) {
             Some(h) if h <= limits.max_hops => h,
             _ => {
                 return reject(
                     Reason::Hops,
-                    format!("hop_count {} has reached the limit {}; not forwarding", self.hop_count, limits.max_hops),
+                    format!("hop_count {} has reached the limit {}; not forwarding", self.parts.hop_count, limits.max_hops),
                 )
             }
         };
         let parts = Parts {
-            kind: self.kind,
-            topic: self.topic.clone(),
-            node_id: self.node_id.clone(),
+            kind: self.parts.kind,
+            topic: self.parts.topic.clone(),
+            node_id: self.parts.node_id.clone(),
             from: key_pair.public_key(),
-            msg_id: self.msg_id.clone(),
-            seq: self.seq,
-            ts: self.ts,
-            ttl: self.ttl,
+            msg_id: self.parts.msg_id.clone(),
+            seq: self.parts.seq,
+            ts: self.parts.ts,
+            ttl: self.parts.ttl,
             hop_count,
-            payload: self.payload.clone(),
+            payload: self.parts.payload.clone(),
         };
         Ok(parts.sign(key_pair))
     }
@@ -718,43 +696,43 @@ impl Envelope {
     }
 
     pub fn message_type(&self) -> MessageType {
-        self.kind
+        self.parts.kind
     }
     pub fn topic(&self) -> &str {
-        &self.topic
+        &self.parts.topic
     }
     pub fn node_id(&self) -> &str {
-        &self.node_id
+        &self.parts.node_id
     }
     /// The signer's public key (the origin, or the last relay).
     pub fn sender(&self) -> &[u8; PUBLIC_KEY_LEN] {
-        &self.from
+        &self.parts.from
     }
     pub fn msg_id(&self) -> &str {
-        &self.msg_id
+        &self.parts.msg_id
     }
     pub fn seq(&self) -> u64 {
-        self.seq
+        self.parts.seq
     }
     pub fn ts_ms(&self) -> u64 {
-        self.ts
+        self.parts.ts
     }
     pub fn ttl(&self) -> u32 {
-        self.ttl
+        self.parts.ttl
     }
     pub fn hop_count(&self) -> u8 {
-        self.hop_count
+        self.parts.hop_count
     }
     /// The payload: an object, keys sorted at every level.
     pub fn payload(&self) -> &Value {
-        &self.payload
+        &self.parts.payload
     }
     pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
         &self.sig
     }
     /// When the message stops being valid, in ms since the epoch.
     pub fn expires_at_ms(&self) -> u64 {
-        expires_at_ms(self.ts, self.ttl)
+        expires_at_ms(self.parts.ts, self.parts.ttl)
     }
 }
 
@@ -802,10 +780,10 @@ impl Gate {
 pub fn record_seen(seen: &mut SeenCache, envelope: &Envelope, now_ms: u64) -> Result<(), Rejected> {
     let now = now_ms as f64 / 1000.0;
     let expires = envelope.expires_at_ms() as f64 / 1000.0;
-    if seen.check_and_insert_until(envelope.msg_id.as_bytes(), expires, now) {
+    if seen.check_and_insert_until(envelope.parts.msg_id.as_bytes(), expires, now) {
         Ok(())
     } else {
-        reject(Reason::Duplicate, format!("msg_id {} was already admitted", envelope.msg_id))
+        reject(Reason::Duplicate, format!("msg_id {} was already admitted", envelope.parts.msg_id))
     }
 }
 
