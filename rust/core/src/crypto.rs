@@ -76,13 +76,7 @@ pub fn tree_hash<'a>(roots: impl IntoIterator<Item = (&'a Hash, u64, u64)>) -> H
 /// so peers can find each other without revealing the key itself.
 pub fn discovery_key(key: &[u8; PUBLIC_KEY_LEN]) -> Hash {
     let mut out = [0u8; HASH_LEN];
-    out.copy_from_slice(
-        Params::new()
-            .hash_length(HASH_LEN)
-            .key(key)
-            .hash(b"hypercore")
-            .as_bytes(),
-    );
+    out.copy_from_slice(Params::new().hash_length(HASH_LEN).key(key).hash(b"hypercore").as_bytes());
     out
 }
 
@@ -194,11 +188,8 @@ impl KeyPair {
     }
 
     pub fn from_seed(seed: &[u8]) -> Result<Self, KeyError> {
-        let seed: [u8; SEED_LEN] = seed.try_into().map_err(|_| KeyError::Length {
-            what: "seed",
-            expected: SEED_LEN,
-            got: seed.len(),
-        })?;
+        let seed: [u8; SEED_LEN] =
+            seed.try_into().map_err(|_| KeyError::Length { what: "seed", expected: SEED_LEN, got: seed.len() })?;
         Ok(Self { signing: SigningKey::from_bytes(&seed) })
     }
 

@@ -185,7 +185,9 @@ impl SeenCache {
             self.due = self
                 .map
                 .iter()
-                .map(|(key, slot)| Reverse(Due { expires: slot.expires, generation: slot.generation, key: key.clone() }))
+                .map(|(key, slot)| {
+                    Reverse(Due { expires: slot.expires, generation: slot.generation, key: key.clone() })
+                })
                 .collect();
         }
     }

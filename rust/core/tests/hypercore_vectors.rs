@@ -31,7 +31,11 @@ fn the_log_matches_hypercore_11_byte_for_byte() {
         assert_eq!(log.key().to_vec(), hex(&case["key"]), "{name}: key");
         assert_eq!(log.discovery_key().to_vec(), hex(&case["discoveryKey"]), "{name}: discovery key");
         assert_eq!(log.public_key().to_vec(), hex(&case["publicKey"]), "{name}: public key");
-        assert_eq!(log.manifest().map(|m| m.to_vec()), case["manifest"].as_str().map(|_| hex(&case["manifest"])), "{name}: manifest");
+        assert_eq!(
+            log.manifest().map(|m| m.to_vec()),
+            case["manifest"].as_str().map(|_| hex(&case["manifest"])),
+            "{name}: manifest"
+        );
         assert_eq!(log.tree_hash().to_vec(), hex(&case["treeHash"]), "{name}: tree hash");
         assert_eq!(log.signature().unwrap(), hex(&case["signature"]), "{name}: signature");
         assert_eq!(log.length(), case["length"].as_u64().unwrap(), "{name}: length");

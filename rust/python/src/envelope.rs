@@ -74,9 +74,8 @@ fn to_value(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
             let Ok(key) = key.downcast::<PyString>() else {
                 return Err(PyTypeError::new_err(format!("payload keys must be str, got {}", key.get_type())));
             };
-            let key = key
-                .to_str()
-                .map_err(|_| malformed(py, "keys must be valid Unicode (no lone surrogates)".into()))?;
+            let key =
+                key.to_str().map_err(|_| malformed(py, "keys must be valid Unicode (no lone surrogates)".into()))?;
             map.insert(key.to_owned(), to_value(&value, depth + 1)?);
         }
         return Ok(Value::Object(map));
@@ -280,7 +279,8 @@ fn sign_envelope<'py>(
     let ts = ts_ms.unwrap_or_else(envelope::now_ms);
     let bytes = py
         .allow_threads(|| {
-            Envelope::sign(&pair, r#type, topic, node_id, &msg_id, seq, ts, ttl, hop_count, payload).map(|e| e.to_bytes())
+            Envelope::sign(&pair, r#type, topic, node_id, &msg_id, seq, ts, ttl, hop_count, payload)
+                .map(|e| e.to_bytes())
         })
         .map_err(|e| rejected(py, e))?;
     Ok(PyBytes::new(py, &bytes))
@@ -289,7 +289,12 @@ fn sign_envelope<'py>(
 /// Parse, check and verify one envelope; raises EnvelopeRejected with a reason.
 #[pyfunction]
 #[pyo3(signature = (data, limits = None, now_ms = None))]
-fn verify_envelope(py: Python<'_>, data: &[u8], limits: Option<&PyLimits>, now_ms: Option<u64>) -> PyResult<PyEnvelope> {
+fn verify_envelope(
+    py: Python<'_>,
+    data: &[u8],
+    limits: Option<&PyLimits>,
+    now_ms: Option<u64>,
+) -> PyResult<PyEnvelope> {
     let limits = limits_or_default(limits);
     let now = now_ms.unwrap_or_else(envelope::now_ms);
     let inner = py.allow_threads(|| envelope::parse_and_verify(data, &limits, now)).map_err(|e| rejected(py, e))?;
@@ -370,7 +375,13 @@ impl PySeenCache {
     }
 
     #[pyo3(signature = (key, ttl = None, now = None))]
-    fn check_and_insert(&self, py: Python<'_>, key: &Bound<'_, PyAny>, ttl: Option<f64>, now: Option<f64>) -> PyResult<bool> {
+    fn check_and_insert(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        ttl: Option<f64>,
+        now: Option<f64>,
+    ) -> PyResult<bool> {
         let ttl = ttl.map(|t| check_ttl("ttl", t)).transpose()?;
         let now = match now {
             Some(n) if n.is_nan() => return Err(CoreError::new_err("now must be a number, got nan")),
@@ -454,7 +465,12 @@ impl PyGate {
     }
 
     #[pyo3(signature = (items, now_ms = None))]
-    fn admit_batch<'py>(&self, py: Python<'py>, items: &Bound<'py, PyAny>, now_ms: Option<u64>) -> PyResult<Bound<'py, PyList>> {
+    fn admit_batch<'py>(
+        &self,
+        py: Python<'py>,
+        items: &Bound<'py, PyAny>,
+        now_ms: Option<u64>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let now = now_ms.unwrap_or_else(envelope::now_ms);
         let items = crate::convert::bytes_items(items, "items")?;
         let slices: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();

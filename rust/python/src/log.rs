@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use bzzz_core::crypto::{self, PublicKey};
-use bzzz_core::log::{Mode, Signer};
 use bzzz_core::log::{self, Durability, Log, LogError, Node};
+use bzzz_core::log::{Mode, Signer};
 use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
@@ -436,9 +436,8 @@ impl MerkleLog {
 /// The discovery key of a log key: what peers announce instead of the key itself.
 #[pyfunction]
 fn discovery_key<'py>(py: Python<'py>, key: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    let key: [u8; crypto::PUBLIC_KEY_LEN] = key
-        .try_into()
-        .map_err(|_| CoreError::new_err(format!("key must be 32 bytes, got {}", key.len())))?;
+    let key: [u8; crypto::PUBLIC_KEY_LEN] =
+        key.try_into().map_err(|_| CoreError::new_err(format!("key must be 32 bytes, got {}", key.len())))?;
     Ok(PyBytes::new(py, &crypto::discovery_key(&key)))
 }
 

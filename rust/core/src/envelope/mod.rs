@@ -121,8 +121,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::RwLock;
 use std::io::Write as _;
+use std::sync::RwLock;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 /// The JSON value types payloads are made of (re-exported so users need not
@@ -154,8 +154,8 @@ pub const TOPIC_META_ISSUE_PREFIX: &str = "bzzz/meta/issue/";
 pub const TOPIC_ESCALATION: &str = "bzzz/meta/escalation";
 
 /// The `query_type`s a `meta_msg` may carry.
-pub const QUERY_TYPES: &[&str] = &["plan", "objection", "question", "answer", "suggestion", "correction", "ack", "help"];
-
+pub const QUERY_TYPES: &[&str] =
+    &["plan", "objection", "question", "answer", "suggestion", "correction", "ack", "help"];
 
 mod json;
 mod schema;
@@ -447,7 +447,11 @@ fn check_limits(parts: &Parts, limits: &Limits, now_ms: u64) -> Result<(), Rejec
     if parts.ts > now_ms.saturating_add(limits.max_clock_skew_ms) {
         return reject(
             Reason::Skew,
-            format!("ts is {} ms in the future, more than the allowed {} ms", parts.ts - now_ms, limits.max_clock_skew_ms),
+            format!(
+                "ts is {} ms in the future, more than the allowed {} ms",
+                parts.ts - now_ms,
+                limits.max_clock_skew_ms
+            ),
         );
     }
     let expires = expires_at_ms(parts.ts, parts.ttl);
@@ -470,7 +474,12 @@ pub fn parse_and_verify(bytes: &[u8], limits: &Limits, now_ms: u64) -> Result<En
 }
 
 /// [`parse_and_verify`] with the sender's key from `keys`.
-pub fn parse_and_verify_cached(bytes: &[u8], limits: &Limits, now_ms: u64, keys: &KeyCache) -> Result<Envelope, Rejected> {
+pub fn parse_and_verify_cached(
+    bytes: &[u8],
+    limits: &Limits,
+    now_ms: u64,
+    keys: &KeyCache,
+) -> Result<Envelope, Rejected> {
     let unverified = check(bytes, limits, now_ms)?;
     let key = keys.get(&unverified.parts.from);
     unverified.verify(key.as_ref())
@@ -484,19 +493,23 @@ pub fn parse_and_verify_cached(bytes: &[u8], limits: &Limits, now_ms: u64, keys:
 /// accepts what one-by-one checking accepts, and also a valid signature whose
 /// `R` was re-encoded with a small-order point added: the same message, signed
 /// by the same key, never a forgery (see `crypto::verify_batch`).
-pub fn parse_and_verify_batch(items: &[&[u8]], limits: &Limits, now_ms: u64, keys: &KeyCache) -> Vec<Result<Envelope, Rejected>> {
+pub fn parse_and_verify_batch(
+    items: &[&[u8]],
+    limits: &Limits,
+    now_ms: u64,
+    keys: &KeyCache,
+) -> Vec<Result<Envelope, Rejected>> {
     let mut checked: Vec<Result<(Unverified, Option<PublicKey>), Rejected>> = items
         .iter()
-        .map(|bytes| check(bytes, limits, now_ms).map(|u| {
-            let key = keys.get(&u.parts.from);
-            (u, key)
-        }))
+        .map(|bytes| {
+            check(bytes, limits, now_ms).map(|u| {
+                let key = keys.get(&u.parts.from);
+                (u, key)
+            })
+        })
         .collect();
-    let ready: Vec<usize> = checked
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| matches!(c, Ok((_, Some(_)))).then_some(i))
-        .collect();
+    let ready: Vec<usize> =
+        checked.iter().enumerate().filter_map(|(i, c)| matches!(c, Ok((_, Some(_)))).then_some(i)).collect();
     let all_good = ready.len() >= 2 && {
         let mut messages = Vec::with_capacity(ready.len());
         let mut sigs = Vec::with_capacity(ready.len());
@@ -651,7 +664,10 @@ impl Envelope {
             _ => {
                 return reject(
                     Reason::Hops,
-                    format!("hop_count {} has reached the limit {}; not forwarding", self.parts.hop_count, limits.max_hops),
+                    format!(
+                        "hop_count {} has reached the limit {}; not forwarding",
+                        self.parts.hop_count, limits.max_hops
+                    ),
                 )
             }
         };
@@ -786,7 +802,6 @@ pub fn record_seen(seen: &mut SeenCache, envelope: &Envelope, now_ms: u64) -> Re
         reject(Reason::Duplicate, format!("msg_id {} was already admitted", envelope.parts.msg_id))
     }
 }
-
 
 #[cfg(test)]
 mod tests;

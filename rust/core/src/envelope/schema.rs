@@ -73,11 +73,13 @@ pub fn is_meta_issue_topic(topic: &str) -> bool {
         })
     };
     let number = |s: Option<&str>| {
-        s.is_some_and(|s| {
-            (1..=19).contains(&s.len()) && !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit())
-        })
+        s.is_some_and(|s| (1..=19).contains(&s.len()) && !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit()))
     };
-    topic.len() <= TOPIC_MAX && name(parts.next()) && name(parts.next()) && number(parts.next()) && parts.next().is_none()
+    topic.len() <= TOPIC_MAX
+        && name(parts.next())
+        && name(parts.next())
+        && number(parts.next())
+        && parts.next().is_none()
 }
 
 #[derive(Clone, Copy)]
@@ -186,10 +188,9 @@ pub(super) fn check_type(v: &Value, ty: &Ty) -> Result<(), String> {
             Value::Array(items) if items.len() > LIST_MAX => {
                 Err(format!(" has {} items, at most {LIST_MAX} allowed", items.len()))
             }
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, x)| check_type(x, item).map_err(|e| format!("[{i}]{e}"))),
+            Value::Array(items) => {
+                items.iter().enumerate().try_for_each(|(i, x)| check_type(x, item).map_err(|e| format!("[{i}]{e}")))
+            }
             _ => wrong("a list"),
         },
         Ty::Int(min, max) => match v.as_u64() {
@@ -197,8 +198,20 @@ pub(super) fn check_type(v: &Value, ty: &Ty) -> Result<(), String> {
             _ if v.is_number() => Err(format!(" must be in {min}..={max}")),
             _ => wrong("an integer"),
         },
-        Ty::Bool => if v.is_boolean() { Ok(()) } else { wrong("a boolean") },
-        Ty::NullOr(inner) => if v.is_null() { Ok(()) } else { check_type(v, inner) },
+        Ty::Bool => {
+            if v.is_boolean() {
+                Ok(())
+            } else {
+                wrong("a boolean")
+            }
+        }
+        Ty::NullOr(inner) => {
+            if v.is_null() {
+                Ok(())
+            } else {
+                check_type(v, inner)
+            }
+        }
         Ty::OneOf(names) => match v {
             Value::String(s) if names.contains(&s.as_str()) => Ok(()),
             Value::String(s) => Err(format!(" must be one of {}, got {s:?}", names.join("|"))),
@@ -208,12 +221,23 @@ pub(super) fn check_type(v: &Value, ty: &Ty) -> Result<(), String> {
             Value::Object(map) => check_fields(map, fields),
             _ => wrong("an object"),
         },
-        Ty::AnyObject => if v.is_object() { Ok(()) } else { wrong("an object") },
+        Ty::AnyObject => {
+            if v.is_object() {
+                Ok(())
+            } else {
+                wrong("an object")
+            }
+        }
     }
 }
 
 /// Everything about an envelope's header and payload that is `schema`.
-pub(super) fn check_schema(kind: MessageType, topic: &str, node_id: &str, payload: &Map<String, Value>) -> Result<(), Rejected> {
+pub(super) fn check_schema(
+    kind: MessageType,
+    topic: &str,
+    node_id: &str,
+    payload: &Map<String, Value>,
+) -> Result<(), Rejected> {
     if !kind.allows_topic(topic) {
         return reject(Reason::Schema, format!("a {kind} message cannot travel on topic {topic:?}"));
     }

@@ -170,10 +170,7 @@ fn strings_are_escaped_as_jcs_escapes_them() {
     let s = "q\"b\\/\u{8}\u{c}\n\r\t\u{0}\u{1f}\u{7f}é\u{2028}😀";
     let mut out = Vec::new();
     write_str(&mut out, s);
-    assert_eq!(
-        std::str::from_utf8(&out).unwrap(),
-        "\"q\\\"b\\\\/\\b\\f\\n\\r\\t\\u0000\\u001f\u{7f}é\u{2028}😀\""
-    );
+    assert_eq!(std::str::from_utf8(&out).unwrap(), "\"q\\\"b\\\\/\\b\\f\\n\\r\\t\\u0000\\u001f\u{7f}é\u{2028}😀\"");
     assert_eq!(parse_strict(&out).unwrap(), Value::String(s.into()));
 }
 
@@ -196,8 +193,7 @@ fn integers_at_the_ends_of_i64_and_u64_are_accepted_and_kept_exact() {
 
 #[test]
 fn floats_and_integers_out_of_range_are_malformed() {
-    for bad in ["1.0", "1e3", "1E3", "-0", "-0.0", "18446744073709551616", "-9223372036854775809", "NaN", "Infinity"]
-    {
+    for bad in ["1.0", "1e3", "1E3", "-0", "-0.0", "18446744073709551616", "-9223372036854775809", "NaN", "Infinity"] {
         let text = format!("{{\"x\":{bad}}}");
         assert_eq!(parse_strict(text.as_bytes()).unwrap_err().reason, Reason::Malformed, "{bad}");
     }
@@ -500,7 +496,8 @@ fn a_relay_refuses_to_forward_past_max_hops() {
         assert_eq!(env.hop_count(), hop);
     }
     assert_eq!(env.forward(&bob(), &limits).unwrap_err().reason, Reason::Hops);
-    let at_max = Envelope::sign(&alice(), "meta_msg", "bzzz/meta/issue/o/r/1", "n", MSG_ID, 1, NOW, 60, 255, meta_payload());
+    let at_max =
+        Envelope::sign(&alice(), "meta_msg", "bzzz/meta/issue/o/r/1", "n", MSG_ID, 1, NOW, 60, 255, meta_payload());
     assert_eq!(at_max.unwrap().forward(&bob(), &Limits { max_hops: 255, ..limits }).unwrap_err().reason, Reason::Hops);
 }
 
@@ -571,7 +568,18 @@ fn a_gate_entry_lasts_exactly_as_long_as_its_message() {
     assert_eq!(gate.admit(&bytes, NOW + 60_000).unwrap_err().reason, Reason::Duplicate);
     assert_eq!(gate.admit(&bytes, NOW + 60_001).unwrap_err().reason, Reason::Ttl);
     // A new message inserted later purges the old entry.
-    let other = Envelope::sign(&alice(), "meta_msg", "bzzz/meta/issue/o/r/1", "n", HEX32_A, 6, NOW + 60_000, 60, 0, meta_payload());
+    let other = Envelope::sign(
+        &alice(),
+        "meta_msg",
+        "bzzz/meta/issue/o/r/1",
+        "n",
+        HEX32_A,
+        6,
+        NOW + 60_000,
+        60,
+        0,
+        meta_payload(),
+    );
     assert!(gate.admit(&other.unwrap().to_bytes(), NOW + 60_001).is_ok());
     assert_eq!(gate.seen.len(), 1);
 }
@@ -637,9 +645,20 @@ proptest! {
 
 fn numbered(i: u8, key_pair: &KeyPair) -> Vec<u8> {
     let msg_id = format!("{:032x}", u128::from(i) + 1);
-    Envelope::sign(key_pair, "meta_msg", "bzzz/meta/issue/o/r/1", "walnut", &msg_id, i.into(), NOW, 60, 0, meta_payload())
-        .unwrap()
-        .to_bytes()
+    Envelope::sign(
+        key_pair,
+        "meta_msg",
+        "bzzz/meta/issue/o/r/1",
+        "walnut",
+        &msg_id,
+        i.into(),
+        NOW,
+        60,
+        0,
+        meta_payload(),
+    )
+    .unwrap()
+    .to_bytes()
 }
 
 #[test]
@@ -651,7 +670,8 @@ fn a_batch_refuses_exactly_the_bad_ones_and_admits_the_rest() {
     items.push(items[2].clone());
     let refs: Vec<&[u8]> = items.iter().map(|v| v.as_slice()).collect();
     let mut gate = Gate::new(Limits::default(), 100);
-    let reasons: Vec<Option<Reason>> = gate.admit_batch(&refs, NOW).into_iter().map(|r| r.err().map(|e| e.reason)).collect();
+    let reasons: Vec<Option<Reason>> =
+        gate.admit_batch(&refs, NOW).into_iter().map(|r| r.err().map(|e| e.reason)).collect();
     let mut expected = vec![None; 10];
     expected[4] = Some(Reason::Signature);
     expected[6] = Some(Reason::Malformed);

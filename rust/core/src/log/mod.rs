@@ -76,7 +76,9 @@ impl Log {
     pub fn open(dir: &Path, key_pair: Option<KeyPair>, durability: Durability) -> Result<Self> {
         let corrupted = |reason: String| LogError::Corrupted { path: dir.to_path_buf(), reason };
         let header_bytes = std::fs::read(dir.join("header")).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => io::Error::new(io::ErrorKind::NotFound, format!("no log at {}", dir.display())).into(),
+            io::ErrorKind::NotFound => {
+                io::Error::new(io::ErrorKind::NotFound, format!("no log at {}", dir.display())).into()
+            }
             _ => LogError::Io(e),
         })?;
         let header = Header::decode(&header_bytes).map_err(corrupted)?;
@@ -123,9 +125,10 @@ impl Log {
         for slot in (0..full).rev() {
             let mut buf = [0u8; RECORD_LEN as usize];
             self.files.signatures.read_exact_at(&mut buf, slot * RECORD_LEN)?;
-            match Record::decode(&buf).ok_or("checksum mismatch".to_string()).and_then(|r| {
-                self.check_record(&r, data_len, tree_len).map(|roots| (r, roots))
-            }) {
+            match Record::decode(&buf)
+                .ok_or("checksum mismatch".to_string())
+                .and_then(|r| self.check_record(&r, data_len, tree_len).map(|roots| (r, roots)))
+            {
                 Ok((record, roots)) => {
                     chosen = Some((slot, record, roots));
                     break;
@@ -317,7 +320,10 @@ impl Log {
 
     fn check_index(&self, index: u64) -> Result<()> {
         if index >= self.roots.length() {
-            return Err(LogError::Invalid(format!("entry {index} is out of range: the log has {} entries", self.roots.length())));
+            return Err(LogError::Invalid(format!(
+                "entry {index} is out of range: the log has {} entries",
+                self.roots.length()
+            )));
         }
         Ok(())
     }
@@ -348,7 +354,8 @@ impl Log {
         self.check_index(index)?;
         let latest = self.latest.as_ref().expect("a non-empty log has a signature");
         let roots = self.roots.nodes();
-        let holder = roots.iter().find(|r| flat_tree::contains(r.index, 2 * index)).expect("some root holds every entry");
+        let holder =
+            roots.iter().find(|r| flat_tree::contains(r.index, 2 * index)).expect("some root holds every entry");
         let mut nodes = Vec::new();
         let mut at = 2 * index;
         while at != holder.index {
@@ -374,7 +381,11 @@ impl Log {
         let mut tree = Vec::new();
         File::open(self.dir.join("tree"))?.read_to_end(&mut tree)?;
         if tree.len() as u64 != tree_file_len(length) {
-            return Err(self.corrupted(format!("tree file is {} bytes, expected {}", tree.len(), tree_file_len(length))));
+            return Err(self.corrupted(format!(
+                "tree file is {} bytes, expected {}",
+                tree.len(),
+                tree_file_len(length)
+            )));
         }
         let data_file = File::open(self.dir.join("data"))?;
         if data_file.metadata()?.len() != self.roots.byte_length() {
@@ -387,7 +398,8 @@ impl Log {
         }
         let mut records = Vec::new();
         for (slot, chunk) in sigs.chunks(RECORD_LEN as usize).enumerate() {
-            let record = Record::decode(chunk).ok_or_else(|| self.corrupted(format!("signature record {slot} fails its checksum")))?;
+            let record = Record::decode(chunk)
+                .ok_or_else(|| self.corrupted(format!("signature record {slot} fails its checksum")))?;
             if records.last().is_some_and(|prev: &Record| prev.length >= record.length) || record.length > length {
                 return Err(self.corrupted(format!("signature record {slot} is out of order")));
             }
@@ -396,7 +408,9 @@ impl Log {
         if records.last() != self.latest.as_ref() {
             return Err(self.corrupted("the newest signature record changed on disk"));
         }
-        let stored = |index: u64| storage::decode_node(index, &tree[(index * NODE_LEN) as usize..((index + 1) * NODE_LEN) as usize]);
+        let stored = |index: u64| {
+            storage::decode_node(index, &tree[(index * NODE_LEN) as usize..((index + 1) * NODE_LEN) as usize])
+        };
 
         let mut reader = BufReader::with_capacity(1 << 20, data_file);
         let mut roots = Roots::default();
@@ -414,7 +428,9 @@ impl Log {
             roots.push_leaf(Node::leaf(entry, &value), &mut created);
             for node in &created {
                 if stored(node.index) != *node {
-                    return Err(self.corrupted(format!("tree node {} does not match the data (entry {entry})", node.index)));
+                    return Err(
+                        self.corrupted(format!("tree node {} does not match the data (entry {entry})", node.index))
+                    );
                 }
             }
             while let Some(record) = next_record.next_if(|r| r.length == roots.length()) {
@@ -537,7 +553,6 @@ fn incomplete_nodes(length: u64) -> Vec<u64> {
     }
     out
 }
-
 
 #[cfg(test)]
 mod tests;

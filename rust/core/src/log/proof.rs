@@ -105,8 +105,7 @@ impl Proof {
     }
 
     pub fn from_json(text: &str) -> Result<Self, LogError> {
-        let json: JsonProof =
-            serde_json::from_str(text).map_err(|e| LogError::Invalid(format!("not a proof: {e}")))?;
+        let json: JsonProof = serde_json::from_str(text).map_err(|e| LogError::Invalid(format!("not a proof: {e}")))?;
         json.try_into()
     }
 }
@@ -191,7 +190,8 @@ impl JsonManifest {
     }
 
     fn public_key(&self) -> Result<[u8; PUBLIC_KEY_LEN], LogError> {
-        let unsupported = || LogError::Invalid("only Hypercore's default single-signer v1 manifest is supported".into());
+        let unsupported =
+            || LogError::Invalid("only Hypercore's default single-signer v1 manifest is supported".into());
         let [signer] = self.signers.as_slice() else { return Err(unsupported()) };
         let key: [u8; PUBLIC_KEY_LEN] = hex::decode(&signer.public_key)
             .ok()
@@ -223,10 +223,10 @@ impl From<&Node> for JsonNode {
 impl TryFrom<&JsonNode> for Node {
     type Error = LogError;
     fn try_from(n: &JsonNode) -> Result<Self, LogError> {
-        let bytes = hex::decode(&n.hash).map_err(|e| LogError::Invalid(format!("node {}: bad hash hex: {e}", n.index)))?;
-        let hash: Hash = bytes
-            .try_into()
-            .map_err(|_| LogError::Invalid(format!("node {}: hash must be 32 bytes", n.index)))?;
+        let bytes =
+            hex::decode(&n.hash).map_err(|e| LogError::Invalid(format!("node {}: bad hash hex: {e}", n.index)))?;
+        let hash: Hash =
+            bytes.try_into().map_err(|_| LogError::Invalid(format!("node {}: hash must be 32 bytes", n.index)))?;
         Ok(Node { index: n.index, size: n.size, hash })
     }
 }
@@ -260,9 +260,8 @@ impl TryFrom<JsonProof> for Proof {
         if j.upgrade.start != 0 || !j.upgrade.additional_nodes.is_empty() {
             return Err(LogError::Invalid("only proofs that upgrade from length 0 are supported".into()));
         }
-        let hex_field = |what: &str, s: &str| {
-            hex::decode(s).map_err(|e| LogError::Invalid(format!("{what}: bad hex: {e}")))
-        };
+        let hex_field =
+            |what: &str, s: &str| hex::decode(s).map_err(|e| LogError::Invalid(format!("{what}: bad hex: {e}")));
         Ok(Proof {
             fork: j.fork,
             index: j.block.index,

@@ -56,9 +56,9 @@ impl Signer {
 
     fn verify_raw(&self, tree_hash: &Hash, length: u64, fork: u64, raw: &[u8]) -> bool {
         match self.mode {
-            Mode::Manifest => self
-                .public_key
-                .verify(&crypto::tree_signable(&self.manifest_hash, tree_hash, length, fork), raw),
+            Mode::Manifest => {
+                self.public_key.verify(&crypto::tree_signable(&self.manifest_hash, tree_hash, length, fork), raw)
+            }
             Mode::Compat => self.public_key.verify(&crypto::tree_signable_compat(tree_hash, length, fork), raw),
         }
     }
@@ -88,8 +88,9 @@ impl Signer {
     /// Check a signature in the form Hypercore stores and sends.
     pub fn verify_encoded(&self, tree_hash: &Hash, length: u64, fork: u64, encoded: &[u8]) -> bool {
         match self.mode {
-            Mode::Manifest => crypto::decode_multisig(encoded)
-                .is_some_and(|raw| self.verify_raw(tree_hash, length, fork, &raw)),
+            Mode::Manifest => {
+                crypto::decode_multisig(encoded).is_some_and(|raw| self.verify_raw(tree_hash, length, fork, &raw))
+            }
             Mode::Compat => encoded.len() == SIGNATURE_LEN && self.verify_raw(tree_hash, length, fork, encoded),
         }
     }

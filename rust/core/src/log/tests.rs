@@ -75,7 +75,10 @@ fn a_proof_from_another_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = new_log(dir.path());
     log.append_batch(&[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]).unwrap();
-    let stranger = Signer::new(PublicKey::from_bytes(&KeyPair::from_seed(&[1u8; 32]).unwrap().public_key()).unwrap(), Mode::Manifest);
+    let stranger = Signer::new(
+        PublicKey::from_bytes(&KeyPair::from_seed(&[1u8; 32]).unwrap().public_key()).unwrap(),
+        Mode::Manifest,
+    );
     assert!(matches!(log.proof(1).unwrap().verify(&stranger), Err(LogError::Verification(_))));
 }
 

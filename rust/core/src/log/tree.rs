@@ -22,11 +22,7 @@ impl Node {
     pub fn parent_of(a: &Node, b: &Node) -> Self {
         let (left, right) = if a.index < b.index { (a, b) } else { (b, a) };
         let size = left.size + right.size;
-        Self {
-            index: flat_tree::parent(left.index),
-            size,
-            hash: crypto::parent_hash(&left.hash, &right.hash, size),
-        }
+        Self { index: flat_tree::parent(left.index), size, hash: crypto::parent_hash(&left.hash, &right.hash, size) }
     }
 }
 
