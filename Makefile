@@ -32,6 +32,8 @@ demo: build
 	$(PY) -m bzzz.cli.main log demo
 
 test-rust:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	cargo test --workspace --quiet
 
 test-python: build $(JSDIR)/node_modules/.installed
