@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bzzz import __version__
-from bzzz.cli import log
+from bzzz.cli import agent, ctl, log
 
 app = typer.Typer(
     name="bzzz",
@@ -16,6 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(log.app, name="log")
+app.add_typer(agent.app, name="agent")
+app.add_typer(ctl.app, name="ctl")
 
 
 @app.command()

@@ -1,0 +1,48 @@
+"""`bzzz agent`: run this host's agent (the supervisor and its workers)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+from pydantic import ValidationError
+
+from bzzz import config as agent_config
+from bzzz.supervisor import Supervisor
+from bzzz.supervisor.rundir import RunDirBusy
+
+app = typer.Typer(help="Run this host's agent: a supervisor and its workers.", no_args_is_help=True)
+
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="BZZZ_CONFIG", help="TOML config file (env BZZZ_CONFIG).", show_default=False),
+]
+
+
+def load_config(path: Path | None) -> agent_config.AgentConfig:
+    try:
+        return agent_config.load(path)
+    except FileNotFoundError as err:
+        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+    except ValidationError as err:
+        typer.secho(f"error: invalid configuration:\n{err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def run(config: ConfigFile = None) -> None:
+    """Start the supervisor, which starts each configured worker as its own process and keeps
+    them running. Stops on SIGTERM/SIGINT or `bzzz ctl shutdown`; exits 3 if workers crash
+    more often than the restart-intensity limit allows."""
+    settings = load_config(config)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    try:
+        status = Supervisor(settings).run()
+    except RunDirBusy as err:
+        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    raise typer.Exit(status)

@@ -1,0 +1,98 @@
+"""Agent configuration: one TOML file, overridable by `BZZZ_*` environment variables.
+
+Precedence, highest first (set in one place, `AgentConfig.settings_customise_sources`):
+init arguments > environment (`BZZZ_DATA_DIR`, `BZZZ_SUPERVISOR__MAX_RESTARTS`, ...) >
+the TOML file (`--config`, else `$BZZZ_CONFIG`) > the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from bzzz.log.store import default_data_dir
+
+
+class Restart(str, Enum):
+    """When a worker that exited is started again (OTP's restart types)."""
+
+    PERMANENT = "permanent"  # always
+    TRANSIENT = "transient"  # only after an abnormal exit (non-zero status, killed, hung)
+    TEMPORARY = "temporary"  # never
+
+
+class WorkerConfig(BaseModel):
+    """One worker process. `module` is run as `python -m module`."""
+
+    module: str
+    args: list[str] = Field(default_factory=list)
+    restart: Restart = Restart.PERMANENT
+    heartbeat_timeout_s: float | None = Field(
+        default=10.0, gt=0, description="Kill and restart a worker silent this long; None: no heartbeat expected."
+    )
+    shutdown_timeout_s: float = Field(default=5.0, gt=0, description="SIGTERM, then SIGKILL after this long.")
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class SupervisorConfig(BaseModel):
+    max_restarts: int = Field(default=5, ge=0, description="R: restarts allowed within max_seconds ...")
+    max_seconds: float = Field(default=30.0, gt=0, description="... P: past R restarts in P seconds the agent stops.")
+    backoff_initial_s: float = Field(default=0.1, ge=0, description="Delay before the second quick restart.")
+    backoff_max_s: float = Field(default=10.0, ge=0)
+    stable_after_s: float = Field(default=5.0, gt=0, description="Up this long, a worker's backoff starts over.")
+    heartbeat_interval_s: float = Field(default=1.0, gt=0, description="How often workers send a heartbeat.")
+
+
+def default_workers() -> dict[str, WorkerConfig]:
+    return {"log": WorkerConfig(module="bzzz.workers.log")}
+
+
+class AgentConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BZZZ_", env_nested_delimiter="__", extra="forbid")
+
+    node_id: str = Field(default_factory=lambda: os.uname().nodename)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    run_dir: Path | None = Field(default=None, description="Sockets and pid file; default: <data_dir>/run.")
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    workers: dict[str, WorkerConfig] = Field(default_factory=default_workers)
+
+    @field_validator("workers")
+    @classmethod
+    def _names_are_plain(cls, workers: dict[str, WorkerConfig]) -> dict[str, WorkerConfig]:
+        for name in workers:
+            if not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"worker name {name!r} must be letters, digits, '-' or '_'")
+        return workers
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.run_dir if self.run_dir is not None else self.data_dir / "run"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load(path: Path | None = None, **overrides: Any) -> AgentConfig:
+    """Read the config from `path`, else `$BZZZ_CONFIG`, else defaults and environment."""
+    if path is None and os.environ.get("BZZZ_CONFIG"):
+        path = Path(os.environ["BZZZ_CONFIG"])
+    if path is None:
+        return AgentConfig(**overrides)
+    if not path.is_file():
+        raise FileNotFoundError(f"no config file at {path}")
+    from_file = type("AgentConfig", (AgentConfig,), {"model_config": {**AgentConfig.model_config, "toml_file": path}})
+    config: AgentConfig = from_file(**overrides)
+    return config

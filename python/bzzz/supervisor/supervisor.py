@@ -1,0 +1,303 @@
+"""The supervisor: starts every configured worker, watches it, restarts it as its policy says.
+
+Restarts follow OTP (linkdd/triotp, Erlang's supervisor): a `permanent` worker is always
+restarted, a `transient` one only after an abnormal exit, a `temporary` one never. More than
+`max_restarts` restarts within `max_seconds` means something is wrong that restarting will not
+fix, so the supervisor stops every worker and the agent exits with status 3 and a clear error
+(rather than flapping forever, hiding the fault).
+
+A worker that crashes after running for `stable_after_s` is restarted at once; one that keeps
+crashing quickly waits `backoff_initial_s * 2^k`, capped at `backoff_max_s`, times a random
+factor in [0.5, 1) so that workers failing together do not retry in lock step ("equal jitter",
+AWS Architecture Blog, "Exponential Backoff And Jitter", 2015).
+
+Everything happens on one thread: a ZeroMQ poll over the control socket and the heartbeat
+socket, with a short timeout, then a tick that reaps exits, kills the hung, sends the
+overdue SIGKILLs and starts what is due. No locks, no races between a restart and a command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from collections import deque
+from types import FrameType
+from typing import Any
+
+import msgspec
+import structlog
+import zmq
+
+from bzzz.config import AgentConfig, Restart
+from bzzz.supervisor import rundir
+from bzzz.supervisor.commands import COMMANDS
+from bzzz.supervisor.commands.errors import BAD_REQUEST, UNKNOWN_COMMAND, WRONG_STATE, CommandError
+from bzzz.supervisor.worker import State, Worker, describe_exit
+from bzzz.workers.runtime import HEARTBEAT_SOCKET, Heartbeat
+
+CONTROL_SOCKET = "control.sock"
+TICK_S = 0.02
+
+log = structlog.get_logger("bzzz.supervisor")
+
+
+class Supervisor:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.run_dir = config.runtime_dir
+        self.workers = {
+            name: Worker(name, worker_config, config.data_dir / "logs" / f"{name}.log")
+            for name, worker_config in config.workers.items()
+        }
+        self.restart_times: deque[float] = deque()
+        self.exit_status: int | None = None
+        self.exit_reason = ""
+        self.started_at = time.monotonic()
+        self._heartbeat_decoder = msgspec.msgpack.Decoder(Heartbeat)
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Supervise until shutdown; the agent's exit status."""
+        removed = rundir.claim(self.run_dir)
+        if removed:
+            log.info("cleaned stale files of a previous supervisor", files=[p.name for p in removed])
+        context = zmq.Context()
+        control = self._bind(context, zmq.ROUTER, CONTROL_SOCKET)
+        heartbeats = self._bind(context, zmq.PULL, HEARTBEAT_SOCKET)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        poller = zmq.Poller()
+        poller.register(control, zmq.POLLIN)
+        poller.register(heartbeats, zmq.POLLIN)
+        try:
+            now = time.monotonic()
+            for worker in self.workers.values():
+                self._start(worker, now)
+            log.info("agent running", run_dir=str(self.run_dir), workers=list(self.workers), pid=os.getpid())
+            while self.exit_status is None:
+                ready = dict(poller.poll(int(TICK_S * 1000)))
+                if control in ready:
+                    self._serve_control(control)
+                if heartbeats in ready:
+                    self._take_heartbeats(heartbeats)
+                self.tick(time.monotonic())
+            self._stop_all()
+            # A last word for whoever asked for the shutdown is already sent; now close.
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            control.close(linger=0)
+            heartbeats.close(linger=0)
+            context.term()
+            rundir.release(self.run_dir)
+        level = log.info if self.exit_status == 0 else log.error
+        level("agent stopped", status=self.exit_status, reason=self.exit_reason)
+        return self.exit_status
+
+    def _bind(self, context: zmq.Context[zmq.Socket[bytes]], kind: int, name: str) -> zmq.Socket[bytes]:
+        endpoint, path = rundir.private_ipc(self.run_dir, name)
+        sock = context.socket(kind)
+        sock.bind(endpoint)
+        path.chmod(0o600)
+        return sock
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.request_shutdown(0, f"received {signal.Signals(signum).name}")
+
+    def request_shutdown(self, status: int, reason: str) -> None:
+        if self.exit_status is None:
+            self.exit_status, self.exit_reason = status, reason
+
+    def _stop_all(self) -> None:
+        """SIGTERM every worker, then SIGKILL whoever is still there past its timeout."""
+        now = time.monotonic()
+        for worker in self.workers.values():
+            worker.then = "stop"
+            worker.terminate(now)
+        deadline = max((w.kill_at or now) for w in self.workers.values()) if self.workers else now
+        while any(w.process is not None for w in self.workers.values()):
+            now = time.monotonic()
+            for worker in self.workers.values():
+                status = worker.reap()
+                if status is not None:
+                    worker.state, worker.last_exit = State.STOPPED, describe_exit(status)
+                elif worker.process is not None and now >= (worker.kill_at or deadline):
+                    worker.kill()
+            time.sleep(TICK_S)
+
+    # --- the tick ----------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        for worker in self.workers.values():
+            status = worker.reap()
+            if status is not None:
+                self._on_exit(worker, status, now)
+            elif worker.process is not None:
+                timeout = worker.config.heartbeat_timeout_s
+                if worker.state is State.RUNNING and timeout is not None and now - worker.last_heartbeat > timeout:
+                    log.warning("worker is hung: killing it", worker=worker.name, silent_s=round(now - worker.last_heartbeat, 2))
+                    worker.hung = True
+                    worker.kill()
+                elif worker.kill_at is not None and now >= worker.kill_at:
+                    log.warning("worker ignored SIGTERM: killing it", worker=worker.name)
+                    worker.kill()
+            if worker.state is State.BACKOFF and worker.restart_at is not None and now >= worker.restart_at:
+                self._start(worker, now)
+
+    def _start(self, worker: Worker, now: float) -> None:
+        worker.start(
+            {
+                "BZZZ_WORKER": worker.name,
+                "BZZZ_RUN_DIR": str(self.run_dir),
+                "BZZZ_DATA_DIR": str(self.config.data_dir),
+                "BZZZ_NODE_ID": self.config.node_id,
+                "BZZZ_HEARTBEAT_INTERVAL_S": str(self.config.supervisor.heartbeat_interval_s),
+            },
+            now,
+        )
+        log.info("worker started", worker=worker.name, pid=worker.pid)
+
+    def _on_exit(self, worker: Worker, status: int, now: float) -> None:
+        uptime = now - (worker.started_at or now)
+        reason = (
+            f"hung: no heartbeat for {worker.config.heartbeat_timeout_s}s, killed"
+            if worker.hung
+            else describe_exit(status)
+        )
+        worker.last_exit = reason
+        then, worker.then = worker.then, None
+        if then == "stop":
+            worker.state = State.STOPPED
+            log.info("worker stopped", worker=worker.name, exit=reason)
+            return
+        if then == "restart":  # the operator's: immediate, and not counted against intensity
+            self._start(worker, now)
+            return
+        abnormal = worker.hung or status != 0
+        policy = worker.config.restart
+        if policy is Restart.TEMPORARY or (policy is Restart.TRANSIENT and not abnormal):
+            worker.state = State.EXITED
+            log.info("worker exited; its policy keeps it down", worker=worker.name, exit=reason, policy=policy.value)
+            return
+        self.restart_times.append(now)
+        window = self.config.supervisor.max_seconds
+        while self.restart_times and self.restart_times[0] < now - window:
+            self.restart_times.popleft()
+        if len(self.restart_times) > self.config.supervisor.max_restarts:
+            worker.state = State.EXITED
+            self.request_shutdown(
+                3,
+                f"worker {worker.name!r} {reason}; that is {len(self.restart_times)} restarts within {window:g}s, "
+                f"more than max_restarts={self.config.supervisor.max_restarts}: stopping the agent",
+            )
+            return
+        if uptime >= self.config.supervisor.stable_after_s:
+            worker.quick_failures = 0
+        delay = 0.0
+        if worker.quick_failures:
+            backoff = self.config.supervisor
+            delay = min(backoff.backoff_max_s, backoff.backoff_initial_s * 2 ** (worker.quick_failures - 1))
+            delay *= random.uniform(0.5, 1.0)
+        worker.quick_failures += 1
+        worker.restarts += 1
+        worker.state = State.BACKOFF
+        worker.restart_at = now + delay
+        log.warning("worker exited; restarting", worker=worker.name, exit=reason, delay_s=round(delay, 3))
+
+    def _take_heartbeats(self, sock: zmq.Socket[bytes]) -> None:
+        now = time.monotonic()
+        while True:
+            try:
+                raw = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                beat = self._heartbeat_decoder.decode(raw)
+            except msgspec.DecodeError:
+                continue
+            worker = self.workers.get(beat.worker)
+            # A beat from an earlier incarnation (pid) of the worker proves nothing about this one.
+            if worker is not None and worker.pid == beat.pid:
+                worker.last_heartbeat = now
+
+    # --- control -----------------------------------------------------------------------
+
+    def _serve_control(self, sock: zmq.Socket[bytes]) -> None:
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            # REQ clients put an empty delimiter between their identity and the request.
+            head, body = (frames[:2], frames[2:]) if len(frames) >= 2 and frames[1] == b"" else (frames[:1], frames[1:])
+            sock.send_multipart([*head, json.dumps(self.handle(body)).encode()])
+
+    def handle(self, frames: list[bytes]) -> dict[str, Any]:
+        """Answer one control request; never raises."""
+        request_id: Any = None
+        try:
+            if len(frames) != 1:
+                raise CommandError(BAD_REQUEST, f"a request is one frame of JSON, got {len(frames)} frames")
+            try:
+                request = json.loads(frames[0])
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise CommandError(BAD_REQUEST, f"the request is not JSON: {err}") from None
+            if not isinstance(request, dict):
+                raise CommandError(BAD_REQUEST, "the request must be a JSON object")
+            request_id = request.get("id")
+            command, properties = request.get("command"), request.get("properties", {})
+            if not isinstance(properties, dict):
+                raise CommandError(BAD_REQUEST, "'properties' must be an object")
+            execute = COMMANDS.get(command) if isinstance(command, str) else None
+            if execute is None:
+                raise CommandError(UNKNOWN_COMMAND, f"unknown command {command!r} (commands: {', '.join(COMMANDS)})")
+            return {"id": request_id, "status": "ok", **execute(self, properties)}
+        except CommandError as err:
+            return {"id": request_id, "status": "error", "errno": err.errno, "reason": err.reason}
+        except Exception as err:  # a bug in a command must not take the agent down
+            log.exception("control command failed")
+            return {"id": request_id, "status": "error", "errno": BAD_REQUEST, "reason": f"internal error: {err}"}
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "agent": {
+                "node_id": self.config.node_id,
+                "pid": os.getpid(),
+                "uptime_s": round(now - self.started_at, 3),
+                "run_dir": str(self.run_dir),
+                "data_dir": str(self.config.data_dir),
+            },
+            "workers": [worker.status(now) for worker in self.workers.values()],
+        }
+
+    def start_worker(self, worker: Worker) -> dict[str, Any]:
+        if worker.process is not None:
+            raise CommandError(WRONG_STATE, f"worker {worker.name!r} is {worker.state.value} (pid {worker.pid})")
+        worker.quick_failures = 0
+        self._start(worker, time.monotonic())
+        return worker.status(time.monotonic())
+
+    def stop_worker(self, worker: Worker) -> dict[str, Any]:
+        now = time.monotonic()
+        if worker.process is None:
+            worker.state, worker.restart_at = State.STOPPED, None
+        else:
+            worker.then = "stop"
+            worker.terminate(now)
+        return worker.status(now)
+
+    def restart_worker(self, worker: Worker) -> dict[str, Any]:
+        now = time.monotonic()
+        if worker.process is None:
+            self._start(worker, now)
+        else:
+            worker.then = "restart"
+            worker.terminate(now)
+        return worker.status(now)
+
+
+__all__ = ["Supervisor"]

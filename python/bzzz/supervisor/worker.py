@@ -1,0 +1,135 @@
+"""One supervised worker: its OS process, its state, and why it last stopped."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from bzzz.config import WorkerConfig
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # If the supervisor is killed outright, its workers must not live on unsupervised.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class State(str, Enum):
+    RUNNING = "running"
+    STOPPING = "stopping"  # asked to stop (SIGTERM sent), not exited yet
+    BACKOFF = "backoff"  # exited, waiting to be started again
+    STOPPED = "stopped"  # stopped by the operator or at shutdown
+    EXITED = "exited"  # exited and, by its restart policy, stays down
+
+
+def describe_exit(status: int) -> str:
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exited with status {status}"
+
+
+@dataclass
+class Worker:
+    name: str
+    config: WorkerConfig
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    state: State = State.STOPPED
+    started_at: float | None = None  # monotonic
+    restarts: int = 0
+    last_exit: str | None = None
+    last_heartbeat: float = 0.0
+    quick_failures: int = 0
+    restart_at: float | None = None
+    kill_at: float | None = None
+    hung: bool = False
+    then: str | None = field(default=None)  # what to do once it has exited: "restart" | "stop"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def uptime(self, now: float) -> float | None:
+        return now - self.started_at if self.started_at is not None and self.process is not None else None
+
+    def start(self, env: dict[str, str], now: float) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.config.module, *self.config.args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env, **self.config.env},
+                start_new_session=True,  # terminal signals go to the supervisor, which stops us in order
+                preexec_fn=_die_with_parent,
+            )
+        self.state = State.RUNNING
+        self.started_at = now
+        self.last_heartbeat = now
+        self.restart_at = None
+        self.kill_at = None
+        self.hung = False
+
+    def terminate(self, now: float) -> None:
+        """SIGTERM now; the supervisor sends SIGKILL at `kill_at` if it is still there."""
+        if self.process is None:
+            return
+        self.state = State.STOPPING
+        self.kill_at = now + self.config.shutdown_timeout_s
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.process is not None:
+            try:
+                self.process.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def reap(self) -> int | None:
+        """The exit status if the process has exited (and forget the process), else None."""
+        if self.process is None:
+            return None
+        status = self.process.poll()
+        if status is None:
+            return None
+        self.process = None
+        self.kill_at = None
+        return status
+
+    def wait_gone(self, timeout: float) -> None:
+        if self.process is not None:
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.process.wait()
+
+    def status(self, now: float) -> dict[str, object]:
+        uptime = self.uptime(now)
+        return {
+            "worker": self.name,
+            "pid": self.pid,
+            "state": self.state.value,
+            "uptime_s": round(uptime, 3) if uptime is not None else None,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "restart_policy": self.config.restart.value,
+            "log": str(self.log_path),
+        }
+
+
+__all__ = ["State", "Worker", "describe_exit"]

@@ -1,0 +1,1 @@
+"""Worker processes, each run by the supervisor as `python -m bzzz.workers.<name>`."""

@@ -1,0 +1,89 @@
+"""What every worker process shares: who it is, where its agent lives, heartbeats, stopping.
+
+The supervisor passes the worker's identity in the environment (`BZZZ_WORKER`, `BZZZ_RUN_DIR`,
+`BZZZ_DATA_DIR`, `BZZZ_NODE_ID`, `BZZZ_HEARTBEAT_INTERVAL_S`). Heartbeats are sent from the
+worker's own main loop, never from a side thread: a thread would keep beating while the main
+loop hangs, which is exactly what heartbeats are there to catch.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+import msgspec
+import zmq
+
+HEARTBEAT_SOCKET = "heartbeat.sock"
+
+
+class Heartbeat(msgspec.Struct):
+    worker: str
+    pid: int
+
+
+class WorkerRuntime:
+    def __init__(self) -> None:
+        try:
+            self.name = os.environ["BZZZ_WORKER"]
+            self.run_dir = Path(os.environ["BZZZ_RUN_DIR"])
+            self.data_dir = Path(os.environ["BZZZ_DATA_DIR"])
+        except KeyError as missing:
+            raise SystemExit(f"{missing} is not set: workers are started by `bzzz agent run`") from None
+        self.node_id = os.environ.get("BZZZ_NODE_ID", "")
+        self.interval = float(os.environ.get("BZZZ_HEARTBEAT_INTERVAL_S", "1.0"))
+        self.stopping = threading.Event()
+        self._context = zmq.Context.instance()
+        self._beat = self._context.socket(zmq.PUSH)
+        self._beat.setsockopt(zmq.LINGER, 0)
+        self._beat.setsockopt(zmq.SNDHWM, 10)
+        self._beat.connect(f"ipc://{self.run_dir / HEARTBEAT_SOCKET}")
+        self._message = msgspec.msgpack.encode(Heartbeat(worker=self.name, pid=os.getpid()))
+        self._last_beat = 0.0
+
+    def heartbeat(self) -> None:
+        """Tell the supervisor this worker's main loop is alive (at most twice an interval)."""
+        now = time.monotonic()
+        if now - self._last_beat >= self.interval / 2:
+            try:
+                self._beat.send(self._message, zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # the supervisor is busy or restarting; the next beat will do
+            self._last_beat = now
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait, heartbeating; False as soon as the worker is asked to stop."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping.is_set():
+            self.heartbeat()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            self.stopping.wait(min(left, self.interval / 2))
+        return False
+
+    def close(self) -> None:
+        self._beat.close()
+
+
+def run(main: Callable[[WorkerRuntime], int | None]) -> NoReturn:
+    """Run a worker's main function: SIGTERM asks it to stop, its return value is the exit status."""
+    runtime = WorkerRuntime()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        runtime.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    runtime.heartbeat()
+    try:
+        status = main(runtime)
+    finally:
+        runtime.close()
+    sys.exit(status or 0)

@@ -1,0 +1,105 @@
+"""Agents for the tests: a real `bzzz agent run` process with probe workers, and its control client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bzzz.supervisor import ControlClient, ControlError
+
+
+@dataclass
+class Agent:
+    process: subprocess.Popen[str]
+    client: ControlClient
+    data_dir: Path
+    run_dir: Path
+
+    def call(self, command: str, **properties: Any) -> dict[str, Any]:
+        return self.client.call(command, **properties)
+
+    def worker(self, name: str) -> dict[str, Any]:
+        return next(w for w in self.call("status")["workers"] if w["worker"] == name)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"the agent exited ({self.process.returncode}) while waiting for {what}")
+            time.sleep(0.02)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def wait_running(self, name: str, other_than: int | None = None, timeout: float = 10.0) -> dict[str, Any]:
+        def ready() -> bool:
+            w = self.worker(name)
+            return bool(w["state"] == "running" and w["pid"] and w["pid"] != other_than)
+
+        self.wait_for(ready, timeout, f"worker {name} running")
+        return self.worker(name)
+
+
+def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, str):
+            return f'"{v}"'
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return str(v)
+
+    lines = ['node_id = "test-agent"', f'data_dir = "{data_dir}"', "", "[supervisor]"]
+    for key, v in {"heartbeat_interval_s": 0.2, **(supervisor or {})}.items():
+        lines.append(f"{key} = {value(v)}")
+    for name, worker in workers.items():
+        lines += ["", f"[workers.{name}]"] + [f"{k} = {value(v)}" for k, v in worker.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    agents: list[Agent] = []
+
+    def start(workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None,
+              name: str = "agent", wait: bool = True) -> Agent:
+        data_dir = tmp_path / name
+        data_dir.mkdir(parents=True, exist_ok=True)
+        config = data_dir / "bzzz.toml"
+        config.write_text(toml_config(data_dir, workers, supervisor))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        agent = Agent(process, ControlClient(data_dir / "run", timeout_s=5), data_dir, data_dir / "run")
+        agents.append(agent)
+        if wait:
+            def answering() -> bool:
+                try:
+                    agent.call("status")
+                except ControlError:
+                    return False
+                return True
+
+            agent.wait_for(answering, 15, "the control socket")
+        return agent
+
+    yield start
+    for agent in agents:
+        if agent.process.poll() is None:
+            agent.process.terminate()
+            try:
+                agent.process.wait(15)
+            except subprocess.TimeoutExpired:
+                agent.process.kill()
+                agent.process.wait()
