@@ -17,3 +17,6 @@ TARGETS = [
     ("envelope: verify + validate + dedup", "rust", "python", 3.0, "envelope, one by one, vs PyNaCl-based Python"),
     ("envelope: verify + validate + dedup", "rust-batch", "python", 3.0, "envelope, batches of 100, vs PyNaCl Python"),
 ]
+
+# name -> (measured value, ceiling, unit): figures that must stay *below* a target
+CEILINGS: dict[str, tuple[float, float, str]] = {}
