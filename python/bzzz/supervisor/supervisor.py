@@ -137,7 +137,8 @@ class Supervisor:
                 self._on_exit(worker, status, now)
             elif worker.process is not None:
                 timeout = worker.config.heartbeat_timeout_s
-                if worker.state is State.RUNNING and timeout is not None and now - worker.last_heartbeat > timeout:
+                alive = worker.state in (State.STARTING, State.RUNNING)
+                if alive and timeout is not None and now - worker.last_heartbeat > timeout:
                     log.warning("worker is hung: killing it", worker=worker.name, silent_s=round(now - worker.last_heartbeat, 2))
                     worker.hung = True
                     worker.kill()
@@ -222,6 +223,8 @@ class Supervisor:
             # A beat from an earlier incarnation (pid) of the worker proves nothing about this one.
             if worker is not None and worker.pid == beat.pid:
                 worker.last_heartbeat = now
+                if worker.state is State.STARTING:
+                    worker.state = State.RUNNING
 
     # --- control -----------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 
 class State(str, Enum):
-    RUNNING = "running"
+    STARTING = "starting"  # process started, no heartbeat yet: not ready
+    RUNNING = "running"  # has sent a heartbeat: ready
     STOPPING = "stopping"  # asked to stop (SIGTERM sent), not exited yet
     BACKOFF = "backoff"  # exited, waiting to be started again
     STOPPED = "stopped"  # stopped by the operator or at shutdown
@@ -74,7 +75,7 @@ class Worker:
                 start_new_session=True,  # terminal signals go to the supervisor, which stops us in order
                 preexec_fn=_die_with_parent,
             )
-        self.state = State.RUNNING
+        self.state = State.STARTING
         self.started_at = now
         self.last_heartbeat = now
         self.restart_at = None

@@ -49,7 +49,10 @@ class WorkerRuntime:
         self._last_beat = 0.0
 
     def heartbeat(self) -> None:
-        """Tell the supervisor this worker's main loop is alive (at most twice an interval)."""
+        """Tell the supervisor this worker's main loop is alive (at most twice an interval).
+
+        The first heartbeat also says the worker is ready: until then the supervisor shows it
+        as `starting`. Send it once set-up is done."""
         now = time.monotonic()
         if now - self._last_beat >= self.interval / 2:
             try:
@@ -81,7 +84,6 @@ def run(main: Callable[[WorkerRuntime], int | None]) -> NoReturn:
         runtime.stopping.set()
 
     signal.signal(signal.SIGTERM, on_term)
-    runtime.heartbeat()
     try:
         status = main(runtime)
     finally:
