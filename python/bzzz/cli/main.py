@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bzzz import __version__
-from bzzz.cli import agent, ctl, log
+from bzzz.cli import agent, config, ctl, log
 
 app = typer.Typer(
     name="bzzz",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.add_typer(log.app, name="log")
 app.add_typer(agent.app, name="agent")
 app.add_typer(ctl.app, name="ctl")
+app.add_typer(config.app, name="config")
 
 
 @app.command()
