@@ -11,6 +11,9 @@ import os
 from pathlib import Path
 
 PID_FILE = "supervisor.pid"
+# The supervisor's own sockets. Others in the run dir (the bus's, services') belong to
+# whoever binds them, and the bus checks for itself whether a socket file is still live.
+OWN_SOCKETS = ("control.sock", "heartbeat.sock")
 
 
 class RunDirBusy(RuntimeError):
@@ -42,9 +45,11 @@ def claim(run_dir: Path) -> list[Path]:
             raise RunDirBusy(f"an agent is already running in {run_dir} (supervisor pid {pid})")
         pid_file.unlink()
         removed.append(pid_file)
-    for sock in run_dir.glob("*.sock"):
-        sock.unlink()
-        removed.append(sock)
+    for name in OWN_SOCKETS:
+        sock = run_dir / name
+        if sock.exists():
+            sock.unlink()
+            removed.append(sock)
     tmp = pid_file.with_suffix(".tmp")
     tmp.write_text(f"{os.getpid()}\n")
     tmp.replace(pid_file)
@@ -52,8 +57,8 @@ def claim(run_dir: Path) -> list[Path]:
 
 
 def release(run_dir: Path) -> None:
-    for path in [run_dir / PID_FILE, *run_dir.glob("*.sock")]:
-        path.unlink(missing_ok=True)
+    for name in (PID_FILE, *OWN_SOCKETS):
+        (run_dir / name).unlink(missing_ok=True)
 
 
 def private_ipc(run_dir: Path, name: str) -> tuple[str, Path]:
