@@ -1,4 +1,8 @@
-"""The supervisor: how fast a killed worker serves again, and what an idle agent weighs."""
+"""The supervisor: how fast a killed worker serves again, and what an idle agent weighs.
+
+The agent runs the real log worker beside a probe: "serving again" for the log worker
+means an append over the bus acknowledged again, after it reopened its log and state.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -14,6 +19,8 @@ import pytest
 import zmq
 
 from benches.rates import CEILINGS
+from bzzz.bus import RequestTimeout
+from bzzz.log.service import LogClient
 from bzzz.supervisor import ControlClient, ControlError
 from tests.supervisor.conftest import toml_config
 
@@ -23,7 +30,7 @@ def agent(tmp_path: Path):
     config = tmp_path / "bzzz.toml"
     config.write_text(toml_config(tmp_path, {
         "server": {"module": "bzzz.workers.probe", "args": ["--serve"], "heartbeat_timeout_s": 5.0},
-        "idle": {"module": "bzzz.workers.probe"},
+        "log": {"module": "bzzz.workers.log", "heartbeat_timeout_s": 5.0},
     }, {"max_restarts": 1000}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
     process = subprocess.Popen([sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
@@ -54,20 +61,47 @@ def ping(run_dir: Path, timeout_s: float) -> bool:
         sock.close()
 
 
+def kill_and_wait(client: ControlClient, worker: str, serving: Callable[[], bool]) -> None:
+    pid = next(w["pid"] for w in client.call("status")["workers"] if w["worker"] == worker)
+    os.kill(pid, signal.SIGKILL)
+    while not serving():
+        pass
+
+
+# Each round restarts the worker; wait between rounds so the worker is "stable" again
+# and no backoff applies (backoff is for crash loops, not for one kill).
+BETWEEN_ROUNDS = {"setup": lambda: time.sleep(5.2), "rounds": 3, "iterations": 1}
+
+
 def test_kill_to_serving_again(benchmark, agent) -> None:
     process, client, run_dir = agent
     assert ping(run_dir, 5)
-
-    def kill_and_wait_until_serving() -> None:
-        pid = next(w["pid"] for w in client.call("status")["workers"] if w["worker"] == "server")
-        os.kill(pid, signal.SIGKILL)
-        while not ping(run_dir, 0.05):
-            pass
-
-    # Each round restarts the worker; wait between rounds so the worker is "stable" again
-    # and no backoff applies (backoff is for crash loops, not for one kill).
-    benchmark.pedantic(kill_and_wait_until_serving, setup=lambda: time.sleep(5.2), rounds=3, iterations=1)
+    benchmark.pedantic(kill_and_wait, args=(client, "server", lambda: ping(run_dir, 0.05)), **BETWEEN_ROUNDS)
     CEILINGS["kill -> worker restarted and serving again"] = (benchmark.stats.stats.max, 0.5, "s")
+
+
+def test_kill_log_worker_to_appending_again(benchmark, agent) -> None:
+    process, client, run_dir = agent
+    with LogClient(run_dir, timeout_s=0.05, retries=0) as log:
+
+        def appended() -> bool:
+            try:
+                log.append(b"bench")
+            except RequestTimeout:
+                return False
+            return True
+
+        assert log.append(b"first").count == 1
+        benchmark.pedantic(kill_and_wait, args=(client, "log", appended), **BETWEEN_ROUNDS)
+    CEILINGS["kill -> log worker restarted and appending"] = (benchmark.stats.stats.max, 0.5, "s")
+
+
+def test_acknowledged_appends_over_the_bus(benchmark, agent, record_rate) -> None:
+    process, client, run_dir = agent
+    with LogClient(run_dir) as log:
+        assert log.append(b"first").count == 1
+        benchmark.pedantic(lambda: [log.append(b"x" * 200) for _ in range(200)], rounds=5, iterations=1)
+    record_rate("log service: acknowledged append, one per request", "bus", benchmark, per_call=200)
 
 
 def test_idle_agent_rss(benchmark, agent) -> None:
@@ -80,4 +114,4 @@ def test_idle_agent_rss(benchmark, agent) -> None:
 
     value = benchmark.pedantic(rss_mb, rounds=3, iterations=1)
     benchmark.extra_info["rss_mb"] = value
-    CEILINGS["RSS of an idle agent (supervisor + 2 workers)"] = (value, 250, "MB")
+    CEILINGS["RSS of an idle agent (supervisor, log, probe)"] = (value, 250, "MB")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
 from bzzz._core import MerkleLog
+from bzzz.state import WorkerState, state_path
 
 
 def log_worker() -> dict[str, object]:
@@ -37,3 +39,39 @@ def test_only_the_log_worker_can_write_while_it_runs(start_agent) -> None:
         assert "open for writing by another process" in str(err)
     else:
         raise AssertionError("a second writer was let in")
+
+
+def delivered(agent, worker: str) -> int:
+    path = state_path(agent.data_dir, worker)
+    if not path.exists():
+        return 0
+    with WorkerState(path) as state:
+        return state.counts()["delivered"]
+
+
+def test_kill_9_each_worker_in_turn_while_appends_flow_loses_nothing_and_does_nothing_twice(start_agent) -> None:
+    total = 2000
+    producer = {
+        "module": "bzzz.workers.probe",
+        "args": ["--append", str(total), "--append-every", "0"],
+        "heartbeat_timeout_s": 5.0,
+    }
+    agent = start_agent(
+        {"log": log_worker(), "producer": producer}, supervisor={"max_restarts": 50, "max_seconds": 60}
+    )
+    for victim in ["log", "producer", "log", "producer", "log", "producer"]:
+        before = delivered(agent, "producer")
+        agent.wait_for(lambda: delivered(agent, "producer") >= before + 10, 30, "appends to flow")
+        assert delivered(agent, "producer") < total, "the work was done before the kill: make it longer"
+        pid = agent.wait_running(victim)["pid"]
+        os.kill(pid, signal.SIGKILL)
+        agent.wait_running(victim, other_than=pid)
+    agent.wait_for(lambda: delivered(agent, "producer") == total, 60, "every append delivered")
+    agent.call("shutdown")
+    assert agent.process.wait(15) == 0
+    with MerkleLog.open(agent.data_dir / "log" / "hypercore") as log:
+        log.verify()
+        events = [json.loads(log.get(i)) for i in range(log.length)]
+    appended = [e["k"] for e in events if e["type"] == "probe_append"]
+    assert sorted(appended) == list(range(total))  # each exactly once
+    assert [e["type"] for e in events].count("worker_started") == 4  # the first start and 3 kills

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import zmq
 
+from bzzz.bus import Publisher, Subscriber
 from bzzz.supervisor import ControlError
 
 PROBE = "bzzz.workers.probe"
@@ -109,7 +110,8 @@ def test_ctl_status_prints_a_table_of_workers(start_agent) -> None:
     agent.wait_running("beta")
     result = ctl(agent, "status")
     assert result.returncode == 0, result.stderr
-    header, *rows = result.stdout.splitlines()[1:]
+    agent_line, bus_line, header, *rows = result.stdout.splitlines()
+    assert agent_line.startswith("agent test-agent") and bus_line.split()[:2] == ["bus", "running"]
     assert header.split() == ["WORKER", "PID", "STATE", "UPTIME", "RESTARTS", "LAST", "EXIT"]
     assert [row.split()[0] for row in rows] == ["alpha", "beta"]
     assert all(row.split()[2] == "running" for row in rows)
@@ -120,7 +122,7 @@ def test_ctl_status_prints_a_table_of_workers(start_agent) -> None:
 def test_the_run_dir_and_its_sockets_are_private_to_the_agents_user(start_agent) -> None:
     agent = start_agent({"alpha": probe()})
     assert agent.run_dir.stat().st_mode & 0o777 == 0o700
-    for name in ("control.sock", "heartbeat.sock"):
+    for name in ("control.sock", "heartbeat.sock", "bus.in", "bus.out"):
         assert (agent.run_dir / name).stat().st_mode & 0o777 == 0o600
 
 
@@ -224,7 +226,8 @@ def test_stale_files_of_a_killed_supervisor_are_cleaned_and_its_workers_died_wit
     while not gone(worker_pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert gone(worker_pid), "a worker outlived its supervisor"
-    assert (agent.run_dir / "supervisor.pid").exists() and (agent.run_dir / "control.sock").exists()
+    left = {"supervisor.pid", "control.sock", "heartbeat.sock", "bus.in", "bus.out"}
+    assert left <= {p.name for p in agent.run_dir.iterdir()}
     again = start_agent({"alpha": probe()})
     assert again.run_dir == agent.run_dir
     again.wait_running("alpha")
@@ -248,6 +251,20 @@ def test_two_agents_side_by_side_never_collide(start_agent) -> None:
     one.wait_running("alpha", other_than=a1["pid"])
     assert two.worker("alpha")["pid"] == a2["pid"] and two.worker("alpha")["restarts"] == 0
     assert one.call("status")["agent"]["run_dir"] != two.call("status")["agent"]["run_dir"]
+
+
+def test_the_agent_runs_the_bus_its_workers_talk_over(start_agent) -> None:
+    agent = start_agent({"alpha": probe()})
+    with Subscriber(agent.run_dir, "news") as subscriber, Publisher(agent.run_dir, "alpha") as publisher:
+        assert publisher.wait_for_subscriber("news", 10)
+        assert publisher.publish("news", b"hello")
+        received = subscriber.recv(5)
+    assert received is not None and received[1].body == b"hello"
+    bus = agent.call("status")["agent"]["bus"]
+    assert bus["running"] and bus["events"] >= 1
+    agent.call("shutdown")
+    assert agent.process.wait(15) == 0
+    assert list(agent.run_dir.iterdir()) == [], "a clean stop leaves a clean run dir"
 
 
 def test_sigterm_stops_the_agent_cleanly(start_agent) -> None:

@@ -18,7 +18,8 @@ the reply (`remember`). The default cache lives in memory and forgets on restart
 *exactly-once effects across a crash* the handler's effect and the stored reply must
 commit together, or a kill between the two does the work twice; with the agent's
 SQLite inbox (`accept(msg_id, payload) -> bool`, `result_of(msg_id)`,
-`finish(msg_id, result)`) that is::
+`finish(msg_id, result)`) that is (`bzzz.log.service` does this for an effect outside
+SQLite, the log, by recording its intent first)::
 
     class InboxReplies:                      # a ReplyCache over the durable inbox
         def __init__(self, inbox): self.inbox = inbox

@@ -52,6 +52,11 @@ def status(run_dir: RunDir = None, config: ConfigFile = None, as_json: AsJson = 
         return
     agent = reply["agent"]
     typer.echo(f"agent {agent['node_id']}  pid {agent['pid']}  up {_age(agent['uptime_s'])}  run dir {agent['run_dir']}")
+    bus = agent.get("bus", {})
+    if bus.get("running"):
+        typer.echo(f"bus   running  {bus.get('events', '?')} events  {bus.get('bytes', '?')} bytes")
+    else:
+        typer.echo("bus   DOWN")
     rows = [["WORKER", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT"]]
     for w in reply["workers"]:
         rows.append([w["worker"], str(w["pid"] or "-"), w["state"], _age(w["uptime_s"]), str(w["restarts"]),

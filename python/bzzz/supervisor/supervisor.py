@@ -11,7 +11,11 @@ crashing quickly waits `backoff_initial_s * 2^k`, capped at `backoff_max_s`, tim
 factor in [0.5, 1) so that workers failing together do not retry in lock step ("equal jitter",
 AWS Architecture Blog, "Exponential Backoff And Jitter", 2015).
 
-Everything happens on one thread: a ZeroMQ poll over the control socket and the heartbeat
+The event bus (`bzzz.bus.BusProxy`) runs in a thread of the supervisor: it is up before the
+first worker starts and goes down after the last one stopped, and if it ever fails it is
+started again on the next tick (ZeroMQ reconnects the workers by itself).
+
+Everything else happens on one thread: a ZeroMQ poll over the control socket and the heartbeat
 socket, with a short timeout, then a tick that reaps exits, kills the hung, sends the
 overdue SIGKILLs and starts what is due. No locks, no races between a restart and a command.
 """
@@ -31,6 +35,7 @@ import msgspec
 import structlog
 import zmq
 
+from bzzz.bus import BusError, BusProxy
 from bzzz.config import AgentConfig, Restart
 from bzzz.supervisor import rundir
 from bzzz.supervisor.commands import COMMANDS
@@ -57,6 +62,7 @@ class Supervisor:
         self.exit_reason = ""
         self.started_at = time.monotonic()
         self._heartbeat_decoder = msgspec.msgpack.Decoder(Heartbeat)
+        self.bus: BusProxy | None = None
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -66,13 +72,17 @@ class Supervisor:
         if removed:
             log.info("cleaned stale files of a previous supervisor", files=[p.name for p in removed])
         context = zmq.Context()
-        control = self._bind(context, zmq.ROUTER, CONTROL_SOCKET)
-        heartbeats = self._bind(context, zmq.PULL, HEARTBEAT_SOCKET)
+        sockets: list[zmq.Socket[bytes]] = []
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        poller = zmq.Poller()
-        poller.register(control, zmq.POLLIN)
-        poller.register(heartbeats, zmq.POLLIN)
         try:
+            self.bus = BusProxy(self.run_dir, context=context).start()
+            control = self._bind(context, zmq.ROUTER, CONTROL_SOCKET)
+            sockets.append(control)
+            heartbeats = self._bind(context, zmq.PULL, HEARTBEAT_SOCKET)
+            sockets.append(heartbeats)
+            poller = zmq.Poller()
+            poller.register(control, zmq.POLLIN)
+            poller.register(heartbeats, zmq.POLLIN)
             now = time.monotonic()
             for worker in self.workers.values():
                 self._start(worker, now)
@@ -84,13 +94,15 @@ class Supervisor:
                 if heartbeats in ready:
                     self._take_heartbeats(heartbeats)
                 self.tick(time.monotonic())
+            # A last word for whoever asked for the shutdown is already sent; now stop and close.
             self._stop_all()
-            # A last word for whoever asked for the shutdown is already sent; now close.
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            control.close(linger=0)
-            heartbeats.close(linger=0)
+            for sock in sockets:
+                sock.close(linger=0)
+            if self.bus is not None:
+                self.bus.stop()  # after the workers: their last events still go through
             context.term()
             rundir.release(self.run_dir)
         level = log.info if self.exit_status == 0 else log.error
@@ -131,6 +143,10 @@ class Supervisor:
     # --- the tick ----------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
+        if self.bus is not None and not self.bus.running:
+            log.error("the bus proxy stopped; starting it again", error=repr(self.bus.failure))
+            self.bus.stop()
+            self.bus.start()
         for worker in self.workers.values():
             status = worker.reap()
             if status is not None:
@@ -273,9 +289,19 @@ class Supervisor:
                 "uptime_s": round(now - self.started_at, 3),
                 "run_dir": str(self.run_dir),
                 "data_dir": str(self.config.data_dir),
+                "bus": self._bus_status(),
             },
             "workers": [worker.status(now) for worker in self.workers.values()],
         }
+
+    def _bus_status(self) -> dict[str, Any]:
+        if self.bus is None or not self.bus.running:
+            return {"running": False}
+        try:
+            stats = self.bus.stats(timeout_s=0.5)
+        except BusError as error:
+            return {"running": True, "error": str(error)}
+        return {"running": True, "events": stats.events, "bytes": stats.bytes}
 
     def start_worker(self, worker: Worker) -> dict[str, Any]:
         if worker.process is not None:

@@ -1,21 +1,32 @@
 """The log worker: the one owner (single writer) of this agent's signed log.
 
-It opens `<data_dir>/log` (creating the log and its key pair on first start), records its own
-starts and stops, and holds the writer's lock for as long as it runs, so nothing else can
-append behind its back. Appends from the other workers reach it over the bus
-(request/reply with acknowledgement, issue 3's bus); until then it logs its own life cycle.
+It opens `<data_dir>/log` (creating the log and its key pair on first start), settles the
+appends a crash left half-done, records its own starts and stops, and then serves the `log`
+service on the bus: the other workers' appends, each applied exactly once however often it is
+sent and whenever either side is killed (`bzzz.log.service`). It holds the writer's lock for
+as long as it runs, so nothing else can append behind its back.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import structlog
 
+from bzzz.bus import Service
 from bzzz.log import AgentLog
+from bzzz.log.service import SERVICE, LogAppender
+from bzzz.state import WorkerState
 from bzzz.workers import runtime
 
 log = structlog.get_logger("bzzz.workers.log")
+
+# A client resends a request for a few seconds at most (bzzz.bus.Client: timeout x retries), and
+# an outbox for as long as it keeps retrying; a day of finished request ids is plenty to answer
+# every late copy, and keeps the inbox small.
+RETENTION_S = 24 * 3600.0
+PRUNE_EVERY_S = 600.0
 
 
 def open_log(rt: runtime.WorkerRuntime) -> AgentLog:
@@ -26,14 +37,23 @@ def open_log(rt: runtime.WorkerRuntime) -> AgentLog:
 
 
 def main(rt: runtime.WorkerRuntime) -> int:
-    with open_log(rt) as agent_log:
+    with open_log(rt) as agent_log, WorkerState.for_worker(rt.data_dir, rt.name) as state:
         if agent_log.log.recovery:
             log.warning("log recovered after a crash", recovery=agent_log.log.recovery)
+        appender = LogAppender(agent_log.log, state)
+        if settled := appender.recover():
+            log.info("settled appends a crash left unfinished", count=settled)
         agent_log.append_event("worker_started", worker=rt.name, node_id=rt.node_id, pid=os.getpid())
         log.info("log open", key=agent_log.log.key.hex(), length=agent_log.log.length)
-        rt.heartbeat()  # ready
-        while rt.sleep(3600):
-            pass
+        with Service(rt.run_dir, SERVICE, appender.handle, replies=appender.replies) as service:
+            rt.heartbeat()  # ready: the service is bound
+            next_prune = time.monotonic()
+            while not rt.stopping.is_set():
+                service.serve_one(rt.interval / 2)
+                rt.heartbeat()
+                if time.monotonic() >= next_prune:
+                    appender.prune(RETENTION_S)
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
         agent_log.append_event("worker_stopped", worker=rt.name, node_id=rt.node_id, pid=os.getpid())
     return 0
 

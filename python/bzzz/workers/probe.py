@@ -6,6 +6,9 @@ It is how the supervisor is tested and benchmarked with real processes:
     --hang-after S                   stop heartbeating after S seconds (alive but silent)
     --ignore-sigterm                 make a graceful stop impossible (SIGKILL needed)
     --serve                          answer `ping` on a ZeroMQ REP socket (svc-<name>.sock)
+    --append N [--append-every S]    append N entries to the agent's log through the log
+                                     service, one every S seconds, via its durable outbox:
+                                     killed at any point, it goes on where it was
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ def main(rt: runtime.WorkerRuntime) -> int:
     parser.add_argument("--hang-after", type=float)
     parser.add_argument("--ignore-sigterm", action="store_true")
     parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--append", type=int, default=0, metavar="N")
+    parser.add_argument("--append-every", type=float, default=0.0, metavar="S")
     args = parser.parse_args()
     if args.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -34,6 +39,13 @@ def main(rt: runtime.WorkerRuntime) -> int:
         socket = zmq.Context.instance().socket(zmq.REP)
         socket.setsockopt(zmq.LINGER, 0)
         socket.bind(f"ipc://{rt.run_dir / f'svc-{rt.name}.sock'}")
+    appender = None
+    if args.append:
+        # Imported only when asked for: without --append the probe starts as fast as a worker
+        # can, and the supervisor's restart benchmark measures the supervisor, not imports.
+        from bzzz.workers.probe_append import Appender
+
+        appender = Appender(rt, args.append, args.append_every)
     started = time.monotonic()
     while not rt.stopping.is_set():
         elapsed = time.monotonic() - started
@@ -43,12 +55,15 @@ def main(rt: runtime.WorkerRuntime) -> int:
             while True:  # alive, silent, deaf to SIGTERM's polite flag
                 time.sleep(3600)
         rt.heartbeat()
-        if socket is not None and socket.poll(50):
+        idle_s = 0.05 if appender is None else min(0.05, appender.step())
+        if socket is not None and socket.poll(int(idle_s * 1000)):
             socket.send(b"pong " + socket.recv())
-        elif socket is None:
-            rt.stopping.wait(0.05)
+        elif socket is None and idle_s > 0:
+            rt.stopping.wait(idle_s)
     if socket is not None:
         socket.close()
+    if appender is not None:
+        appender.close()
     return 0
 
 
