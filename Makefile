@@ -15,9 +15,7 @@ setup: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q typer-slim==0.16.0 structlog==25.4.0 pyzmq==27.1.0 msgspec==0.22.0 pydantic==2.14.3 \
-		pydantic-settings==2.16.3 psutil==7.2.2 pytest==8.4.1 hypothesis==6.135.26 \
-		pytest-benchmark==5.1.0 PyNaCl==1.5.0 mypy==1.17.0 maturin==1.9.1
+	$(PIP) install -q $$($(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join(p["dependencies"] + p["optional-dependencies"]["dev"]))')
 	touch $@
 
 build: $(VENV)/.built
