@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import structlog
 import typer
 from pydantic import ValidationError
 
@@ -39,7 +38,6 @@ def run(config: ConfigFile = None) -> None:
     them running. Stops on SIGTERM/SIGINT or `bzzz ctl shutdown`; exits 3 if workers crash
     more often than the restart-intensity limit allows."""
     settings = load_config(config)
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         status = Supervisor(settings).run()
     except RunDirBusy as err:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
+import structlog
 import typer
 
 from bzzz import __version__
-from bzzz.cli import agent, config, ctl, log
+from bzzz.cli import agent, config, ctl, forge, log
 
 app = typer.Typer(
     name="bzzz",
@@ -15,10 +18,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main() -> None:
+    # Logs are for the operator's eyes and go to stderr; stdout carries each command's output.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
 app.add_typer(log.app, name="log")
 app.add_typer(agent.app, name="agent")
 app.add_typer(ctl.app, name="ctl")
 app.add_typer(config.app, name="config")
+app.add_typer(forge.app, name="forge")
 
 
 @app.command()

@@ -1,0 +1,256 @@
+"""What every REST call of the forge goes through, as on api.github.com.
+
+Authentication (`Authorization: token T`, `Bearer T`, or HTTP Basic with the token as the
+password; a bad token is a 401 "Bad credentials", no token is anonymous), the primary rate
+limit (`X-RateLimit-*` headers; a 403 once used up), a JSON body (a 400 "Problems parsing
+JSON" if it is not), ETags (`If-None-Match` -> 304, which does not count against the rate
+limit), pagination (`per_page`, `page`, and a `Link` header), and GitHub's error bodies.
+A handler raises `ApiError` for anything else; an unexpected exception is a 500 with
+GitHub's body, logged, never a traceback on the wire.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import structlog
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bzzz.forge.render import Renderer
+from bzzz.forge.store import Row, Store
+
+log = structlog.get_logger("bzzz.forge")
+
+DOCS = "https://docs.github.com/rest"
+MAX_BODY_BYTES = 1024 * 1024  # GitHub refuses larger API bodies too (its limits vary by endpoint)
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 30
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, errors: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.errors, self.headers = status, message, errors, headers or {}
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message, "documentation_url": DOCS, "status": str(self.status)}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "Not Found")
+
+
+def invalid(resource: str, field_name: str, code: str = "invalid", message: str | None = None) -> ApiError:
+    error: dict[str, Any] = {"resource": resource, "field": field_name, "code": code}
+    if message:
+        error["message"] = message
+    return ApiError(422, "Validation Failed", errors=[error])
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """One API call: who asks, with what, and the forge's state."""
+
+    request: Request
+    store: Store
+    render: Renderer
+    user: Row | None
+    body: Any
+    forge: Any  # bzzz.forge.app.Forge (typed loosely: it imports this module)
+
+    def param(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+    def query(self, name: str, default: str | None = None) -> str | None:
+        return self.request.query_params.get(name, default)
+
+    def me(self) -> Row:
+        if self.user is None:
+            raise ApiError(401, "Requires authentication")
+        return self.user
+
+    def json_object(self) -> dict[str, Any]:
+        if self.body is None:
+            return {}
+        if not isinstance(self.body, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        return self.body
+
+    def paginate(self, items: Sequence[Any]) -> Reply:
+        """One page of `items` with GitHub's `Link` header (first, prev, next, last)."""
+        per_page = self._int_query("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
+        page = self._int_query("page", 1, 1, 10**9)
+        last = max(1, -(-len(items) // per_page))
+        start = (page - 1) * per_page
+        links = []
+        query = dict(self.request.query_params)
+        url = str(self.request.url.replace(query=""))
+
+        def link(n: int, rel: str) -> str:
+            return f'<{url}?{urlencode({**query, "per_page": per_page, "page": n})}>; rel="{rel}"'
+
+        if page < last:
+            links += [link(page + 1, "next"), link(last, "last")]
+        if page > 1:
+            links = [link(1, "first"), link(min(page - 1, last), "prev")] + links
+        return Reply(200, list(items[start:start + per_page]), {"Link": ", ".join(links)} if links else {})
+
+    def _int_query(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.query(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return min(max(int(raw), low), high)
+        except ValueError:
+            raise invalid("Query", name, message=f"{name} must be an integer") from None
+
+
+class RateLimiter:
+    """GitHub's primary rate limit: `limit` calls an hour per user (per address if anonymous)."""
+
+    def __init__(self, limit: int, anonymous_limit: int, window_s: int = 3600) -> None:
+        self.limit, self.anonymous_limit, self.window_s = limit, anonymous_limit, window_s
+        self._lock = threading.Lock()
+        self._used: dict[str, tuple[int, int]] = {}  # key -> (reset epoch, used)
+
+    def _window(self, key: str) -> tuple[int, int]:
+        reset, used = self._used.get(key, (0, 0))
+        if time.time() >= reset:
+            reset, used = int(time.time()) + self.window_s, 0
+        return reset, used
+
+    def take(self, key: str, limit: int) -> tuple[bool, dict[str, str]]:
+        with self._lock:
+            reset, used = self._window(key)
+            allowed = used < limit
+            if allowed:
+                used += 1
+            self._used[key] = (reset, used)
+            return allowed, self.headers(limit, used, reset)
+
+    def give_back(self, key: str, limit: int) -> dict[str, str]:
+        with self._lock:
+            reset, used = self._window(key)
+            used = max(0, used - 1)
+            self._used[key] = (reset, used)
+            return self.headers(limit, used, reset)
+
+    def status(self, key: str, limit: int) -> tuple[int, int, int]:
+        with self._lock:
+            reset, used = self._window(key)
+            return used, limit - used, reset
+
+    @staticmethod
+    def headers(limit: int, used: int, reset: int) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - used)),
+            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Used": str(used),
+            "X-RateLimit-Resource": "core",
+        }
+
+
+def token_of(request: Request) -> str | None:
+    """The token a request carries, if any; ApiError(401) for an Authorization header we cannot read."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme in ("token", "bearer") and value.strip():
+        return value.strip()
+    if scheme == "basic":
+        try:
+            _, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(401, "Bad credentials") from None
+        return password or None
+    raise ApiError(401, "Bad credentials")
+
+
+Handler = Callable[[Context], Reply]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str]) -> Response:
+    if status in (204, 304) or body is None:
+        return Response(status_code=status, headers=headers)
+    response = JSONResponse(body, status_code=status, headers=headers)
+    return response
+
+
+def endpoint(handler: Handler) -> Callable[[Request], Any]:
+    """A Starlette endpoint running `handler` with everything above around it."""
+
+    async def run(request: Request) -> Response:
+        forge = request.app.state.forge
+        rate_headers: dict[str, str] = {}
+        try:
+            length = request.headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+                raise ApiError(413, "Payload too large")
+            raw = await request.body()
+            if len(raw) > MAX_BODY_BYTES:
+                raise ApiError(413, "Payload too large")
+            try:
+                body = json.loads(raw) if raw.strip() else None
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise ApiError(400, "Problems parsing JSON") from None
+            token = token_of(request)
+            user = None
+            if token is not None:
+                user = await run_in_threadpool(forge.store.user_for_token, token)
+                if user is None:
+                    raise ApiError(401, "Bad credentials")
+            key, limit = forge.rate_key(request, user)
+            allowed, rate_headers = forge.limiter.take(key, limit)
+            if not allowed:
+                who = f"user ID {user['id']}" if user is not None else request.client.host if request.client else "you"
+                raise ApiError(403, f"API rate limit exceeded for {who}.")
+            ctx = Context(request, forge.store, forge.render, user, body, forge)
+            reply = await run_in_threadpool(handler, ctx)
+        except ApiError as error:
+            forge.recorded(request.method, request.url.path, error.status, error.body())
+            return json_response(error.status, error.body(), {**rate_headers, **error.headers})
+        except Exception:  # a bug must not leak a traceback; GitHub answers 500 with its body
+            log.exception("forge request failed", method=request.method, path=request.url.path)
+            forge.recorded(request.method, request.url.path, 500, ApiError(500, "Server Error").body())
+            return json_response(500, ApiError(500, "Server Error").body(), rate_headers)
+        headers = {**rate_headers, **reply.headers}
+        forge.recorded(request.method, request.url.path, reply.status, reply.body)
+        if request.method == "GET" and reply.status == 200:
+            payload = json.dumps(reply.body, separators=(",", ":")).encode()
+            etag = f'W/"{hashlib.sha256(payload).hexdigest()[:40]}"'
+            headers["ETag"] = etag
+            if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+                headers.update(forge.limiter.give_back(key, limit))
+                return Response(status_code=304, headers=headers)
+            return Response(payload, status_code=200, headers=headers, media_type="application/json; charset=utf-8")
+        return json_response(reply.status, reply.body, headers)
+
+    return run
+
+
+__all__ = ["ApiError", "Context", "RateLimiter", "Reply", "endpoint", "invalid", "not_found", "token_of"]
