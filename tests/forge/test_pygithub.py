@@ -13,7 +13,7 @@ import github
 import pytest
 from github import GithubException
 
-from tests.forge.conftest import Forge
+from tests.forge.conftest import Forge, contract
 
 
 def test_the_authenticated_user_and_a_bad_token(forge: Forge) -> None:
@@ -208,6 +208,14 @@ def test_events_and_timeline_record_who_did_what_in_order(forge: Forge) -> None:
     assert events[1].label.name == "bug"
     timeline = [t.event for t in issue.get_timeline()]
     assert timeline == ["assigned", "labeled", "commented", "closed", "reopened"]
+    # The timeline's schema is an anyOf loose enough to take almost anything: hold each item
+    # to the schema of its own kind.
+    kinds = {"assigned": "timeline-assigned-issue-event", "labeled": "labeled-issue-event",
+             "commented": "timeline-comment-event", "closed": "state-change-issue-event",
+             "reopened": "state-change-issue-event"}
+    raw = forge.call("GET", f"/repos/alice/widgets/issues/{issue.number}/timeline").json()
+    for item in raw:
+        contract().validate_schema(kinds[item["event"]], item)
     repo_events = list(repo.get_issues_events())
     assert repo_events[0].issue.number == issue.number and repo_events[0].event == "reopened"
 
