@@ -54,6 +54,8 @@ class Forge:
 
     def github(self, token: str | None = "agent-1-token", **kwargs: object) -> Github:
         auth = Auth.Token(token) if token else None
+        # No pacing: PyGithub waits 0.25 s between requests by default, for GitHub's sake.
+        kwargs = {"seconds_between_requests": None, "seconds_between_writes": None, **kwargs}
         return Github(base_url=self.url, auth=auth, **kwargs)  # type: ignore[arg-type]
 
     def call(self, method: str, path: str, token: str | None = "agent-1-token", **kwargs: object) -> requests.Response:

@@ -75,12 +75,14 @@ MAX_ASSIGNEES = 10
 DEFAULT_LABEL_COLOR = "ededed"
 
 
-def now() -> int:
-    return int(time.time())
+def now() -> float:
+    # Stored with sub-second precision, so that things done within one second keep their order
+    # (the timeline interleaves events and comments by time); shown in whole seconds, as GitHub does.
+    return time.time()
 
 
-def iso(ts: int | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(text: str) -> int:

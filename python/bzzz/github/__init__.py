@@ -1,0 +1,1 @@
+"""Taking work from GitHub: discovery, race-safe claims, comments and results."""

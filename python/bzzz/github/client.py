@@ -1,0 +1,139 @@
+"""One agent's connection to GitHub (or the forge): PyGithub, plus what PyGithub leaves out.
+
+- **Conditional polling.** `Poller.open_issues()` sends the last `ETag` as `If-None-Match`; an
+  unchanged list is a 304, which GitHub does not count against the rate limit, so an idle
+  agent polling every few seconds costs nothing.
+- **The server's clock.** Leases are judged by GitHub's `Date` header, never by the agent's own
+  clock: agents on machines whose clocks disagree still agree on whose lease ran out.
+- **Rate limits.** Every answer's `X-RateLimit-Remaining` / `-Reset` is kept; `pause_s()` says
+  how long to hold off when the budget is spent.
+- **Tokens** come from `GITHUB_TOKEN_FILE` (or `GITHUB_TOKEN`) and are handed to PyGithub only;
+  `secrets()` lists them so log redaction can find them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+from github import Auth, Github
+from github.GithubException import GithubException
+from urllib3.util.retry import Retry
+
+
+class TokenError(Exception):
+    """No usable token: say where one was looked for."""
+
+
+def load_token(token_file: Path | None = None, environ: dict[str, str] | None = None) -> str:
+    """The token from `token_file`, else `$GITHUB_TOKEN_FILE`, else `$GITHUB_TOKEN`."""
+    env = os.environ if environ is None else environ
+    path = token_file or (Path(env["GITHUB_TOKEN_FILE"]) if env.get("GITHUB_TOKEN_FILE") else None)
+    if path is not None:
+        try:
+            token = path.read_text().strip()
+        except OSError as error:
+            raise TokenError(f"cannot read the GitHub token file {path}: {error.strerror}") from None
+        if not token:
+            raise TokenError(f"the GitHub token file {path} is empty")
+        return token
+    if env.get("GITHUB_TOKEN"):
+        return env["GITHUB_TOKEN"].strip()
+    raise TokenError("no GitHub token: set GITHUB_TOKEN_FILE (preferred) or GITHUB_TOKEN")
+
+
+def connect(base_url: str, token: str, *, timeout_s: float = 10.0, pace_s: float = 0.25,
+            write_pace_s: float = 1.0) -> Github:
+    """A PyGithub client that fails fast (a few short retries) instead of retrying for minutes:
+    the agent's own loop and outbox decide when to try again. Only idempotent methods are
+    retried here: a POST that reached GitHub but whose answer was lost must not be sent again
+    blindly (the reporter first looks for what it posted, by its marker)."""
+    retry = Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504),
+                  allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}), raise_on_status=False)
+    # PyGithub's own pacing (its defaults, GitHub's advice against secondary rate limits): at
+    # least `pace_s` between requests and `write_pace_s` between writes. The forge needs none.
+    return Github(base_url=base_url.rstrip("/"), auth=Auth.Token(token), timeout=int(max(1, timeout_s)), retry=retry,
+                  per_page=100, seconds_between_requests=pace_s or None, seconds_between_writes=write_pace_s or None)
+
+
+@dataclass
+class RateBudget:
+    remaining: int | None = None
+    reset_epoch: int | None = None
+
+    def update(self, headers: dict[str, Any]) -> None:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if "x-ratelimit-remaining" in lowered:
+            self.remaining = int(lowered["x-ratelimit-remaining"])
+        if "x-ratelimit-reset" in lowered:
+            self.reset_epoch = int(lowered["x-ratelimit-reset"])
+
+    def pause_s(self, now: float | None = None) -> float:
+        """How long to wait before the next call: 0 unless the budget is spent."""
+        if self.remaining is None or self.remaining > 0 or self.reset_epoch is None:
+            return 0.0
+        return max(0.0, self.reset_epoch - (time.time() if now is None else now))
+
+
+@dataclass
+class Poller:
+    """Open issues of one repository, fetched conditionally."""
+
+    github: Github
+    repo: str  # owner/name
+    budget: RateBudget = field(default_factory=RateBudget)
+    etag: str | None = None
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    not_modified: int = 0  # polls answered 304
+
+    def open_issues(self) -> list[dict[str, Any]]:
+        """Every open issue (not pull requests), oldest first; the cached list when unchanged."""
+        headers = {"If-None-Match": self.etag} if self.etag else {}
+        url = f"/repos/{self.repo}/issues"
+        params = {"state": "open", "sort": "created", "direction": "asc", "per_page": 100}
+        status, response_headers, body = self.github.requester.requestJson("GET", url, params, headers)
+        self.budget.update(response_headers)
+        if status == 304:
+            self.not_modified += 1
+            return self.issues
+        if status >= 400:
+            raise GithubException(status, body, response_headers)
+        items: list[dict[str, Any]] = _json(body)
+        # Further pages (over 100 open issues) are fetched whole each time: only the first
+        # page's ETag is kept, which changes whenever any open issue does.
+        link = {k.lower(): v for k, v in response_headers.items()}.get("link", "")
+        while 'rel="next"' in link:
+            next_url = link.split('rel="next"')[0].rsplit("<", 1)[1].split(">")[0]
+            page_status, page_headers, page_body = self.github.requester.requestJson("GET", next_url)
+            self.budget.update(page_headers)
+            if page_status >= 400:
+                raise GithubException(page_status, page_body, page_headers)
+            items += _json(page_body)
+            link = {k.lower(): v for k, v in page_headers.items()}.get("link", "")
+        self.etag = {k.lower(): v for k, v in response_headers.items()}.get("etag")
+        self.issues = [i for i in items if "pull_request" not in i]
+        return self.issues
+
+
+def _json(body: str) -> Any:
+    import json
+
+    return json.loads(body) if body else []
+
+
+def server_time(headers: dict[str, Any]) -> float | None:
+    """GitHub's clock at the moment it answered (the `Date` header), as an epoch."""
+    date = {k.lower(): v for k, v in headers.items()}.get("date")
+    if not date:
+        return None
+    try:
+        return float(parsedate_to_datetime(date).timestamp())
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = ["Poller", "RateBudget", "TokenError", "connect", "load_token", "server_time"]
