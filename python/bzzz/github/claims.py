@@ -192,6 +192,16 @@ class Claimer:
             input={"body": claim_comment(self.login, self.node_id, self.lease_s, renewal)})
         return True
 
+    def complete(self, repo: str, number: int, how: str) -> None:
+        """End the lease of a finished claim: the claim comment says so and loses its marker,
+        so no peer will ever release it (the issue stays assigned to who did the work)."""
+        comment, _ = self._claim_comment(repo, number, self.login)
+        if comment is not None:
+            self.github.requester.requestJsonAndCheck(
+                "PATCH", f"/repos/{repo}/issues/comments/{comment['id']}",
+                input={"body": f"🐝 Claimed by `{self.login}`: {how}."})
+        self._renewals.pop((repo, number), None)
+
     def release(self, repo: str, number: int, reason: str, *, holder: str | None = None) -> None:
         """Give up a claim (this agent's, or an expired one of `holder`), saying why."""
         holder = holder or self.login

@@ -1,0 +1,302 @@
+"""The github worker's loop: find work, claim it, keep the claim alive, report, let go.
+
+One `step()` does a little of each, so a worker can heartbeat between steps:
+
+1. **deliver** what the reporter has queued (comments, labels) if GitHub answers;
+2. **renew** the leases of held claims (every `lease_s / 3`); a claim found released meanwhile
+   is dropped, and its task told to stop;
+3. **collect** finished tasks: their outcome is queued for GitHub (once, by the reporter) and the
+   claim is closed (`done`, or released if the task failed and is to be retried by someone);
+4. **poll** (every `poll_interval_s`, conditionally: a 304 costs no rate limit) the configured
+   repositories; **reap** claims of other agents whose lease ran out; and **claim** one issue
+   this agent can do, while it holds fewer than `max_tasks`.
+
+Claims live in the worker's SQLite state (table `claims`), so a restarted worker resumes what it
+held: it re-verifies each claim against GitHub before it goes on (another agent may have
+released it meanwhile, if the restart took longer than the lease).
+
+Work itself is done by `run_task` (the executor, issue 7, over the bus): it gets a `Task`, runs
+in a thread of its own, and returns an `Outcome`. GitHub being down does not stop it: leases
+cannot be renewed then (the outage would have to outlast the lease for a peer to release the
+claim, and peers are down with GitHub too), and what must be posted waits in the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import structlog
+from github import Github
+from github.GithubException import GithubException
+
+from bzzz.github.claims import Claimer
+from bzzz.github.client import Poller
+from bzzz.github.reporter import Reporter
+from bzzz.github.tasks import Capabilities, LabelFilter, assess, parse_task
+from bzzz.state import WorkerState
+
+log = structlog.get_logger("bzzz.github")
+
+_CLAIMS = """CREATE TABLE IF NOT EXISTS claims (
+    repo        TEXT    NOT NULL,
+    number      INTEGER NOT NULL,
+    title       TEXT    NOT NULL,
+    body        TEXT,
+    status      TEXT    NOT NULL,     -- held | done | released
+    claimed_at  REAL    NOT NULL,     -- wall clock, for the operator
+    outcome     TEXT,
+    PRIMARY KEY (repo, number, claimed_at)
+)"""
+
+GITHUB_DOWN = (GithubException, requests.RequestException)
+
+
+@dataclass(frozen=True)
+class Task:
+    repo: str
+    number: int
+    title: str
+    body: str
+    stop: threading.Event = field(compare=False)  # set when the claim is lost: stop working
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    summary: str  # goes into the issue comment
+    retry_elsewhere: bool = False  # failed in a way another agent might not: release the claim
+
+
+@dataclass
+class Settings:
+    login: str
+    repos: Sequence[str]
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    filters: LabelFilter = field(default_factory=lambda: LabelFilter(include=frozenset({"bzzz-task"})))
+    poll_interval_s: float = 15.0
+    max_tasks: int = 1
+    lease_s: float = 300.0
+    settle_s: float = 1.0
+    node_id: str = ""
+
+
+@dataclass
+class _Held:
+    repo: str
+    number: int
+    claimed_at: float
+    task: Task
+    future: Future[Outcome] | None = None
+    renew_at: float = 0.0
+
+
+class GithubAgent:
+    def __init__(self, settings: Settings, github: Github, state: WorkerState,
+                 run_task: Callable[[Task], Outcome]) -> None:
+        self.settings, self.github, self.state, self.run_task = settings, github, state, run_task
+        self.log = log.bind(agent=settings.login)
+        self.claimer = Claimer(github, settings.login, node_id=settings.node_id, lease_s=settings.lease_s,
+                               settle_s=settings.settle_s)
+        self.reporter = Reporter(state, github, agent=settings.login)
+        self.pollers = {repo: Poller(github, repo) for repo in settings.repos}
+        self.pool = ThreadPoolExecutor(max_workers=max(1, settings.max_tasks), thread_name_prefix="bzzz-task")
+        self.held: dict[tuple[str, int], _Held] = {}
+        self.next_poll = 0.0
+        self.next_reap: dict[str, float] = {}
+        self.skipped: dict[tuple[str, int], str] = {}  # issues looked at and not taken, and why
+        self._random = random.Random(settings.login)
+        with state.transaction() as db:
+            db.execute(_CLAIMS)
+        self._resume()
+
+    # --- durable claims -------------------------------------------------------------------
+
+    def _resume(self) -> None:
+        with self.state.transaction() as db:
+            rows = db.execute("SELECT repo, number, title, body, claimed_at FROM claims WHERE status = 'held'").fetchall()
+        for repo, number, title, body, claimed_at in rows:
+            task = Task(repo, int(number), title, body or "", threading.Event())
+            self.held[(repo, int(number))] = _Held(repo, int(number), float(claimed_at), task)
+            self.log.info("resuming a claim held before the restart", repo=repo, issue=number)
+
+    def _set_status(self, held: _Held, status: str, outcome: str | None = None) -> None:
+        with self.state.transaction() as db:
+            db.execute("UPDATE claims SET status = ?, outcome = ? WHERE repo = ? AND number = ? AND claimed_at = ?",
+                       (status, outcome, held.repo, held.number, held.claimed_at))
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def step(self, now: float | None = None) -> None:
+        """One round of the loop (module docs). GitHub failing is logged and tried again later."""
+        now = time.monotonic() if now is None else now
+        try:
+            self.reporter.deliver()
+        except GITHUB_DOWN as error:  # the reporter classifies its own; this is belt and braces
+            self.log.warning("delivery failed", error=str(error))
+        for held in list(self.held.values()):
+            self._tend(held, now)
+        if now >= self.next_poll and all(p.budget.pause_s() == 0 for p in self.pollers.values()):
+            self.next_poll = now + self.settings.poll_interval_s
+            for repo in self.settings.repos:
+                try:
+                    self._poll(repo)
+                except GITHUB_DOWN as error:
+                    self.log.warning("polling failed; will try again", repo=repo, error=str(error))
+
+    def _tend(self, held: _Held, now: float) -> None:
+        key = (held.repo, held.number)
+        if held.future is None:
+            try:
+                if not self.claimer.verify(held.repo, held.number):
+                    self.log.warning("a claim held before the restart is not ours any more", repo=held.repo,
+                                issue=held.number)
+                    self._set_status(held, "released", "lost while this agent was away")
+                    del self.held[key]
+                    return
+            except GITHUB_DOWN:
+                pass  # start anyway: the claim was ours, and GitHub's history will say if it still is
+            held.future = self.pool.submit(self._run, held.task)
+            held.renew_at = now + self.settings.lease_s / 3
+        if held.future.done():
+            self._finish(held)
+            return
+        if now >= held.renew_at:
+            try:
+                if not self.claimer.renew(held.repo, held.number):
+                    self.log.warning("our claim was released by a peer; stopping the task", repo=held.repo,
+                                issue=held.number)
+                    held.task.stop.set()
+                    self._set_status(held, "released", "released by a peer")
+                    del self.held[key]
+                    return
+                held.renew_at = now + self.settings.lease_s / 3
+            except GITHUB_DOWN as error:
+                held.renew_at = now + min(5.0, self.settings.lease_s / 10)
+                self.log.warning("could not renew a lease; will retry", repo=held.repo, issue=held.number,
+                            error=str(error))
+
+    def _run(self, task: Task) -> Outcome:
+        try:
+            return self.run_task(task)
+        except Exception as error:  # a task that crashes is a failed task, not a dead worker
+            self.log.exception("task failed", repo=task.repo, issue=task.number)
+            return Outcome(False, f"the task failed: {type(error).__name__}: {error}", retry_elsewhere=True)
+
+    def _finish(self, held: _Held) -> None:
+        assert held.future is not None
+        outcome = held.future.result()
+        key = f"outcome:{held.repo}#{held.number}:{held.claimed_at}"
+        verdict = "✅ Done" if outcome.ok else "❌ Could not finish"
+        # Queued, not posted: once, whenever GitHub answers (the reporter's outbox).
+        self.reporter.comment(held.repo, held.number, f"{verdict} (`{self.settings.login}`): {outcome.summary}",
+                              key=key)
+        if not outcome.ok and outcome.retry_elsewhere:
+            try:
+                self.claimer.release(held.repo, held.number, "this agent could not finish the task")
+                status = "released"
+            except GITHUB_DOWN:
+                status = "held"  # try again next step: a claim is never silently kept
+                held.future = None
+                return
+        else:
+            try:
+                self.claimer.complete(held.repo, held.number, "done" if outcome.ok else "given up")
+            except GITHUB_DOWN:
+                held.future = _settled(outcome)  # try again next step; the outcome is already queued
+                return
+            status = "done"
+        self._set_status(held, status, json.dumps({"ok": outcome.ok, "summary": outcome.summary}))
+        del self.held[(held.repo, held.number)]
+        self.log.info("task finished", repo=held.repo, issue=held.number, ok=outcome.ok, status=status)
+
+    def _poll(self, repo: str) -> None:
+        issues = self.pollers[repo].open_issues()
+        now = time.monotonic()
+        if now >= self.next_reap.get(repo, 0.0):
+            # Reading each claim's comment costs a request; twice a lease is often enough.
+            self.next_reap[repo] = now + self.settings.lease_s / 2
+            for issue in issues:
+                assignees = [a["login"] for a in issue.get("assignees") or []]
+                if assignees and self.claimer.label in {label["name"] for label in issue.get("labels") or []}:
+                    self._maybe_reap(repo, issue, assignees)
+        if len(self.held) >= self.settings.max_tasks:
+            return
+        candidates = []
+        for issue in issues:
+            key = (repo, int(issue["number"]))
+            if issue.get("assignees") or key in self.held:
+                continue
+            labels = [label["name"] for label in issue.get("labels") or []]
+            verdict = assess(parse_task(issue["title"], issue.get("body"), labels), labels,
+                             self.settings.capabilities, self.settings.filters)
+            if not verdict.ok:
+                if self.skipped.get(key) != "; ".join(verdict.reasons):
+                    self.skipped[key] = "; ".join(verdict.reasons)
+                    self.log.info("not taking an issue", repo=repo, issue=key[1], reasons=verdict.reasons)
+                continue
+            candidates.append(issue)
+        # Agents that all start with the oldest issue would all contend for it; each agent
+        # starts somewhere else among the oldest few, and contention stays the exception.
+        window = candidates[:max(4, 2 * self.settings.max_tasks)]
+        self._random.shuffle(window)
+        for issue in window:
+            if len(self.held) >= self.settings.max_tasks:
+                return
+            result = self.claimer.try_claim(repo, int(issue["number"]))
+            if result.won:
+                self._hold(repo, issue)
+                self.pollers[repo].etag = None  # our own change: look again fresh next time
+
+    def _hold(self, repo: str, issue: dict[str, Any]) -> None:
+        claimed_at = time.time()
+        number = int(issue["number"])
+        with self.state.transaction() as db:
+            db.execute("INSERT INTO claims (repo, number, title, body, status, claimed_at) VALUES (?, ?, ?, ?, 'held', ?)",
+                       (repo, number, issue["title"], issue.get("body"), claimed_at))
+        task = Task(repo, number, issue["title"], issue.get("body") or "", threading.Event())
+        self.held[(repo, number)] = _Held(repo, number, claimed_at, task)
+        self.log.info("claimed an issue", repo=repo, issue=number, title=issue["title"])
+
+    def _maybe_reap(self, repo: str, issue: dict[str, Any], assignees: list[str]) -> None:
+        number = int(issue["number"])
+        if (repo, number) in self.held:
+            return
+        expired = self.claimer.expired_holder(repo, number, assignees)
+        if expired is not None:
+            self.claimer.release(repo, number, f"its lease ran out (not renewed for {self.settings.lease_s:g} s)",
+                                 holder=expired)
+            self.pollers[repo].etag = None
+
+    def release_all(self, reason: str) -> None:
+        """Give every held claim back (the agent is shutting down for good, not restarting)."""
+        for held in list(self.held.values()):
+            held.task.stop.set()
+            try:
+                self.claimer.release(held.repo, held.number, reason)
+                self._set_status(held, "released", reason)
+                del self.held[(held.repo, held.number)]
+            except GITHUB_DOWN as error:
+                self.log.warning("could not release a claim; its lease will", repo=held.repo, issue=held.number,
+                            error=str(error))
+
+    def close(self) -> None:
+        for held in self.held.values():
+            held.task.stop.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _settled(outcome: Outcome) -> Future[Outcome]:
+    future: Future[Outcome] = Future()
+    future.set_result(outcome)
+    return future
+
+
+__all__ = ["GithubAgent", "Outcome", "Settings", "Task"]
