@@ -56,6 +56,8 @@ def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: 
             return "true" if v else "false"
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
         return str(v)
 
     lines = ['node_id = "test-agent"', f'data_dir = "{data_dir}"', "", "[supervisor]"]

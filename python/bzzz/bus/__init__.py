@@ -7,7 +7,7 @@ Requests (acknowledged, retried, deduplicated): `Service`, `Client`, `ReplyCache
 from bzzz.bus.errors import BusError, RequestTimeout, ServiceError
 from bzzz.bus.events import DEFAULT_HWM, BusProxy, ProxyStats, Publisher, Subscriber
 from bzzz.bus.messages import BusMessage, Reply, Request
-from bzzz.bus.requests import Client, MemoryReplyCache, ReplyCache, Service
+from bzzz.bus.requests import Client, MemoryReplyCache, ReplyCache, Service, service_available
 
 __all__ = [
     "DEFAULT_HWM",
@@ -25,4 +25,5 @@ __all__ = [
     "Service",
     "ServiceError",
     "Subscriber",
+    "service_available",
 ]

@@ -55,7 +55,7 @@ def endpoint(path: Path) -> str:
     return f"ipc://{path}"
 
 
-def _is_live(path: Path) -> bool:
+def is_live(path: Path) -> bool:
     """Whether a process accepts connections on the Unix socket at `path`."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(1.0)
@@ -85,7 +85,7 @@ def clear_stale(path: Path) -> bool:
         return False
     if not stat.S_ISSOCK(mode):
         raise BusError(f"{path} exists and is not a socket; refusing to replace it")
-    if _is_live(path):
+    if is_live(path):
         raise BusError(f"{path} is in use by a live process (another agent on the same run dir?)")
     try:
         path.unlink()
@@ -133,7 +133,7 @@ def release(bound: Bound, wait_s: float = 1.0) -> None:
         try:
             if bound.path.lstat().st_ino != bound.inode:
                 return  # replaced by someone else since: theirs now
-            if not _is_live(bound.path) or time.monotonic() >= deadline:
+            if not is_live(bound.path) or time.monotonic() >= deadline:
                 bound.path.unlink()
                 return
         except (FileNotFoundError, BusError):

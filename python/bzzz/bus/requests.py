@@ -54,7 +54,7 @@ import msgspec
 import structlog
 import zmq
 
-from bzzz.bus._sockets import Bound, bind_private, endpoint, release, service_file, socket_path
+from bzzz.bus._sockets import Bound, is_live, bind_private, endpoint, release, service_file, socket_path
 from bzzz.bus.errors import BusError, RequestTimeout, ServiceError
 from bzzz.bus.messages import Reply, Request, encoder, reply_decoder, request_decoder
 
@@ -197,6 +197,14 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def service_available(run_dir: Path | str, name: str) -> bool:
+    """Whether service `name` of the agent in `run_dir` is listening right now."""
+    try:
+        return is_live(socket_path(run_dir, service_file(name)))
+    except BusError:
+        return False
 
 
 class Client:

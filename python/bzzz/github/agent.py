@@ -100,8 +100,9 @@ class _Held:
 
 class GithubAgent:
     def __init__(self, settings: Settings, github: Github, state: WorkerState,
-                 run_task: Callable[[Task], Outcome]) -> None:
+                 run_task: Callable[[Task], Outcome], *, can_work: Callable[[], bool] = lambda: True) -> None:
         self.settings, self.github, self.state, self.run_task = settings, github, state, run_task
+        self.can_work = can_work  # e.g. "the executor is up": claim nothing this agent cannot start
         self.log = log.bind(agent=settings.login)
         self.claimer = Claimer(github, settings.login, node_id=settings.node_id, lease_s=settings.lease_s,
                                settle_s=settings.settle_s)
@@ -227,7 +228,7 @@ class GithubAgent:
                 assignees = [a["login"] for a in issue.get("assignees") or []]
                 if assignees and self.claimer.label in {label["name"] for label in issue.get("labels") or []}:
                     self._maybe_reap(repo, issue, assignees)
-        if len(self.held) >= self.settings.max_tasks:
+        if len(self.held) >= self.settings.max_tasks or not self.can_work():
             return
         candidates = []
         for issue in issues:
@@ -287,10 +288,10 @@ class GithubAgent:
                 self.log.warning("could not release a claim; its lease will", repo=held.repo, issue=held.number,
                             error=str(error))
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         for held in self.held.values():
             held.task.stop.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def _settled(outcome: Outcome) -> Future[Outcome]:

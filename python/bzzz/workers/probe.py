@@ -6,6 +6,8 @@ It is how the supervisor is tested and benchmarked with real processes:
     --hang-after S                   stop heartbeating after S seconds (alive but silent)
     --ignore-sigterm                 make a graceful stop impossible (SIGKILL needed)
     --serve                          answer `ping` on a ZeroMQ REP socket (svc-<name>.sock)
+    --executor S                     serve the `executor` service: every task "succeeds"
+                                     after S seconds (for the github worker's tests)
     --append N [--append-every S]    append N entries to the agent's log through the log
                                      service, one every S seconds, via its durable outbox:
                                      killed at any point, it goes on where it was
@@ -29,6 +31,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
     parser.add_argument("--hang-after", type=float)
     parser.add_argument("--ignore-sigterm", action="store_true")
     parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--executor", type=float, default=None, metavar="S")
     parser.add_argument("--append", type=int, default=0, metavar="N")
     parser.add_argument("--append-every", type=float, default=0.0, metavar="S")
     args = parser.parse_args()
@@ -46,6 +49,11 @@ def main(rt: runtime.WorkerRuntime) -> int:
         from bzzz.workers.probe_append import Appender
 
         appender = Appender(rt, args.append, args.append_every)
+    executor = None
+    if args.executor is not None:
+        from bzzz.workers.probe_executor import serve_executor
+
+        executor = serve_executor(rt, args.executor)
     started = time.monotonic()
     while not rt.stopping.is_set():
         elapsed = time.monotonic() - started
@@ -56,6 +64,9 @@ def main(rt: runtime.WorkerRuntime) -> int:
                 time.sleep(3600)
         rt.heartbeat()
         idle_s = 0.05 if appender is None else min(0.05, appender.step())
+        if executor is not None:
+            executor.serve_one(idle_s)
+            continue
         if socket is not None and socket.poll(int(idle_s * 1000)):
             socket.send(b"pong " + socket.recv())
         elif socket is None and idle_s > 0:
@@ -64,6 +75,8 @@ def main(rt: runtime.WorkerRuntime) -> int:
         socket.close()
     if appender is not None:
         appender.close()
+    if executor is not None:
+        executor.close()
     return 0
 
 

@@ -1,0 +1,111 @@
+"""The github worker: takes work from GitHub issues for this agent (`bzzz.github.agent`).
+
+Configured by its arguments in the agent's config, its token from the environment:
+
+    [workers.github]
+    module = "bzzz.workers.github"
+    args = ["--base-url", "https://api.github.com", "--login", "walnut-bot", "--repo", "acme/widgets",
+            "--tool", "git", "--tool", "pytest", "--model", "qwen2.5-coder"]
+    env = { GITHUB_TOKEN_FILE = "/etc/bzzz/github-token" }
+
+Each claimed task goes to this agent's `executor` service over the bus (issue 7), with a
+request id that is the claim's, so a task handed over twice is still run once. An executor
+that does not answer within `--task-timeout` fails the task, and the claim is released for
+another agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+
+import structlog
+
+from bzzz.bus import BusError, Client, service_available
+from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
+from bzzz.github.client import TokenError, connect, load_token
+from bzzz.github.tasks import Capabilities, LabelFilter
+from bzzz.state import WorkerState
+from bzzz.workers import runtime
+
+log = structlog.get_logger("bzzz.workers.github")
+
+EXECUTOR = "executor"
+
+
+def parse_args(name: str, argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"bzzz.workers.github ({name})",
+                                     description="Take work from GitHub issues (token: GITHUB_TOKEN_FILE or GITHUB_TOKEN).")
+    parser.add_argument("--base-url", default="https://api.github.com", help="GitHub's API (or a forge's URL).")
+    parser.add_argument("--login", required=True, help="This agent's GitHub login (it assigns itself).")
+    parser.add_argument("--repo", action="append", required=True, help="owner/name; repeat for several.")
+    parser.add_argument("--include-label", action="append", default=None,
+                        help="Issues must carry every one of these (default: bzzz-task).")
+    parser.add_argument("--exclude-label", action="append", default=[], help="Issues with any of these are skipped.")
+    parser.add_argument("--model", action="append", default=[], help="A model this agent runs (capabilities).")
+    parser.add_argument("--tool", action="append", default=[], help="A tool this agent has (capabilities).")
+    parser.add_argument("--language", action="append", default=[], help="A language this agent works in.")
+    parser.add_argument("--poll-interval", type=float, default=15.0, help="Seconds between polls (304s are free).")
+    parser.add_argument("--max-tasks", type=int, default=1, help="Tasks held at once.")
+    parser.add_argument("--lease", type=float, default=300.0, help="Seconds a claim lives without renewal.")
+    parser.add_argument("--settle", type=float, default=1.0, help="Seconds between assigning and reading back.")
+    parser.add_argument("--task-timeout", type=float, default=3600.0, help="Seconds the executor may take.")
+    parser.add_argument("--pace", type=float, default=0.25, help="Seconds between GitHub requests (0 for a forge).")
+    args = parser.parse_args(argv)
+    if args.max_tasks < 1 or args.poll_interval <= 0 or args.lease <= 0:
+        parser.error("--max-tasks must be >= 1, --poll-interval and --lease > 0")
+    return args
+
+
+def executor_runner(rt: runtime.WorkerRuntime, timeout_s: float) -> tuple[Client, Callable[[Task], Outcome]]:
+    client = Client(rt.run_dir, sender=rt.name, timeout_s=min(timeout_s, 30.0),
+                    retries=max(0, int(timeout_s // 30.0)))
+
+    def run(task: Task) -> Outcome:
+        body = json.dumps({"repo": task.repo, "number": task.number, "title": task.title, "body": task.body}).encode()
+        try:
+            reply = client.request(EXECUTOR, body, request_id=f"task:{task.repo}#{task.number}")
+        except BusError as error:
+            return Outcome(False, f"the executor did not take the task ({error})", retry_elsewhere=True)
+        answer = json.loads(reply)
+        return Outcome(bool(answer.get("ok")), str(answer.get("summary", "")), bool(answer.get("retry_elsewhere")))
+
+    return client, run
+
+
+def main(rt: runtime.WorkerRuntime) -> int:
+    args = parse_args(rt.name)
+    try:
+        token = load_token()
+    except TokenError as error:
+        log.error("cannot start", error=str(error))
+        return 2
+    settings = Settings(
+        login=args.login, repos=args.repo,
+        capabilities=Capabilities(models=args.model, tools=args.tool, languages=args.language),
+        filters=LabelFilter(include=frozenset(args.include_label or ["bzzz-task"]),
+                            exclude=frozenset(args.exclude_label)),
+        poll_interval_s=args.poll_interval, max_tasks=args.max_tasks, lease_s=args.lease, settle_s=args.settle,
+        node_id=rt.node_id,
+    )
+    # Short timeouts: a step must end well inside the worker's heartbeat timeout.
+    github = connect(args.base_url, token, timeout_s=5.0, pace_s=args.pace, write_pace_s=args.pace * 4)
+    client, run = executor_runner(rt, args.task_timeout)
+    with WorkerState.for_worker(rt.data_dir, rt.name) as state:
+        agent = GithubAgent(settings, github, state, run,
+                            can_work=lambda: service_available(rt.run_dir, EXECUTOR))
+        log.info("taking work from GitHub", login=args.login, repos=args.repo, pid=os.getpid())
+        rt.heartbeat()  # ready
+        try:
+            while rt.sleep(0.2):
+                agent.step()
+        finally:
+            agent.close(wait=False)  # a held claim is resumed on restart, or released by its lease
+            client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    runtime.run(main)

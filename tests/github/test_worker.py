@@ -1,0 +1,66 @@
+"""The github worker under the supervisor, end to end: a forge, an agent process, the bus.
+
+The agent runs the github worker and a probe standing in for the executor (issue 7): an issue
+opened on the forge is claimed, handed to the executor over the bus, and its outcome posted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.forge.conftest import start_forge, stop_forge
+from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
+
+SEED = """
+users:
+  - {login: alice, site_admin: true, tokens: [alice-token]}
+  - {login: agent-1, tokens: [agent-1-secret-token]}
+repos:
+  - owner: alice
+    name: tasks
+    collaborators: {agent-1: push}
+    labels: [{name: bzzz-task}]
+    issues:
+      - {title: "Add --verbose", labels: [bzzz-task]}
+"""
+
+
+def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_path: Path) -> None:  # noqa: F811
+    forge = start_forge(tmp_path / "forge", seed=SEED)
+    try:
+        token_file = tmp_path / "token"
+        token_file.write_text("agent-1-secret-token\n")
+        agent = start_agent({
+            "github": {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0,
+                       "args": ["--base-url", forge.url, "--login", "agent-1", "--repo", "alice/tasks",
+                                "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0"],
+                       "env": {"GITHUB_TOKEN_FILE": str(token_file)}},
+            "executor": {"module": "bzzz.workers.probe", "args": ["--executor", "0.2"]},
+        })
+        deadline = time.monotonic() + 30
+        bodies: list[str] = []
+        while time.monotonic() < deadline:
+            raw = forge.call("GET", "/repos/alice/tasks/issues/1/comments", token="alice-token").json()
+            bodies = [c["body"] for c in raw]
+            if any("Done" in b for b in bodies):
+                break
+            time.sleep(0.2)
+        assert any("the probe executor did 'Add --verbose'" in b for b in bodies), bodies
+        assert any(b.startswith("🐝 Claimed by `agent-1`: done") for b in bodies)
+        agent.call("shutdown")
+        assert agent.process.wait(20) == 0
+        logs = (agent.data_dir / "logs" / "github.log").read_text()
+        assert "taking work from GitHub" in logs
+        assert all("agent-1-secret-token" not in text for text in [logs, *bodies])
+    finally:
+        stop_forge(forge)
+
+
+def test_the_worker_explains_its_arguments() -> None:
+    helped = subprocess.run([sys.executable, "-m", "bzzz.workers.github", "--help"], capture_output=True, text=True,
+                            env={"BZZZ_WORKER": "github", "BZZZ_RUN_DIR": "/tmp", "BZZZ_DATA_DIR": "/tmp",
+                                 "PATH": "/usr/bin:/bin"}, timeout=30)
+    assert helped.returncode == 0 and "--repo" in helped.stdout and "GITHUB_TOKEN_FILE" in helped.stdout
