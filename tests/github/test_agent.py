@@ -158,6 +158,28 @@ def test_a_restarted_agent_resumes_its_claim(forge: Forge, tmp_path: Path) -> No
     again.close()
 
 
+def test_a_split_task_opens_its_follow_up_issues_once_and_the_log_hears_of_every_decision(
+        forge: Forge, tmp_path: Path) -> None:
+    journal: list[tuple[str, dict[str, object]]] = []
+
+    def split(task: Task) -> Outcome:
+        if task.number != 1:
+            return Outcome(True, "a part, done")  # follow-ups are tasks too: taken like any other
+        return Outcome(True, "split in two", follow_ups=(("Part 1", "the flag"), ("Part 2", "the docs")))
+
+    agent = make_agent(forge, tmp_path, "agent-1", split)
+    agent.journal = lambda kind, fields: journal.append((kind, fields))
+    step_until([agent], lambda: not agent.held and bool(outcomes(forge)) and not agent.state.counts()["pending"], 20,
+               "the split task to be reported")
+    for _ in range(5):
+        agent.step()
+    titles = [i["title"] for i in forge.call("GET", "/repos/alice/tasks/issues?state=all").json()]
+    assert sorted(t for t in titles if t.startswith("Part")) == ["Part 1", "Part 2"]
+    assert [kind for kind, _ in journal][:2] == ["claim_won", "task_finished"]
+    assert journal[0][1]["winner"] == "agent-1" and journal[1][1]["ok"] is True
+    agent.close()
+
+
 def test_an_agent_only_takes_what_it_can_do(forge: Forge, tmp_path: Path) -> None:
     forge.call("POST", "/repos/alice/tasks/issues", token="alice-token",
                json={"title": "Port to Rust", "labels": ["bzzz-task", "needs:tool:cargo"]})

@@ -6,11 +6,13 @@ opened on the forge is claimed, handed to the executor over the bus, and its out
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bzzz._core import MerkleLog
 from tests.forge.conftest import start_forge, stop_forge
 from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
 
@@ -39,6 +41,7 @@ def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_pa
                                 "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0"],
                        "env": {"GITHUB_TOKEN_FILE": str(token_file)}},
             "executor": {"module": "bzzz.workers.probe", "args": ["--executor", "0.2"]},
+            "log": {"module": "bzzz.workers.log"},
         })
         deadline = time.monotonic() + 30
         bodies: list[str] = []
@@ -50,8 +53,14 @@ def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_pa
             time.sleep(0.2)
         assert any("the probe executor did 'Add --verbose'" in b for b in bodies), bodies
         assert any(b.startswith("🐝 Claimed by `agent-1`: done") for b in bodies)
+        time.sleep(1.0)  # the journal entries reach the log service from the github worker's outbox
         agent.call("shutdown")
         assert agent.process.wait(20) == 0
+        with MerkleLog.open(agent.data_dir / "log" / "hypercore") as signed:
+            signed.verify()
+            entries = [json.loads(signed.get(i)) for i in range(signed.length)]
+        decided = [(e["type"], e.get("issue")) for e in entries if e["type"] in ("claim_won", "task_finished")]
+        assert decided == [("claim_won", 1), ("task_finished", 1)]
         logs = (agent.data_dir / "logs" / "github.log").read_text()
         assert "taking work from GitHub" in logs
         assert all("agent-1-secret-token" not in text for text in [logs, *bodies])

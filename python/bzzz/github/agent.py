@@ -73,6 +73,7 @@ class Outcome:
     ok: bool
     summary: str  # goes into the issue comment
     retry_elsewhere: bool = False  # failed in a way another agent might not: release the claim
+    follow_ups: tuple[tuple[str, str], ...] = ()  # (title, body) of issues the task was split into
 
 
 @dataclass
@@ -100,9 +101,12 @@ class _Held:
 
 class GithubAgent:
     def __init__(self, settings: Settings, github: Github, state: WorkerState,
-                 run_task: Callable[[Task], Outcome], *, can_work: Callable[[], bool] = lambda: True) -> None:
+                 run_task: Callable[[Task], Outcome], *, can_work: Callable[[], bool] = lambda: True,
+                 journal: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.settings, self.github, self.state, self.run_task = settings, github, state, run_task
         self.can_work = can_work  # e.g. "the executor is up": claim nothing this agent cannot start
+        # What this agent decided, for its signed log (the worker queues it to the log service).
+        self.journal = journal or (lambda kind, fields: None)
         self.log = log.bind(agent=settings.login)
         self.claimer = Claimer(github, settings.login, node_id=settings.node_id, lease_s=settings.lease_s,
                                settle_s=settings.settle_s)
@@ -215,6 +219,11 @@ class GithubAgent:
                 return
             status = "done"
         self._set_status(held, status, json.dumps({"ok": outcome.ok, "summary": outcome.summary}))
+        self.journal("task_finished", {"repo": held.repo, "issue": held.number, "ok": outcome.ok, "status": status,
+                                       "summary": outcome.summary})
+        for n, (title, body) in enumerate(outcome.follow_ups):
+            self.reporter.open_issue(held.repo, title, f"{body}\n\nSplit from #{held.number}.", ["bzzz-task"],
+                                     key=f"follow-up:{held.repo}#{held.number}:{held.claimed_at}:{n}")
         del self.held[(held.repo, held.number)]
         self.log.info("task finished", repo=held.repo, issue=held.number, ok=outcome.ok, status=status)
 
@@ -252,6 +261,10 @@ class GithubAgent:
             if len(self.held) >= self.settings.max_tasks:
                 return
             result = self.claimer.try_claim(repo, int(issue["number"]))
+            if result.winner is not None:
+                self.journal("claim_won" if result.won else "claim_lost",
+                             {"repo": repo, "issue": int(issue["number"]), "winner": result.winner,
+                              "contenders": list(result.contenders)})
             if result.won:
                 self._hold(repo, issue)
                 self.pollers[repo].etag = None  # our own change: look again fresh next time
@@ -274,6 +287,7 @@ class GithubAgent:
         if expired is not None:
             self.claimer.release(repo, number, f"its lease ran out (not renewed for {self.settings.lease_s:g} s)",
                                  holder=expired)
+            self.journal("lease_reaped", {"repo": repo, "issue": number, "holder": expired})
             self.pollers[repo].etag = None
 
     def release_all(self, reason: str) -> None:

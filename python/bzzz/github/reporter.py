@@ -275,7 +275,7 @@ class Reporter:
         with self._lock:
             now = time.time()
             waiting: set[tuple[str, int]] = set()  # issues with an earlier operation still pending
-            for item in self.state.pending(_SCAN, now=math.inf):
+            for item in self.state.pending(_SCAN, now=math.inf, topic=TOPIC):
                 if item.topic != TOPIC:
                     continue
                 try:

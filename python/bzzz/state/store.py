@@ -369,18 +369,21 @@ class WorkerState:
                 return cursor.lastrowid
             return int(db.execute("SELECT id FROM outbox WHERE key = ?", (key,)).fetchone()[0])
 
-    def pending(self, limit: int = 100, *, now: float | None = None) -> list[OutboxItem]:
-        """Undelivered messages that are due (`next_attempt_at <= now`), oldest first.
+    def pending(self, limit: int = 100, *, now: float | None = None, topic: str | None = None) -> list[OutboxItem]:
+        """Undelivered messages that are due (`next_attempt_at <= now`), oldest first; of one
+        `topic` only, if given (several deliverers, each for its own topic, share one outbox).
 
         A nacked message waits out its delay while later ones go ahead; a deliverer that needs
         strict order per topic stops at its first failure itself.
         """
         due = time.time() if now is None else now
+        where, args = "acked_at IS NULL AND next_attempt_at <= ?", list[object]([due])
+        if topic is not None:
+            where += " AND topic = ?"
+            args.append(topic)
         with self._lock:
             rows = self._connection().execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE acked_at IS NULL AND next_attempt_at <= ?"
-                " ORDER BY id LIMIT ?",
-                (due, limit),
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE {where} ORDER BY id LIMIT ?", (*args, limit)
             ).fetchall()
         return [OutboxItem(*row) for row in rows]
 

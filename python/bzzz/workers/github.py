@@ -8,7 +8,8 @@ Configured by its arguments in the agent's config, its token from the environmen
             "--tool", "git", "--tool", "pytest", "--model", "qwen2.5-coder"]
     env = { GITHUB_TOKEN_FILE = "/etc/bzzz/github-token" }
 
-Each claimed task goes to this agent's `executor` service over the bus (issue 7), with a
+What it decides (claims won and lost, leases reaped, tasks finished) goes into the agent's
+signed log, through the log service and this worker's outbox. Each claimed task goes to this agent's `executor` service over the bus (issue 7), with a
 request id that is the claim's, so a task handed over twice is still run once. An executor
 that does not answer within `--task-timeout` fails the task, and the claim is released for
 another agent.
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -27,8 +29,11 @@ from bzzz.bus import BusError, Client, service_available
 from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
 from bzzz.github.client import TokenError, connect, load_token
 from bzzz.github.tasks import Capabilities, LabelFilter
+from bzzz.log import encode_event
+from bzzz.log.service import SERVICE as LOG_SERVICE
+from bzzz.log.service import append_request
 from bzzz.state import WorkerState
-from bzzz.workers import runtime
+from bzzz.workers import outbox, runtime
 
 log = structlog.get_logger("bzzz.workers.github")
 
@@ -93,17 +98,25 @@ def main(rt: runtime.WorkerRuntime) -> int:
     # Short timeouts: a step must end well inside the worker's heartbeat timeout.
     github = connect(args.base_url, token, timeout_s=5.0, pace_s=args.pace, write_pace_s=args.pace * 4)
     client, run = executor_runner(rt, args.task_timeout)
+    log_client = Client(rt.run_dir, sender=rt.name, timeout_s=0.5, retries=0)
     with WorkerState.for_worker(rt.data_dir, rt.name) as state:
+        def journal(kind: str, fields: dict[str, Any]) -> None:
+            # Into the outbox first: the entry reaches the signed log once, whenever the log worker answers.
+            entry = encode_event(kind, agent=args.login, node_id=rt.node_id, **fields)
+            state.put(LOG_SERVICE, append_request([entry]), key=f"{kind}:{os.urandom(8).hex()}")
+
         agent = GithubAgent(settings, github, state, run,
-                            can_work=lambda: service_available(rt.run_dir, EXECUTOR))
+                            can_work=lambda: service_available(rt.run_dir, EXECUTOR), journal=journal)
         log.info("taking work from GitHub", login=args.login, repos=args.repo, pid=os.getpid())
         rt.heartbeat()  # ready
         try:
             while rt.sleep(0.2):
                 agent.step()
+                outbox.deliver(state, log_client, topic=LOG_SERVICE, limit=20)
         finally:
             agent.close(wait=False)  # a held claim is resumed on restart, or released by its lease
             client.close()
+            log_client.close()
     return 0
 
 

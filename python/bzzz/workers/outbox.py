@@ -29,11 +29,12 @@ def deliver(
     client: Client,
     *,
     limit: int = 100,
+    topic: str | None = None,
     on_reply: Callable[[OutboxItem, bytes], None] | None = None,
 ) -> tuple[int, int]:
-    """Send up to `limit` due messages; returns (delivered, failed)."""
+    """Send up to `limit` due messages (of `topic` only, if given); returns (delivered, failed)."""
     delivered = failed = 0
-    for item in state.pending(limit):
+    for item in state.pending(limit, topic=topic):
         try:
             reply = client.request(item.topic, item.payload, request_id=request_id(client.sender, item))
         except BusError as error:  # unanswered (RequestTimeout) or refused (ServiceError)
