@@ -47,7 +47,7 @@ import structlog
 from github import Github
 from github.GithubException import GithubException
 
-from bzzz.github.client import server_time
+from bzzz.github.client import next_page, server_time
 
 log = structlog.get_logger("bzzz.github")
 
@@ -109,12 +109,11 @@ class Claimer:
         """Every page of a list, and GitHub's clock at the first answer."""
         headers, data = self._get(url, {"per_page": 100})
         items, now = list(data), server_time(headers)
-        link = {k.lower(): v for k, v in headers.items()}.get("link", "")
-        while 'rel="next"' in link:
-            next_url = link.split('rel="next"')[0].rsplit("<", 1)[1].split(">")[0]
+        next_url = next_page(headers)
+        while next_url is not None:
             headers, data = self._get(next_url)
             items += data
-            link = {k.lower(): v for k, v in headers.items()}.get("link", "")
+            next_url = next_page(headers)
         return items, now
 
     def read(self, repo: str, number: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -105,18 +105,26 @@ class Poller:
         items: list[dict[str, Any]] = _json(body)
         # Further pages (over 100 open issues) are fetched whole each time: only the first
         # page's ETag is kept, which changes whenever any open issue does.
-        link = {k.lower(): v for k, v in response_headers.items()}.get("link", "")
-        while 'rel="next"' in link:
-            next_url = link.split('rel="next"')[0].rsplit("<", 1)[1].split(">")[0]
+        next_url = next_page(response_headers)
+        while next_url is not None:
             page_status, page_headers, page_body = self.github.requester.requestJson("GET", next_url)
             self.budget.update(page_headers)
             if page_status >= 400:
                 raise GithubException(page_status, page_body, page_headers)
             items += _json(page_body)
-            link = {k.lower(): v for k, v in page_headers.items()}.get("link", "")
+            next_url = next_page(page_headers)
         self.etag = {k.lower(): v for k, v in response_headers.items()}.get("etag")
         self.issues = [i for i in items if "pull_request" not in i]
         return self.issues
+
+
+def next_page(headers: dict[str, Any]) -> str | None:
+    """The `rel="next"` URL of a paginated answer's `Link` header, if there is a next page."""
+    link = {k.lower(): v for k, v in headers.items()}.get("link", "")
+    for part in str(link).split(","):
+        if 'rel="next"' in part and "<" in part and ">" in part:
+            return part[part.index("<") + 1:part.index(">")]
+    return None
 
 
 def _json(body: str) -> Any:
@@ -136,4 +144,4 @@ def server_time(headers: dict[str, Any]) -> float | None:
         return None
 
 
-__all__ = ["Poller", "RateBudget", "TokenError", "connect", "load_token", "server_time"]
+__all__ = ["Poller", "RateBudget", "TokenError", "connect", "load_token", "next_page", "server_time"]

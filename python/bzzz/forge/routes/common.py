@@ -24,15 +24,22 @@ def pushable_repo(ctx: Context) -> Row:
     return repo
 
 
-def issue_of(ctx: Context, repo: Row) -> Row:
+def found(row: Row | None) -> Row:
+    if row is None:
+        raise not_found()
+    return row
+
+
+def number_param(ctx: Context, name: str) -> int:
+    """A numeric path parameter; anything else names nothing there is (404, as on GitHub)."""
     try:
-        number = int(ctx.param("issue_number"))
+        return int(ctx.param(name))
     except ValueError:
         raise not_found() from None
-    issue = ctx.store.issue(repo["id"], number)
-    if issue is None:
-        raise not_found()
-    return issue
+
+
+def issue_of(ctx: Context, repo: Row) -> Row:
+    return found(ctx.store.issue(repo["id"], number_param(ctx, "issue_number")))
 
 
 def string_field(body: dict[str, Any], name: str, resource: str, *, required: bool = False,

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.routing import Route
 
 from bzzz.forge.api import ApiError, Context, Reply, endpoint, invalid, not_found
-from bzzz.forge.routes.common import choice, issue_of, repo_of, string_field, string_list
+from bzzz.forge.routes.common import choice, found, issue_of, number_param, repo_of, string_field, string_list
 from bzzz.forge.store import IssueFilter, Row, parse_iso
 
 
@@ -211,13 +211,7 @@ def create_comment(ctx: Context) -> Reply:
 
 def _comment(ctx: Context, *, write: bool) -> tuple[Row, Row, int]:
     repo = repo_of(ctx)
-    try:
-        comment_id = int(ctx.param("comment_id"))
-    except ValueError:
-        raise not_found() from None
-    row = ctx.store.comment(repo["id"], comment_id)
-    if row is None:
-        raise not_found()
+    row = found(ctx.store.comment(repo["id"], number_param(ctx, "comment_id")))
     if write:
         me = ctx.me()
         if row["user_id"] != me["id"] and not ctx.store.can_push(repo, me):

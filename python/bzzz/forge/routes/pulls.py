@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from bzzz.forge.api import ApiError, Context, Reply, endpoint, invalid, not_found
-from bzzz.forge.routes.common import choice, repo_of, string_field
+from bzzz.forge.api import ApiError, Context, Reply, endpoint, invalid
+from bzzz.forge.routes.common import choice, found, number_param, repo_of, string_field
 from bzzz.forge.store import Conflict, Row
 
 
@@ -88,14 +88,7 @@ def list_pulls(ctx: Context) -> Reply:
 
 
 def _pull(ctx: Context, repo: Row) -> Row:
-    try:
-        number = int(ctx.param("pull_number"))
-    except ValueError:
-        raise not_found() from None
-    row = ctx.store.pull(repo["id"], number)
-    if row is None:
-        raise not_found()
-    return row
+    return found(ctx.store.pull(repo["id"], number_param(ctx, "pull_number")))
 
 
 def get_pull(ctx: Context) -> Reply:
