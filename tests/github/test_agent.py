@@ -180,6 +180,15 @@ def test_a_split_task_opens_its_follow_up_issues_once_and_the_log_hears_of_every
     agent.close()
 
 
+def test_a_claim_cut_short_after_assigning_is_finished_by_the_next_poll(forge: Forge, tmp_path: Path) -> None:
+    # agent-1 assigned itself and died before reading back: no label, no claim comment.
+    forge.call("POST", "/repos/alice/tasks/issues/1/assignees", token="agent-1-token", json={"assignees": ["agent-1"]})
+    agent = make_agent(forge, tmp_path, "agent-1", quick)
+    step_until([agent], lambda: bool(outcomes(forge)), 20, "the claim to be finished and the task done")
+    assert len([b for _, b in comments(forge) if "Claimed by" in b]) == 1
+    agent.close()
+
+
 def test_an_agent_only_takes_what_it_can_do(forge: Forge, tmp_path: Path) -> None:
     forge.call("POST", "/repos/alice/tasks/issues", token="alice-token",
                json={"title": "Port to Rust", "labels": ["bzzz-task", "needs:tool:cargo"]})

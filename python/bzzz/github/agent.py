@@ -132,6 +132,11 @@ class GithubAgent:
             self.held[(repo, int(number))] = _Held(repo, int(number), float(claimed_at), task)
             self.log.info("resuming a claim held before the restart", repo=repo, issue=number)
 
+    def _finished(self) -> set[tuple[str, int]]:
+        """Issues this agent has done: still assigned to it (it did the work), never taken again."""
+        with self.state.transaction() as db:
+            return {(repo, int(n)) for repo, n in db.execute("SELECT repo, number FROM claims WHERE status = 'done'")}
+
     def _set_status(self, held: _Held, status: str, outcome: str | None = None) -> None:
         with self.state.transaction() as db:
             db.execute("UPDATE claims SET status = ?, outcome = ? WHERE repo = ? AND number = ? AND claimed_at = ?",
@@ -208,8 +213,7 @@ class GithubAgent:
                 self.claimer.release(held.repo, held.number, "this agent could not finish the task")
                 status = "released"
             except GITHUB_DOWN:
-                status = "held"  # try again next step: a claim is never silently kept
-                held.future = None
+                held.future = _settled(outcome)  # release again next step; never run the task again
                 return
         else:
             try:
@@ -240,9 +244,13 @@ class GithubAgent:
         if len(self.held) >= self.settings.max_tasks or not self.can_work():
             return
         candidates = []
+        finished = self._finished()
         for issue in issues:
             key = (repo, int(issue["number"]))
-            if issue.get("assignees") or key in self.held:
+            assignees = [a["login"] for a in issue.get("assignees") or []]
+            # Assigned to us but not held: a claim cut short (GitHub failed, or this agent died,
+            # between assigning and deciding). Claiming again finishes it; assigning is idempotent.
+            if (assignees and self.settings.login not in assignees) or key in self.held or key in finished:
                 continue
             labels = [label["name"] for label in issue.get("labels") or []]
             verdict = assess(parse_task(issue["title"], issue.get("body"), labels), labels,
