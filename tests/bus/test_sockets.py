@@ -5,13 +5,12 @@ from __future__ import annotations
 import socket
 import stat
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bzzz.bus import BusError, BusProxy, Client, Publisher, Request, Service, Subscriber
+from bzzz.bus import BusError, BusProxy, Client, Publisher, Service, Subscriber
 from tests.bus.conftest import Peer
 
 

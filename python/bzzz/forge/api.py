@@ -191,14 +191,24 @@ def token_of(request: Request) -> str | None:
     raise ApiError(401, "Bad credentials")
 
 
+async def authenticate(store: Store, request: Request) -> Row | None:
+    """The user a request's token belongs to; None without a token; ApiError(401) for a bad one."""
+    token = token_of(request)
+    if token is None:
+        return None
+    user = await run_in_threadpool(store.user_for_token, token)
+    if user is None:
+        raise ApiError(401, "Bad credentials")
+    return user
+
+
 Handler = Callable[[Context], Reply]
 
 
 def json_response(status: int, body: Any, headers: dict[str, str]) -> Response:
     if status in (204, 304) or body is None:
         return Response(status_code=status, headers=headers)
-    response = JSONResponse(body, status_code=status, headers=headers)
-    return response
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def endpoint(handler: Handler) -> Callable[[Request], Any]:
@@ -218,12 +228,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Any]:
                 body = json.loads(raw) if raw.strip() else None
             except (UnicodeDecodeError, json.JSONDecodeError):
                 raise ApiError(400, "Problems parsing JSON") from None
-            token = token_of(request)
-            user = None
-            if token is not None:
-                user = await run_in_threadpool(forge.store.user_for_token, token)
-                if user is None:
-                    raise ApiError(401, "Bad credentials")
+            user = await authenticate(forge.store, request)
             key, limit = forge.rate_key(request, user)
             allowed, rate_headers = forge.limiter.take(key, limit)
             if not allowed:
@@ -253,4 +258,4 @@ def endpoint(handler: Handler) -> Callable[[Request], Any]:
     return run
 
 
-__all__ = ["ApiError", "Context", "RateLimiter", "Reply", "endpoint", "invalid", "not_found", "token_of"]
+__all__ = ["ApiError", "Context", "RateLimiter", "Reply", "authenticate", "endpoint", "invalid", "not_found", "token_of"]

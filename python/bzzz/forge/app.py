@@ -11,7 +11,6 @@ answers it.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from bzzz.forge.api import ApiError, RateLimiter, token_of
+from bzzz.forge.api import ApiError, RateLimiter, authenticate
 from bzzz.forge.faults import Faults, FaultSettings
 from bzzz.forge.git import Repositories, http_backend
 from bzzz.forge.render import Renderer
@@ -73,25 +72,6 @@ class Forge:
         host = request.client.host if request.client else "unknown"
         return f"ip:{host}", self.anonymous_rate_limit
 
-    def fork_git(self, source: Row, fork: Row) -> None:
-        """Copy a repository's refs and objects into a fork's new bare repository."""
-        self.git.create(fork["owner_login"], fork["name"], default_branch=source["default_branch"])
-        self._git("fetch", "--quiet", str(self.git.path(source["owner_login"], source["name"])),
-                  "+refs/heads/*:refs/heads/*", cwd=self.git.path(fork["owner_login"], fork["name"]))
-
-    def fetch_head(self, repo: Row, head_repo: Row, ref: str) -> None:
-        """Bring a fork's branch into the base repository (as GitHub's refs/pull/N/head)."""
-        self._git("fetch", "--quiet", str(self.git.path(head_repo["owner_login"], head_repo["name"])),
-                  f"+refs/heads/{ref}:refs/forks/{head_repo['owner_login']}/{ref}",
-                  cwd=self.git.path(repo["owner_login"], repo["name"]))
-
-    @staticmethod
-    def _git(*args: str, cwd: Path) -> None:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False,
-                              env={"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd), "PATH": "/usr/bin:/bin"})
-        if done.returncode != 0:
-            raise ApiError(500, f"git {args[0]} failed: {done.stderr.strip()}")
-
     def app(self) -> ASGIApp:
         routes = [
             *ROUTES,
@@ -103,18 +83,9 @@ class Forge:
         self._faults = Faults(app, self.faults)
         return self._faults
 
-    async def _user(self, request: Request) -> Row | None:
-        token = token_of(request)
-        if token is None:
-            return None
-        user = await run_in_threadpool(self.store.user_for_token, token)
-        if user is None:
-            raise ApiError(401, "Bad credentials")
-        return user
-
     async def _faults_endpoint(self, request: Request) -> Response:
         try:
-            user = await self._user(request)
+            user = await authenticate(self.store, request)
             if user is None or not user["site_admin"]:
                 raise ApiError(403, "Must be a site administrator")
             assert self._faults is not None
@@ -134,7 +105,7 @@ class Forge:
         owner, name, rest = (request.path_params[k] for k in ("owner", "name", "rest"))
         challenge = {"WWW-Authenticate": 'Basic realm="GitHub"'}
         try:
-            user = await self._user(request)
+            user = await authenticate(self.store, request)
         except ApiError:
             return Response("Invalid username or token.\n", status_code=401, headers=challenge)
         repo = await run_in_threadpool(self.store.repo, owner, name)

@@ -229,12 +229,7 @@ class Repositories:
                 }
                 sha = self._run(building, "commit-tree", tree_sha, "-F", "-", input=message.encode(), env=env)
                 self._run(building, "update-ref", f"refs/heads/{default_branch}", sha, "")
-            try:
-                os.rename(building, path)
-            except OSError as e:
-                if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise FileExistsError(f"repository {owner}/{name} already exists") from e
-                raise
+            _move_into_place(building, path, f"{owner}/{name}")
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
@@ -255,15 +250,23 @@ class Repositories:
         target = self.path(owner, new_name)
         if target.exists():
             raise FileExistsError(f"repository {owner}/{new_name} already exists")
-        try:
-            os.rename(path, target)
-        except OSError as e:
-            if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                raise FileExistsError(f"repository {owner}/{new_name} already exists") from e
-            raise
+        _move_into_place(path, target, f"{owner}/{new_name}")
         log.info("repository renamed", owner=owner, name=name, new_name=new_name)
 
     # -- branches, refs, commits --------------------------------------------------------------
+
+    def fork(self, owner: str, name: str, fork_owner: str, fork_name: str) -> None:
+        """A new repository `fork_owner/fork_name` holding every branch of `owner/name`."""
+        source = self._repo(owner, name)
+        default = self._run(source, "symbolic-ref", "--short", "HEAD")
+        self.create(fork_owner, fork_name, default_branch=default)
+        self._run(self._repo(fork_owner, fork_name), "fetch", "--quiet", str(source), "+refs/heads/*:refs/heads/*")
+
+    def fetch_branch(self, owner: str, name: str, from_owner: str, from_name: str, branch: str, into: str) -> None:
+        """Copy branch `branch` of `from_owner/from_name` into ref `into` of `owner/name` (a fork's
+        pull request head, so that it can be compared with the base)."""
+        source = self._repo(from_owner, from_name)
+        self._run(self._repo(owner, name), "fetch", "--quiet", str(source), f"+refs/heads/{branch}:{into}")
 
     def branches(self, owner: str, name: str) -> list[tuple[str, str]]:
         """Every branch as (name, sha), sorted by name."""
@@ -491,6 +494,16 @@ class Repositories:
                 entries.append(f"100644 blob {blob}\t{entry_name}")
         listing = "".join(f"{entry}\0" for entry in entries).encode()
         return self._run(repo, "mktree", "-z", input=listing)
+
+
+def _move_into_place(source: Path, target: Path, full_name: str) -> None:
+    """Rename a repository directory; FileExistsError if `target` is taken (rename is atomic)."""
+    try:
+        os.rename(source, target)
+    except OSError as e:
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise FileExistsError(f"repository {full_name} already exists") from e
+        raise
 
 
 def _lock_contention(stderr: str) -> bool:

@@ -91,6 +91,8 @@ class Renderer:
         api = f"{self.base}/repos/{full_name}"
         html = f"{self.base}/{full_name}"
         permission = self.store.permission(row, viewer)
+        forks = len(self.store.forks(row["id"]))
+        open_issues = self._open_issues(row["id"])
         data: Json = {
             "id": row["id"],
             "node_id": node_id("Repository", row["id"]),
@@ -145,15 +147,15 @@ class Renderer:
             "svn_url": html,
             "homepage": row["homepage"],
             "language": None,
-            "forks_count": len(self.store.forks(row["id"])),
-            "forks": len(self.store.forks(row["id"])),
+            "forks_count": forks,
+            "forks": forks,
             "stargazers_count": 0,
             "watchers_count": 0,
             "watchers": 0,
             "size": 0,
             "default_branch": row["default_branch"],
-            "open_issues_count": self._open_issues(row["id"]),
-            "open_issues": self._open_issues(row["id"]),
+            "open_issues_count": open_issues,
+            "open_issues": open_issues,
             "is_template": False,
             "topics": [],
             "has_issues": bool(row["has_issues"]),

@@ -48,7 +48,8 @@ def create_pull(ctx: Context) -> Reply:
         raise invalid("PullRequest", "head")
     # A fork's head commit is in the fork's repository: fetch it over before comparing.
     if head_repo["id"] != repo["id"]:
-        ctx.forge.fetch_head(repo, head_repo, head_ref)
+        git.fetch_branch(repo["owner_login"], repo["name"], head_repo["owner_login"], head_repo["name"], head_ref,
+                         f"refs/forks/{head_repo['owner_login']}/{head_ref}")
     if git.commits_between(repo["owner_login"], repo["name"], base_sha, head_sha) == 0:
         raise ApiError(422, "Validation Failed", errors=[{
             "resource": "PullRequest", "code": "custom", "message": f"No commits between {base} and {head}"}])

@@ -69,7 +69,7 @@ def create_fork(ctx: Context) -> Reply:
         raise invalid("Fork", "name", "already_exists", f"{me['login']}/{name} already exists")
     fork = ctx.store.create_repo(me, name, description=repo["description"], private=bool(repo["private"]),
                                  default_branch=repo["default_branch"], fork_of=repo["id"])
-    ctx.forge.fork_git(repo, fork)
+    ctx.forge.git.fork(repo["owner_login"], repo["name"], fork["owner_login"], fork["name"])
     return Reply(202, ctx.render.repo(fork, me, full=True))
 
 

@@ -23,11 +23,9 @@ def patch_user(ctx: Context) -> Reply:
 
 def rate_limit(ctx: Context) -> Reply:
     key, limit = ctx.forge.rate_key(ctx.request, ctx.user)
+    ctx.forge.limiter.give_back(key, limit)  # asking does not count (GitHub's rule for /rate_limit)
     used, remaining, reset = ctx.forge.limiter.status(key, limit)
     core = {"limit": limit, "used": used, "remaining": remaining, "reset": reset}
-    # Asking does not count (GitHub's rule for /rate_limit): give back the call just taken.
-    core = {**core, "used": max(0, used - 1), "remaining": min(limit, remaining + 1)}
-    ctx.forge.limiter.give_back(key, limit)
     return Reply(200, {"resources": {"core": core, "search": {**core}}, "rate": core})
 
 
