@@ -9,10 +9,24 @@ JSDIR  := tests/interop/js
 # Rebuild the extension whenever any Rust source or manifest changes.
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: setup build demo test test-rust test-python bench stubtest typecheck clean
+.PHONY: sysdeps setup build demo test test-rust test-python bench stubtest typecheck clean
+
+# Debian packages the Python deps build against (libp2p pins fastecdsa, built from source
+# against GMP) and the mesh tests use (iproute2 for network namespaces).
+DEBS := gcc python3-dev libgmp-dev iproute2
+
+sysdeps: $(VENV)/.sysdeps
+$(VENV)/.sysdeps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	fi
+	@mkdir -p $(VENV) && touch $@
 
 setup: $(VENV)/.deps
-$(VENV)/.deps: pyproject.toml
+$(VENV)/.deps: pyproject.toml $(VENV)/.sysdeps
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $$($(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(" ".join(p["dependencies"] + p["optional-dependencies"]["dev"]))')

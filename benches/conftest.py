@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from benches.rates import CEILINGS, RATES, TARGETS
+from benches.rates import CEILINGS, FIGURES, RATES, TARGETS
 
 @pytest.fixture
 def record_rate() -> Callable[[str, str, Any, int], None]:
@@ -27,13 +27,15 @@ def record_rate() -> Callable[[str, str, Any, int], None]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not RATES and not CEILINGS:
+    if not RATES and not CEILINGS and not FIGURES:
         return
     write = terminalreporter.write_line
     terminalreporter.section("bzzz: rates and ratios (same run, same machine)")
     for label, (value, ceiling, unit) in CEILINGS.items():
         verdict = "met" if value <= ceiling else "MISSED"
         write(f"{label:<48} {value:>12,.3f} {unit}   target <= {ceiling:g} {unit}: {verdict}")
+    for label, figure in FIGURES.items():
+        write(f"{label:<48} {figure}")
     for group, rates in RATES.items():
         for implementation, rate in sorted(rates.items()):
             write(f"{group:<44} {implementation:<14} {rate:>14,.0f} ops/s")

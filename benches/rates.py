@@ -21,3 +21,6 @@ TARGETS = [
 
 # name -> (measured value, ceiling, unit): figures that must stay *below* a target
 CEILINGS: dict[str, tuple[float, float, str]] = {}
+
+# name -> a figure with no target, printed as it is (rates with context, comparisons)
+FIGURES: dict[str, str] = {}

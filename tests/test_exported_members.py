@@ -7,7 +7,7 @@ PUBLIC = {
     "CoreError", "EnvelopeRejected", "LogCorrupted", "VerificationFailed",
     "KeyPair", "MerkleLog", "Proof", "LogVerifier", "discovery_key",
     "REJECT_REASONS", "Limits", "Envelope", "SeenCache", "Gate",
-    "sign_envelope", "verify_envelope", "forward_envelope", "message_id",
+    "sign_envelope", "verify_envelope", "forward_envelope", "message_id", "peer_id",
     "__version__",
 }
 

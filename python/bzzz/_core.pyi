@@ -19,6 +19,7 @@ __all__ = [
     "LogVerifier",
     "MerkleLog",
     "message_id",
+    "peer_id",
     "Proof",
     "REJECT_REASONS",
     "SeenCache",
@@ -230,7 +231,7 @@ def discovery_key(key: bytes) -> bytes:
 from typing import Any
 
 REJECT_REASONS: tuple[str, ...]
-"""Every `EnvelopeRejected.reason`: size, malformed, schema, signature, hops, ttl, skew, duplicate."""
+"""Every `EnvelopeRejected.reason`: size, malformed, schema, signature, source, hops, ttl, skew, duplicate."""
 
 @final
 class Limits:
@@ -340,6 +341,10 @@ def message_id(data: bytes) -> bytes:
     wire bytes (of the raw bytes when they are not accepted JSON). Never raises.
     Releases the GIL."""
 
+def peer_id(public_key: bytes) -> bytes:
+    """The libp2p peer id, in its binary multihash form, of a 32-byte ed25519 public key
+    (what `Gate.admit(source_peer=...)` compares). CoreError for another length."""
+
 @final
 class SeenCache:
     """A bounded, expiring set of seen keys. Thread-safe; calls keep the GIL (they are short).
@@ -375,9 +380,12 @@ class Gate:
     def limits(self) -> Limits: ...
     @property
     def capacity(self) -> int: ...
-    def admit(self, data: bytes, now_ms: int | None = None) -> Envelope:
+    def admit(self, data: bytes, now_ms: int | None = None, *, source_peer: bytes | None = None) -> Envelope:
         """Raises EnvelopeRejected (reason 'duplicate' for a msg_id already admitted).
-        Releases the GIL."""
+
+        With `source_peer` (the binary libp2p peer id the network says the message came
+        from), an authentic envelope signed by anyone else is refused as 'source', before
+        it can claim its msg_id. Releases the GIL."""
     def admit_batch(self, items: Iterable[bytes], now_ms: int | None = None) -> list[Envelope | EnvelopeRejected]:
         """admit() for each item, in order; refusals are returned, not raised.
         Verifies with the GIL released. TypeError if an item is not bytes."""

@@ -49,7 +49,9 @@ class SupervisorConfig(BaseModel):
 
 
 def default_workers() -> dict[str, WorkerConfig]:
-    return {"log": WorkerConfig(module="bzzz.workers.log")}
+    """What an agent runs unless its config names its workers: its signed log, and the mesh
+    (listening on port 4001 of every address, finding peers by mDNS and the DHT)."""
+    return {"log": WorkerConfig(module="bzzz.workers.log"), "mesh": WorkerConfig(module="bzzz.workers.mesh")}
 
 
 class AgentConfig(BaseSettings):

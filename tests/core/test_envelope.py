@@ -272,7 +272,7 @@ def test_each_good_input_is_accepted_as_the_same_message(impl: Impl, case: str) 
 
 
 def test_every_reject_reason_is_reachable_and_listed() -> None:
-    reached = {expected for _, expected in CASES.values()} | {"duplicate"}
+    reached = {expected for _, expected in CASES.values()} | {"duplicate", "source"}
     assert set(_core.REJECT_REASONS) == reached
     assert _core.REJECT_REASONS == ref.REJECT_REASONS
     assert len(set(_core.REJECT_REASONS)) == len(_core.REJECT_REASONS)
@@ -483,6 +483,27 @@ def test_a_forged_message_cannot_claim_a_msg_id(impl: Impl) -> None:
         gate.admit(text_replace("fix the parser", "rm -rf /"), NOW)
     assert len(gate) == 0
     assert gate.admit(sign(), NOW).payload == meta_payload()
+
+
+def test_the_gate_admits_a_message_only_from_the_peer_that_signed_it(impl: Impl) -> None:
+    gate = impl.Gate()
+    with pytest.raises(impl.Rejected) as info:
+        gate.admit(sign(), NOW, source_peer=_core.peer_id(BOB.public_key))
+    assert info.value.reason == "source"  # type: ignore[attr-defined]
+    assert len(gate) == 0  # refused for its source, it claimed no msg_id
+    assert gate.admit(sign(), NOW, source_peer=_core.peer_id(ALICE.public_key)).msg_id == MSG_ID
+
+
+def test_a_forged_signature_is_blamed_on_the_signature_whatever_the_source(impl: Impl) -> None:
+    with pytest.raises(impl.Rejected) as info:
+        impl.Gate().admit(text_replace("fix the parser", "rm -rf /"), NOW, source_peer=_core.peer_id(ALICE.public_key))
+    assert info.value.reason == "signature"  # type: ignore[attr-defined]
+
+
+def test_peer_ids_agree_with_the_reference_and_refuse_short_keys() -> None:
+    assert _core.peer_id(ALICE.public_key) == ref.peer_id(ALICE.public_key)
+    with pytest.raises(CoreError):
+        _core.peer_id(ALICE.public_key[:31])
 
 
 def test_a_gate_entry_lasts_as_long_as_its_message(impl: Impl) -> None:

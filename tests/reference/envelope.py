@@ -23,7 +23,7 @@ DOMAIN_TAG = b"bzzz/envelope/v1\n"
 VERSION = 1
 MAX_DEPTH = 32
 MESSAGE_ID_LEN = 20
-REJECT_REASONS = ("size", "malformed", "schema", "signature", "hops", "ttl", "skew", "duplicate")
+REJECT_REASONS = ("size", "malformed", "schema", "signature", "source", "hops", "ttl", "skew", "duplicate")
 
 I64_MIN, U64_MAX, U32_MAX, U8_MAX = -(2**63), 2**64 - 1, 2**32 - 1, 255
 ID_MAX, TEXT_MAX, LIST_MAX, TOPIC_MAX = 256, 8192, 256, 256
@@ -527,6 +527,14 @@ class SeenCache:
         return True
 
 
+def peer_id(public_key: bytes) -> bytes:
+    """libp2p's peer id of an ed25519 key: identity multihash (0x00, length 36) of the
+    protobuf PublicKey {Type: Ed25519 = 1, Data: the 32 key bytes}."""
+    if len(public_key) != 32:
+        raise ValueError("a public key is 32 bytes")
+    return bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20]) + public_key
+
+
 class Gate:
     def __init__(self, limits: Limits | None = None, capacity: int = 100_000) -> None:
         self.limits = limits or Limits()
@@ -535,9 +543,11 @@ class Gate:
     def __len__(self) -> int:
         return len(self.seen)
 
-    def admit(self, data: bytes, now_ms: int | None = None) -> Envelope:
+    def admit(self, data: bytes, now_ms: int | None = None, *, source_peer: bytes | None = None) -> Envelope:
         now = clock_ms() if now_ms is None else now_ms
         env = verify_envelope(data, self.limits, now)
+        if source_peer is not None and peer_id(env.sender) != source_peer:
+            raise Rejected("source", "the signer is not the peer the message came from")
         if not self.seen.check_and_insert_until(env.msg_id, env.expires_at_ms / 1000, now / 1000):
             raise Rejected("duplicate", f"msg_id {env.msg_id} was already admitted")
         return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,7 +52,7 @@ class Agent:
 def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None) -> str:
     def value(v: Any) -> str:
         if isinstance(v, str):
-            return f'"{v}"'
+            return json.dumps(v)  # a JSON string is a TOML basic string, escapes and all
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, list):

@@ -8,7 +8,7 @@ import structlog
 import typer
 
 from bzzz import __version__
-from bzzz.cli import agent, config, ctl, forge, log
+from bzzz.cli import agent, config, ctl, forge, log, mesh
 
 app = typer.Typer(
     name="bzzz",
@@ -31,6 +31,7 @@ app.add_typer(agent.app, name="agent")
 app.add_typer(ctl.app, name="ctl")
 app.add_typer(config.app, name="config")
 app.add_typer(forge.app, name="forge")
+app.add_typer(mesh.app, name="mesh")
 
 
 @app.command()

@@ -329,6 +329,15 @@ fn message_id<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &id)
 }
 
+/// The libp2p peer id (binary multihash) of an ed25519 public key.
+#[pyfunction]
+fn peer_id<'py>(py: Python<'py>, public_key: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let key: &[u8; bzzz_core::crypto::PUBLIC_KEY_LEN] = public_key
+        .try_into()
+        .map_err(|_| CoreError::new_err(format!("a public key is 32 bytes, not {}", public_key.len())))?;
+    Ok(PyBytes::new(py, &envelope::peer_id(key)))
+}
+
 // --- SeenCache ----------------------------------------------------------------
 
 fn monotonic(py: Python<'_>) -> PyResult<f64> {
@@ -428,8 +437,11 @@ pub struct PyGate {
 impl PyGate {
     /// Verify without the lock (the expensive part runs in parallel), then
     /// take the lock only for the dedup step. Runs without the GIL.
-    fn admit_one(&self, data: &[u8], now_ms: u64) -> Result<Envelope, Rejected> {
+    fn admit_one(&self, data: &[u8], source_peer: Option<&[u8]>, now_ms: u64) -> Result<Envelope, Rejected> {
         let env = envelope::parse_and_verify_cached(data, &self.limits, now_ms, &self.keys)?;
+        if let Some(source) = source_peer {
+            envelope::check_source(&env, source)?;
+        }
         envelope::record_seen(&mut lock(&self.seen), &env, now_ms)?;
         Ok(env)
     }
@@ -457,10 +469,16 @@ impl PyGate {
         lock(&self.seen).capacity()
     }
 
-    #[pyo3(signature = (data, now_ms = None))]
-    fn admit(&self, py: Python<'_>, data: &[u8], now_ms: Option<u64>) -> PyResult<PyEnvelope> {
+    #[pyo3(signature = (data, now_ms = None, *, source_peer = None))]
+    fn admit(
+        &self,
+        py: Python<'_>,
+        data: &[u8],
+        now_ms: Option<u64>,
+        source_peer: Option<&[u8]>,
+    ) -> PyResult<PyEnvelope> {
         let now = now_ms.unwrap_or_else(envelope::now_ms);
-        let inner = py.allow_threads(|| self.admit_one(data, now)).map_err(|e| rejected(py, e))?;
+        let inner = py.allow_threads(|| self.admit_one(data, source_peer, now)).map_err(|e| rejected(py, e))?;
         Ok(PyEnvelope { inner })
     }
 
@@ -511,5 +529,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(forward_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(message_id, m)?)?;
+    m.add_function(wrap_pyfunction!(peer_id, m)?)?;
     Ok(())
 }

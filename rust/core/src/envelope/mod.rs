@@ -79,8 +79,14 @@
 //! 7. `ttl`: `now > ts + ttl * 1000` (expired);
 //! 8. `signature`: `from` is not an ed25519 public key, or the signature does
 //!    not verify;
-//! 9. `duplicate` ([`Gate`] only): a `msg_id` already admitted whose own
-//!    validity (`ts + ttl * 1000`) has not run out.
+//! 9. `source` ([`Gate::admit_from`] only): the message arrived from a network
+//!    peer that is not the signer, that is the libp2p peer id of `from`
+//!    ([`peer_id`]) is not the gossip source the transport vouches for. Checked
+//!    after the signature so that only an authentic envelope can be blamed on
+//!    a wrong source, and before dedup so a replayed copy under another
+//!    peer's name never claims the `msg_id`;
+//! 10. `duplicate` ([`Gate`] only): a `msg_id` already admitted whose own
+//!     validity (`ts + ttl * 1000`) has not run out.
 //!
 //! # Payload schemas
 //!
@@ -174,6 +180,7 @@ pub enum Reason {
     Malformed,
     Schema,
     Signature,
+    Source,
     Hops,
     Ttl,
     Skew,
@@ -181,11 +188,12 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::Size,
         Reason::Malformed,
         Reason::Schema,
         Reason::Signature,
+        Reason::Source,
         Reason::Hops,
         Reason::Ttl,
         Reason::Skew,
@@ -198,6 +206,7 @@ impl Reason {
             Reason::Malformed => "malformed",
             Reason::Schema => "schema",
             Reason::Signature => "signature",
+            Reason::Source => "source",
             Reason::Hops => "hops",
             Reason::Ttl => "ttl",
             Reason::Skew => "skew",
@@ -207,11 +216,12 @@ impl Reason {
 }
 
 /// Every reason's string, in [`Reason::ALL`] order.
-pub const REJECT_REASONS: [&str; 8] = [
+pub const REJECT_REASONS: [&str; 9] = [
     Reason::Size.as_str(),
     Reason::Malformed.as_str(),
     Reason::Schema.as_str(),
     Reason::Signature.as_str(),
+    Reason::Source.as_str(),
     Reason::Hops.as_str(),
     Reason::Ttl.as_str(),
     Reason::Skew.as_str(),
@@ -781,12 +791,45 @@ impl Gate {
         Ok(envelope)
     }
 
+    /// [`Gate::admit`] for a message the network says came from the peer
+    /// `source` (a libp2p peer id in its binary form): refused as
+    /// [`Reason::Source`] unless the envelope's signer is that peer.
+    pub fn admit_from(&mut self, bytes: &[u8], source: &[u8], now_ms: u64) -> Result<Envelope, Rejected> {
+        let envelope = parse_and_verify_cached(bytes, &self.limits, now_ms, &self.keys)?;
+        check_source(&envelope, source)?;
+        record_seen(&mut self.seen, &envelope, now_ms)?;
+        Ok(envelope)
+    }
+
     /// [`Gate::admit`] for many, in order (a repeat within the batch is a duplicate).
     pub fn admit_batch(&mut self, items: &[&[u8]], now_ms: u64) -> Vec<Result<Envelope, Rejected>> {
         parse_and_verify_batch(items, &self.limits, now_ms, &self.keys)
             .into_iter()
             .map(|r| r.and_then(|env| record_seen(&mut self.seen, &env, now_ms).map(|()| env)))
             .collect()
+    }
+}
+
+/// Length of an ed25519 key's libp2p peer id: an identity multihash (code 0,
+/// length 36) of the key's protobuf encoding (field 1 `Type` = 1 Ed25519,
+/// field 2 `Data` = the 32 key bytes), as the libp2p peer-id spec inlines any
+/// public key of at most 42 encoded bytes.
+pub const PEER_ID_LEN: usize = 2 + 4 + PUBLIC_KEY_LEN;
+
+/// The libp2p peer id (binary form) of an ed25519 public key.
+pub fn peer_id(public_key: &[u8; PUBLIC_KEY_LEN]) -> [u8; PEER_ID_LEN] {
+    let mut id = [0u8; PEER_ID_LEN];
+    id[..6].copy_from_slice(&[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
+    id[6..].copy_from_slice(public_key);
+    id
+}
+
+/// The source step of [`Gate::admit_from`].
+pub fn check_source(envelope: &Envelope, source: &[u8]) -> Result<(), Rejected> {
+    if peer_id(envelope.sender()).as_slice() == source {
+        Ok(())
+    } else {
+        reject(Reason::Source, "the signer is not the peer the message came from")
     }
 }
 

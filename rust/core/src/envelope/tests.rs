@@ -712,3 +712,34 @@ fn the_key_cache_stays_bounded() {
         assert!(keys.len() <= 3);
     }
 }
+
+#[test]
+fn a_peer_id_is_the_identity_multihash_of_the_protobuf_key() {
+    let key = alice().public_key();
+    let id = peer_id(&key);
+    assert_eq!(id[..6], [0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
+    assert_eq!(id[6..], key);
+}
+
+#[test]
+fn the_gate_admits_a_message_only_from_its_signer() {
+    let mut gate = Gate::new(Limits::default(), 100);
+    let bytes = signed().to_bytes();
+    let bobs_peer = peer_id(&bob().public_key());
+    let err = gate.admit_from(&bytes, &bobs_peer, NOW).unwrap_err();
+    assert_eq!(err.reason, Reason::Source);
+    // Refused for its source, it claimed no msg_id: from the signer it is admitted once.
+    let alices_peer = peer_id(&alice().public_key());
+    assert!(gate.admit_from(&bytes, &alices_peer, NOW).is_ok());
+    assert_eq!(gate.admit_from(&bytes, &alices_peer, NOW).unwrap_err().reason, Reason::Duplicate);
+}
+
+#[test]
+fn a_forged_signature_is_blamed_on_the_signature_not_the_source() {
+    let mut gate = Gate::new(Limits::default(), 100);
+    let mut wire = wire_value();
+    wire.insert("seq".into(), json!(6));
+    let forged = serde_json::to_vec(&wire).unwrap();
+    let alices_peer = peer_id(&alice().public_key());
+    assert_eq!(gate.admit_from(&forged, &alices_peer, NOW).unwrap_err().reason, Reason::Signature);
+}

@@ -1,0 +1,1 @@
+"""The mesh: libp2p host, discovery, gossip <-> bus, capabilities and the peer table."""

@@ -1,0 +1,56 @@
+"""The mesh's Prometheus metrics: every message it refuses or loses is counted by why.
+
+Each node has its own registry (a test or a benchmark may run several nodes in one
+process); `snapshot()` gives the same figures as plain numbers for `bzzz ctl` and tests.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from bzzz._core import REJECT_REASONS
+
+# Where a message that passed (or was not yet put to) the gate can still be lost.
+DROP_PLACES = ("rate_limit", "outbound_queue", "inbound_queue", "bus")
+
+
+class MeshMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.received = Counter(
+            "bzzz_mesh_received", "Messages admitted by the gate, by message type.", ["type"], registry=self.registry
+        )
+        self.published = Counter(
+            "bzzz_mesh_published", "Messages this node signed and published, by type.", ["type"], registry=self.registry
+        )
+        self.rejected = Counter(
+            "bzzz_mesh_rejected",
+            "Inbound messages the Rust core's gate refused, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.dropped = Counter(
+            "bzzz_mesh_dropped", "Messages lost after the gate or on the way out, by place.", ["where"], registry=self.registry
+        )
+        self.gossip_duplicates = Counter(
+            "bzzz_mesh_gossip_duplicates",
+            "Copies the router dropped as already seen (normal in a mesh: each message arrives from several peers).",
+            registry=self.registry,
+        )
+        self.connected_peers = Gauge("bzzz_mesh_connected_peers", "Open libp2p connections.", registry=self.registry)
+        self.live_agents = Gauge("bzzz_mesh_live_agents", "Agents in the peer table heard from recently.", registry=self.registry)
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason)
+        for place in DROP_PLACES:
+            self.dropped.labels(place)
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        """Every sample as {metric: {label value or "": value}}."""
+        out: dict[str, dict[str, float]] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                label = next(iter(sample.labels.values()), "")
+                out.setdefault(sample.name, {})[label] = sample.value
+        return out

@@ -1,0 +1,305 @@
+"""One mesh node: a py-libp2p host that speaks Noise and yamux only, gossips through the gate,
+discovers peers, broadcasts this agent's capabilities and keeps the peer table.
+
+Runs in trio (py-libp2p's runtime). The worker (`bzzz.workers.mesh`) connects it to the
+agent's bus; benchmarks and tests may drive it directly. One node per process (see
+`bzzz.mesh.gossip.install_library_fixes`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+import multiaddr
+import structlog
+import trio
+from libp2p import new_host
+from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.discovery.events.peerDiscovery import peerDiscovery
+from libp2p.peer.peerinfo import PeerInfo
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.tools.anyio_service import background_trio_service
+
+from bzzz._core import Envelope, Gate, Limits, sign_envelope
+from bzzz.mesh.capabilities import Capabilities, CapabilityDetector
+from bzzz.mesh.discovery import Dialer, rendezvous
+from bzzz.mesh.gossip import GatedPubsub, install_library_fixes, make_pubsub, make_router
+from bzzz.mesh.identity import Identity
+from bzzz.mesh.metrics import MeshMetrics
+from bzzz.mesh.peers import Change, PeerTable
+from bzzz.mesh.settings import MeshSettings
+
+log = structlog.get_logger("bzzz.mesh")
+
+TOPIC_CAPABILITIES = "bzzz/capabilities"
+TOPIC_HELP = "bzzz/tasks/help"
+TOPIC_ESCALATION = "bzzz/meta/escalation"
+STANDING_TOPICS = (TOPIC_CAPABILITIES, TOPIC_HELP, TOPIC_ESCALATION)
+
+# Detecting is cheap but probes Ollama over HTTP: often enough to notice a new model within
+# seconds, without polling Ollama every second.
+DETECT_EVERY_S = 5.0
+
+
+class MeshNode:
+    def __init__(
+        self,
+        identity: Identity,
+        settings: MeshSettings,
+        *,
+        node_id: str,
+        log_key: Callable[[], str | None] = lambda: None,
+        on_envelope: Callable[[Envelope], None] = lambda envelope: None,
+        on_peer_change: Callable[[Change], None] = lambda change: None,
+        which: Callable[[str], str | None] = shutil.which,
+        version: str | None = None,
+    ) -> None:
+        self.identity = identity
+        self.settings = settings
+        self.node_id = node_id
+        self.log_key = log_key
+        self.on_envelope = on_envelope
+        self.on_peer_change = on_peer_change
+        self.metrics = MeshMetrics()
+        gossip = settings.gossip
+        self.gate = Gate(Limits(max_size=gossip.max_message_bytes, max_hops=gossip.max_hops, max_ttl=gossip.max_ttl_s))
+        self.peers = PeerTable(settings.capabilities_interval_s)
+        self.detector = CapabilityDetector(settings.capabilities, which=which)
+        self.version = version
+        self.active_tasks = 0
+        self.max_tasks = settings.capabilities.max_tasks
+        self.listen_addrs: list[str] = []
+        self._last_seq = 0
+        self._capabilities: Capabilities | None = None
+        self._broadcast_soon = trio.Event()
+        self._pubsub: GatedPubsub | None = None
+        self._dialer: Dialer | None = None
+        self._started = trio.Event()
+
+    # --- what the rest of the agent calls -----------------------------------------------
+
+    @property
+    def peer_id(self) -> str:
+        return self.identity.peer_id.to_base58()
+
+    def next_seq(self) -> int:
+        """Microseconds since the epoch, strictly increasing: a restarted node keeps counting
+        up without storing anything, so peers never mistake new news for old."""
+        self._last_seq = max(self._last_seq + 1, time.time_ns() // 1000)
+        return self._last_seq
+
+    async def publish(self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60) -> str:
+        """Sign `payload` as this agent and gossip it; its msg_id. Raises EnvelopeRejected
+        for a payload a receiver would refuse (checked by the core before sending)."""
+        msg_id = secrets.token_hex(16)
+        data = sign_envelope(
+            self.identity.secret_key, type, topic, self.node_id, payload, msg_id=msg_id, seq=self.next_seq(), ttl=ttl
+        )
+        await self.publish_signed(topic, data)
+        self.metrics.published.labels(type).inc()
+        return msg_id
+
+    async def publish_signed(self, topic: str, data: bytes) -> None:
+        """Gossip an envelope this node signed (or forwarded) itself."""
+        await self._require_pubsub().publish(topic, data)
+
+    async def join(self, topic: str) -> None:
+        """Receive a topic's messages too (an issue's HMMM channel, say)."""
+        await self._require_pubsub().subscribe(topic)
+
+    async def leave(self, topic: str) -> None:
+        if topic not in STANDING_TOPICS:
+            await self._require_pubsub().unsubscribe(topic)
+
+    def set_tasks(self, active: int, maximum: int | None = None) -> None:
+        """The executor's load changed: say so on the next tick rather than the next period."""
+        changed = active != self.active_tasks or (maximum is not None and maximum != self.max_tasks)
+        self.active_tasks = active
+        if maximum is not None:
+            self.max_tasks = maximum
+        if changed:
+            self._broadcast_soon.set()
+
+    def status(self) -> dict[str, Any]:
+        pubsub = self._pubsub
+        return {
+            "node_id": self.node_id,
+            "peer_id": self.peer_id,
+            "listen": self.listen_addrs,
+            "connected": sorted(str(p) for p in self._dialer.connected_peers()) if self._dialer else [],
+            "topics": sorted(pubsub.topic_ids) if pubsub else [],
+            "peers": self.peers.snapshot(),
+            "metrics": self.metrics.snapshot(),
+        }
+
+    async def wait_started(self) -> None:
+        await self._started.wait()
+
+    # --- running ------------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        settings = self.settings
+        install_library_fixes(settings.gossip.outbound_queue, self.metrics.dropped.labels("outbound_queue").inc)
+        key_pair = self.identity.libp2p_key_pair()
+        host = new_host(
+            key_pair=key_pair,
+            # Noise only: the default also offers plaintext, secio and TLS.
+            sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)},
+            # yamux only: mplex is not spoken by go-libp2p any more.
+            muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
+            enable_mDNS=settings.discovery.mdns,
+        )
+        router = make_router(settings.gossip, self.metrics)
+        pubsub = make_pubsub(host, router, settings.gossip)
+        admitted_send, admitted_recv = trio.open_memory_channel[tuple[Envelope, bytes]](settings.gossip.inbound_queue)
+        pubsub.setup(self.gate, self.metrics, admitted_send)
+        dialer = Dialer(
+            host,
+            self.metrics,
+            initial_s=settings.discovery.redial_initial_s,
+            max_s=settings.discovery.redial_max_s,
+        )
+        self._dialer = dialer
+        mdns_handler = (lambda info: dialer.want_from_thread(info, "mdns")) if settings.discovery.mdns else None
+        if mdns_handler is not None:
+            peerDiscovery.register_peer_discovered_handler(mdns_handler)
+        try:
+            async with (
+                host.run(listen_addrs=[multiaddr.Multiaddr(a) for a in concrete_listen_addrs(settings.listen)]),
+                background_trio_service(pubsub),
+                background_trio_service(router),
+            ):
+                await pubsub.wait_until_ready()
+                self._pubsub = pubsub
+                for topic in STANDING_TOPICS:
+                    await pubsub.subscribe(topic)
+                self.listen_addrs = [str(a) for a in host.get_addrs()]
+                for addr in settings.discovery.bootstrap:
+                    dialer.want_addr(addr, "bootstrap", permanent=True)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(dialer.run)
+                    nursery.start_soon(self._deliver, admitted_recv)
+                    nursery.start_soon(self._broadcast_capabilities)
+                    nursery.start_soon(self._expire_peers)
+                    if settings.discovery.dht:
+                        nursery.start_soon(self._run_dht, host, dialer)
+                    log.info("mesh up", peer_id=self.peer_id, listen=self.listen_addrs)
+                    self._started.set()
+                    task_status.started(self.listen_addrs)
+        finally:
+            if mdns_handler is not None:
+                peerDiscovery.unregister_peer_discovered_handler(mdns_handler)
+
+    async def _run_dht(self, host: Any, dialer: Dialer) -> None:
+        from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
+
+        dht = KadDHT(host, DHTMode.SERVER)
+        async with background_trio_service(dht):
+            await rendezvous(dht, dialer, self.settings.discovery.rendezvous, self.settings.discovery.dht_interval_s)
+
+    async def _deliver(self, admitted: trio.MemoryReceiveChannel[tuple[Envelope, bytes]]) -> None:
+        async for envelope, _source in admitted:
+            if envelope.type == "capabilities":
+                change = self.peers.observe(envelope)
+                if change is not None:
+                    self.metrics.live_agents.set(len(self.peers))
+                    log.info("peer " + change.kind, peer=change.peer_id, node_id=change.node_id)
+                    self.on_peer_change(change)
+            self.on_envelope(envelope)
+
+    async def _expire_peers(self) -> None:
+        while True:
+            await trio.sleep(self.settings.capabilities_interval_s / 2)
+            for change in self.peers.expire():
+                self.metrics.live_agents.set(len(self.peers))
+                log.info("peer left", peer=change.peer_id, node_id=change.node_id)
+                self.on_peer_change(change)
+
+    async def _broadcast_capabilities(self) -> None:
+        interval = self.settings.capabilities_interval_s
+        last_sent = float("-inf")
+        last_fingerprint = ""
+        last_detect = float("-inf")
+        announced_to: set[str] = set()
+        while True:
+            # A peer that connected since the last broadcast has not heard one yet: tell it
+            # now (after a heartbeat, so that it is in the topic's mesh), not a period later.
+            connected = {str(p) for p in self._dialer.connected_peers()} if self._dialer else set()
+            newcomers = connected - announced_to
+            announced_to = connected
+            if newcomers:
+                await trio.sleep(self.settings.gossip.heartbeat_s)
+                last_fingerprint = ""
+            now = time.monotonic()
+            if now - last_detect >= min(DETECT_EVERY_S, interval) or self._capabilities is None:
+                self._capabilities = await trio.to_thread.run_sync(self.detector.detect)
+                last_detect = now
+            caps = self._capabilities
+            fingerprint = caps.fingerprint() + f"/{self.max_tasks}/{self.active_tasks}/{self.log_key()}"
+            if fingerprint != last_fingerprint or now - last_sent >= interval:
+                try:
+                    await self.publish("capabilities", TOPIC_CAPABILITIES, self.capability_payload(caps), ttl=max(60, int(3 * interval)))
+                except Exception as err:  # a broadcast that fails now is retried next period
+                    log.warning("capability broadcast failed", error=repr(err))
+                last_sent, last_fingerprint = now, fingerprint
+            self._broadcast_soon = trio.Event()
+            with trio.move_on_after(min(interval, DETECT_EVERY_S) / 2):
+                await self._broadcast_soon.wait()
+
+    def capability_payload(self, caps: Capabilities) -> dict[str, Any]:
+        payload = caps.payload(
+            node_id=self.node_id,
+            peer_id=self.peer_id,
+            log_key_hex=self.log_key() or "0" * 64,
+            active_tasks=self.active_tasks,
+            max_tasks=self.max_tasks,
+        )
+        if self.version is not None:
+            payload["version"] = self.version
+        # Peers judge our liveness by our own period, not theirs.
+        payload["interval_ms"] = int(self.settings.capabilities_interval_s * 1000)
+        payload["addrs"] = self.listen_addrs[:16]
+        return payload
+
+    def _require_pubsub(self) -> GatedPubsub:
+        if self._pubsub is None:
+            raise RuntimeError("the mesh node is not running yet")
+        return self._pubsub
+
+
+
+def concrete_listen_addrs(addrs: list[str]) -> list[str]:
+    """The listen addresses with `/ip4/0.0.0.0` replaced by each IPv4 address of this host.
+
+    The host advertises what it listens on (mDNS records, identify), and 0.0.0.0 is
+    nobody's address: a peer that found us by mDNS would dial itself. Loopback is left
+    out when the host has any other address. Interfaces that appear later are not
+    listened on until the worker restarts."""
+    import socket
+
+    import psutil  # type: ignore[import-untyped]  # psutil ships no type information
+
+    mine = [
+        a.address
+        for addresses in psutil.net_if_addrs().values()
+        for a in addresses
+        if a.family == socket.AF_INET
+    ]
+    outside = [ip for ip in mine if not ip.startswith("127.")]
+    concrete = outside or mine or ["127.0.0.1"]
+    out: list[str] = []
+    for addr in addrs:
+        if addr.startswith("/ip4/0.0.0.0/"):
+            rest = addr[len("/ip4/0.0.0.0"):]
+            out.extend(f"/ip4/{ip}{rest}" for ip in concrete)
+        else:
+            out.append(addr)
+    return out

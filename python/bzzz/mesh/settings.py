@@ -1,0 +1,86 @@
+"""The mesh worker's settings, with the reasons for every gossip default.
+
+py-libp2p 0.8.1's defaults suit a demo, not a cluster (docs/notes/py-libp2p-0.8.1.md has
+the measurements behind each choice):
+
+* `heartbeat_s` 1 s, not 120 s: the heartbeat grafts and prunes the mesh and gossips
+  IHAVE; at 120 s a new peer waits two minutes to join the mesh of a topic.
+* `max_publish_rate` 200 msg/s per sender and topic, not 10: past the limit the router
+  forwards nothing, *including this node's own publishes*, with only a warning. 10/s is
+  less than one busy issue discussion. The limit stays on as protection against a
+  flooding peer; every drop is counted (`bzzz_mesh_dropped_total{where="rate_limit"}`).
+* `outbound_queue` 1024 RPCs per peer, not 32: a burst (a capability round after a heal,
+  a discussion) overflows 32 at once, and a full queue drops silently. Counted as
+  `where="outbound_queue"`.
+* `inbound_queue` 4096 messages between the router and the bus, instead of one 32-slot
+  channel per topic that drops with a warning. Counted as `where="inbound_queue"`.
+* `seen_ttl_s` 120 s (the default): how long the router remembers a message id. A copy
+  arriving later is checked again by the gate, whose dedup lasts as long as the message is
+  valid (its ttl), so a replay is refused either way.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+import multiaddr
+
+from bzzz.mesh.capabilities import CapabilityConfig
+
+DEFAULT_PORT = 4001
+RENDEZVOUS = "bzzz/rendezvous/v1"
+
+
+class GossipSettings(BaseModel):
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    degree: int = Field(default=6, ge=1, description="D: peers in each topic's mesh.")
+    degree_low: int = Field(default=4, ge=1)
+    degree_high: int = Field(default=12, ge=1)
+    max_publish_rate: float = Field(default=200.0, gt=0, description="Messages per second per sender and topic.")
+    outbound_queue: int = Field(default=1024, ge=1)
+    inbound_queue: int = Field(default=4096, ge=1)
+    seen_ttl_s: int = Field(default=120, ge=1)
+    max_message_bytes: int = Field(default=65536, ge=1024, description="Envelope size limit (the gate's max_size).")
+    max_hops: int = Field(default=3, ge=0, le=255)
+    max_ttl_s: int = Field(default=3600, ge=1)
+
+
+class DiscoverySettings(BaseModel):
+    mdns: bool = Field(default=True, description="Find and connect to peers on the local network.")
+    bootstrap: list[str] = Field(default_factory=list, description="Multiaddrs with /p2p/<peer id>, dialled until connected.")
+    dht: bool = Field(default=True, description="Announce and look up the rendezvous key in the Kademlia DHT.")
+    rendezvous: str = Field(default=RENDEZVOUS, min_length=1, description="The DHT key all agents of one cluster share.")
+    dht_interval_s: float = Field(default=10.0, gt=0, description="How often to announce and look up the rendezvous key.")
+    redial_initial_s: float = Field(default=1.0, gt=0)
+    redial_max_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_names_a_peer(cls, addrs: list[str]) -> list[str]:
+        for addr in addrs:
+            try:
+                parsed = multiaddr.Multiaddr(addr)
+                parsed.value_for_protocol("p2p")
+            except Exception as err:
+                raise ValueError(f"bootstrap address {addr!r} must be a multiaddr ending in /p2p/<peer id>: {err}") from None
+        return addrs
+
+
+class MeshSettings(BaseModel):
+    listen: list[str] = Field(default_factory=lambda: [f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"])
+    gossip: GossipSettings = Field(default_factory=GossipSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    capabilities: CapabilityConfig = Field(default_factory=CapabilityConfig)
+    capabilities_interval_s: float = Field(default=10.0, gt=0, description="Broadcast period; a peer silent 3 periods is gone.")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Serve Prometheus metrics on this port.")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_addrs_parse(cls, addrs: list[str]) -> list[str]:
+        if not addrs:
+            raise ValueError("at least one listen address is needed")
+        for addr in addrs:
+            try:
+                multiaddr.Multiaddr(addr)
+            except Exception as err:
+                raise ValueError(f"listen address {addr!r} is not a multiaddr: {err}") from None
+        return addrs
