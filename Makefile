@@ -12,8 +12,9 @@ RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml p
 .PHONY: sysdeps setup build demo test test-rust test-python bench stubtest typecheck clean
 
 # Debian packages the Python deps build against (libp2p pins fastecdsa, built from source
-# against GMP) and the mesh tests use (iproute2 for network namespaces).
-DEBS := gcc python3-dev libgmp-dev iproute2
+# against GMP) and the agent and its tests use (iproute2: network namespaces for the mesh tests;
+# bubblewrap: the executor's sandbox).
+DEBS := gcc python3-dev libgmp-dev iproute2 bubblewrap
 
 sysdeps: $(VENV)/.sysdeps
 $(VENV)/.sysdeps:

@@ -156,7 +156,7 @@ def test_the_example_in_the_documentation_reads_as_documented() -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
-        ("priority: high", "unknown key 'priority' (known: estimate_minutes, needs, split)"),
+        ("priority: high", "unknown key 'priority' (known: estimate_minutes, needs, run, split)"),
         ("needs: {tool: [git]}", "unknown key 'tool' under needs (known: languages, models, tools)"),
         ("Needs: {tools: [git]}", "unknown key 'Needs'"),
     ],
@@ -519,3 +519,22 @@ def test_parse_task_never_raises_whatever_the_body_and_labels(body: str | None, 
     assert result.ok == (not result.reasons)
     if spec.problems:
         assert not result.ok
+
+
+def test_commands_to_run_are_split_into_words_and_never_given_to_a_shell() -> None:
+    body = '```bzzz-task\nrun: ["ruff format src", "sh -c \'echo hi > x\'"]\n```'
+    assert parse_task("", body, []).run == (("ruff", "format", "src"), ("sh", "-c", "echo hi > x"))
+    assert parse_task("", "```bzzz-task\nrun: make fmt\n```", []).run == (("make", "fmt"),)
+
+
+@pytest.mark.parametrize(("run", "problem"), [
+    ("[3]", "command 1 must be a string"),
+    ('["a \\"b"]', "cannot be split into words"),
+    ('[""]', "command 1 is empty"),
+    ("{make: fmt}", "run must be a list of commands"),
+    ("[" + ", ".join(["make"] * 21) + "]", "more than 20"),
+    ('["' + "x" * 1025 + '"]', "longer than 1024 characters"),
+])
+def test_commands_that_cannot_be_read_keep_the_issue_from_being_taken(run: str, problem: str) -> None:
+    spec = parse_task("", f"```bzzz-task\nrun: {run}\n```", [])
+    assert not spec.readable and problem in spec.problems[0] and spec.run == ()

@@ -61,6 +61,11 @@ More prose.
 | `needs.models`     | list of names, or one name | `[]`    | each of these models, any tag (see Matching)   |
 | `estimate_minutes` | integer >= 1, or `null`    | `null`  | the author's estimate of the work              |
 | `split`            | boolean                    | `false` | the agent may split the task into follow-up issues |
+| `run`              | list of commands, or one   | `[]`    | commands to run in the repository, in order (the command executor) |
+
+A command is one line, split as a POSIX shell would split it (`shlex`), but never given to a
+shell: `ruff format src` runs `ruff` with two arguments. At most 20 commands of at most 1,024
+characters each. Which programs may run at all is the agent's allowlist, not the issue's.
 
 Every key is optional, and a key given as `null` (or with nothing after the colon) takes its
 default; an empty block, or one holding only comments, needs nothing. A name is a non-empty
@@ -111,6 +116,7 @@ for example `needs tool 'pytest', this agent has: git, ruff`.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,7 +144,9 @@ MAX_BRACKET_DEPTH = 32
 _INFO_WORD = "bzzz-task"
 _LABEL = re.compile(r"\s*needs\s*:(.*)", re.IGNORECASE | re.DOTALL)
 _KINDS = ("language", "model", "tool")
-_TOP_KEYS = ("estimate_minutes", "needs", "split")
+_TOP_KEYS = ("estimate_minutes", "needs", "run", "split")
+MAX_COMMANDS = 20
+MAX_COMMAND_CHARS = 1024
 _NEEDS_KEYS = ("languages", "models", "tools")
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -212,6 +220,8 @@ class TaskSpec:
     """From bare `needs:<name>` labels: met by a tool or a language of that name."""
     estimate_minutes: int | None = None
     split: bool = False
+    run: tuple[tuple[str, ...], ...] = ()
+    """Commands to run in the repository (each a program and its arguments), in order."""
     problems: tuple[str, ...] = ()
 
     @property
@@ -429,6 +439,38 @@ class _BlockValues:
     languages: frozenset[str] = frozenset()
     estimate_minutes: int | None = None
     split: bool = False
+    run: tuple[tuple[str, ...], ...] = ()
+
+
+def _commands(value: object, problems: list[str]) -> tuple[tuple[str, ...], ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        problems.append(f"run must be a list of commands or one command, not {_kind(value)}")
+        return ()
+    if len(items) > MAX_COMMANDS:
+        problems.append(f"run has {len(items)} commands, more than {MAX_COMMANDS}")
+        return ()
+    commands: list[tuple[str, ...]] = []
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, str):
+            problems.append(f"run: command {index} must be a string, not {_kind(item)}")
+        elif len(item) > MAX_COMMAND_CHARS:
+            problems.append(f"run: command {index} is longer than {MAX_COMMAND_CHARS} characters")
+        elif "\n" in item.strip() or "\r" in item:
+            problems.append(f"run: command {index} must be one line")
+        else:
+            try:
+                argv = tuple(shlex.split(item))
+            except ValueError as err:
+                problems.append(f"run: command {index} cannot be split into words: {err}")
+                continue
+            if not argv:
+                problems.append(f"run: command {index} is empty")
+            else:
+                commands.append(argv)
+    return tuple(commands)
 
 
 def _read_block(block: _Block) -> tuple[_BlockValues, list[str]]:
@@ -470,6 +512,7 @@ def _read_block(block: _Block) -> tuple[_BlockValues, list[str]]:
         problems.append(f"estimate_minutes must be at least 1, not {estimate}")
     else:
         values.estimate_minutes = estimate
+    values.run = _commands(data.get("run"), problems)
     split = data.get("split")
     if split is None or isinstance(split, bool):
         values.split = bool(split)
@@ -532,6 +575,7 @@ def parse_task(title: str, body: str | None, labels: Sequence[str]) -> TaskSpec:
         needs_tools_or_languages=frozenset(label_needs[""]),
         estimate_minutes=values.estimate_minutes,
         split=values.split,
+        run=values.run,
         problems=tuple(problems),
     )
 

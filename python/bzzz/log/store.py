@@ -31,6 +31,16 @@ def default_data_dir() -> Path:
     return Path(xdg) / "bzzz"
 
 
+def log_key(directory: Path) -> bytes | None:
+    """The key of the log in `directory` (what peers replicate it by), read without the
+    writer's key; None while the log worker has not created it yet."""
+    try:
+        with MerkleLog.open(directory / LOG_DIR) as opened:
+            return opened.key
+    except (OSError, ValueError):
+        return None
+
+
 class AgentLog:
     """The writer's view of its own log."""
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ import trio
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
-from bzzz._core import Envelope, EnvelopeRejected, MerkleLog
+from bzzz._core import Envelope, EnvelopeRejected
 from bzzz.bus import Publisher, Request, Service
+from bzzz.log.store import log_key
 from bzzz.mesh.client import (
     PEERS_TOPIC,
     SERVICE,
@@ -98,18 +100,14 @@ def parse_settings(name: str, argv: list[str] | None = None) -> MeshSettings:
         parser.error(str(err))
 
 
-def log_key_reader(data_dir: Path) -> Any:
+def log_key_reader(data_dir: Path) -> Callable[[], str | None]:
     """The agent's log key, read once the log worker has created the log."""
     found: list[str] = []
 
     def read() -> str | None:
-        if not found:
-            try:
-                with MerkleLog.open(data_dir / "log" / "hypercore") as opened:
-                    found.append(opened.key.hex())
-            except (OSError, ValueError):
-                return None
-        return found[0]
+        if not found and (key := log_key(data_dir / "log")) is not None:
+            found.append(key.hex())
+        return found[0] if found else None
 
     return read
 

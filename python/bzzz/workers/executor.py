@@ -1,0 +1,140 @@
+"""The executor worker: turns a claimed issue into a pull request (`bzzz.executor`).
+
+    [workers.executor]
+    module = "bzzz.workers.executor"
+    heartbeat_timeout_s = 30
+    args = ["--base-url", "https://api.github.com", "--login", "walnut-bot",
+            "--allow", "ruff", "--allow", "make", "--trust-author", "alice", "--trust-label", "bzzz-approved"]
+    env = { GITHUB_TOKEN_FILE = "/etc/bzzz/github-token" }
+
+It serves the `executor` service that the github worker hands claimed tasks to
+(`{"repo": ..., "number": ...}`), one at a time, and answers `{"ok", "summary",
+"retry_elsewhere", "pull_request"}`. A task runs in a thread while this worker's main loop
+goes on heartbeating; a retried request for the same task is answered from the reply cache.
+Commands run in bubblewrap, which hides this agent's data dir, run dir and token file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import structlog
+
+from bzzz.bus import BusError, Request, Service
+from bzzz.executor.runner import ExecutorSettings, Outcome, TaskRunner
+from bzzz.executor.sandbox import Limits, SandboxUnavailable
+from bzzz.github.client import TokenError, connect, load_token
+from bzzz.log import encode_event
+from bzzz.log.service import LogAppendError, LogClient
+from bzzz.log.store import log_key
+from bzzz.workers import runtime
+
+log = structlog.get_logger("bzzz.workers.executor")
+
+SERVICE = "executor"
+
+
+def parse_args(name: str, argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"bzzz.workers.executor ({name})",
+        description="Run claimed tasks' commands in a sandbox and open pull requests "
+                    "(token: GITHUB_TOKEN_FILE or GITHUB_TOKEN).",
+    )
+    parser.add_argument("--base-url", default="https://api.github.com", help="GitHub's API (or a forge's URL).")
+    parser.add_argument("--login", required=True, help="This agent's GitHub login (commits and PRs are its).")
+    parser.add_argument("--email", help="Commit e-mail (default <login>@users.noreply.bzzz).")
+    parser.add_argument("--allow", action="append", default=[], help="A program tasks may run; repeat.")
+    parser.add_argument("--trust-author", action="append", default=[], help="Execute this author's issues; repeat.")
+    parser.add_argument("--trust-label", action="append", default=[], help="Execute issues with this label; repeat.")
+    parser.add_argument("--network", action="store_true", help="Let task commands reach the network.")
+    parser.add_argument("--allow-unsandboxed", action="store_true",
+                        help="Run task commands even without bubblewrap (NO filesystem or network isolation).")
+    parser.add_argument("--work-dir", type=Path, help="Where workspaces go (default <data_dir>/workspaces).")
+    parser.add_argument("--time-limit", type=float, default=900.0, help="Seconds a command may take.")
+    parser.add_argument("--cpu-limit", type=int, default=600, help="CPU seconds a command may use.")
+    parser.add_argument("--memory-limit-mb", type=int, default=4096, help="Address space per process, MiB.")
+    args = parser.parse_args(argv)
+    if not args.trust_author and not args.trust_label:
+        parser.error("name at least one --trust-author or --trust-label: issues from anyone are never executed")
+    if args.time_limit <= 0 or args.cpu_limit <= 0 or args.memory_limit_mb <= 0:
+        parser.error("limits must be positive")
+    return args
+
+
+def main(rt: runtime.WorkerRuntime) -> int:
+    args = parse_args(rt.name)
+    try:
+        token = load_token()
+    except TokenError as error:
+        log.error("cannot start", error=str(error))
+        return 2
+    hidden = [rt.data_dir, rt.run_dir]
+    if os.environ.get("GITHUB_TOKEN_FILE"):
+        hidden.append(Path(os.environ["GITHUB_TOKEN_FILE"]))
+    key = log_key(rt.data_dir / "log")
+    settings = ExecutorSettings(
+        login=args.login, token=token, email=args.email,
+        work_root=args.work_dir or rt.data_dir / "workspaces",
+        allowlist=frozenset(args.allow), trusted_authors=frozenset(args.trust_author),
+        trusted_labels=frozenset(args.trust_label), network=args.network,
+        allow_unsandboxed=args.allow_unsandboxed, hidden=tuple(hidden), log_key=key.hex() if key else None,
+        limits=Limits(wall_s=args.time_limit, cpu_s=args.cpu_limit, memory_bytes=args.memory_limit_mb << 20),
+    )
+    log_client = LogClient(rt.run_dir, sender=rt.name, timeout_s=1.0, retries=2)
+
+    def journal(kind: str, fields: dict[str, object]) -> int | None:
+        try:
+            return log_client.append(encode_event(kind, agent=args.login, node_id=rt.node_id, **fields)).first_index
+        except (BusError, LogAppendError) as error:
+            log.warning("could not journal", kind=kind, error=str(error))
+            return None
+
+    github = connect(args.base_url, token, timeout_s=30.0, pace_s=0.0, write_pace_s=0.0)
+    runner = TaskRunner(settings, github, journal)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bzzz-task")
+
+    def handle(request: Request) -> bytes:
+        task = json.loads(request.body)
+        future: Future[Outcome] = pool.submit(runner.run, str(task["repo"]), int(task["number"]))
+        while not future.done():  # the main loop stays alive while the task runs
+            rt.heartbeat()
+            try:
+                future.result(timeout=rt.interval / 2)
+            except TimeoutError:
+                continue
+        outcome = future.result()
+        log.info("task done", repo=task["repo"], number=task["number"], ok=outcome.ok, summary=outcome.summary[:200])
+        return json.dumps(outcome.as_reply()).encode()
+
+    try:
+        if not settings.allow_unsandboxed:
+            _check_sandbox(settings)
+        with Service(rt.run_dir, SERVICE, handle) as service:
+            log.info("executing tasks", login=args.login, allow=sorted(settings.allowlist), network=settings.network)
+            rt.heartbeat()  # ready
+            while not rt.stopping.is_set():
+                service.serve_one(rt.interval / 2)
+                rt.heartbeat()
+    except SandboxUnavailable as error:
+        log.error("cannot start", error=str(error))
+        return 2
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        log_client.client.close()
+    return 0
+
+
+def _check_sandbox(settings: ExecutorSettings) -> None:
+    # Refuse to start rather than take tasks and fail each one.
+    import shutil
+
+    if shutil.which("bwrap") is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: install it, or start with --allow-unsandboxed")
+
+
+if __name__ == "__main__":
+    runtime.run(main)

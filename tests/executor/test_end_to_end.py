@@ -1,0 +1,173 @@
+"""Issue → claim → workspace → command in the sandbox → pull request, against the forge, with a
+real agent (supervisor, github, executor and log workers); and the tasks it must not do."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bzzz._core import MerkleLog
+from tests.forge.conftest import start_forge, stop_forge
+from tests.supervisor.conftest import Agent, start_agent  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+
+TASK = """Please add a greeting file.
+
+```bzzz-task
+run: ["sh -c 'echo hello from the sandbox > GREETING.md'"]
+```
+"""
+# Everything it finds goes to stderr, which the failure comment quotes.
+SNEAKY = """Tidy up.
+
+```bzzz-task
+run: ["sh -c 'python3 -c \\"import urllib.request as u; u.urlopen(\\\\\\"FORGE\\\\\\")\\"; cat TOKEN_FILE >&2; echo token=[$GITHUB_TOKEN] >&2; exit 1'"]
+```
+"""
+
+SEED = """
+users:
+  - {login: alice, site_admin: true, tokens: [alice-token]}
+  - {login: mallory, tokens: [mallory-token]}
+  - {login: agent-1, tokens: [agent-1-secret-token]}
+repos:
+  - owner: alice
+    name: tasks
+    collaborators: {agent-1: push}
+    files: {README.md: "# Tasks\\n"}
+    labels: [{name: bzzz-task}]
+"""
+
+
+def agent_workers(forge_url: str, token_file: Path) -> dict[str, dict[str, Any]]:
+    env = {"GITHUB_TOKEN_FILE": str(token_file)}
+    return {
+        "log": {"module": "bzzz.workers.log"},
+        "github": {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
+                   "args": ["--base-url", forge_url, "--login", "agent-1", "--repo", "alice/tasks",
+                            "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0", "--task-timeout", "120"]},
+        "executor": {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
+                     "args": ["--base-url", forge_url, "--login", "agent-1", "--allow", "sh",
+                              "--trust-author", "alice", "--time-limit", "30"]},
+    }
+
+
+def comments(forge: Any, number: int) -> list[str]:
+    raw = forge.call("GET", f"/repos/alice/tasks/issues/{number}/comments", token="alice-token").json()
+    return [c["body"] for c in raw]
+
+
+def wait_for_comment(forge: Any, number: int, needle: str, timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    bodies: list[str] = []
+    while time.monotonic() < deadline:
+        bodies = comments(forge, number)
+        if any(needle in b for b in bodies):
+            return bodies
+        time.sleep(0.3)
+    raise AssertionError(f"no comment with {needle!r} on #{number}: {bodies}")
+
+
+def open_issue(forge: Any, title: str, body: str, token: str = "alice-token") -> int:
+    reply = forge.call("POST", "/repos/alice/tasks/issues", token=token,
+                       json={"title": title, "body": body, "labels": ["bzzz-task"]})
+    return int(reply.json()["number"])
+
+
+def test_an_issue_becomes_a_pull_request_made_in_the_sandbox_and_linked_to_the_log(
+    start_agent, tmp_path: Path,  # noqa: F811
+) -> None:
+    forge = start_forge(tmp_path / "forge", seed=SEED)
+    try:
+        token_file = tmp_path / "token"
+        token_file.write_text("agent-1-secret-token\n")
+        agent = start_agent(agent_workers(forge.url, token_file))
+        number = open_issue(forge, "Add a greeting", TASK)
+        bodies = wait_for_comment(forge, number, "Opened ")
+        pulls = forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json()
+        assert len(pulls) == 1
+        pull = pulls[0]
+        assert pull["head"]["ref"] == f"bzzz/{number}-agent-1" and pull["base"]["ref"] == "main"
+        assert pull["html_url"] in "\n".join(bodies)
+        assert f"Closes #{number}" in pull["body"] and "bubblewrap sandbox" in pull["body"]
+
+        # The branch holds the command's work, committed as the agent.
+        checkout = tmp_path / "checkout"
+        subprocess.run(["git", "clone", "--quiet", "--branch", pull["head"]["ref"],
+                        f"{forge.url}/alice/tasks.git", str(checkout)], check=True)
+        assert (checkout / "GREETING.md").read_text() == "hello from the sandbox\n"
+        author = subprocess.run(["git", "log", "-1", "--format=%an"], cwd=checkout, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        assert author == "agent-1"
+        assert "agent-1-secret-token" not in (checkout / ".git" / "config").read_text()
+
+        # The PR names the log by key and the task's entries in it, and they are there.
+        agent.call("shutdown")
+        assert agent.process.wait(30) == 0
+        with MerkleLog.open(agent.data_dir / "log" / "hypercore") as signed:
+            signed.verify()
+            assert signed.key.hex() in pull["body"]
+            entries = {i: json.loads(signed.get(i)) for i in range(signed.length)}
+        started = next(i for i, e in entries.items() if e["type"] == "task_started")
+        executed = next(i for i, e in entries.items() if e["type"] == "task_executed")
+        assert f"entries {started} to {executed}" in pull["body"]
+    finally:
+        stop_forge(forge)
+
+
+def test_a_command_that_reaches_for_the_token_or_the_network_gets_neither(
+    start_agent, tmp_path: Path,  # noqa: F811
+) -> None:
+    forge = start_forge(tmp_path / "forge", seed=SEED)
+    try:
+        token_file = tmp_path / "token"
+        token_file.write_text("agent-1-secret-token\n")
+        start_agent(agent_workers(forge.url, token_file))
+        number = open_issue(forge, "Tidy", SNEAKY.replace("FORGE", forge.url).replace("TOKEN_FILE", str(token_file)))
+        bodies = wait_for_comment(forge, number, "The task failed")
+        failure = next(b for b in bodies if "The task failed" in b)
+        # Not even redacted: the reporter would have replaced a leaked token with [REDACTED].
+        assert "agent-1-secret-token" not in failure and "REDACTED" not in failure
+        assert "token=[]" in failure
+        assert "Network is unreachable" in failure or "Connection refused" in failure
+        assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
+    finally:
+        stop_forge(forge)
+
+
+def test_an_untrusted_authors_issue_is_not_executed(start_agent, tmp_path: Path) -> None:  # noqa: F811
+    forge = start_forge(tmp_path / "forge", seed=SEED)
+    try:
+        token_file = tmp_path / "token"
+        token_file.write_text("agent-1-secret-token\n")
+        start_agent(agent_workers(forge.url, token_file))
+        number = open_issue(forge, "Add a greeting", TASK, token="mallory-token")
+        # GitHub drops labels from an author without push access; a maintainer triaging the
+        # issue adds the task label, which makes it work for the agents but not trusted code.
+        forge.call("POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token",
+                   json={"labels": ["bzzz-task"]})
+        bodies = wait_for_comment(forge, number, "Not executed")
+        assert any("@mallory is not a trusted author" in b for b in bodies)
+        assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
+    finally:
+        stop_forge(forge)
+
+
+def test_the_worker_explains_its_arguments_and_refuses_to_trust_everyone() -> None:
+    import os
+    import sys
+
+    env = {**os.environ, "BZZZ_WORKER": "executor", "BZZZ_RUN_DIR": "/nonexistent", "BZZZ_DATA_DIR": "/nonexistent"}
+    shown = subprocess.run([sys.executable, "-m", "bzzz.workers.executor", "--help"], capture_output=True,
+                           text=True, env=env)
+    assert shown.returncode == 0 and "--allow-unsandboxed" in shown.stdout and "--trust-label" in shown.stdout
+    refused = subprocess.run([sys.executable, "-m", "bzzz.workers.executor", "--login", "a", "--allow", "sh"],
+                             capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and "issues from anyone are never executed" in refused.stderr
