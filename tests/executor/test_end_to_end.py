@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bzzz._core import MerkleLog
+from tests.executor.fake_ollama import fake_ollama
 from tests.forge.conftest import start_forge, stop_forge
 from tests.supervisor.conftest import Agent, start_agent  # noqa: F401 - the fixture
 
@@ -46,7 +47,7 @@ repos:
 """
 
 
-def agent_workers(forge_url: str, token_file: Path) -> dict[str, dict[str, Any]]:
+def agent_workers(forge_url: str, token_file: Path, *executor_args: str) -> dict[str, dict[str, Any]]:
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
     return {
         "log": {"module": "bzzz.workers.log"},
@@ -55,7 +56,7 @@ def agent_workers(forge_url: str, token_file: Path) -> dict[str, dict[str, Any]]
                             "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0", "--task-timeout", "120"]},
         "executor": {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
                      "args": ["--base-url", forge_url, "--login", "agent-1", "--allow", "sh",
-                              "--trust-author", "alice", "--time-limit", "30"]},
+                              "--trust-author", "alice", "--time-limit", "30", *executor_args]},
     }
 
 
@@ -171,3 +172,30 @@ def test_the_worker_explains_its_arguments_and_refuses_to_trust_everyone() -> No
     refused = subprocess.run([sys.executable, "-m", "bzzz.workers.executor", "--login", "a", "--allow", "sh"],
                              capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and "issues from anyone are never executed" in refused.stderr
+
+
+MODEL_TASK = """Add a greeting file that says hello.
+
+```bzzz-task
+check: ["grep -q hello GREETING.md"]
+```
+"""
+
+
+def test_a_task_without_commands_is_done_by_the_model_and_checked(start_agent, tmp_path: Path) -> None:  # noqa: F811
+    forge = start_forge(tmp_path / "forge", seed=SEED)
+    answers = ["I think the greeting should say goodbye.\n<<<FILE GREETING.md>>>\ngoodbye\n<<<END>>>\n",
+               "<<<FILE GREETING.md>>>\nhello\n<<<END>>>\n"]
+    try:
+        with fake_ollama(["gemma3:270m"], answers) as model:
+            token_file = tmp_path / "token"
+            token_file.write_text("agent-1-secret-token\n")
+            start_agent(agent_workers(forge.url, token_file, "--ollama", model.url, "--allow", "grep"))
+            number = open_issue(forge, "Add a greeting", MODEL_TASK)
+            bodies = wait_for_comment(forge, number, "Opened ")
+        assert any("a change proposed by `gemma3:270m`" in b for b in bodies)
+        pull = forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json()[0]
+        assert "round 2 of at most 3" in pull["body"] and "check `grep -q hello GREETING.md` passed" in pull["body"]
+        assert len(model.requests) == 2 and "exited with status 1" in model.requests[1]["messages"][-1]["content"]
+    finally:
+        stop_forge(forge)

@@ -156,7 +156,7 @@ def test_the_example_in_the_documentation_reads_as_documented() -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
-        ("priority: high", "unknown key 'priority' (known: estimate_minutes, needs, run, split)"),
+        ("priority: high", "unknown key 'priority' (known: check, estimate_minutes, needs, run, split)"),
         ("needs: {tool: [git]}", "unknown key 'tool' under needs (known: languages, models, tools)"),
         ("Needs: {tools: [git]}", "unknown key 'Needs'"),
     ],

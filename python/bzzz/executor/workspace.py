@@ -79,6 +79,11 @@ class Workspace:
         out = self._git("status", "--porcelain", "--untracked-files=all")
         return [line[3:] for line in out.splitlines() if line]
 
+    def reset(self) -> None:
+        """Back to the clean clone: every change and untracked file gone."""
+        self._git("reset", "--quiet", "--hard", "HEAD")
+        self._git("clean", "--quiet", "-fdx")
+
     def commit(self, message: str) -> str | None:
         """Commit every change as the agent; the commit's sha, or None if nothing changed."""
         if not self.changed_files():

@@ -62,6 +62,7 @@ More prose.
 | `estimate_minutes` | integer >= 1, or `null`    | `null`  | the author's estimate of the work              |
 | `split`            | boolean                    | `false` | the agent may split the task into follow-up issues |
 | `run`              | list of commands, or one   | `[]`    | commands to run in the repository, in order (the command executor) |
+| `check`            | list of commands, or one   | `[]`    | the project's checks a model's change must pass (the model executor) |
 
 A command is one line, split as a POSIX shell would split it (`shlex`), but never given to a
 shell: `ruff format src` runs `ruff` with two arguments. At most 20 commands of at most 1,024
@@ -144,7 +145,7 @@ MAX_BRACKET_DEPTH = 32
 _INFO_WORD = "bzzz-task"
 _LABEL = re.compile(r"\s*needs\s*:(.*)", re.IGNORECASE | re.DOTALL)
 _KINDS = ("language", "model", "tool")
-_TOP_KEYS = ("estimate_minutes", "needs", "run", "split")
+_TOP_KEYS = ("check", "estimate_minutes", "needs", "run", "split")
 MAX_COMMANDS = 20
 MAX_COMMAND_CHARS = 1024
 _NEEDS_KEYS = ("languages", "models", "tools")
@@ -222,6 +223,8 @@ class TaskSpec:
     split: bool = False
     run: tuple[tuple[str, ...], ...] = ()
     """Commands to run in the repository (each a program and its arguments), in order."""
+    check: tuple[tuple[str, ...], ...] = ()
+    """The project's checks that a model's change must pass."""
     problems: tuple[str, ...] = ()
 
     @property
@@ -440,34 +443,35 @@ class _BlockValues:
     estimate_minutes: int | None = None
     split: bool = False
     run: tuple[tuple[str, ...], ...] = ()
+    check: tuple[tuple[str, ...], ...] = ()
 
 
-def _commands(value: object, problems: list[str]) -> tuple[tuple[str, ...], ...]:
+def _commands(value: object, problems: list[str], key: str = "run") -> tuple[tuple[str, ...], ...]:
     if value is None:
         return ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list):
-        problems.append(f"run must be a list of commands or one command, not {_kind(value)}")
+        problems.append(f"{key} must be a list of commands or one command, not {_kind(value)}")
         return ()
     if len(items) > MAX_COMMANDS:
-        problems.append(f"run has {len(items)} commands, more than {MAX_COMMANDS}")
+        problems.append(f"{key} has {len(items)} commands, more than {MAX_COMMANDS}")
         return ()
     commands: list[tuple[str, ...]] = []
     for index, item in enumerate(items, start=1):
         if not isinstance(item, str):
-            problems.append(f"run: command {index} must be a string, not {_kind(item)}")
+            problems.append(f"{key}: command {index} must be a string, not {_kind(item)}")
         elif len(item) > MAX_COMMAND_CHARS:
-            problems.append(f"run: command {index} is longer than {MAX_COMMAND_CHARS} characters")
+            problems.append(f"{key}: command {index} is longer than {MAX_COMMAND_CHARS} characters")
         elif "\n" in item.strip() or "\r" in item:
-            problems.append(f"run: command {index} must be one line")
+            problems.append(f"{key}: command {index} must be one line")
         else:
             try:
                 argv = tuple(shlex.split(item))
             except ValueError as err:
-                problems.append(f"run: command {index} cannot be split into words: {err}")
+                problems.append(f"{key}: command {index} cannot be split into words: {err}")
                 continue
             if not argv:
-                problems.append(f"run: command {index} is empty")
+                problems.append(f"{key}: command {index} is empty")
             else:
                 commands.append(argv)
     return tuple(commands)
@@ -513,6 +517,7 @@ def _read_block(block: _Block) -> tuple[_BlockValues, list[str]]:
     else:
         values.estimate_minutes = estimate
     values.run = _commands(data.get("run"), problems)
+    values.check = _commands(data.get("check"), problems, "check")
     split = data.get("split")
     if split is None or isinstance(split, bool):
         values.split = bool(split)
@@ -576,6 +581,7 @@ def parse_task(title: str, body: str | None, labels: Sequence[str]) -> TaskSpec:
         estimate_minutes=values.estimate_minutes,
         split=values.split,
         run=values.run,
+        check=values.check,
         problems=tuple(problems),
     )
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import structlog
 
 from bzzz.bus import BusError, Request, Service
+from bzzz.executor.model import ModelExecutor, ModelSettings
 from bzzz.executor.runner import ExecutorSettings, Outcome, TaskRunner
 from bzzz.executor.sandbox import Limits, SandboxUnavailable
 from bzzz.github.client import TokenError, connect, load_token
@@ -53,6 +54,11 @@ def parse_args(name: str, argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--network", action="store_true", help="Let task commands reach the network.")
     parser.add_argument("--allow-unsandboxed", action="store_true",
                         help="Run task commands even without bubblewrap (NO filesystem or network isolation).")
+    parser.add_argument("--ollama", action="append", default=[],
+                        help="An Ollama endpoint for tasks without `run` commands; repeat.")
+    parser.add_argument("--model", help="The model to use when a task names none (default: the first installed).")
+    parser.add_argument("--rounds", type=int, default=3, help="Tries a model gets, each told why the last failed.")
+    parser.add_argument("--model-timeout", type=float, default=300.0, help="Seconds one model answer may take.")
     parser.add_argument("--work-dir", type=Path, help="Where workspaces go (default <data_dir>/workspaces).")
     parser.add_argument("--time-limit", type=float, default=900.0, help="Seconds a command may take.")
     parser.add_argument("--cpu-limit", type=int, default=600, help="CPU seconds a command may use.")
@@ -60,8 +66,10 @@ def parse_args(name: str, argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.trust_author and not args.trust_label:
         parser.error("name at least one --trust-author or --trust-label: issues from anyone are never executed")
-    if args.time_limit <= 0 or args.cpu_limit <= 0 or args.memory_limit_mb <= 0:
+    if args.time_limit <= 0 or args.cpu_limit <= 0 or args.memory_limit_mb <= 0 or args.model_timeout <= 0:
         parser.error("limits must be positive")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
@@ -94,7 +102,11 @@ def main(rt: runtime.WorkerRuntime) -> int:
             return None
 
     github = connect(args.base_url, token, timeout_s=30.0, pace_s=0.0, write_pace_s=0.0)
-    runner = TaskRunner(settings, github, journal)
+    model = None
+    if args.ollama:
+        model = ModelExecutor(ModelSettings(endpoints=tuple(args.ollama), default_model=args.model,
+                                            rounds=args.rounds, timeout_s=args.model_timeout))
+    runner = TaskRunner(settings, github, journal, model)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bzzz-task")
 
     def handle(request: Request) -> bytes:

@@ -1,0 +1,169 @@
+"""The Ollama executor: a local model proposes the change, the sandbox checks it.
+
+    executor = ModelExecutor(ModelSettings(endpoints=("http://127.0.0.1:11434",), default_model="qwen2.5-coder"))
+    result = executor.work(workspace, title, body, needs_models, checks, run_check)
+
+1. **Model.** Every endpoint's models are listed (`ollama` client, `/api/tags`); the task's
+   `needs.models` pick one (a name matches any tag of it), else the configured default if
+   installed, else the first listed. No endpoint answering, or no model fitting: the task is
+   not done here (another agent may have the model).
+2. **Prompt.** The issue's title and body, the repository's file list, and the contents of
+   the files the issue mentions (up to `max_context_bytes`), with the answer format of
+   `bzzz.executor.edits`.
+3. **Rounds.** The answer's edits are checked and applied; then the task's `check` commands
+   run in the sandbox. An answer that cannot be applied, changes nothing, or fails a check
+   goes back to the model with the reason (the end of the check's output), up to `rounds`
+   times; each round starts again from the clean clone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ollama
+import structlog
+
+from bzzz.executor.edits import EditError, apply_edits, parse_edits
+from bzzz.executor.sandbox import Result
+
+log = structlog.get_logger("bzzz.executor")
+
+SYSTEM = """You are a careful software engineer working in a git repository.
+Answer ONLY with the files you change, each given whole, in this exact format:
+
+<<<FILE relative/path/to/file>>>
+the complete new content of the file
+<<<END>>>
+
+To delete a file, write a line <<<DELETE relative/path>>>. Do not write anything else."""
+
+FEEDBACK_TAIL = 2000
+
+
+class ModelUnavailable(RuntimeError):
+    """No endpoint answered, or none has a model the task can use."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    endpoints: tuple[str, ...]
+    default_model: str | None = None
+    rounds: int = 3
+    timeout_s: float = 300.0
+    max_context_bytes: int = 48_000
+    options: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.2})
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    ok: bool
+    model: str
+    rounds: int
+    summary: str
+    changed: tuple[str, ...] = ()
+
+
+def choose_model(needs: frozenset[str], installed: Sequence[str], default: str | None) -> str | None:
+    """The model to use: one the task needs (any tag), else the default, else the first."""
+    def fits(want: str, have: str) -> bool:
+        want, have = want.lower(), have.lower()
+        return have == want or have.startswith(want + ":") or (":" not in want and have == want + ":latest")
+
+    for want in sorted(needs):
+        for have in installed:
+            if fits(want, have):
+                return have
+    if needs:
+        return None
+    if default is not None:
+        return next((have for have in installed if fits(default, have)), None)
+    return installed[0] if installed else None
+
+
+class ModelExecutor:
+    def __init__(self, settings: ModelSettings, client: Callable[..., Any] = ollama.Client) -> None:
+        self.settings = settings
+        self._client = client
+
+    def installed(self) -> list[tuple[str, list[str]]]:
+        """(endpoint, its models) for every endpoint that answers."""
+        found = []
+        for url in self.settings.endpoints:
+            try:
+                listing = self._client(host=url, timeout=10.0).list()
+            except Exception as err:  # an endpoint that is down is simply not used
+                log.info("ollama endpoint not answering", url=url, error=str(err)[:200])
+                continue
+            found.append((url, [m.model for m in listing.models if m.model]))
+        return found
+
+    def pick(self, needs: frozenset[str]) -> tuple[str, str]:
+        """(endpoint, model) for a task needing `needs`; ModelUnavailable if there is none."""
+        endpoints = self.installed()
+        if not endpoints:
+            raise ModelUnavailable(f"no Ollama endpoint answers ({', '.join(self.settings.endpoints) or 'none configured'})")
+        for url, models in endpoints:
+            model = choose_model(needs, models, self.settings.default_model)
+            if model is not None:
+                return url, model
+        have = sorted({m for _, models in endpoints for m in models})
+        wanted = ", ".join(sorted(needs)) or self.settings.default_model or "any"
+        raise ModelUnavailable(f"no installed model fits (wanted {wanted}; installed: {', '.join(have) or 'none'})")
+
+    def work(
+        self,
+        workspace: Path,
+        title: str,
+        body: str,
+        needs: frozenset[str],
+        checks: Sequence[Sequence[str]],
+        run_check: Callable[[Sequence[str]], Result],
+        reset: Callable[[], None],
+    ) -> ModelResult:
+        url, model = self.pick(needs)
+        client = self._client(host=url, timeout=self.settings.timeout_s)
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": _prompt(workspace, title, body,
+                                                                                               self.settings)}]
+        problem = ""
+        for round_ in range(1, self.settings.rounds + 1):
+            reply = client.chat(model=model, messages=messages, options=self.settings.options)
+            answer = reply.message.content or ""
+            messages.append({"role": "assistant", "content": answer})
+            reset()
+            try:
+                changed = apply_edits(workspace, parse_edits(answer))
+            except EditError as err:
+                problem = f"your answer could not be applied: {err}"
+            else:
+                failed = next((r for r in map(run_check, checks) if not r.ok), None)
+                if failed is None:
+                    log.info("model change passed", model=model, round=round_, changed=changed)
+                    return ModelResult(True, model, round_, f"{model} proposed a change to {len(changed)} file(s); "
+                                       f"{len(checks)} check(s) passed (round {round_}).", tuple(changed))
+                output = (failed.stdout + failed.stderr)[-FEEDBACK_TAIL:]
+                problem = f"the check {failed.describe()}. Its output ends with:\n{output}"
+            log.info("model round failed", model=model, round=round_, problem=problem[:300])
+            messages.append({"role": "user", "content": f"That did not work: {problem}\n"
+                                                        "Answer again with the complete files, in the same format."})
+        reset()
+        return ModelResult(False, model, self.settings.rounds,
+                           f"{model} found no working change in {self.settings.rounds} round(s); last: {problem[:500]}")
+
+
+def _prompt(workspace: Path, title: str, body: str, settings: ModelSettings) -> str:
+    files = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*")
+                   if p.is_file() and ".git" not in p.relative_to(workspace).parts)
+    parts = [f"The task (a GitHub issue): {title}\n\n{body.strip()}\n", "Files in the repository:\n" + "\n".join(files[:500])]
+    budget = settings.max_context_bytes
+    for path in files:
+        if path not in body and Path(path).name not in body:
+            continue
+        text = (workspace / path).read_text(errors="replace")
+        if len(text.encode()) > budget:
+            continue
+        budget -= len(text.encode())
+        parts.append(f"<<<FILE {path}>>>\n{text}<<<END>>>")
+    return "\n\n".join(parts)

@@ -1,0 +1,133 @@
+"""The model executor against an Ollama-compatible server with scripted answers: a good answer
+becomes the change; a bad one goes back with the reason; nothing escapes the workspace."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import ollama
+import pytest
+
+from bzzz.executor.edits import EditError, apply_edits, parse_edits
+from bzzz.executor.model import ModelExecutor, ModelSettings, ModelUnavailable, choose_model
+from bzzz.executor.sandbox import Sandbox
+from bzzz.executor.workspace import Workspace
+from tests.executor.fake_ollama import fake_ollama
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+
+GOOD = "Here you go.\n<<<FILE GREETING.md>>>\nhello\n<<<END>>>\n"
+WRONG = "<<<FILE GREETING.md>>>\ngoodbye\n<<<END>>>\n"
+NONSENSE = "The the the greeting is a greeting of greetings."
+ESCAPE = "<<<FILE ../outside.txt>>>\npwned\n<<<END>>>\n"
+CHECK = [("grep", "-q", "hello", "GREETING.md")]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    for args in (["init", "--quiet", "-b", "main"], ["config", "user.name", "t"], ["config", "user.email", "t@t"]):
+        subprocess.run(["git", *args], cwd=origin, check=True)
+    (origin / "README.md").write_text("# Demo\n")
+    subprocess.run(["git", "add", "."], cwd=origin, check=True)
+    subprocess.run(["git", "commit", "--quiet", "-m", "init"], cwd=origin, check=True)
+    ws = Workspace.clone(tmp_path / "work", str(origin), token=None, branch="bzzz/1-agent", author=("agent", "a@b"))
+    yield ws
+    ws.remove()
+
+
+def work(server_url: str, ws: Workspace, rounds: int = 3, needs: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
+    executor = ModelExecutor(ModelSettings(endpoints=(server_url,), rounds=rounds))
+    sandbox = Sandbox(ws.path)
+    return executor.work(ws.path, "Add a greeting", "Write hello into GREETING.md", needs, CHECK,
+                         lambda argv: sandbox.run(argv), ws.reset)
+
+
+@needs_bwrap
+def test_a_good_answer_is_applied_and_checked_in_one_round(workspace: Workspace) -> None:
+    with fake_ollama(["gemma3:270m"], [GOOD]) as server:
+        result = work(server.url, workspace)
+    assert result.ok and result.rounds == 1 and result.model == "gemma3:270m"
+    assert (workspace.path / "GREETING.md").read_text() == "hello\n"
+    prompt = server.requests[0]["messages"][1]["content"]
+    assert "Write hello into GREETING.md" in prompt and "README.md" in prompt
+
+
+@needs_bwrap
+def test_a_bad_answer_goes_back_with_the_reason_and_a_later_good_one_wins(workspace: Workspace) -> None:
+    with fake_ollama(["gemma3:270m"], [NONSENSE, WRONG, GOOD]) as server:
+        result = work(server.url, workspace)
+    assert result.ok and result.rounds == 3
+    second, third = server.requests[1]["messages"], server.requests[2]["messages"]
+    assert "holds no edits" in second[-1]["content"]
+    assert "grep -q hello GREETING.md" in third[-1]["content"] and "exited with status 1" in third[-1]["content"]
+    assert (workspace.path / "GREETING.md").read_text() == "hello\n"
+
+
+@needs_bwrap
+def test_rounds_are_bounded_and_leave_the_clone_clean(workspace: Workspace) -> None:
+    with fake_ollama(["gemma3:270m"], [WRONG]) as server:
+        result = work(server.url, workspace, rounds=2)
+    assert not result.ok and result.rounds == 2 and len(server.requests) == 2
+    assert "no working change in 2 round(s)" in result.summary
+    assert workspace.changed_files() == []
+
+
+@needs_bwrap
+def test_an_answer_that_writes_outside_the_repository_is_refused(workspace: Workspace, tmp_path: Path) -> None:
+    with fake_ollama(["gemma3:270m"], [ESCAPE, GOOD]) as server:
+        result = work(server.url, workspace)
+    assert result.ok and result.rounds == 2
+    assert "leads outside" in server.requests[1]["messages"][-1]["content"] or \
+        "not a relative path" in server.requests[1]["messages"][-1]["content"]
+    assert not (workspace.path.parent / "outside.txt").exists()
+
+
+def test_no_endpoint_or_no_fitting_model_means_not_here(workspace: Workspace) -> None:
+    with pytest.raises(ModelUnavailable, match="no Ollama endpoint answers"):
+        ModelExecutor(ModelSettings(endpoints=("http://127.0.0.1:9",))).pick(frozenset())
+    with fake_ollama(["gemma3:270m"], [GOOD]) as server:
+        with pytest.raises(ModelUnavailable, match="wanted qwen2.5-coder"):
+            ModelExecutor(ModelSettings(endpoints=(server.url,))).pick(frozenset({"qwen2.5-coder"}))
+
+
+def test_models_are_chosen_by_need_then_default_then_first() -> None:
+    installed = ["gemma3:270m", "qwen2.5-coder:7b", "llama3:latest"]
+    assert choose_model(frozenset({"qwen2.5-coder"}), installed, None) == "qwen2.5-coder:7b"
+    assert choose_model(frozenset({"qwen2.5-coder:32b"}), installed, None) is None
+    assert choose_model(frozenset(), installed, "llama3") == "llama3:latest"
+    assert choose_model(frozenset(), installed, "phi3") is None
+    assert choose_model(frozenset(), installed, None) == "gemma3:270m"
+
+
+def test_the_fake_server_speaks_ollamas_api_to_the_real_client() -> None:
+    with fake_ollama(["gemma3:270m"], ["one two three"]) as server:
+        client = ollama.Client(host=server.url)
+        assert [m.model for m in client.list().models] == ["gemma3:270m"]
+        whole = client.chat(model="gemma3:270m", messages=[{"role": "user", "content": "hi"}])
+        assert whole.message.content == "one two three" and whole.done
+        streamed = "".join(p.message.content or "" for p in client.chat(
+            model="gemma3:270m", messages=[{"role": "user", "content": "hi"}], stream=True))
+        assert streamed.strip() == "one two three"
+        assert client.generate(model="gemma3:270m", prompt="hi").response == "one two three"
+        with pytest.raises(ollama.ResponseError):
+            client.chat(model="missing", messages=[])
+
+
+def test_edits_name_files_inside_the_repository_only(tmp_path: Path) -> None:
+    (tmp_path / "ws" / ".git").mkdir(parents=True)
+    ws = tmp_path / "ws"
+    (tmp_path / "secret").write_text("s")
+    (ws / "link").symlink_to(tmp_path)
+    for bad in ("../x", "/etc/passwd", ".git/config", "link/secret", "a\\b"):
+        with pytest.raises(EditError):
+            apply_edits(ws, parse_edits(f"<<<FILE {bad}>>>\nx\n<<<END>>>\n"))
+    assert apply_edits(ws, parse_edits("<<<FILE src/new.py>>>\nprint(1)\n<<<END>>>\n")) == ["src/new.py"]
+    assert apply_edits(ws, parse_edits("<<<DELETE src/new.py>>>\n")) == ["src/new.py"]
+    assert not (ws / "src" / "new.py").exists()
+    with pytest.raises(EditError, match="not closed"):
+        parse_edits("<<<FILE a.py>>>\nno end")
