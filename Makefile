@@ -43,7 +43,7 @@ $(JSDIR)/node_modules/.installed: $(JSDIR)/package.json $(JSDIR)/package-lock.js
 	touch $@
 
 demo: build
-	$(PY) -m bzzz.cli.main log demo
+	$(PY) -m bzzz.cli.main demo
 
 test-rust:
 	cargo fmt --all --check

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import structlog
 import typer
@@ -32,6 +34,22 @@ app.add_typer(ctl.app, name="ctl")
 app.add_typer(config.app, name="config")
 app.add_typer(forge.app, name="forge")
 app.add_typer(mesh.app, name="mesh")
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path | None, typer.Option("--dir", "-d", help="Where the forge and the agents keep "
+                                                   "their data. Default: a new folder under ./demo-data.")] = None,
+    ollama: Annotated[str, typer.Option(help="An Ollama to use for the model task, if one answers there.")]
+    = "http://127.0.0.1:11434",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every issue to have an outcome.")] = 240.0,
+) -> None:
+    """The main job on one machine: a forge with a demo repository and its issues, three
+    agents that find each other, claim the issues, do them in a sandbox and open pull
+    requests; then a summary of who did what."""
+    from bzzz.cli import demo as cluster_demo
+
+    raise typer.Exit(cluster_demo.run_demo(directory or cluster_demo.default_root(), ollama, timeout))
 
 
 @app.command()

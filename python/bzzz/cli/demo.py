@@ -1,0 +1,288 @@
+"""`bzzz demo`: the main job end to end on one machine.
+
+A forge seeded with a demo repository and its issues; three agents (`bzzz agent run`, each with
+its log, mesh, github and executor workers) that find each other over the mesh, claim the
+issues race-free, run each task's commands in the sandbox, and open pull requests that name
+their signed logs; then a summary of who did what. With an Ollama answering at `--ollama`,
+one more issue is left to its model; without one, the demo says so and does the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+import yaml
+
+from bzzz._core import MerkleLog
+from bzzz.bus import BusError, service_available
+from bzzz.mesh.client import SERVICE, MeshClient
+from bzzz.supervisor import ControlClient, ControlError
+
+AGENTS = ("agent-1", "agent-2", "agent-3")
+ALLOWED = ("sed", "sort", "sh", "python3", "grep", "test")
+
+FILES = {
+    "README.md": "# Widgets\n\nA small project whose issues are worked by Bzzz agents.\n",
+    "VERSION": "0.1.0\n",
+    "words.txt": "wasp\nbee\nhornet\nbumblebee\n",
+    "tools/new_doc.py": (
+        "import sys\nfrom pathlib import Path\n\n"
+        "path, title, text = sys.argv[1], sys.argv[2], ' '.join(sys.argv[3:])\n"
+        "Path(path).write_text(f'# {title}\\n\\n{text}\\n')\n"
+    ),
+    "tools/changelog.py": (
+        "import sys\nfrom pathlib import Path\n\n"
+        "version, text = sys.argv[1], ' '.join(sys.argv[2:])\n"
+        "log = Path('CHANGELOG.md')\n"
+        "old = log.read_text() if log.exists() else '# Changelog\\n'\n"
+        "log.write_text(old + f'\\n## {version}\\n\\n- {text}\\n')\n"
+    ),
+}
+
+
+def _task(text: str, block: str) -> str:
+    return f"{text}\n\n```bzzz-task\n{block}\n```\n"
+
+
+ISSUES = [
+    ("Bump the version to 0.2.0", _task("The next release is 0.2.0.", 'run: ["sed -i s/0.1.0/0.2.0/ VERSION"]')),
+    ("Sort the word list", _task("Keep words.txt sorted.", 'run: ["sort -o words.txt words.txt"]')),
+    ("Add a changelog entry for 0.2.0",
+     _task("Say that agents now do the work.", "run: [\"python3 tools/changelog.py 0.2.0 'Agents work the issues'\"]")),
+    ("Add a contributing guide", _task(
+        "A short CONTRIBUTING.md.",
+        "run: [\"python3 tools/new_doc.py CONTRIBUTING.md Contributing 'Open an issue labelled bzzz-task.'\"]")),
+]
+
+
+@dataclass
+class Running:
+    name: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ollama_models(url: str) -> list[str]:
+    try:
+        import ollama
+
+        return [m.model for m in ollama.Client(host=url, timeout=2.0).list().models if m.model]
+    except Exception:  # no Ollama here: the demo does the command tasks
+        return []
+
+
+def _start_forge(root: Path, seed: Path) -> tuple[subprocess.Popen[str], str]:
+    forge = subprocess.Popen(
+        [sys.executable, "-m", "bzzz.cli.main", "forge", "serve", "--data", str(root / "forge"), "--port", "0",
+         "--seed", str(seed)],
+        stdout=subprocess.PIPE, stderr=(root / "forge.log").open("w"), text=True,
+    )
+    assert forge.stdout is not None
+    for line in forge.stdout:
+        if "listening on " in line:
+            return forge, line.split("listening on ", 1)[1].split()[0]
+    forge.kill()
+    raise typer.BadParameter(f"the forge did not start (see {root / 'forge.log'})")
+
+
+def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: str | None,
+                  models: list[str], ollama_url: str) -> Path:
+    data_dir = root / name
+    data_dir.mkdir(parents=True)
+    token_file = data_dir / "github-token"
+    token_file.write_text(f"{name}-token\n")
+    token_file.chmod(0o600)
+    env = {"GITHUB_TOKEN_FILE": str(token_file)}
+    mesh_args = ["--listen", f"/ip4/127.0.0.1/tcp/{port}", "--no-mdns", "--no-dht", "--interval", "2",
+                 "--settings", json.dumps({"capabilities": {"ollama_endpoints": [ollama_url] if models else []}})]
+    if bootstrap:
+        mesh_args += ["--bootstrap", bootstrap]
+    github_args = ["--base-url", forge_url, "--login", name, "--repo", "alice/widgets", "--poll-interval", "1",
+                   "--settle", "0.3", "--pace", "0", "--task-timeout", "300", "--max-tasks", "1"]
+    for tool in ALLOWED:
+        github_args += ["--tool", tool]
+    for model in models:
+        github_args += ["--model", model]
+    executor_args = ["--base-url", forge_url, "--login", name, "--trust-author", "alice", "--time-limit", "60"]
+    for tool in ALLOWED:
+        executor_args += ["--allow", tool]
+    if models:
+        executor_args += ["--ollama", ollama_url]
+    config = {
+        "node_id": name,
+        "data_dir": str(data_dir),
+        "workers": {
+            "log": {"module": "bzzz.workers.log"},
+            "mesh": {"module": "bzzz.workers.mesh", "args": mesh_args, "heartbeat_timeout_s": 30},
+            "github": {"module": "bzzz.workers.github", "args": github_args, "env": env, "heartbeat_timeout_s": 30},
+            "executor": {"module": "bzzz.workers.executor", "args": executor_args, "env": env,
+                         "heartbeat_timeout_s": 30},
+        },
+    }
+    path = data_dir / "bzzz.toml"
+    path.write_text(_toml(config))
+    return path
+
+
+def _toml(config: dict[str, Any]) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)  # strings and numbers: JSON's spelling is TOML's
+
+    lines = [f"{k} = {value(v)}" for k, v in config.items() if k != "workers"]
+    for name, worker in config["workers"].items():
+        lines += ["", f"[workers.{name}]", *(f"{k} = {value(v)}" for k, v in worker.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _peer_id(run_dir: Path, timeout_s: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if service_available(run_dir, SERVICE):
+            try:
+                return str(MeshClient(run_dir, timeout_s=2.0).status()["peer_id"])
+            except BusError:
+                pass
+        time.sleep(0.3)
+    raise typer.BadParameter(f"the mesh of the agent in {run_dir.parent} did not come up")
+
+
+def run_demo(root: Path, ollama_url: str, timeout_s: float) -> int:
+    root.mkdir(parents=True, exist_ok=True)
+    models = _ollama_models(ollama_url)
+    issues = list(ISSUES)
+    if models:
+        issues.append(("Write a haiku about bees", _task(
+            "Put a three-line haiku about bees into HAIKU.md.",
+            f'needs: {{models: ["{models[0]}"]}}\ncheck: ["test -s HAIKU.md"]')))
+    seed = {
+        "users": [{"login": "alice", "site_admin": True, "tokens": ["alice-token"]}]
+        + [{"login": a, "tokens": [f"{a}-token"]} for a in AGENTS],
+        "repos": [{"owner": "alice", "name": "widgets", "files": FILES,
+                   "collaborators": {a: "push" for a in AGENTS},
+                   "labels": [{"name": "bzzz-task"}],
+                   "issues": [{"title": t, "body": b, "labels": ["bzzz-task"], "user": "alice"} for t, b in issues]}],
+    }
+    (root / "seed.yaml").write_text(yaml.safe_dump(seed, sort_keys=False))
+    say = typer.echo
+    say(f"bzzz demo in {root}")
+    say(f"  Ollama at {ollama_url}: " + (f"{', '.join(models)}" if models else "none (the model task is left out)"))
+    forge, url = _start_forge(root, root / "seed.yaml")
+    agents: list[Running] = []
+    outcome = 1
+    try:
+        say(f"  forge at {url}: alice/widgets with {len(issues)} issues")
+        ports = [_free_port() for _ in AGENTS]
+        bootstrap: str | None = None
+        for name, port in zip(AGENTS, ports):
+            config = _agent_config(root, name, url, port, bootstrap, models, ollama_url)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_") and k != "GITHUB_TOKEN"}
+            process = subprocess.Popen([sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
+                                       stdout=(root / f"{name}.out").open("wb"), stderr=subprocess.STDOUT, env=env)
+            agents.append(Running(name, root / name, process))
+            if bootstrap is None:
+                bootstrap = f"/ip4/127.0.0.1/tcp/{port}/p2p/{_peer_id(root / name / 'run')}"
+        say(f"  {len(agents)} agents started: {', '.join(AGENTS)}")
+        results = _wait(url, len(issues), timeout_s)
+        peers = {a.name: sorted(p["node_id"] for p in _safe_peers(a.run_dir)) for a in agents}
+        outcome = _summary(url, issues, results, peers, agents)
+    finally:
+        for agent in agents:
+            try:
+                ControlClient(agent.run_dir, timeout_s=5).call("shutdown")
+            except ControlError:
+                agent.process.terminate()
+        for agent in agents:
+            try:
+                agent.process.wait(30)
+            except subprocess.TimeoutExpired:
+                agent.process.kill()
+        forge.terminate()
+        forge.wait(10)
+    _logs(agents)
+    say(f"\nEverything is kept in {root} (agents' logs: <agent>/logs/, forge data: forge/).")
+    return outcome
+
+
+def _safe_peers(run_dir: Path) -> list[dict[str, Any]]:
+    try:
+        return MeshClient(run_dir, timeout_s=2.0).peers()
+    except Exception:
+        return []
+
+
+def _comments(client: httpx.Client, number: int) -> list[str]:
+    return [c["body"] for c in client.get(f"/repos/alice/widgets/issues/{number}/comments").json()]
+
+
+def _wait(url: str, count: int, timeout_s: float) -> dict[int, str]:
+    """Each issue's outcome (its last agent comment) once every issue has one, or at the deadline."""
+    results: dict[int, str] = {}
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=url, headers={"Authorization": "token alice-token"}, timeout=10) as client:
+        while time.monotonic() < deadline and len(results) < count:
+            for number in range(1, count + 1):
+                done = [b for b in _comments(client, number) if "Opened " in b or "Could not finish" in b]
+                if done:
+                    results[number] = done[-1]
+            time.sleep(1)
+    return results
+
+
+def _summary(url: str, issues: list[tuple[str, str]], results: dict[int, str], peers: dict[str, list[str]],
+             agents: list[Running]) -> int:
+    say = typer.echo
+    with httpx.Client(base_url=url, headers={"Authorization": "token alice-token"}, timeout=10) as client:
+        pulls = client.get("/repos/alice/widgets/pulls", params={"state": "all"}).json()
+    say("\nIssues:")
+    for number, (title, _) in enumerate(issues, start=1):
+        result = results.get(number, "no outcome before the deadline")
+        first_line = result.splitlines()[0][:240]
+        say(f"  #{number} {title}\n      {first_line}")
+    say("\nPull requests:")
+    for pull in sorted(pulls, key=lambda p: p["number"]):
+        say(f"  #{pull['number']} by {pull['user']['login']}: {pull['title']}\n      {pull['html_url']}")
+    say("\nAgents (mesh peers each heard; PRs opened):")
+    for agent in agents:
+        mine = [p for p in pulls if p["user"]["login"] == agent.name]
+        say(f"  {agent.name}: hears {', '.join(peers.get(agent.name, [])) or 'nobody'}; {len(mine)} PR(s)")
+    return 0 if len(pulls) == len(issues) else 1
+
+
+def _logs(agents: list[Running]) -> None:
+    typer.echo("\nSigned logs (replicate and verify by key):")
+    for agent in agents:
+        try:
+            with MerkleLog.open(agent.data_dir / "log" / "hypercore") as log:
+                log.verify()
+                typer.echo(f"  {agent.name}: {log.length} entries, verified, key {log.key.hex()}")
+        except Exception as err:  # the demo reports; it does not hide a broken log
+            typer.echo(f"  {agent.name}: cannot read its log: {err}")
+
+
+def default_root() -> Path:
+    return Path("demo-data") / f"cluster-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
