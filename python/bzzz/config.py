@@ -63,6 +63,14 @@ class AgentConfig(BaseSettings):
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     workers: dict[str, WorkerConfig] = Field(default_factory=default_workers)
 
+    @field_validator("data_dir", "run_dir")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # Workers, git and the sandbox each run with their own working directory: a relative
+        # path would point somewhere else in each. Relative means relative to where the agent
+        # was started.
+        return None if path is None else path.expanduser().absolute()
+
     @field_validator("workers")
     @classmethod
     def _names_are_plain(cls, workers: dict[str, WorkerConfig]) -> dict[str, WorkerConfig]:

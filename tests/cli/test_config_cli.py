@@ -36,3 +36,11 @@ def test_a_bad_config_is_refused_with_the_reason(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "invalid configuration" in result.stderr and "max_restarts" in result.stderr
+
+
+def test_a_relative_data_dir_is_taken_from_where_the_agent_starts(tmp_path: Path) -> None:
+    from bzzz.config import AgentConfig
+
+    here = Path.cwd()
+    assert AgentConfig(data_dir=Path("agent-data")).data_dir == here / "agent-data"
+    assert AgentConfig(data_dir=tmp_path, run_dir=Path("run")).runtime_dir == here / "run"

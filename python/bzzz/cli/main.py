@@ -10,7 +10,7 @@ import structlog
 import typer
 
 from bzzz import __version__
-from bzzz.cli import agent, config, ctl, forge, log, mesh
+from bzzz.cli import agent, config, ctl, forge, log, mesh, model
 
 app = typer.Typer(
     name="bzzz",
@@ -34,6 +34,7 @@ app.add_typer(ctl.app, name="ctl")
 app.add_typer(config.app, name="config")
 app.add_typer(forge.app, name="forge")
 app.add_typer(mesh.app, name="mesh")
+app.add_typer(model.app, name="model")
 
 
 @app.command()

@@ -41,6 +41,7 @@ class Workspace:
     @classmethod
     def clone(cls, root: Path, clone_url: str, *, token: str | None, branch: str,
               author: tuple[str, str]) -> Workspace:
+        root = root.absolute()
         root.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(prefix=branch.replace("/", "-") + "-", dir=root))
         auth = []
