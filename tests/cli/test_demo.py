@@ -14,7 +14,7 @@ import pytest
 def test_the_demo_turns_every_issue_into_a_pull_request_and_says_who_did_what(tmp_path: Path) -> None:
     # A relative --dir, as `make demo` gives (./demo-data/...): every worker must still agree on it.
     done = subprocess.run([sys.executable, "-m", "bzzz.cli.main", "demo", "--dir", "demo",
-                           "--ollama", "http://127.0.0.1:9", "--timeout", "180"],
+                           "--ollama", "http://127.0.0.1:9", "--no-embedded", "--timeout", "180"],
                           capture_output=True, text=True, timeout=400, cwd=tmp_path)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr

@@ -191,11 +191,11 @@ def _embedded_model(root: Path) -> tuple[subprocess.Popen[bytes], str] | None:
     return None
 
 
-def run_demo(root: Path, ollama_url: str, timeout_s: float) -> int:
+def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool = True) -> int:
     root = root.absolute()
     root.mkdir(parents=True, exist_ok=True)
     models = _ollama_models(ollama_url)
-    embedded = None if models else _embedded_model(root)
+    embedded = None if models or not embedded_model else _embedded_model(root)
     if embedded is not None:
         ollama_url = embedded[1]
         models = _ollama_models(ollama_url)

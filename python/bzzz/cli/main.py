@@ -44,13 +44,15 @@ def demo(
     ollama: Annotated[str, typer.Option(help="An Ollama to use for the model task, if one answers there.")]
     = "http://127.0.0.1:11434",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every issue to have an outcome.")] = 240.0,
+    embedded: Annotated[bool, typer.Option(help="Without an Ollama, serve the embedded model if `make model` "
+                                           "installed it.")] = True,
 ) -> None:
     """The main job on one machine: a forge with a demo repository and its issues, three
     agents that find each other, claim the issues, do them in a sandbox and open pull
     requests; then a summary of who did what."""
     from bzzz.cli import demo as cluster_demo
 
-    raise typer.Exit(cluster_demo.run_demo(directory or cluster_demo.default_root(), ollama, timeout))
+    raise typer.Exit(cluster_demo.run_demo(directory or cluster_demo.default_root(), ollama, timeout, embedded))
 
 
 @app.command()

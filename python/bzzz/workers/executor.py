@@ -24,7 +24,7 @@ from pathlib import Path
 
 import structlog
 
-from bzzz.bus import BusError, Request, Service
+from bzzz.bus import BusError, Request, Service, service_available
 from bzzz.executor.model import ModelExecutor, ModelSettings
 from bzzz.executor.runner import ExecutorSettings, Outcome, TaskRunner
 from bzzz.executor.sandbox import Limits, SandboxUnavailable
@@ -32,6 +32,8 @@ from bzzz.github.client import TokenError, connect, load_token
 from bzzz.log import encode_event
 from bzzz.log.service import LogAppendError, LogClient
 from bzzz.log.store import log_key
+from bzzz.mesh.client import SERVICE as MESH
+from bzzz.mesh.client import MeshClient
 from bzzz.workers import runtime
 
 log = structlog.get_logger("bzzz.workers.executor")
@@ -109,8 +111,19 @@ def main(rt: runtime.WorkerRuntime) -> int:
     runner = TaskRunner(settings, github, journal, model)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bzzz-task")
 
+    mesh = MeshClient(rt.run_dir, timeout_s=0.5)
+
+    def tell_mesh(active: int) -> None:
+        # The mesh advertises this agent's load to its peers; without a mesh worker, nobody asks.
+        if service_available(rt.run_dir, MESH):
+            try:
+                mesh.set_tasks(active, 1)
+            except BusError as error:
+                log.info("could not tell the mesh", error=str(error))
+
     def handle(request: Request) -> bytes:
         task = json.loads(request.body)
+        tell_mesh(1)
         future: Future[Outcome] = pool.submit(runner.run, str(task["repo"]), int(task["number"]))
         while not future.done():  # the main loop stays alive while the task runs
             rt.heartbeat()
@@ -119,6 +132,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
             except TimeoutError:
                 continue
         outcome = future.result()
+        tell_mesh(0)
         log.info("task done", repo=task["repo"], number=task["number"], ok=outcome.ok, summary=outcome.summary[:200])
         return json.dumps(outcome.as_reply()).encode()
 
@@ -137,6 +151,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         log_client.client.close()
+        mesh.close()
     return 0
 
 
