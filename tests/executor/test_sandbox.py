@@ -57,7 +57,14 @@ def test_the_agents_environment_and_token_never_reach_a_command(workspace: Path,
 def test_no_network_unless_the_config_allows_it(workspace: Path) -> None:
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
-    threading.Thread(target=lambda: [server.accept() for _ in range(2)], daemon=True).start()
+    def serve() -> None:
+        try:
+            while True:
+                server.accept()
+        except OSError:
+            pass  # closed at the end of the test
+
+    threading.Thread(target=serve, daemon=True).start()
     connect = ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), 2); print('reached')"]
     try:
         closed = Sandbox(workspace).run(connect)
