@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,20 @@ repos:
 """
 
 
+@pytest.fixture
+def forge(tmp_path: Path) -> Iterator[Any]:
+    running = start_forge(tmp_path / "forge", seed=SEED)
+    yield running
+    stop_forge(running)
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text("agent-1-secret-token\n")
+    return path
+
+
 def agent_workers(forge_url: str, token_file: Path, *executor_args: str) -> dict[str, dict[str, Any]]:
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
     return {
@@ -83,82 +98,64 @@ def open_issue(forge: Any, title: str, body: str, token: str = "alice-token") ->
 
 
 def test_an_issue_becomes_a_pull_request_made_in_the_sandbox_and_linked_to_the_log(
-    start_agent, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
 ) -> None:
-    forge = start_forge(tmp_path / "forge", seed=SEED)
-    try:
-        token_file = tmp_path / "token"
-        token_file.write_text("agent-1-secret-token\n")
-        agent = start_agent(agent_workers(forge.url, token_file))
-        number = open_issue(forge, "Add a greeting", TASK)
-        bodies = wait_for_comment(forge, number, "Opened ")
-        pulls = forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json()
-        assert len(pulls) == 1
-        pull = pulls[0]
-        assert pull["head"]["ref"] == f"bzzz/{number}-agent-1" and pull["base"]["ref"] == "main"
-        assert pull["html_url"] in "\n".join(bodies)
-        assert f"Closes #{number}" in pull["body"] and "bubblewrap sandbox" in pull["body"]
+    agent = start_agent(agent_workers(forge.url, token_file))
+    number = open_issue(forge, "Add a greeting", TASK)
+    bodies = wait_for_comment(forge, number, "Opened ")
+    pulls = forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json()
+    assert len(pulls) == 1
+    pull = pulls[0]
+    assert pull["head"]["ref"] == f"bzzz/{number}-agent-1" and pull["base"]["ref"] == "main"
+    assert pull["html_url"] in "\n".join(bodies)
+    assert f"Closes #{number}" in pull["body"] and "bubblewrap sandbox" in pull["body"]
 
-        # The branch holds the command's work, committed as the agent.
-        checkout = tmp_path / "checkout"
-        subprocess.run(["git", "clone", "--quiet", "--branch", pull["head"]["ref"],
-                        f"{forge.url}/alice/tasks.git", str(checkout)], check=True)
-        assert (checkout / "GREETING.md").read_text() == "hello from the sandbox\n"
-        author = subprocess.run(["git", "log", "-1", "--format=%an"], cwd=checkout, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        assert author == "agent-1"
-        assert "agent-1-secret-token" not in (checkout / ".git" / "config").read_text()
+    # The branch holds the command's work, committed as the agent.
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "--quiet", "--branch", pull["head"]["ref"],
+                    f"{forge.url}/alice/tasks.git", str(checkout)], check=True)
+    assert (checkout / "GREETING.md").read_text() == "hello from the sandbox\n"
+    author = subprocess.run(["git", "log", "-1", "--format=%an"], cwd=checkout, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert author == "agent-1"
+    assert "agent-1-secret-token" not in (checkout / ".git" / "config").read_text()
 
-        # The PR names the log by key and the task's entries in it, and they are there.
-        agent.call("shutdown")
-        assert agent.process.wait(30) == 0
-        with MerkleLog.open(agent.data_dir / "log" / "hypercore") as signed:
-            signed.verify()
-            assert signed.key.hex() in pull["body"]
-            entries = {i: json.loads(signed.get(i)) for i in range(signed.length)}
-        started = next(i for i, e in entries.items() if e["type"] == "task_started")
-        executed = next(i for i, e in entries.items() if e["type"] == "task_executed")
-        assert f"entries {started} to {executed}" in pull["body"]
-    finally:
-        stop_forge(forge)
+    # The PR names the log by key and the task's entries in it, and they are there.
+    agent.call("shutdown")
+    assert agent.process.wait(30) == 0
+    with MerkleLog.open(agent.data_dir / "log" / "hypercore") as signed:
+        signed.verify()
+        assert signed.key.hex() in pull["body"]
+        entries = {i: json.loads(signed.get(i)) for i in range(signed.length)}
+    started = next(i for i, e in entries.items() if e["type"] == "task_started")
+    executed = next(i for i, e in entries.items() if e["type"] == "task_executed")
+    assert f"entries {started} to {executed}" in pull["body"]
 
 
 def test_a_command_that_reaches_for_the_token_or_the_network_gets_neither(
-    start_agent, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
 ) -> None:
-    forge = start_forge(tmp_path / "forge", seed=SEED)
-    try:
-        token_file = tmp_path / "token"
-        token_file.write_text("agent-1-secret-token\n")
-        start_agent(agent_workers(forge.url, token_file))
-        number = open_issue(forge, "Tidy", SNEAKY.replace("FORGE", forge.url).replace("TOKEN_FILE", str(token_file)))
-        bodies = wait_for_comment(forge, number, "The task failed")
-        failure = next(b for b in bodies if "The task failed" in b)
-        # Not even redacted: the reporter would have replaced a leaked token with [REDACTED].
-        assert "agent-1-secret-token" not in failure and "REDACTED" not in failure
-        assert "token=[]" in failure
-        assert "Network is unreachable" in failure or "Connection refused" in failure
-        assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
-    finally:
-        stop_forge(forge)
+    start_agent(agent_workers(forge.url, token_file))
+    number = open_issue(forge, "Tidy", SNEAKY.replace("FORGE", forge.url).replace("TOKEN_FILE", str(token_file)))
+    bodies = wait_for_comment(forge, number, "The task failed")
+    failure = next(b for b in bodies if "The task failed" in b)
+    # Not even redacted: the reporter would have replaced a leaked token with [REDACTED].
+    assert "agent-1-secret-token" not in failure and "REDACTED" not in failure
+    assert "token=[]" in failure
+    assert "Network is unreachable" in failure or "Connection refused" in failure
+    assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
 
 
-def test_an_untrusted_authors_issue_is_not_executed(start_agent, tmp_path: Path) -> None:  # noqa: F811
-    forge = start_forge(tmp_path / "forge", seed=SEED)
-    try:
-        token_file = tmp_path / "token"
-        token_file.write_text("agent-1-secret-token\n")
-        start_agent(agent_workers(forge.url, token_file))
-        number = open_issue(forge, "Add a greeting", TASK, token="mallory-token")
-        # GitHub drops labels from an author without push access; a maintainer triaging the
-        # issue adds the task label, which makes it work for the agents but not trusted code.
-        forge.call("POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token",
-                   json={"labels": ["bzzz-task"]})
-        bodies = wait_for_comment(forge, number, "Not executed")
-        assert any("@mallory is not a trusted author" in b for b in bodies)
-        assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
-    finally:
-        stop_forge(forge)
+def test_an_untrusted_authors_issue_is_not_executed(start_agent, forge: Any, token_file: Path) -> None:  # noqa: F811
+    start_agent(agent_workers(forge.url, token_file))
+    number = open_issue(forge, "Add a greeting", TASK, token="mallory-token")
+    # GitHub drops labels from an author without push access; a maintainer triaging the
+    # issue adds the task label, which makes it work for the agents but not trusted code.
+    forge.call("POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token",
+               json={"labels": ["bzzz-task"]})
+    bodies = wait_for_comment(forge, number, "Not executed")
+    assert any("@mallory is not a trusted author" in b for b in bodies)
+    assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
 
 
 def test_the_worker_explains_its_arguments_and_refuses_to_trust_everyone() -> None:
@@ -182,20 +179,16 @@ check: ["grep -q hello GREETING.md"]
 """
 
 
-def test_a_task_without_commands_is_done_by_the_model_and_checked(start_agent, tmp_path: Path) -> None:  # noqa: F811
-    forge = start_forge(tmp_path / "forge", seed=SEED)
+def test_a_task_without_commands_is_done_by_the_model_and_checked(
+    start_agent, forge: Any, token_file: Path,  # noqa: F811
+) -> None:
     answers = ["I think the greeting should say goodbye.\n<<<FILE GREETING.md>>>\ngoodbye\n<<<END>>>\n",
                "<<<FILE GREETING.md>>>\nhello\n<<<END>>>\n"]
-    try:
-        with fake_ollama(["gemma3:270m"], answers) as model:
-            token_file = tmp_path / "token"
-            token_file.write_text("agent-1-secret-token\n")
-            start_agent(agent_workers(forge.url, token_file, "--ollama", model.url, "--allow", "grep"))
-            number = open_issue(forge, "Add a greeting", MODEL_TASK)
-            bodies = wait_for_comment(forge, number, "Opened ")
-        assert any("a change proposed by `gemma3:270m`" in b for b in bodies)
-        pull = forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json()[0]
-        assert "round 2 of at most 3" in pull["body"] and "check `grep -q hello GREETING.md` passed" in pull["body"]
-        assert len(model.requests) == 2 and "exited with status 1" in model.requests[1]["messages"][-1]["content"]
-    finally:
-        stop_forge(forge)
+    with fake_ollama(["gemma3:270m"], answers) as model:
+        start_agent(agent_workers(forge.url, token_file, "--ollama", model.url, "--allow", "grep"))
+        number = open_issue(forge, "Add a greeting", MODEL_TASK)
+        bodies = wait_for_comment(forge, number, "Opened ")
+    assert any("a change proposed by `gemma3:270m`" in b for b in bodies)
+    pull = forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json()[0]
+    assert "round 2 of at most 3" in pull["body"] and "check `grep -q hello GREETING.md` passed" in pull["body"]
+    assert len(model.requests) == 2 and "exited with status 1" in model.requests[1]["messages"][-1]["content"]

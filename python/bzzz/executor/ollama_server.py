@@ -165,7 +165,8 @@ class LlamaBackend:
             from llama_cpp import Llama
         except ImportError:
             raise RuntimeError("llama-cpp-python is not installed: run `make model` (it builds from source, a few minutes)") from None
-        self._llama = Llama(model_path=str(model_path), n_ctx=context, n_threads=threads, verbose=False)
+        # Any: llama-cpp-python's own message types are stricter than the JSON we pass on.
+        self._llama: Any = Llama(model_path=str(model_path), n_ctx=context, n_threads=threads, verbose=False)
         self.models = [ModelInfo(name, size=model_path.stat().st_size, family=name.split(":")[0])]
 
     def _options(self, options: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ a refused token fails at once instead of waiting for someone to type a password.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import subprocess
@@ -102,8 +103,6 @@ class Workspace:
 
 
 def _git_env() -> dict[str, str]:
-    import os
-
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/nonexistent"),

@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import queue
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import multiaddr
 import structlog
 import trio
 from libp2p.abc import IHost
+from libp2p.kad_dht.kad_dht import KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
@@ -40,12 +41,11 @@ class _Wanted:
     next_try: float = 0.0
     connected: bool = False
     dialing: bool = False
-    addrs: list[multiaddr.Multiaddr] = field(default_factory=list)
 
 
 class Dialer:
     def __init__(
-        self, host: IHost, metrics: MeshMetrics, *, initial_s: float, max_s: float, clock: object = time.monotonic
+        self, host: IHost, metrics: MeshMetrics, *, initial_s: float, max_s: float
     ) -> None:
         self.host = host
         self.metrics = metrics
@@ -136,14 +136,11 @@ def rendezvous_key(name: str) -> str:
     return "1220" + hashlib.sha256(name.encode()).hexdigest()
 
 
-async def rendezvous(dht: object, dialer: Dialer, name: str, interval_s: float) -> None:
+async def rendezvous(dht: KadDHT, dialer: Dialer, name: str, interval_s: float) -> None:
     """Announce this node under the rendezvous key and dial the others found there.
 
     Needs one connection to begin with (a bootstrap peer, or one found by mDNS): through it
     the DHT reaches the peers that announced themselves, whichever network they are on."""
-    from libp2p.kad_dht.kad_dht import KadDHT
-
-    assert isinstance(dht, KadDHT)
     key = rendezvous_key(name)
     me = dialer.host.get_id()
     while True:

@@ -25,13 +25,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import trio
 from libp2p.peer.id import ID
 from libp2p.pubsub import gossipsub as gossipsub_module
 from libp2p.pubsub import mcache as mcache_module
 from libp2p.pubsub import pubsub as pubsub_module
+from libp2p.abc import IHost
 from libp2p.exceptions import ValidationError
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
@@ -41,6 +42,7 @@ from libp2p.pubsub.utils import maybe_consume_signed_record as _library_consume_
 
 from bzzz._core import Envelope, EnvelopeRejected, Gate, message_id
 from bzzz.mesh.metrics import MeshMetrics
+from bzzz.mesh.settings import GossipSettings
 
 
 _ids: dict[bytes, bytes] = {}
@@ -190,7 +192,7 @@ class GatedPubsub(Pubsub):
             self.metrics.received.labels(envelope.type).inc()
 
 
-def make_router(settings: Any, metrics: MeshMetrics) -> CountedGossipSub:
+def make_router(settings: GossipSettings, metrics: MeshMetrics) -> CountedGossipSub:
     from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11
 
     router = CountedGossipSub(
@@ -201,7 +203,7 @@ def make_router(settings: Any, metrics: MeshMetrics) -> CountedGossipSub:
         degree=settings.degree,
         degree_low=settings.degree_low,
         degree_high=settings.degree_high,
-        heartbeat_interval=settings.heartbeat_s,  # the library types it int; a float works
+        heartbeat_interval=cast(int, settings.heartbeat_s),  # typed int by the library; trio sleeps a float
         heartbeat_initial_delay=0.1,
         # Adaptive gossip stretches the heartbeat to 30-60 s when it judges the network
         # unhealthy, which on a small cluster is most of the time.
@@ -213,7 +215,7 @@ def make_router(settings: Any, metrics: MeshMetrics) -> CountedGossipSub:
     return router
 
 
-def make_pubsub(host: Any, router: CountedGossipSub, settings: Any) -> GatedPubsub:
+def make_pubsub(host: IHost, router: CountedGossipSub, settings: GossipSettings) -> GatedPubsub:
     return GatedPubsub(
         host,
         router,

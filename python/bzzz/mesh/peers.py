@@ -9,7 +9,7 @@ peer can be connected and hung, or alive behind another peer with no direct conn
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bzzz._core import Envelope
@@ -25,7 +25,6 @@ class PeerEntry:
     interval_s: float
     last_seen: float  # monotonic
     last_seq: int
-    first_seen: float = field(default=0.0)
 
     def live(self, now: float) -> bool:
         return now - self.last_seen <= MISSED_INTERVALS * self.interval_s
@@ -75,7 +74,6 @@ class PeerTable:
             interval_s=interval_s,
             last_seen=now,
             last_seq=envelope.seq,
-            first_seen=entry.first_seen if entry is not None else now,
         )
         if not was_live:
             return Change("joined", peer_id, envelope.node_id)

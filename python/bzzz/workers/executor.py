@@ -27,7 +27,7 @@ import structlog
 from bzzz.bus import BusError, Request, Service, service_available
 from bzzz.executor.model import ModelExecutor, ModelSettings
 from bzzz.executor.runner import ExecutorSettings, Outcome, TaskRunner
-from bzzz.executor.sandbox import Limits, SandboxUnavailable
+from bzzz.executor.sandbox import Limits, Sandbox, SandboxUnavailable
 from bzzz.github.client import TokenError, connect, load_token
 from bzzz.log import encode_event
 from bzzz.log.service import LogAppendError, LogClient
@@ -137,8 +137,9 @@ def main(rt: runtime.WorkerRuntime) -> int:
         return json.dumps(outcome.as_reply()).encode()
 
     try:
-        if not settings.allow_unsandboxed:
-            _check_sandbox(settings)
+        # Refuse to start rather than take tasks and fail each one (the sandbox says why).
+        settings.work_root.mkdir(parents=True, exist_ok=True)
+        Sandbox(settings.work_root, allow_unsandboxed=settings.allow_unsandboxed)
         with Service(rt.run_dir, SERVICE, handle) as service:
             log.info("executing tasks", login=args.login, allow=sorted(settings.allowlist), network=settings.network)
             rt.heartbeat()  # ready
@@ -153,14 +154,6 @@ def main(rt: runtime.WorkerRuntime) -> int:
         log_client.client.close()
         mesh.close()
     return 0
-
-
-def _check_sandbox(settings: ExecutorSettings) -> None:
-    # Refuse to start rather than take tasks and fail each one.
-    import shutil
-
-    if shutil.which("bwrap") is None:
-        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: install it, or start with --allow-unsandboxed")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from bzzz.mesh.client import (
     request_decoder,
 )
 from bzzz.mesh.identity import load_or_create
+from bzzz.mesh.metrics import MeshMetrics
 from bzzz.mesh.node import MeshNode
 from bzzz.mesh.peers import Change
 from bzzz.mesh.settings import MeshSettings
@@ -115,18 +116,22 @@ def log_key_reader(data_dir: Path) -> Callable[[], str | None]:
 class Bridge:
     """The trio side of the bus: admitted gossip and peer changes go out as events."""
 
-    def __init__(self, rt: runtime.WorkerRuntime, node_ref: list[MeshNode]) -> None:
+    def __init__(self, rt: runtime.WorkerRuntime) -> None:
         self.publisher = Publisher(rt.run_dir, rt.name)
-        self.node_ref = node_ref
+        self.metrics: MeshMetrics | None = None  # the node's, once it exists
+
+    def _dropped(self) -> None:
+        if self.metrics is not None:
+            self.metrics.dropped.labels("bus").inc()
 
     def envelope(self, envelope: Envelope) -> None:
         if not self.publisher.publish(gossip_bus_topic(envelope.topic), envelope.to_bytes(), msg_id=envelope.msg_id):
-            self.node_ref[0].metrics.dropped.labels("bus").inc()
+            self._dropped()
 
     def peer_change(self, change: Change) -> None:
         event = PeerEvent(change.kind, change.peer_id, change.node_id)  # type: ignore[arg-type]
         if not self.publisher.publish(PEERS_TOPIC, msgspec.json.encode(event)):
-            self.node_ref[0].metrics.dropped.labels("bus").inc()
+            self._dropped()
 
 
 async def handle(node: MeshNode, request: MeshRequest) -> dict[str, Any]:
@@ -170,8 +175,7 @@ def serve_requests(rt: runtime.WorkerRuntime, node: MeshNode, token: trio.lowlev
 
 
 async def run(rt: runtime.WorkerRuntime, settings: MeshSettings) -> None:
-    node_ref: list[MeshNode] = []
-    bridge = Bridge(rt, node_ref)
+    bridge = Bridge(rt)
     node = MeshNode(
         load_or_create(rt.data_dir),
         settings,
@@ -180,7 +184,7 @@ async def run(rt: runtime.WorkerRuntime, settings: MeshSettings) -> None:
         on_envelope=bridge.envelope,
         on_peer_change=bridge.peer_change,
     )
-    node_ref.append(node)
+    bridge.metrics = node.metrics
     if settings.metrics_port is not None:
         server, _ = start_http_server(settings.metrics_port, registry=node.metrics.registry)
         log.info("metrics served", port=server.server_port)
