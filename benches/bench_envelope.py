@@ -7,7 +7,7 @@ import time
 import pytest
 
 from benches.rates import RATES
-from bzzz._core import Gate, KeyPair, sign_envelope
+from bzzz._core import Gate, KeyPair, Safeguards, sign_envelope
 from tests.reference import envelope as ref
 
 GROUP = "envelope: verify + validate + dedup"
@@ -84,3 +84,48 @@ def test_envelope_rust_batches_of_100(benchmark) -> None:
 def test_envelope_python_reference(benchmark) -> None:
     benchmark.pedantic(python_reference, rounds=5, iterations=1)
     RATES[GROUP]["python"] = COUNT / benchmark.stats.stats.min
+
+
+# --- the discussion safeguards' cost ---------------------------------------------------
+
+SAFEGUARDS_GROUP = "envelope: gate with and without safeguards"
+ISSUES = 50
+# Loose enough that every message is admitted: the timing covers the whole path (a bucket
+# and a discussion updated per message), not cheap early refusals.
+LOOSE = Safeguards(sender_burst=COUNT, max_participants=len(SENDERS), max_discussion_messages=COUNT)
+
+
+def plan(i: int) -> bytes:
+    """A meta_msg (about 450 bytes on the wire) from one of 20 peers in one of 50 issues."""
+    issue = i % ISSUES + 1
+    payload = {
+        "issue_id": f"acme/widgets#{issue}",
+        "parent_id": None,
+        "content": {"query_type": "plan", "text": "split the parser into a lexer and a parser", "parameters": {}},
+    }
+    return sign_envelope(SENDERS[i % len(SENDERS)].secret_key, "meta_msg", f"bzzz/meta/issue/acme/widgets/{issue}",
+                         f"agent-{i % len(SENDERS)}", payload, seq=i, ts_ms=NOW)
+
+
+PLANS = [plan(i) for i in range(COUNT)]
+
+
+def rust_gate(safeguards: Safeguards | None) -> int:
+    gate = Gate(safeguards=safeguards)
+    return sum(1 for m in PLANS if gate.admit(m, NOW))
+
+
+def test_a_gate_with_loose_safeguards_admits_every_plan_before_timing() -> None:
+    assert rust_gate(None) == rust_gate(LOOSE) == COUNT
+
+
+@pytest.mark.benchmark(group=SAFEGUARDS_GROUP)
+def test_envelope_rust_without_safeguards(benchmark) -> None:
+    benchmark.pedantic(rust_gate, args=(None,), rounds=5, iterations=1)
+    RATES[SAFEGUARDS_GROUP]["rust"] = COUNT / benchmark.stats.stats.min
+
+
+@pytest.mark.benchmark(group=SAFEGUARDS_GROUP)
+def test_envelope_rust_with_safeguards(benchmark) -> None:
+    benchmark.pedantic(rust_gate, args=(LOOSE,), rounds=5, iterations=1)
+    RATES[SAFEGUARDS_GROUP]["rust-safeguards"] = COUNT / benchmark.stats.stats.min

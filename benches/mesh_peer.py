@@ -34,6 +34,9 @@ from bzzz.mesh.settings import MeshSettings
 TOPIC = "bzzz/meta/issue/bench/mesh/1"
 
 
+UNGUARDED = {"sender_rate": 1e6, "sender_burst": 1_000_000, "max_discussion_messages": 4_000_000_000}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
@@ -44,7 +47,10 @@ def main() -> None:
     settings = MeshSettings.model_validate({
         "listen": [f"/ip4/127.0.0.1/tcp/{args.port}"],
         "discovery": {"mdns": False, "dht": False, "bootstrap": args.bootstrap, "redial_initial_s": 0.2},
-        "gossip": {"max_publish_rate": args.max_rate, **json.loads(os.environ.get("BENCH_GOSSIP", "{}"))},
+        # The discussion safeguards would (rightly) stop one sender's hundreds of messages a
+        # second on one topic; this benchmark measures the mesh itself, so they are opened wide.
+        "gossip": {"max_publish_rate": args.max_rate, "safeguards": UNGUARDED,
+                   **json.loads(os.environ.get("BENCH_GOSSIP", "{}"))},
         "capabilities": {"ollama_endpoints": [], "tools": []},
         "capabilities_interval_s": 5.0,
     })

@@ -16,6 +16,7 @@ TARGETS = [
     ("log: batched append, 1000 per signature", "rust", "python", None, "batched vs PyNaCl + hashlib"),
     ("envelope: verify + validate + dedup", "rust", "python", 3.0, "envelope, one by one, vs PyNaCl-based Python"),
     ("envelope: verify + validate + dedup", "rust-batch", "python", 3.0, "envelope, batches of 100, vs PyNaCl Python"),
+    ("envelope: gate with and without safeguards", "rust-safeguards", "rust", None, "gate with safeguards vs without"),
     ("bus: envelopes through the proxy", "bus", "raw-push-pull", 0.30, "bus throughput vs raw pyzmq PUSH/PULL"),
 ]
 

@@ -6,7 +6,7 @@ import bzzz._core
 PUBLIC = {
     "CoreError", "EnvelopeRejected", "LogCorrupted", "VerificationFailed",
     "KeyPair", "MerkleLog", "Proof", "LogVerifier", "discovery_key",
-    "REJECT_REASONS", "Limits", "Envelope", "SeenCache", "Gate",
+    "REJECT_REASONS", "Limits", "Safeguards", "Envelope", "SeenCache", "Gate",
     "sign_envelope", "verify_envelope", "forward_envelope", "message_id", "peer_id",
     "__version__",
 }

@@ -22,6 +22,7 @@ __all__ = [
     "peer_id",
     "Proof",
     "REJECT_REASONS",
+    "Safeguards",
     "SeenCache",
     "sign_envelope",
     "VerificationFailed",
@@ -225,13 +226,14 @@ def discovery_key(key: bytes) -> bytes:
 # encoding, schemas, check order) is the module doc of rust/core/src/envelope/mod.rs.
 # sign_envelope, verify_envelope, forward_envelope, message_id, Gate.admit and
 # Gate.admit_batch release the GIL for their hashing, signing and verifying;
-# Envelope accessors, Limits and SeenCache calls are short and keep it.
-# SeenCache and Gate may be shared between threads.
+# Envelope accessors, Limits, Safeguards, SeenCache and Gate.discussion calls
+# are short and keep it. SeenCache and Gate may be shared between threads.
 
 from typing import Any
 
 REJECT_REASONS: tuple[str, ...]
-"""Every `EnvelopeRejected.reason`: size, malformed, schema, signature, source, hops, ttl, skew, duplicate."""
+"""Every `EnvelopeRejected.reason`: size, malformed, schema, signature, source, hops, ttl, skew, duplicate,
+then the safeguards' rate, closed, participants."""
 
 @final
 class Limits:
@@ -252,6 +254,42 @@ class Limits:
     @property
     def max_clock_skew_ms(self) -> int:
         """How far in the future ts may be."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Safeguards:
+    """What a Gate allows one signer (`from`) and one discussion (`Envelope.discussion_key`):
+    checks 11 to 13, after dedup. Frozen; CoreError for a sender_rate that is not a finite
+    number above 0 or any other field below 1; ints out of range raise OverflowError."""
+
+    def __new__(
+        cls,
+        sender_rate: float = 5.0,
+        sender_burst: int = 20,
+        max_participants: int = 16,
+        discussion_ttl: int = 3600,
+        max_discussion_messages: int = 500,
+        capacity: int = 10000,
+    ) -> Safeguards: ...
+    @property
+    def sender_rate(self) -> float:
+        """Sustained messages per second per signer: its token bucket's refill."""
+    @property
+    def sender_burst(self) -> int:
+        """Most messages a signer may send at once: its bucket's size (a new signer starts full)."""
+    @property
+    def max_participants(self) -> int:
+        """Most distinct signers in one discussion."""
+    @property
+    def discussion_ttl(self) -> int:
+        """Seconds a discussion stays open after it opened (at min(ts, now) of its first message)."""
+    @property
+    def max_discussion_messages(self) -> int:
+        """Most messages admitted into one discussion."""
+    @property
+    def capacity(self) -> int:
+        """Most signers, and most discussions, a gate remembers (each)."""
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -298,6 +336,10 @@ class Envelope:
         """What the signature covers: b"bzzz/envelope/v1\n" + canonical JSON without "sig"."""
     def message_id(self) -> bytes:
         """`message_id(self.to_bytes())`."""
+    @property
+    def discussion_key(self) -> str | None:
+        """The discussion the safeguards count it in: a meta_msg's topic, "help:" + request_id
+        for a help request or response, None for capabilities and escalation."""
     def __eq__(self, other: object) -> bool: ...
 
 def sign_envelope(
@@ -371,25 +413,35 @@ class SeenCache:
 @final
 class Gate:
     """The check every inbound message passes: verify_envelope, then dedup on msg_id
-    (only after the signature verified; an entry lasts until the message expires).
-    Thread-safe."""
+    (only after the signature verified; an entry lasts until the message expires),
+    then the safeguards if it has them. Thread-safe."""
 
-    def __new__(cls, limits: Limits | None = None, capacity: int = 100000) -> Gate:
-        """CoreError for capacity 0."""
+    def __new__(
+        cls, limits: Limits | None = None, capacity: int = 100000, safeguards: Safeguards | None = None
+    ) -> Gate:
+        """CoreError for capacity 0. Without safeguards, no rate, closed or participants checks."""
     @property
     def limits(self) -> Limits: ...
     @property
     def capacity(self) -> int: ...
+    @property
+    def safeguards(self) -> Safeguards | None: ...
     def admit(self, data: bytes, now_ms: int | None = None, *, source_peer: bytes | None = None) -> Envelope:
         """Raises EnvelopeRejected (reason 'duplicate' for a msg_id already admitted).
 
         With `source_peer` (the binary libp2p peer id the network says the message came
         from), an authentic envelope signed by anyone else is refused as 'source', before
-        it can claim its msg_id. Releases the GIL."""
+        it can claim its msg_id. With safeguards, then 'rate', 'closed' or 'participants';
+        a message refused for those keeps its msg_id claimed. Releases the GIL."""
     def admit_batch(self, items: Iterable[bytes], now_ms: int | None = None) -> list[Envelope | EnvelopeRejected]:
         """admit() for each item, in order; refusals are returned, not raised.
         Verifies with the GIL released. TypeError if an item is not bytes."""
-    def clear(self) -> None: ...
+    def discussion(self, key: str, now_ms: int | None = None) -> dict[str, Any] | None:
+        """{"opened_ms": int, "closes_ms": int, "messages": int, "participants": int, "closed": bool}
+        as of `now_ms` (default: now), or None if unknown (or the gate has no safeguards).
+        `key` is an `Envelope.discussion_key`."""
+    def clear(self) -> None:
+        """Forget every message id, signer and discussion."""
     def __len__(self) -> int:
         """Message ids held."""
 # --- envelope: end ---

@@ -30,7 +30,10 @@ def test_every_core_error_is_a_value_error_under_core_error(error: type, parent:
 
 
 def test_the_reject_reasons_are_a_closed_documented_set() -> None:
-    assert REJECT_REASONS == ("size", "malformed", "schema", "signature", "source", "hops", "ttl", "skew", "duplicate")
+    assert REJECT_REASONS == (
+        "size", "malformed", "schema", "signature", "source", "hops", "ttl", "skew", "duplicate",
+        "rate", "closed", "participants",
+    )
 
 
 def test_a_rejection_carries_its_reason_and_a_readable_message() -> None:

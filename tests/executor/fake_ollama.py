@@ -1,6 +1,7 @@
 """Ollama for tests: the project's Ollama-compatible server (`bzzz.executor.ollama_server`) with
 scripted answers, run by uvicorn in a thread on 127.0.0.1. Each chat or generate call takes the
-next answer (the last one repeats) and is recorded in `requests`."""
+next answer (the last one repeats) of the first rule whose text is in the request, else of
+`answers`, and is recorded in `requests`."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from bzzz.executor.ollama_server import ModelInfo, ScriptedBackend, create_app
 
 
 class FakeOllama:
-    def __init__(self, models: list[str], answers: list[str]) -> None:
-        self.backend = ScriptedBackend([ModelInfo(m, size=291_000_000, family="gemma3") for m in models], list(answers))
+    def __init__(self, models: list[str], answers: list[str], rules: dict[str, list[str]] | None = None) -> None:
+        self.backend = ScriptedBackend([ModelInfo(m, size=291_000_000, family="gemma3") for m in models], list(answers),
+                                       rules=[(needle, list(script)) for needle, script in (rules or {}).items()])
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -46,8 +48,8 @@ class FakeOllama:
 
 
 @contextmanager
-def fake_ollama(models: list[str], answers: list[str]) -> Iterator[FakeOllama]:
-    server = FakeOllama(models, answers).start()
+def fake_ollama(models: list[str], answers: list[str], rules: dict[str, list[str]] | None = None) -> Iterator[FakeOllama]:
+    server = FakeOllama(models, answers, rules).start()
     try:
         yield server
     finally:

@@ -71,7 +71,7 @@ def agent_workers(forge_url: str, token_file: Path, *executor_args: str) -> dict
                             "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0", "--task-timeout", "120"]},
         "executor": {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
                      "args": ["--base-url", forge_url, "--login", "agent-1", "--allow", "sh",
-                              "--trust-author", "alice", "--time-limit", "30", *executor_args]},
+                              "--trust-author", "alice", "--time-limit", "30", "--discuss", "off", *executor_args]},
     }
 
 

@@ -1,8 +1,11 @@
 """A pure-Python signed envelope, dedup cache and gate (json + hashlib + PyNaCl).
 
-Written from the specification in the module docs of rust/core/src/envelope.rs,
+Written from the specification in the module docs of rust/core/src/envelope/mod.rs,
 independently of the Rust code, to cross-check it and to be the benchmark
-baseline. Same checks, same order, same reasons.
+baseline. Same checks, same order, same reasons, up to dedup (step 10): the
+discussion safeguards (steps 11 to 13, reasons rate, closed and participants)
+are not implemented here; their reasons are listed so the two sets agree, and
+tests/core/test_safeguards.py checks the core alone.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ DOMAIN_TAG = b"bzzz/envelope/v1\n"
 VERSION = 1
 MAX_DEPTH = 32
 MESSAGE_ID_LEN = 20
-REJECT_REASONS = ("size", "malformed", "schema", "signature", "source", "hops", "ttl", "skew", "duplicate")
+REJECT_REASONS = (
+    "size", "malformed", "schema", "signature", "source", "hops", "ttl", "skew", "duplicate",
+    "rate", "closed", "participants",
+)
 
 I64_MIN, U64_MAX, U32_MAX, U8_MAX = -(2**63), 2**64 - 1, 2**32 - 1, 255
 ID_MAX, TEXT_MAX, LIST_MAX, TOPIC_MAX = 256, 8192, 256, 256

@@ -49,7 +49,8 @@ class Agent:
         return self.worker(name)
 
 
-def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None) -> str:
+def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None,
+                node_id: str = "test-agent") -> str:
     def value(v: Any) -> str:
         if isinstance(v, str):
             return json.dumps(v)  # a JSON string is a TOML basic string, escapes and all
@@ -61,7 +62,7 @@ def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: 
             return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
         return str(v)
 
-    lines = ['node_id = "test-agent"', f'data_dir = "{data_dir}"', "", "[supervisor]"]
+    lines = [f"node_id = {json.dumps(node_id)}", f'data_dir = "{data_dir}"', "", "[supervisor]"]
     for key, v in {"heartbeat_interval_s": 0.2, **(supervisor or {})}.items():
         lines.append(f"{key} = {value(v)}")
     for name, worker in workers.items():
@@ -74,11 +75,11 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     agents: list[Agent] = []
 
     def start(workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None,
-              name: str = "agent", wait: bool = True) -> Agent:
+              name: str = "agent", wait: bool = True, node_id: str = "test-agent") -> Agent:
         data_dir = tmp_path / name
         data_dir.mkdir(parents=True, exist_ok=True)
         config = data_dir / "bzzz.toml"
-        config.write_text(toml_config(data_dir, workers, supervisor))
+        config.write_text(toml_config(data_dir, workers, supervisor, node_id))
         env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
         process = subprocess.Popen(
             [sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],

@@ -1,9 +1,11 @@
 """`bzzz demo`: the main job end to end on one machine.
 
 A forge seeded with a demo repository and its issues; three agents (`bzzz agent run`, each with
-its log, mesh, github and executor workers) that find each other over the mesh, claim the
-issues race-free, run each task's commands in the sandbox, and open pull requests that name
-their signed logs; then a summary of who did what. With an Ollama answering at `--ollama`
+its log, mesh, hmmm, github and executor workers) that find each other over the mesh, claim the
+issues race-free, post each plan on the issue's channel and wait out a short objection period
+(their peers follow and journal the discussion), run each task's commands in the sandbox, and
+open pull requests that name their signed logs and the discussion in them; then a summary of who
+did what. With an Ollama answering at `--ollama`
 (or else the embedded model, where `make model` installed it), one more issue is left to the
 model; without either, the demo says so and does the rest.
 """
@@ -27,6 +29,7 @@ import yaml
 
 from bzzz._core import MerkleLog
 from bzzz.bus import BusError, service_available
+from bzzz.log.events import decode_entry
 from bzzz.mesh.client import SERVICE, MeshClient
 from bzzz.supervisor import ControlClient, ControlError
 
@@ -108,7 +111,7 @@ def _start_forge(root: Path, seed: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: str | None,
-                  models: list[str], ollama_url: str) -> Path:
+                  models: list[str], ollama_url: str, embedded: bool) -> Path:
     data_dir = root / name
     data_dir.mkdir(parents=True)
     token_file = data_dir / "github-token"
@@ -129,13 +132,21 @@ def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: s
     for tool in ALLOWED:
         executor_args += ["--allow", tool]
     if models:
-        executor_args += ["--ollama", ollama_url]
+        # Bounded for a small local model: two tries, then one round of help from peers.
+        executor_args += ["--ollama", ollama_url, "--rounds", "2", "--help-rounds", "1", "--help-window", "5"]
+    # A short objection period: the demo shows the discussion without waiting 30 s a task. Peers
+    # review plans with the model only if it is a real Ollama: the embedded base model answers
+    # review prompts with noise (which is never read as agreement), at a minute's cost a plan.
+    hmmm_args = ["--window", "2", "--gather", "3"]
+    if models:
+        hmmm_args += ["--ollama", ollama_url] + (["--no-review"] if embedded else [])
     config = {
         "node_id": name,
         "data_dir": str(data_dir),
         "workers": {
             "log": {"module": "bzzz.workers.log"},
             "mesh": {"module": "bzzz.workers.mesh", "args": mesh_args, "heartbeat_timeout_s": 30},
+            "hmmm": {"module": "bzzz.workers.hmmm", "args": hmmm_args, "heartbeat_timeout_s": 30},
             "github": {"module": "bzzz.workers.github", "args": github_args, "env": env, "heartbeat_timeout_s": 30},
             "executor": {"module": "bzzz.workers.executor", "args": executor_args, "env": env,
                          "heartbeat_timeout_s": 30},
@@ -225,7 +236,7 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
         ports = [_free_port() for _ in AGENTS]
         bootstrap: str | None = None
         for name, port in zip(AGENTS, ports):
-            config = _agent_config(root, name, url, port, bootstrap, models, ollama_url)
+            config = _agent_config(root, name, url, port, bootstrap, models, ollama_url, embedded is not None)
             env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_") and k != "GITHUB_TOKEN"}
             process = subprocess.Popen([sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
                                        stdout=(root / f"{name}.out").open("wb"), stderr=subprocess.STDOUT, env=env)
@@ -251,7 +262,11 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
         forge.wait(10)
         if embedded is not None:
             embedded[0].terminate()
-            embedded[0].wait(10)
+            try:
+                embedded[0].wait(10)
+            except subprocess.TimeoutExpired:  # busy generating: it holds no state worth a clean exit
+                embedded[0].kill()
+                embedded[0].wait()
     _logs(agents)
     say(f"\nEverything is kept in {root} (agents' logs: <agent>/logs/, forge data: forge/).")
     return outcome
@@ -306,14 +321,21 @@ def _summary(url: str, issues: list[tuple[str, str]], results: dict[int, str], p
 
 
 def _logs(agents: list[Running]) -> None:
-    typer.echo("\nSigned logs (replicate and verify by key):")
+    typer.echo("\nSigned logs (replicate and verify by key), and the discussions in them:")
     for agent in agents:
         try:
             with MerkleLog.open(agent.data_dir / "log" / "hypercore") as log:
                 log.verify()
+                events = [decode_entry(log.get(i)) for i in range(log.length)]
                 typer.echo(f"  {agent.name}: {log.length} entries, verified, key {log.key.hex()}")
         except Exception as err:  # the demo reports; it does not hide a broken log
             typer.echo(f"  {agent.name}: cannot read its log: {err}")
+            continue
+        talk = [e for e in events if isinstance(e, dict) and e.get("type") == "hmmm_message"]
+        plans = [e for e in talk if e["direction"] == "sent" and e.get("query_type") == "plan"]
+        heard = [e for e in talk if e["direction"] == "received"]
+        typer.echo(f"      posted {len(plans)} plan(s); heard {len(heard)} message(s) from peers"
+                   + "".join(f"\n      plan for {p['issue_id']}: {p['text'].splitlines()[0][:100]}" for p in plans))
 
 
 def default_root() -> Path:

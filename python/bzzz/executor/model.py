@@ -113,6 +113,18 @@ class ModelExecutor:
         wanted = ", ".join(sorted(needs)) or self.settings.default_model or "any"
         raise ModelUnavailable(f"no installed model fits (wanted {wanted}; installed: {', '.join(have) or 'none'})")
 
+    def plan(self, title: str, body: str, chosen: tuple[str, str]) -> str:
+        """The model's intent, in its words, for peers to review; a plain statement if it says nothing."""
+        url, model = chosen
+        try:
+            reply = self._client(host=url, timeout=self.settings.timeout_s).chat(
+                model=model, messages=[{"role": "user", "content": plan_prompt(title, body)}], options=self.settings.options)
+            intent = (reply.message.content or "").strip()[:PLAN_MAX]
+        except Exception as err:  # no plan from the model is no reason not to discuss
+            log.info("model gave no plan", model=model, error=str(err)[:200])
+            intent = ""
+        return intent or f"change the repository as the issue asks, with `{model}`."
+
     def work(
         self,
         workspace: Path,
@@ -122,11 +134,14 @@ class ModelExecutor:
         checks: Sequence[Sequence[str]],
         run_check: Callable[[Sequence[str]], Result],
         reset: Callable[[], None],
+        *,
+        guidance: str = "",
     ) -> ModelResult:
+        """`guidance`: what the discussion agreed and peers advised, added to the task."""
         url, model = self.pick(needs)
         client = self._client(host=url, timeout=self.settings.timeout_s)
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": _prompt(workspace, title, body,
-                                                                                               self.settings)}]
+        prompt = _prompt(workspace, title, body, self.settings) + guidance
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
         problem = ""
         for round_ in range(1, self.settings.rounds + 1):
             reply = client.chat(model=model, messages=messages, options=self.settings.options)
@@ -151,6 +166,14 @@ class ModelExecutor:
         reset()
         return ModelResult(False, model, self.settings.rounds,
                            f"{model} found no working change in {self.settings.rounds} round(s); last: {problem[:500]}")
+
+
+PLAN_MAX = 2000
+
+
+def plan_prompt(title: str, body: str) -> str:
+    return (f"TASK: plan\n\nThe task (a GitHub issue): {title}\n\n{body.strip()[:6000]}\n\n"
+            "In a few sentences, say which files you will change and how. Do not write the code yet.")
 
 
 def _prompt(workspace: Path, title: str, body: str, settings: ModelSettings) -> str:

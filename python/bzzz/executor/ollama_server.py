@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -118,7 +119,9 @@ def create_app(backend: Backend) -> Starlette:
         if body.get("stream", True):
             lines = (json.dumps(m) + "\n" for m in run())
             return StreamingResponse(lines, media_type="application/x-ndjson")
-        parts = list(run())
+        # In a worker thread: generating (and waiting for the model's lock) must not stop the event
+        # loop from answering /api/tags and the other requests meanwhile.
+        parts = await run_in_threadpool(lambda: list(run()))
         final = parts[-1]
         text = "".join((p["message"]["content"] if chat else p["response"]) for p in parts)
         if chat:
@@ -137,24 +140,29 @@ def create_app(backend: Backend) -> Starlette:
 
 @dataclass
 class ScriptedBackend:
-    """Answers from a list, in order (the last one repeats); remembers every request."""
+    """Answers from a script: the first of `rules` whose text occurs in the request (the prompt,
+    or the chat's last message) answers from its own list, else `answers` does. Each list is
+    taken in order, its last answer repeating. Remembers every request."""
 
     models: list[ModelInfo]
     answers: list[str]
     requests: list[dict[str, Any]] = field(default_factory=list)
+    rules: list[tuple[str, list[str]]] = field(default_factory=list)
 
-    def _next(self, request: dict[str, Any]) -> Iterator[str]:
+    def _next(self, request: dict[str, Any], text: str) -> Iterator[str]:
         self.requests.append(request)
-        text = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        words = text.split(" ")
+        script = next((answers for needle, answers in self.rules if needle in text), self.answers)
+        answer = script.pop(0) if len(script) > 1 else script[0]
+        words = answer.split(" ")
         for i, word in enumerate(words):
             yield word if i == len(words) - 1 else word + " "
 
     def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[str]:
-        return self._next({"model": model, "messages": messages, "options": options})
+        last = str(messages[-1].get("content", "")) if messages else ""
+        return self._next({"model": model, "messages": messages, "options": options}, last)
 
     def generate(self, model: str, prompt: str, options: dict[str, Any]) -> Iterator[str]:
-        return self._next({"model": model, "prompt": prompt, "options": options})
+        return self._next({"model": model, "prompt": prompt, "options": options}, prompt)
 
 
 class LlamaBackend:

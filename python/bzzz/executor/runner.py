@@ -11,11 +11,15 @@
    has one, proposes the change and the block's `check` commands judge it. Each program must
    be a bare name on the `allowlist`; a task with a program that is not fails here, and may be
    retried by an agent that allows it.
-3. **Workspace.** A fresh clone on `bzzz/<issue>-<agent>` (`Workspace`).
-4. **Run.** Each command in order, in the `Sandbox`: the workspace is all it can write; no
+3. **Discussion** (issue 8), if the agent runs the hmmm worker: the plan (what will run, or
+   what the model means to change and how) is posted on the issue's channel, and the work
+   waits out the objection period. A plan that does not survive it is not carried out (the
+   issue says why; people were asked). What peers suggested goes to the model with the task.
+4. **Workspace.** A fresh clone on `bzzz/<issue>-<agent>` (`Workspace`).
+5. **Run.** Each command in order, in the `Sandbox`: the workspace is all it can write; no
    token, no network unless allowed; CPU, memory and time limits. The first that fails ends
    the task, and the comment says which and why (the end of its output).
-5. **Report.** Commit as the agent, push, open a pull request (or update the one an earlier
+6. **Report.** Commit as the agent, push, open a pull request (or update the one an earlier
    attempt opened) whose body says what ran, closes the issue, and names the agent's log by
    key and the range of this task's entries in it.
 
@@ -28,12 +32,12 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from github import Github, GithubException
 
-from bzzz.executor.model import ModelExecutor, ModelUnavailable
+from bzzz.executor.model import ModelExecutor, ModelResult, ModelUnavailable
 from bzzz.executor.sandbox import Limits, Result, Sandbox, SandboxUnavailable
 from bzzz.executor.workspace import Workspace, WorkspaceError, branch_name
 from bzzz.github.tasks import parse_task
@@ -69,23 +73,41 @@ class ExecutorSettings:
     hidden: tuple[Path, ...] = ()
     log_key: str | None = None
     email: str | None = None
+    help_rounds: int = 3
+    help_window_s: float = 20.0
 
 
 Journal = Callable[[str, dict[str, Any]], int | None]
 
 
+class DiscussionUnavailable(RuntimeError):
+    """The agent must discuss before it acts, and cannot now."""
+
+
+class Discussant(Protocol):
+    """The hmmm worker, as the runner asks it (`bzzz.hmmm.client.HmmmClient`)."""
+
+    def discuss(self, repo: str, number: int, title: str, body: str, plan: str) -> dict[str, Any]: ...
+    def ask_help(self, task_id: str, problem: str, tried: list[str], needs: list[str], *,
+                 window_s: float) -> list[dict[str, Any]]: ...
+    def escalate(self, repo: str, number: int, reason: str, summary: str) -> str: ...
+    def transcript(self, repo: str, number: int) -> dict[str, Any]: ...
+    def finish(self, repo: str, number: int) -> None: ...
+
+
 class TaskRunner:
     def __init__(self, settings: ExecutorSettings, github: Github, journal: Journal = lambda kind, fields: None,
-                 model: ModelExecutor | None = None) -> None:
+                 model: ModelExecutor | None = None, discussant: Callable[[], Discussant | None] = lambda: None) -> None:
         self.settings = settings
         self.github = github
         self.journal = journal
         self.model = model
+        self.discussant = discussant  # the hmmm worker, if it runs now
 
     def run(self, repo: str, number: int) -> Outcome:
         try:
             return self._run(repo, number)
-        except SandboxUnavailable as err:
+        except (SandboxUnavailable, DiscussionUnavailable) as err:
             return Outcome(False, f"Not executed: {err}.", retry_elsewhere=True)
         except (WorkspaceError, GithubException) as err:
             log.warning("task failed", repo=repo, number=number, error=str(err))
@@ -120,6 +142,18 @@ class TaskRunner:
 
         first = self.journal("task_started", {"repo": repo_name, "issue": number, "commands": _shown(spec.run),
                                               "model": model[1] if model else None})
+        hmmm = self.discussant()
+        guidance = ""
+        if hmmm is not None:
+            plan = self._plan(issue.title, issue.body or "", spec, model)
+            verdict = hmmm.discuss(repo_name, number, issue.title, issue.body or "", plan)
+            self.journal("task_discussed", {"repo": repo_name, "issue": number, "proceed": verdict["proceed"],
+                                            "revision": verdict["revision"], "reason": verdict["reason"]})
+            if not verdict["proceed"]:
+                hmmm.finish(repo_name, number)
+                return Outcome(False, f"Not done: the plan did not survive its discussion ({verdict['reason']}). "
+                                      "People were asked to decide; see the escalation.")
+            guidance = _guidance(verdict)
         workspace = Workspace.clone(
             settings.work_root, repo.clone_url, token=settings.token, branch=branch_name(number, settings.login),
             author=(settings.login, settings.email or f"{settings.login}@users.noreply.bzzz"),
@@ -145,8 +179,20 @@ class TaskRunner:
                 did = f"the result of {_listing(_shown(spec.run))}"
             else:
                 assert self.model is not None
-                worked = self.model.work(workspace.path, issue.title, issue.body or "", spec.needs_models, spec.check,
-                                         lambda argv: sandbox.run(argv, env=env), workspace.reset)
+
+                def attempt(advice: str) -> ModelResult:
+                    assert self.model is not None
+                    return self.model.work(workspace.path, issue.title, issue.body or "", spec.needs_models, spec.check,
+                                           lambda argv: sandbox.run(argv, env=env), workspace.reset,
+                                           guidance=guidance + advice)
+
+                worked = attempt("")
+                if not worked.ok and hmmm is not None:
+                    worked = self._with_help(hmmm, repo_name, number, spec, worked, attempt)
+                    if not worked.ok:
+                        return Outcome(False, f"The task failed, and {settings.help_rounds} round(s) of help from "
+                                              f"peers did not fix it: {worked.summary}\n\nA person is needed here; "
+                                              "the discussion was escalated.")
                 if not worked.ok:
                     self.journal("task_failed", {"repo": repo_name, "issue": number, "model": worked.model,
                                                  "rounds": worked.rounds})
@@ -161,11 +207,49 @@ class TaskRunner:
             workspace.push()
             last = self.journal("task_executed", {"repo": repo_name, "issue": number, "commit": sha,
                                                   "branch": workspace.branch, "files": changed[:50]})
-            body = _pull_body(number, what, changed, sha, settings, first, last, sandbox.isolated)
+            discussion = hmmm.transcript(repo_name, number) if hmmm is not None else None
+            body = _pull_body(number, what, changed, sha, settings, first, last, sandbox.isolated, discussion)
             pull = self._open_or_update_pull(repo, workspace, f"{issue.title} (#{number})", body)
             return Outcome(True, f"Opened {pull.html_url} with {did}.", pull_request=pull.html_url)
         finally:
             workspace.remove()
+            if hmmm is not None:
+                hmmm.finish(repo_name, number)
+
+    def _plan(self, title: str, body: str, spec: Any, model: tuple[str, str] | None) -> str:
+        """What this agent will change and how, for its peers to review."""
+        if spec.run:
+            steps = "\n".join(f"{n}. run `{line}`" for n, line in enumerate(_shown(spec.run), 1))
+            return (f"Plan for \"{title}\": on a fresh clone of the default branch, in a sandbox (no network, no token):\n"
+                    f"{steps}\nthen commit whatever changed and open a pull request.")
+        assert model is not None and self.model is not None
+        intent = self.model.plan(title, body, model)
+        checks = ", ".join(f"`{line}`" for line in _shown(spec.check)) or "none given"
+        return (f"Plan for \"{title}\": {intent}\n\nHow: `{model[1]}` proposes whole-file changes; each try is checked "
+                f"in a sandbox (checks: {checks}), up to {self.model.settings.rounds} tries; then a pull request.")
+
+    def _with_help(self, hmmm: Discussant, repo: str, number: int, spec: Any, worked: ModelResult,
+                   attempt: Callable[[str], ModelResult]) -> ModelResult:
+        """Ask peers for help, up to `help_rounds` times; escalate if none of it works."""
+        tried = [worked.summary[:2000]]
+        needs = sorted(spec.needs_models | spec.needs_tools)
+        for round_ in range(1, self.settings.help_rounds + 1):
+            answers = hmmm.ask_help(f"{repo}#{number}", worked.summary[:4000], tried, needs,
+                                    window_s=self.settings.help_window_s)
+            self.journal("task_help", {"repo": repo, "issue": number, "round": round_, "answers": len(answers),
+                                       "from": [a["node_id"] for a in answers]})
+            if answers:
+                advice = "\n\nPeers who know this kind of task advise:\n" + "\n".join(
+                    f"- {a['node_id']}: {a['text']}" for a in answers)
+                worked = attempt(advice)
+                if worked.ok:
+                    return worked
+            tried.append(f"help round {round_}: {len(answers)} answer(s); {worked.summary[:1000]}")
+        self.journal("task_failed", {"repo": repo, "issue": number, "model": worked.model,
+                                     "help_rounds": self.settings.help_rounds})
+        hmmm.escalate(repo, number, f"the task failed after {self.settings.help_rounds} help round(s)",
+                      "\n".join(tried)[:8000])
+        return worked
 
     def _open_or_update_pull(self, repo: Any, workspace: Workspace, title: str, body: str) -> Any:
         owner = repo.full_name.split("/")[0]
@@ -198,8 +282,14 @@ def _commit_message(title: str, number: int, commands: Sequence[Sequence[str]], 
     return f"{title} (#{number})\n\nRan, in a sandbox:\n\n{ran}\n"
 
 
+def _guidance(verdict: dict[str, Any]) -> str:
+    notes = "".join(f"\n- {note}" for note in verdict.get("notes") or [])
+    text = f"\n\nThe plan agreed with peers (revision {verdict['revision']}):\n{verdict['plan']}"
+    return text + (f"\n\nPeers also said:{notes}" if notes else "")
+
+
 def _pull_body(number: int, ran: str, changed: Sequence[str], sha: str, settings: ExecutorSettings,
-               first: int | None, last: int | None, isolated: bool) -> str:
+               first: int | None, last: int | None, isolated: bool, discussion: dict[str, Any] | None = None) -> str:
     files = "\n".join(f"- `{path}`" for path in changed[:50]) + ("\n- ..." if len(changed) > 50 else "")
     where = "in a bubblewrap sandbox" if isolated else "WITHOUT a sandbox (bubblewrap is missing; the operator allowed it)"
     if settings.log_key and first is not None and last is not None:
@@ -207,5 +297,12 @@ def _pull_body(number: int, ran: str, changed: Sequence[str], sha: str, settings
                  f"{first} to {last}; replicate it by that key and verify them.")
     else:
         trail = "The agent's log was not reachable when this was written; the task is not journalled."
+    if discussion is None:
+        talk = "The plan was not discussed (this agent runs no hmmm worker)."
+    elif discussion.get("first") is not None and settings.log_key:
+        talk = (f"The discussion of this issue (channel `{discussion['channel']}`, {discussion['entries']} message(s)) "
+                f"is in the same log as entries {discussion['first']} to {discussion['last']}.")
+    else:
+        talk = f"The discussion of this issue (channel `{discussion['channel']}`) could not be journalled."
     return (f"Closes #{number}.\n\nWhat `{settings.login}` did, {where}, on a fresh clone:\n\n{ran}\n\n"
-            f"Files changed:\n\n{files}\n\nCommit {sha}.\n\n{trail}\n")
+            f"Files changed:\n\n{files}\n\nCommit {sha}.\n\n{trail}\n\n{talk}\n")

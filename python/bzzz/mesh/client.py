@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from bzzz._core import Envelope, verify_envelope
 from bzzz.bus import Client
 
 SERVICE = "mesh"
@@ -59,7 +60,24 @@ class Tasks(msgspec.Struct, tag="tasks", tag_field="op", frozen=True):
     max: int | None = None
 
 
-MeshRequest = Publish | Join | Leave | Peers | Status | Tasks
+class Forward(msgspec.Struct, tag="forward", tag_field="op", frozen=True):
+    """Relay an admitted envelope as this agent, one hop further (refused past the hop limit)."""
+
+    envelope: str
+
+
+class ChannelPeers(msgspec.Struct, tag="channel_peers", tag_field="op", frozen=True):
+    topic: str
+
+
+class Announce(msgspec.Struct, tag="announce", tag_field="op", frozen=True):
+    """What this agent's capability broadcasts say about discussions (`hmmm`)."""
+
+    follows: bool
+    discussions: list[str]
+
+
+MeshRequest = Publish | Join | Leave | Peers | Status | Tasks | Forward | ChannelPeers | Announce
 request_decoder = msgspec.json.Decoder(MeshRequest)
 
 
@@ -79,8 +97,28 @@ class MeshClient:
 
     def publish(self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60, request_id: str | None = None) -> str:
         """Sign and gossip; the envelope's msg_id. ServiceError if the core refuses the payload."""
+        return self.publish_envelope(type, topic, payload, ttl=ttl, request_id=request_id).msg_id
+
+    def publish_envelope(self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60,
+                         request_id: str | None = None) -> Envelope:
+        """Sign and gossip; the envelope as sent. ServiceError if the core (or the mesh's safeguards:
+        rate, closed discussion, participants) refuses it."""
         reply = self._call(Publish(type, topic, payload, ttl), request_id)
-        return str(reply["msg_id"])
+        return verify_envelope(str(reply["envelope"]).encode())
+
+    def forward(self, data: bytes) -> Envelope:
+        """Relay an envelope this agent admitted, re-signed with hop_count + 1; the relayed copy.
+        ServiceError (saying `hops`) past the hop limit."""
+        reply = self._call(Forward(data.decode()))
+        return verify_envelope(str(reply["envelope"]).encode())
+
+    def channel_peers(self, topic: str) -> dict[str, list[str]]:
+        """Peers known to be subscribed to `topic`, and those in this node's gossip mesh for it."""
+        reply = self._call(ChannelPeers(topic))
+        return {"subscribed": list(reply["subscribed"]), "mesh": list(reply["mesh"])}
+
+    def announce(self, follows: bool, discussions: list[str]) -> None:
+        self._call(Announce(follows, discussions))
 
     def join(self, topic: str) -> None:
         self._call(Join(topic))

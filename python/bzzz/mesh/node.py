@@ -28,7 +28,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from bzzz._core import Envelope, Gate, Limits, sign_envelope
+from bzzz._core import Envelope, Gate, Limits, Safeguards, forward_envelope, sign_envelope, verify_envelope
 from bzzz.mesh.capabilities import Capabilities, CapabilityDetector
 from bzzz.mesh.discovery import Dialer, rendezvous
 from bzzz.mesh.gossip import GatedPubsub, install_library_fixes, make_pubsub, make_router
@@ -70,12 +70,14 @@ class MeshNode:
         self.on_peer_change = on_peer_change
         self.metrics = MeshMetrics()
         gossip = settings.gossip
-        self.gate = Gate(Limits(max_size=gossip.max_message_bytes, max_hops=gossip.max_hops, max_ttl=gossip.max_ttl_s))
+        self.gate = Gate(Limits(max_size=gossip.max_message_bytes, max_hops=gossip.max_hops, max_ttl=gossip.max_ttl_s),
+                         safeguards=gossip.safeguards.core())
         self.peers = PeerTable(settings.capabilities_interval_s)
         self.detector = CapabilityDetector(settings.capabilities, which=which)
         self.version = version
         self.active_tasks = 0
         self.max_tasks = settings.capabilities.max_tasks
+        self.hmmm: dict[str, Any] | None = None  # what the hmmm worker says of discussions (capabilities)
         self.listen_addrs: list[str] = []
         self._last_seq = 0
         self._capabilities: Capabilities | None = None
@@ -99,13 +101,46 @@ class MeshNode:
     async def publish(self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60) -> str:
         """Sign `payload` as this agent and gossip it; its msg_id. Raises EnvelopeRejected
         for a payload a receiver would refuse (checked by the core before sending)."""
+        msg_id, _ = await self.publish_envelope(type, topic, payload, ttl=ttl)
+        return msg_id
+
+    async def publish_envelope(self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60) -> tuple[str, bytes]:
+        """`publish`, returning (msg_id, the signed envelope).
+
+        Our own message passes our own gate first, as peers' do: its msg_id is taken (an echo
+        is a duplicate), and the discussion safeguards hold for this agent too. A flood from
+        our own workers, or a post to a discussion past its TTL, is refused here, with the
+        reason, instead of being dropped silently by every peer."""
         msg_id = secrets.token_hex(16)
         data = sign_envelope(
             self.identity.secret_key, type, topic, self.node_id, payload, msg_id=msg_id, seq=self.next_seq(), ttl=ttl
         )
+        self.gate.admit(data)  # raises EnvelopeRejected to the caller (not counted: nobody sent it to us)
         await self.publish_signed(topic, data)
         self.metrics.published.labels(type).inc()
-        return msg_id
+        return msg_id, data
+
+    async def forward(self, data: bytes) -> bytes:
+        """Relay an envelope as this agent with hop_count + 1 (a help request, say); the relayed
+        copy. EnvelopeRejected('hops') past the hop limit: the core will not relay it."""
+        relayed = forward_envelope(data, self.identity.secret_key, self.gate.limits)
+        await self.publish_signed(verify_envelope(relayed, self.gate.limits).topic, relayed)
+        self.metrics.published.labels("relayed").inc()
+        return relayed
+
+    def channel_peers(self, topic: str) -> dict[str, list[str]]:
+        """Who is subscribed to `topic` as far as this node knows, and who is in its mesh for it."""
+        pubsub = self._require_pubsub()
+        subscribed = pubsub.peer_topics.get(topic, set())
+        mesh = pubsub.router.mesh.get(topic, set()) if hasattr(pubsub.router, "mesh") else set()
+        return {"subscribed": sorted(str(p) for p in subscribed), "mesh": sorted(str(p) for p in mesh)}
+
+    def announce(self, follows: bool, discussions: list[str]) -> None:
+        """The hmmm worker's part of our capability broadcasts: sent on the next tick if it changed."""
+        hmmm = {"follows": follows, "discussions": sorted(discussions)[:64]}
+        if hmmm != self.hmmm:
+            self.hmmm = hmmm
+            self._broadcast_soon.set()
 
     async def publish_signed(self, topic: str, data: bytes) -> None:
         """Gossip an envelope this node signed (or forwarded) itself."""
@@ -136,6 +171,10 @@ class MeshNode:
             "listen": self.listen_addrs,
             "connected": sorted(str(p) for p in self._dialer.connected_peers()) if self._dialer else [],
             "topics": sorted(pubsub.topic_ids) if pubsub else [],
+            "capabilities": self._capabilities.payload(node_id=self.node_id, peer_id=self.peer_id, log_key_hex="0" * 64,
+                                                       active_tasks=self.active_tasks, max_tasks=self.max_tasks)
+            if self._capabilities is not None else None,
+            "safeguards": self.settings.gossip.safeguards.model_dump(),
             "peers": self.peers.snapshot(),
             "metrics": self.metrics.snapshot(),
         }
@@ -243,7 +282,7 @@ class MeshNode:
                 self._capabilities = await trio.to_thread.run_sync(self.detector.detect)
                 last_detect = now
             caps = self._capabilities
-            fingerprint = caps.fingerprint() + f"/{self.max_tasks}/{self.active_tasks}/{self.log_key()}"
+            fingerprint = caps.fingerprint() + f"/{self.max_tasks}/{self.active_tasks}/{self.log_key()}/{self.hmmm}"
             if fingerprint != last_fingerprint or now - last_sent >= interval:
                 try:
                     await self.publish("capabilities", TOPIC_CAPABILITIES, self.capability_payload(caps), ttl=max(60, int(3 * interval)))
@@ -267,6 +306,8 @@ class MeshNode:
         # Peers judge our liveness by our own period, not theirs.
         payload["interval_ms"] = int(self.settings.capabilities_interval_s * 1000)
         payload["addrs"] = self.listen_addrs[:16]
+        if self.hmmm is not None:
+            payload["hmmm"] = self.hmmm
         return payload
 
     def _require_pubsub(self) -> GatedPubsub:

@@ -14,6 +14,10 @@ the measurements behind each choice):
   `where="outbound_queue"`.
 * `inbound_queue` 4096 messages between the router and the bus, instead of one 32-slot
   channel per topic that drops with a warning. Counted as `where="inbound_queue"`.
+* `safeguards` (the core's, per discussion and per sender; `SafeguardSettings`): 5 HMMM
+  messages/s per sender with bursts of 20, 16 participants and 500 messages per discussion,
+  and a discussion closes an hour after it opened. Capability broadcasts are not limited by
+  them (the router's limit above applies).
 * `seen_ttl_s` 120 s (the default): how long the router remembers a message id. A copy
   arriving later is checked again by the gate, whose dedup lasts as long as the message is
   valid (its ttl), so a replay is refused either way.
@@ -24,10 +28,28 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, field_validator
 import multiaddr
 
+from bzzz._core import Safeguards
 from bzzz.mesh.capabilities import CapabilityConfig
 
 DEFAULT_PORT = 4001
 RENDEZVOUS = "bzzz/rendezvous/v1"
+
+
+class SafeguardSettings(BaseModel):
+    """The discussion safeguards every message passes in the core's gate (`bzzz._core.Safeguards`),
+    on arrival and on sending. Runaway conversations end here, whatever the workers do."""
+
+    sender_rate: float = Field(default=5.0, gt=0, description="HMMM messages per second per sender, sustained.")
+    sender_burst: int = Field(default=20, ge=1, description="HMMM messages a sender may send at once.")
+    max_participants: int = Field(default=16, ge=1, description="Distinct senders in one discussion.")
+    discussion_ttl_s: int = Field(default=3600, ge=1, description="Seconds a discussion stays open after its first message.")
+    max_discussion_messages: int = Field(default=500, ge=1, description="Messages one discussion may hold.")
+    capacity: int = Field(default=10_000, ge=1, description="Senders and discussions remembered (memory bound).")
+
+    def core(self) -> Safeguards:
+        return Safeguards(sender_rate=self.sender_rate, sender_burst=self.sender_burst,
+                          max_participants=self.max_participants, discussion_ttl=self.discussion_ttl_s,
+                          max_discussion_messages=self.max_discussion_messages, capacity=self.capacity)
 
 
 class GossipSettings(BaseModel):
@@ -42,6 +64,7 @@ class GossipSettings(BaseModel):
     max_message_bytes: int = Field(default=65536, ge=1024, description="Envelope size limit (the gate's max_size).")
     max_hops: int = Field(default=3, ge=0, le=255)
     max_ttl_s: int = Field(default=3600, ge=1)
+    safeguards: SafeguardSettings = Field(default_factory=SafeguardSettings)
 
 
 class DiscoverySettings(BaseModel):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,9 +27,11 @@ import structlog
 
 from bzzz.bus import BusError, Request, Service, service_available
 from bzzz.executor.model import ModelExecutor, ModelSettings
-from bzzz.executor.runner import ExecutorSettings, Outcome, TaskRunner
+from bzzz.executor.runner import DiscussionUnavailable, ExecutorSettings, Outcome, TaskRunner
 from bzzz.executor.sandbox import Limits, Sandbox, SandboxUnavailable
 from bzzz.github.client import TokenError, connect, load_token
+from bzzz.hmmm.client import SERVICE as HMMM
+from bzzz.hmmm.client import HmmmClient
 from bzzz.log import encode_event
 from bzzz.log.service import LogAppendError, LogClient
 from bzzz.log.store import log_key
@@ -39,6 +42,7 @@ from bzzz.workers import runtime
 log = structlog.get_logger("bzzz.workers.executor")
 
 SERVICE = "executor"
+STARTUP_GRACE_S = 30.0
 
 
 def parse_args(name: str, argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,6 +64,12 @@ def parse_args(name: str, argv: list[str] | None = None) -> argparse.Namespace:
                         help="An Ollama endpoint for tasks without `run` commands; repeat.")
     parser.add_argument("--model", help="The model to use when a task names none (default: the first installed).")
     parser.add_argument("--rounds", type=int, default=3, help="Tries a model gets, each told why the last failed.")
+    parser.add_argument("--help-rounds", type=int, default=3,
+                        help="Rounds of help from peers (hmmm worker) before a failed task goes to a person.")
+    parser.add_argument("--help-window", type=float, default=20.0, help="Seconds to wait for peers' help each round.")
+    parser.add_argument("--discuss", choices=("auto", "required", "off"), default="auto",
+                        help="Talk each plan over with peers first (the hmmm worker): auto = when the worker runs "
+                             "(waiting for it while the agent starts), required = never act without it, off = never.")
     parser.add_argument("--model-timeout", type=float, default=300.0, help="Seconds one model answer may take.")
     parser.add_argument("--work-dir", type=Path, help="Where workspaces go (default <data_dir>/workspaces).")
     parser.add_argument("--time-limit", type=float, default=900.0, help="Seconds a command may take.")
@@ -70,8 +80,8 @@ def parse_args(name: str, argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("name at least one --trust-author or --trust-label: issues from anyone are never executed")
     if args.time_limit <= 0 or args.cpu_limit <= 0 or args.memory_limit_mb <= 0 or args.model_timeout <= 0:
         parser.error("limits must be positive")
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    if args.rounds < 1 or args.help_rounds < 0 or args.help_window <= 0:
+        parser.error("--rounds must be at least 1, --help-rounds at least 0, --help-window positive")
     return args
 
 
@@ -92,6 +102,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
         allowlist=frozenset(args.allow), trusted_authors=frozenset(args.trust_author),
         trusted_labels=frozenset(args.trust_label), network=args.network,
         allow_unsandboxed=args.allow_unsandboxed, hidden=tuple(hidden), log_key=key.hex() if key else None,
+        help_rounds=args.help_rounds, help_window_s=args.help_window,
         limits=Limits(wall_s=args.time_limit, cpu_s=args.cpu_limit, memory_bytes=args.memory_limit_mb << 20),
     )
     log_client = LogClient(rt.run_dir, sender=rt.name, timeout_s=1.0, retries=2)
@@ -108,7 +119,24 @@ def main(rt: runtime.WorkerRuntime) -> int:
     if args.ollama:
         model = ModelExecutor(ModelSettings(endpoints=tuple(args.ollama), default_model=args.model,
                                             rounds=args.rounds, timeout_s=args.model_timeout))
-    runner = TaskRunner(settings, github, journal, model)
+    hmmm = HmmmClient(rt.run_dir, sender=rt.name)
+    started = time.monotonic()
+
+    def discussant() -> HmmmClient | None:
+        if args.discuss == "off":
+            return None
+        # The agent's workers start together: a task taken at once must not skip the discussion
+        # because the hmmm worker is a moment slower to bind its service than this one.
+        wait_until = started + STARTUP_GRACE_S if args.discuss == "auto" else time.monotonic() + STARTUP_GRACE_S
+        while not service_available(rt.run_dir, HMMM):
+            if time.monotonic() >= wait_until:
+                if args.discuss == "required":
+                    raise DiscussionUnavailable("the hmmm worker is not running, and --discuss required")
+                return None
+            time.sleep(0.2)  # in the task's thread: the worker's own loop keeps heartbeating
+        return hmmm
+
+    runner = TaskRunner(settings, github, journal, model, discussant=discussant)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bzzz-task")
 
     mesh = MeshClient(rt.run_dir, timeout_s=0.5)
@@ -153,6 +181,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
         pool.shutdown(wait=False, cancel_futures=True)
         log_client.client.close()
         mesh.close()
+        hmmm.close()
     return 0
 
 

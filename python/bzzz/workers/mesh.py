@@ -34,6 +34,9 @@ from bzzz.log.store import log_key
 from bzzz.mesh.client import (
     PEERS_TOPIC,
     SERVICE,
+    Announce,
+    ChannelPeers,
+    Forward,
     Join,
     Leave,
     MeshRequest,
@@ -137,7 +140,14 @@ class Bridge:
 async def handle(node: MeshNode, request: MeshRequest) -> dict[str, Any]:
     match request:
         case Publish(type=type_, topic=topic, payload=payload, ttl=ttl):
-            return {"msg_id": await node.publish(type_, topic, payload, ttl=ttl)}
+            msg_id, data = await node.publish_envelope(type_, topic, payload, ttl=ttl)
+            return {"msg_id": msg_id, "envelope": data.decode()}
+        case Forward(envelope=envelope):
+            return {"envelope": (await node.forward(envelope.encode())).decode()}
+        case ChannelPeers(topic=topic):
+            return node.channel_peers(topic)
+        case Announce(follows=follows, discussions=discussions):
+            node.announce(follows, discussions)
         case Join(topic=topic):
             await node.join(topic)
         case Leave(topic=topic):
@@ -162,7 +172,7 @@ def serve_requests(rt: runtime.WorkerRuntime, node: MeshNode, token: trio.lowlev
         try:
             reply = trio.from_thread.run(handle, node, decoded, trio_token=token)
         except EnvelopeRejected as err:
-            raise ValueError(f"the envelope would be refused: {err}") from None
+            raise ValueError(f"the envelope would be refused ({err.reason}): {err}") from None
         return msgspec.json.encode(reply)
 
     with Service(rt.run_dir, SERVICE, handler) as service:

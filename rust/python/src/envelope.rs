@@ -1,6 +1,6 @@
-//! Glue for the signed envelope and the dedup cache: `Limits`, `Envelope`,
-//! `sign_envelope`, `verify_envelope`, `forward_envelope`, `message_id`,
-//! `SeenCache`, `Gate`, `REJECT_REASONS`.
+//! Glue for the signed envelope and the dedup cache: `Limits`, `Safeguards`,
+//! `Envelope`, `sign_envelope`, `verify_envelope`, `forward_envelope`,
+//! `message_id`, `SeenCache`, `Gate`, `REJECT_REASONS`.
 //!
 //! Signing, verifying and forwarding run with the GIL released (the Python
 //! values are converted first). `SeenCache` and `Gate` keep their state behind
@@ -11,7 +11,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use bzzz_core::crypto::KeyPair;
 use bzzz_core::dedup;
-use bzzz_core::envelope::{self, Envelope, Limits, Map, Rejected, Value, MAX_DEPTH, REJECT_REASONS};
+use bzzz_core::envelope::{
+    self, Envelope, Guards, Limits, Map, Rejected, Safeguards, Value, MAX_DEPTH, REJECT_REASONS,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -171,6 +173,91 @@ impl PyLimits {
     }
 }
 
+// --- Safeguards ---------------------------------------------------------------
+
+/// What a gate allows one signer and one discussion (see
+/// `bzzz_core::envelope::Safeguards`). Always valid: checked when made.
+#[pyclass(frozen, eq, hash, name = "Safeguards", module = "bzzz._core")]
+#[derive(Clone, PartialEq)]
+pub struct PySafeguards {
+    inner: Safeguards,
+}
+
+impl std::hash::Hash for PySafeguards {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The rate is finite and above 0, so equal rates have equal bits.
+        let s = &self.inner;
+        (s.sender_rate.to_bits(), s.sender_burst, s.max_participants, s.discussion_ttl).hash(state);
+        (s.max_discussion_messages, s.capacity).hash(state);
+    }
+}
+
+#[pymethods]
+impl PySafeguards {
+    #[new]
+    #[pyo3(signature = (
+        sender_rate = 5.0,
+        sender_burst = 20,
+        max_participants = 16,
+        discussion_ttl = 3600,
+        max_discussion_messages = 500,
+        capacity = 10_000,
+    ))]
+    fn new(
+        sender_rate: f64,
+        sender_burst: u32,
+        max_participants: u32,
+        discussion_ttl: u32,
+        max_discussion_messages: u32,
+        capacity: usize,
+    ) -> PyResult<Self> {
+        let inner = Safeguards {
+            sender_rate,
+            sender_burst,
+            max_participants,
+            discussion_ttl,
+            max_discussion_messages,
+            capacity,
+        };
+        inner.check().map_err(|e| CoreError::new_err(e.to_string()))?;
+        Ok(Self { inner })
+    }
+    #[getter]
+    fn sender_rate(&self) -> f64 {
+        self.inner.sender_rate
+    }
+    #[getter]
+    fn sender_burst(&self) -> u32 {
+        self.inner.sender_burst
+    }
+    #[getter]
+    fn max_participants(&self) -> u32 {
+        self.inner.max_participants
+    }
+    #[getter]
+    fn discussion_ttl(&self) -> u32 {
+        self.inner.discussion_ttl
+    }
+    #[getter]
+    fn max_discussion_messages(&self) -> u32 {
+        self.inner.max_discussion_messages
+    }
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let s = &self.inner;
+        // Python's own float repr, so the text evaluates back to an equal value.
+        let rate = PyFloat::new(py, s.sender_rate).repr()?;
+        Ok(format!(
+            "Safeguards(sender_rate={rate}, sender_burst={}, max_participants={}, discussion_ttl={}, \
+             max_discussion_messages={}, capacity={})",
+            s.sender_burst, s.max_participants, s.discussion_ttl, s.max_discussion_messages, s.capacity
+        ))
+    }
+}
+
 // --- Envelope -----------------------------------------------------------------
 
 /// A signed envelope that passed every check.
@@ -239,6 +326,10 @@ impl PyEnvelope {
     }
     fn message_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.message_id())
+    }
+    #[getter]
+    fn discussion_key(&self) -> Option<String> {
+        self.inner.discussion_key()
     }
     fn __repr__(&self) -> String {
         let e = &self.inner;
@@ -426,23 +517,42 @@ impl PySeenCache {
 
 // --- Gate ---------------------------------------------------------------------
 
-/// The check every inbound gossip message passes: verify, validate, then dedup.
+/// The check every inbound gossip message passes: verify, validate, dedup,
+/// then the safeguards if it has them.
 #[pyclass(frozen, name = "Gate", module = "bzzz._core")]
 pub struct PyGate {
     limits: Limits,
     seen: Mutex<dedup::SeenCache>,
     keys: envelope::KeyCache,
+    /// Locked after `seen` when both are held, never before.
+    guards: Option<Mutex<Guards>>,
+}
+
+/// Steps 10 to 13 (`envelope::Gate`'s own), on state behind the gate's locks.
+fn record(
+    seen: &mut dedup::SeenCache,
+    guards: Option<&mut Guards>,
+    env: &Envelope,
+    now_ms: u64,
+) -> Result<(), Rejected> {
+    envelope::record_seen(seen, env, now_ms)?;
+    match guards {
+        Some(guards) => guards.admit(env, now_ms),
+        None => Ok(()),
+    }
 }
 
 impl PyGate {
-    /// Verify without the lock (the expensive part runs in parallel), then
-    /// take the lock only for the dedup step. Runs without the GIL.
+    /// Verify without the locks (the expensive part runs in parallel), then
+    /// take them only for the dedup and safeguard steps. Runs without the GIL.
     fn admit_one(&self, data: &[u8], source_peer: Option<&[u8]>, now_ms: u64) -> Result<Envelope, Rejected> {
         let env = envelope::parse_and_verify_cached(data, &self.limits, now_ms, &self.keys)?;
         if let Some(source) = source_peer {
             envelope::check_source(&env, source)?;
         }
-        envelope::record_seen(&mut lock(&self.seen), &env, now_ms)?;
+        let mut seen = lock(&self.seen);
+        let mut guards = self.guards.as_ref().map(lock);
+        record(&mut seen, guards.as_deref_mut(), &env, now_ms)?;
         Ok(env)
     }
 }
@@ -450,18 +560,50 @@ impl PyGate {
 #[pymethods]
 impl PyGate {
     #[new]
-    #[pyo3(signature = (limits = None, capacity = 100_000))]
-    fn new(limits: Option<&PyLimits>, capacity: usize) -> PyResult<Self> {
+    #[pyo3(signature = (limits = None, capacity = 100_000, safeguards = None))]
+    fn new(limits: Option<&PyLimits>, capacity: usize, safeguards: Option<&PySafeguards>) -> PyResult<Self> {
         if capacity == 0 {
             return Err(CoreError::new_err("capacity must be at least 1"));
         }
-        let gate = envelope::Gate::new(limits_or_default(limits), capacity);
-        Ok(Self { limits: gate.limits, seen: Mutex::new(gate.seen), keys: gate.keys })
+        let limits = limits_or_default(limits);
+        let gate = match safeguards {
+            Some(s) => envelope::Gate::with_safeguards(limits, capacity, s.inner)
+                .map_err(|e| CoreError::new_err(e.to_string()))?,
+            None => envelope::Gate::new(limits, capacity),
+        };
+        Ok(Self {
+            limits: gate.limits,
+            seen: Mutex::new(gate.seen),
+            keys: gate.keys,
+            guards: gate.guards.map(Mutex::new),
+        })
     }
 
     #[getter]
     fn limits(&self) -> PyLimits {
         PyLimits { inner: self.limits }
+    }
+
+    #[getter]
+    fn safeguards(&self) -> Option<PySafeguards> {
+        self.guards.as_ref().map(|g| PySafeguards { inner: *lock(g).safeguards() })
+    }
+
+    /// A discussion's state at `now_ms`, or None if the gate has no
+    /// safeguards or does not remember the discussion.
+    #[pyo3(signature = (key, now_ms = None))]
+    fn discussion<'py>(&self, py: Python<'py>, key: &str, now_ms: Option<u64>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let now = now_ms.unwrap_or_else(envelope::now_ms);
+        let Some(state) = self.guards.as_ref().and_then(|g| lock(g).discussion(key, now)) else {
+            return Ok(None);
+        };
+        let dict = PyDict::new(py);
+        dict.set_item("opened_ms", state.opened_ms)?;
+        dict.set_item("closes_ms", state.closes_ms)?;
+        dict.set_item("messages", state.messages)?;
+        dict.set_item("participants", state.participants)?;
+        dict.set_item("closed", state.closed)?;
+        Ok(Some(dict))
     }
 
     #[getter]
@@ -495,9 +637,10 @@ impl PyGate {
         let results: Vec<Result<Envelope, Rejected>> = py.allow_threads(|| {
             let verified = envelope::parse_and_verify_batch(&slices, &self.limits, now, &self.keys);
             let mut seen = lock(&self.seen);
+            let mut guards = self.guards.as_ref().map(lock);
             verified
                 .into_iter()
-                .map(|result| result.and_then(|env| envelope::record_seen(&mut seen, &env, now).map(|()| env)))
+                .map(|result| result.and_then(|env| record(&mut seen, guards.as_deref_mut(), &env, now).map(|()| env)))
                 .collect()
         });
         let out = PyList::empty(py);
@@ -511,7 +654,11 @@ impl PyGate {
     }
 
     fn clear(&self) {
-        lock(&self.seen).clear();
+        let mut seen = lock(&self.seen);
+        seen.clear();
+        if let Some(guards) = &self.guards {
+            lock(guards).clear();
+        }
     }
 
     fn __len__(&self) -> usize {
@@ -522,6 +669,7 @@ impl PyGate {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("REJECT_REASONS", PyTuple::new(m.py(), REJECT_REASONS)?)?;
     m.add_class::<PyLimits>()?;
+    m.add_class::<PySafeguards>()?;
     m.add_class::<PyEnvelope>()?;
     m.add_class::<PySeenCache>()?;
     m.add_class::<PyGate>()?;

@@ -88,6 +88,64 @@
 //! 10. `duplicate` ([`Gate`] only): a `msg_id` already admitted whose own
 //!     validity (`ts + ttl * 1000`) has not run out.
 //!
+//! A gate with [`Safeguards`] then checks three more (below):
+//!
+//! 11. `rate`: the signer has sent faster than its token bucket allows;
+//! 12. `closed`: the message's discussion has closed;
+//! 13. `participants`: the signer would be one participant too many in the
+//!     message's discussion.
+//!
+//! # Discussion safeguards
+//!
+//! Steps 11 to 13 keep one signer, or one discussion, from taking over a
+//! receiver. They judge an authentic envelope by what came before it at this
+//! receiver, not by its content, so receivers with different settings may
+//! admit different messages; each field of [`Safeguards`] is configurable.
+//!
+//! The *signer* is `from`: the origin, or for a relayed copy the last relay,
+//! so a relay's forwards count against the relay. The *discussion* of a
+//! message ([`Envelope::discussion_key`]) is, for a `meta_msg`, its topic
+//! (`bzzz/meta/issue/{owner}/{repo}/{number}`: one issue); for a
+//! `task_help_request` or `task_help_response`, `"help:"` followed by the
+//! payload's `request_id` (one request and its answers). `capabilities` and
+//! `escalation` belong to no discussion.
+//!
+//! 11. `rate`, every type but `capabilities` (periodic state, not talk: an
+//!     agent must not vanish from its peers' tables for having talked a lot).
+//!     Each signer has a bucket of at most `sender_burst` tokens, full when the
+//!     signer is first seen, counted in billionths of a token (so that refills
+//!     add up exactly). At each message it is refilled by
+//!     `round(sender_rate * (now - last refill) * 10^6)` billionths (none if
+//!     `now` is earlier; the last refill becomes the later of the two), capped
+//!     at `sender_burst` tokens; then with less than 1 token the message is
+//!     refused and nothing is taken, otherwise 1 token is taken.
+//! 12. `closed`: the message's discussion is known and either
+//!     `now > opened + discussion_ttl * 1000` or it already holds
+//!     `max_discussion_messages` admitted messages.
+//! 13. `participants`: the signer has no admitted message in the discussion,
+//!     which already has `max_participants` distinct signers.
+//!
+//! A message that passes every step is recorded in its discussion: one more
+//! message, its signer among the participants. The first opens the
+//! discussion at `opened = min(ts, now)`, so that neither a `ts` from the
+//! allowed future nor a late arrival keeps it open longer. A message refused
+//! at 11 to 13 keeps its step-10 entry (and at 12 or 13 the token it took):
+//! its `msg_id` cannot be replayed to get in later, and the copies other
+//! relays pass on are refused as `duplicate` without draining their buckets.
+//! A legitimate sender writes a new message, with a new `msg_id`.
+//!
+//! Memory is bounded: at most `capacity` signers and `capacity` discussions
+//! are remembered. A new signer at capacity evicts the one refilled longest
+//! ago (of equal times, the one whose last message came first): the likeliest
+//! to have a full bucket, and a full bucket is what a forgotten signer starts
+//! with again. A new discussion at capacity evicts the one whose deadline
+//! (`opened + discussion_ttl * 1000`) is earliest (of equal deadlines, the one
+//! opened first), so closed ones go first. A forgotten discussion opens
+//! afresh with its next message: once more than `capacity` discussions have
+//! been opened, a closed one can reopen, and an open one can restart its count
+//! when more than `capacity` are open at once. Each discussion holds at most
+//! `min(max_participants, max_discussion_messages)` signers.
+//!
 //! # Payload schemas
 //!
 //! Listed fields are required and typed; other payload fields are allowed and
@@ -164,9 +222,11 @@ pub const QUERY_TYPES: &[&str] =
     &["plan", "objection", "question", "answer", "suggestion", "correction", "ack", "help"];
 
 mod json;
+mod safeguards;
 mod schema;
 
 pub use json::*;
+pub use safeguards::*;
 pub use schema::*;
 
 // ---------------------------------------------------------------------------
@@ -185,10 +245,13 @@ pub enum Reason {
     Ttl,
     Skew,
     Duplicate,
+    Rate,
+    Closed,
+    Participants,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 12] = [
         Reason::Size,
         Reason::Malformed,
         Reason::Schema,
@@ -198,6 +261,9 @@ impl Reason {
         Reason::Ttl,
         Reason::Skew,
         Reason::Duplicate,
+        Reason::Rate,
+        Reason::Closed,
+        Reason::Participants,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -211,12 +277,15 @@ impl Reason {
             Reason::Ttl => "ttl",
             Reason::Skew => "skew",
             Reason::Duplicate => "duplicate",
+            Reason::Rate => "rate",
+            Reason::Closed => "closed",
+            Reason::Participants => "participants",
         }
     }
 }
 
 /// Every reason's string, in [`Reason::ALL`] order.
-pub const REJECT_REASONS: [&str; 9] = [
+pub const REJECT_REASONS: [&str; 12] = [
     Reason::Size.as_str(),
     Reason::Malformed.as_str(),
     Reason::Schema.as_str(),
@@ -226,6 +295,9 @@ pub const REJECT_REASONS: [&str; 9] = [
     Reason::Ttl.as_str(),
     Reason::Skew.as_str(),
     Reason::Duplicate.as_str(),
+    Reason::Rate.as_str(),
+    Reason::Closed.as_str(),
+    Reason::Participants.as_str(),
 ];
 
 impl fmt::Display for Reason {
@@ -767,11 +839,12 @@ impl Envelope {
 // ---------------------------------------------------------------------------
 
 /// The one check every inbound message passes: [`parse_and_verify`], then
-/// dedup on `msg_id`.
+/// dedup on `msg_id`, then the [`Safeguards`] if it has them.
 pub struct Gate {
     pub limits: Limits,
     pub seen: SeenCache,
     pub keys: KeyCache,
+    pub guards: Option<Guards>,
 }
 
 impl Gate {
@@ -782,12 +855,18 @@ impl Gate {
             limits,
             seen: SeenCache::new(capacity, f64::from(limits.max_ttl)),
             keys: KeyCache::new(KEY_CACHE_CAPACITY),
+            guards: None,
         }
+    }
+
+    /// [`Gate::new`] that also enforces `safeguards` (steps 11 to 13).
+    pub fn with_safeguards(limits: Limits, capacity: usize, safeguards: Safeguards) -> Result<Self, InvalidSafeguards> {
+        Ok(Self { guards: Some(Guards::new(safeguards)?), ..Self::new(limits, capacity) })
     }
 
     pub fn admit(&mut self, bytes: &[u8], now_ms: u64) -> Result<Envelope, Rejected> {
         let envelope = parse_and_verify_cached(bytes, &self.limits, now_ms, &self.keys)?;
-        record_seen(&mut self.seen, &envelope, now_ms)?;
+        self.record(&envelope, now_ms)?;
         Ok(envelope)
     }
 
@@ -797,16 +876,34 @@ impl Gate {
     pub fn admit_from(&mut self, bytes: &[u8], source: &[u8], now_ms: u64) -> Result<Envelope, Rejected> {
         let envelope = parse_and_verify_cached(bytes, &self.limits, now_ms, &self.keys)?;
         check_source(&envelope, source)?;
-        record_seen(&mut self.seen, &envelope, now_ms)?;
+        self.record(&envelope, now_ms)?;
         Ok(envelope)
     }
 
-    /// [`Gate::admit`] for many, in order (a repeat within the batch is a duplicate).
+    /// [`Gate::admit`] for many, in order (a repeat within the batch is a
+    /// duplicate, and each counts against its signer and discussion in turn).
     pub fn admit_batch(&mut self, items: &[&[u8]], now_ms: u64) -> Vec<Result<Envelope, Rejected>> {
         parse_and_verify_batch(items, &self.limits, now_ms, &self.keys)
             .into_iter()
-            .map(|r| r.and_then(|env| record_seen(&mut self.seen, &env, now_ms).map(|()| env)))
+            .map(|r| r.and_then(|env| self.record(&env, now_ms).map(|()| env)))
             .collect()
+    }
+
+    /// Steps 10 to 13, for an envelope that passed the others.
+    fn record(&mut self, envelope: &Envelope, now_ms: u64) -> Result<(), Rejected> {
+        record_seen(&mut self.seen, envelope, now_ms)?;
+        match &mut self.guards {
+            Some(guards) => guards.admit(envelope, now_ms),
+            None => Ok(()),
+        }
+    }
+
+    /// Forget every message id, signer and discussion.
+    pub fn clear(&mut self) {
+        self.seen.clear();
+        if let Some(guards) = &mut self.guards {
+            guards.clear();
+        }
     }
 }
 

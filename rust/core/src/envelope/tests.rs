@@ -743,3 +743,483 @@ fn a_forged_signature_is_blamed_on_the_signature_not_the_source() {
     let alices_peer = peer_id(&alice().public_key());
     assert_eq!(gate.admit_from(&forged, &alices_peer, NOW).unwrap_err().reason, Reason::Signature);
 }
+
+// --- discussion safeguards ------------------------------------------------
+
+const ISSUE: &str = "bzzz/meta/issue/o/r/1";
+
+/// A distinct signer for every `n`.
+fn signer(n: u32) -> KeyPair {
+    let mut seed = [0xa5u8; 32];
+    seed[..4].copy_from_slice(&n.to_le_bytes());
+    KeyPair::from_seed(&seed).unwrap()
+}
+
+/// A new message (fresh `msg_id`) of `samples()[sample]`'s type, on `topic` if given.
+fn message(key: &KeyPair, sample: usize, topic: Option<&str>, ts: u64) -> Vec<u8> {
+    let (kind, default_topic, payload) = samples().swap_remove(sample);
+    let topic = topic.unwrap_or(default_topic);
+    Envelope::sign(key, kind, topic, "walnut", &new_msg_id(), 1, ts, 60, 0, payload).unwrap().to_bytes()
+}
+
+fn capabilities_from(key: &KeyPair) -> Vec<u8> {
+    message(key, 0, None, NOW)
+}
+
+fn escalation_from(key: &KeyPair) -> Vec<u8> {
+    message(key, 4, None, NOW)
+}
+
+fn meta_from(key: &KeyPair, topic: &str, ts: u64) -> Vec<u8> {
+    message(key, 3, Some(topic), ts)
+}
+
+/// A help request (`response`: a response) about `request_id`.
+fn help_from(key: &KeyPair, response: bool, request_id: &str) -> Vec<u8> {
+    let (kind, topic, mut payload) = samples().swap_remove(if response { 2 } else { 1 });
+    payload["request_id"] = json!(request_id);
+    Envelope::sign(key, kind, topic, "walnut", &new_msg_id(), 1, NOW, 60, 0, payload).unwrap().to_bytes()
+}
+
+fn guarded(safeguards: Safeguards) -> Gate {
+    Gate::with_safeguards(Limits::default(), 100_000, safeguards).unwrap()
+}
+
+fn outcome(gate: &mut Gate, bytes: &[u8], now: u64) -> Result<(), Reason> {
+    gate.admit(bytes, now).map(|_| ()).map_err(|e| e.reason)
+}
+
+fn admitted(gate: &mut Gate, items: &[Vec<u8>], now: u64) -> usize {
+    items.iter().filter(|b| gate.admit(b, now).is_ok()).count()
+}
+
+fn guards(gate: &Gate) -> &Guards {
+    gate.guards.as_ref().unwrap()
+}
+
+#[test]
+fn safeguards_have_the_documented_defaults_and_append_three_reasons() {
+    let s = Safeguards::default();
+    assert_eq!(
+        (s.sender_rate, s.sender_burst, s.max_participants, s.discussion_ttl, s.max_discussion_messages, s.capacity),
+        (5.0, 20, 16, 3600, 500, 10_000)
+    );
+    assert_eq!(REJECT_REASONS[9..], ["rate", "closed", "participants"]);
+}
+
+#[test]
+fn safeguards_that_make_no_sense_are_refused() {
+    let d = Safeguards::default();
+    let bad = [
+        Safeguards { sender_rate: 0.0, ..d },
+        Safeguards { sender_rate: -1.0, ..d },
+        Safeguards { sender_rate: f64::NAN, ..d },
+        Safeguards { sender_rate: f64::INFINITY, ..d },
+        Safeguards { sender_burst: 0, ..d },
+        Safeguards { max_participants: 0, ..d },
+        Safeguards { discussion_ttl: 0, ..d },
+        Safeguards { max_discussion_messages: 0, ..d },
+        Safeguards { capacity: 0, ..d },
+    ];
+    for s in bad {
+        assert!(s.check().is_err(), "{s:?}");
+        assert!(Gate::with_safeguards(Limits::default(), 10, s).is_err(), "{s:?}");
+    }
+    let least = Safeguards {
+        sender_rate: f64::MIN_POSITIVE,
+        sender_burst: 1,
+        max_participants: 1,
+        discussion_ttl: 1,
+        max_discussion_messages: 1,
+        capacity: 1,
+    };
+    assert_eq!(least.check(), Ok(()));
+}
+
+#[test]
+fn a_gate_without_safeguards_admits_a_flood() {
+    let mut gate = Gate::new(Limits::default(), 1000);
+    let flood: Vec<Vec<u8>> = (0..200).map(|_| meta_from(&alice(), ISSUE, NOW)).collect();
+    assert_eq!(admitted(&mut gate, &flood, NOW), 200);
+}
+
+#[test]
+fn a_signer_gets_its_burst_at_once_then_its_rate() {
+    let mut gate = guarded(Safeguards::default());
+    let flood = |n: usize| -> Vec<Vec<u8>> { (0..n).map(|_| escalation_from(&alice())).collect() };
+    assert_eq!(admitted(&mut gate, &flood(200), NOW), 20);
+    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
+    // A refusal takes nothing: a second later, exactly the rate's 5 tokens.
+    assert_eq!(admitted(&mut gate, &flood(200), NOW + 1000), 5);
+    assert_eq!(admitted(&mut gate, &flood(200), NOW + 1200), 1);
+    // Refilling stops at the burst.
+    assert_eq!(admitted(&mut gate, &flood(200), NOW + 59_000), 20);
+    // Another signer has its own bucket.
+    assert_eq!(admitted(&mut gate, &(0..30).map(|_| escalation_from(&bob())).collect::<Vec<_>>(), NOW), 20);
+}
+
+#[test]
+fn refills_add_up_exactly_where_floating_point_would_not() {
+    // 0.1 added ten times is 0.9999999999999999 in f64: not a token.
+    let mut gate = guarded(Safeguards { sender_rate: 0.1, sender_burst: 1, ..Safeguards::default() });
+    assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
+    for second in 1..10 {
+        assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW + second * 1000), Err(Reason::Rate));
+    }
+    assert!(gate.admit(&escalation_from(&alice()), NOW + 10_000).is_ok());
+}
+
+#[test]
+fn a_clock_that_goes_back_refills_nothing() {
+    let mut gate = guarded(Safeguards { sender_burst: 1, ..Safeguards::default() });
+    assert!(gate.admit(&escalation_from(&alice()), NOW + 10_000).is_ok());
+    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
+    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW + 10_100), Err(Reason::Rate));
+    assert!(gate.admit(&escalation_from(&alice()), NOW + 10_200).is_ok());
+}
+
+#[test]
+fn capabilities_are_never_rate_limited_nor_remembered() {
+    let mut gate = guarded(Safeguards { sender_burst: 1, ..Safeguards::default() });
+    let flood: Vec<Vec<u8>> = (0..50).map(|_| capabilities_from(&alice())).collect();
+    assert_eq!(admitted(&mut gate, &flood, NOW), 50);
+    assert_eq!((guards(&gate).signers(), guards(&gate).discussions()), (0, 0));
+    // Nor do they spend the signer's tokens for anything else.
+    assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
+}
+
+#[test]
+fn escalations_are_rate_limited_but_belong_to_no_discussion() {
+    let mut gate = guarded(Safeguards { sender_burst: 2, ..Safeguards::default() });
+    let env = verify(&escalation_from(&alice())).unwrap();
+    assert_eq!(env.discussion_key(), None);
+    assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
+    assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
+    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
+    assert_eq!((guards(&gate).signers(), guards(&gate).discussions()), (1, 0));
+}
+
+#[test]
+fn each_type_has_its_discussion_key() {
+    let key = |bytes: Vec<u8>| verify(&bytes).unwrap().discussion_key();
+    assert_eq!(key(capabilities_from(&alice())), None);
+    assert_eq!(key(meta_from(&alice(), ISSUE, NOW)), Some(ISSUE.to_owned()));
+    assert_eq!(key(help_from(&alice(), false, HEX32_A)), Some(format!("help:{HEX32_A}")));
+    assert_eq!(key(help_from(&alice(), true, HEX32_A)), Some(format!("help:{HEX32_A}")));
+    assert_eq!(key(escalation_from(&alice())), None);
+}
+
+#[test]
+fn a_help_request_and_its_responses_are_one_discussion_keyed_by_request_id() {
+    let mut gate = guarded(Safeguards { max_discussion_messages: 2, ..Safeguards::default() });
+    let other = "ffffffffffffffffffffffffffffffff";
+    assert!(gate.admit(&help_from(&alice(), false, HEX32_A), NOW).is_ok());
+    assert!(gate.admit(&help_from(&bob(), true, HEX32_A), NOW).is_ok());
+    assert_eq!(outcome(&mut gate, &help_from(&signer(1), true, HEX32_A), NOW), Err(Reason::Closed));
+    assert!(gate.admit(&help_from(&signer(1), false, other), NOW).is_ok());
+    let state = guards(&gate).discussion(&format!("help:{HEX32_A}"), NOW).unwrap();
+    assert_eq!((state.messages, state.participants, state.closed), (2, 2, true));
+    assert_eq!(guards(&gate).discussion(&format!("help:{other}"), NOW).unwrap().messages, 1);
+    assert_eq!(guards(&gate).discussion(HEX32_A, NOW), None);
+}
+
+#[test]
+fn a_discussion_closes_after_its_ttl_and_stays_closed() {
+    let mut gate = guarded(Safeguards { discussion_ttl: 10, ..Safeguards::default() });
+    assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
+    let state = guards(&gate).discussion(ISSUE, NOW).unwrap();
+    assert_eq!((state.opened_ms, state.closes_ms, state.closed), (NOW, NOW + 10_000, false));
+    assert!(gate.admit(&meta_from(&bob(), ISSUE, NOW + 10_000), NOW + 10_000).is_ok());
+    for later in [NOW + 10_001, NOW + 30_000, NOW + 10_000_000] {
+        assert_eq!(outcome(&mut gate, &meta_from(&bob(), ISSUE, later), later), Err(Reason::Closed));
+        assert!(guards(&gate).discussion(ISSUE, later).unwrap().closed);
+    }
+    // Another issue is another discussion.
+    assert!(gate.admit(&meta_from(&bob(), "bzzz/meta/issue/o/r/2", NOW + 30_000), NOW + 30_000).is_ok());
+}
+
+#[test]
+fn a_discussion_opens_at_the_earlier_of_its_first_ts_and_now() {
+    let mut gate = guarded(Safeguards::default());
+    let (late, early) = ("bzzz/meta/issue/o/r/2", "bzzz/meta/issue/o/r/3");
+    assert!(gate.admit(&meta_from(&alice(), late, NOW - 5000), NOW).is_ok());
+    assert!(gate.admit(&meta_from(&alice(), early, NOW + 20_000), NOW).is_ok());
+    assert_eq!(guards(&gate).discussion(late, NOW).unwrap().opened_ms, NOW - 5000);
+    assert_eq!(guards(&gate).discussion(early, NOW).unwrap().closes_ms, NOW + 3_600_000);
+}
+
+#[test]
+fn a_discussion_closes_at_its_message_cap_and_stays_closed() {
+    let mut gate = guarded(Safeguards { max_discussion_messages: 3, ..Safeguards::default() });
+    for i in 0..3 {
+        assert!(gate.admit(&meta_from(&signer(i), ISSUE, NOW), NOW).is_ok());
+    }
+    assert!(guards(&gate).discussion(ISSUE, NOW).unwrap().closed);
+    for (i, now) in [(0, NOW), (7, NOW + 1000), (0, NOW + 50_000)] {
+        assert_eq!(outcome(&mut gate, &meta_from(&signer(i), ISSUE, now), now), Err(Reason::Closed));
+    }
+    assert_eq!(guards(&gate).discussion(ISSUE, NOW).unwrap().messages, 3);
+}
+
+#[test]
+fn a_discussion_refuses_one_participant_too_many_but_not_those_already_in() {
+    let mut gate = guarded(Safeguards { max_participants: 2, ..Safeguards::default() });
+    assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
+    assert!(gate.admit(&meta_from(&bob(), ISSUE, NOW), NOW).is_ok());
+    assert_eq!(outcome(&mut gate, &meta_from(&signer(1), ISSUE, NOW), NOW), Err(Reason::Participants));
+    assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
+    assert!(gate.admit(&meta_from(&signer(1), "bzzz/meta/issue/o/r/2", NOW), NOW).is_ok());
+    let state = guards(&gate).discussion(ISSUE, NOW).unwrap();
+    assert_eq!((state.messages, state.participants), (3, 2));
+}
+
+#[test]
+fn dedup_and_source_come_before_the_rate_and_take_no_token() {
+    let mut gate = guarded(Safeguards { sender_burst: 2, ..Safeguards::default() });
+    let first = escalation_from(&alice());
+    assert!(gate.admit(&first, NOW).is_ok());
+    assert_eq!(outcome(&mut gate, &first, NOW), Err(Reason::Duplicate));
+    let bobs_peer = peer_id(&bob().public_key());
+    let second = escalation_from(&alice());
+    assert_eq!(gate.admit_from(&second, &bobs_peer, NOW).unwrap_err().reason, Reason::Source);
+    assert!(gate.admit_from(&second, &peer_id(&alice().public_key()), NOW).is_ok());
+    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
+}
+
+#[test]
+fn the_rate_comes_before_closed_and_closed_before_participants() {
+    let safeguards = Safeguards { sender_burst: 1, max_participants: 1, discussion_ttl: 10, ..Safeguards::default() };
+    let mut gate = guarded(safeguards);
+    assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
+    // Alice has no token left and the discussion has closed: the rate is checked first.
+    let later = NOW + 10_001;
+    assert_eq!(outcome(&mut gate, &meta_from(&alice(), ISSUE, later), NOW + 100), Err(Reason::Rate));
+    // Bob would be a second participant in a closed discussion: closed is checked first.
+    assert_eq!(outcome(&mut gate, &meta_from(&bob(), ISSUE, later), later), Err(Reason::Closed));
+    // Open but full of participants.
+    assert!(gate.admit(&meta_from(&alice(), "bzzz/meta/issue/o/r/2", later), later).is_ok());
+    assert_eq!(
+        outcome(&mut gate, &meta_from(&signer(1), "bzzz/meta/issue/o/r/2", later), later),
+        Err(Reason::Participants)
+    );
+}
+
+#[test]
+fn a_message_refused_by_a_safeguard_keeps_its_msg_id_and_its_token() {
+    let mut gate = guarded(Safeguards { sender_burst: 2, max_participants: 1, ..Safeguards::default() });
+    assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
+    let bobs = meta_from(&bob(), ISSUE, NOW);
+    assert_eq!(outcome(&mut gate, &bobs, NOW), Err(Reason::Participants));
+    // Replayed later, or relayed by someone else, it is a duplicate.
+    assert_eq!(outcome(&mut gate, &bobs, NOW + 1000), Err(Reason::Duplicate));
+    let relayed = verify(&bobs).unwrap().forward(&signer(1), &Limits::default()).unwrap();
+    assert_eq!(outcome(&mut gate, &relayed.to_bytes(), NOW), Err(Reason::Duplicate));
+    // The refusal took one of Bob's two tokens.
+    assert!(gate.admit(&escalation_from(&bob()), NOW).is_ok());
+    assert_eq!(outcome(&mut gate, &escalation_from(&bob()), NOW), Err(Reason::Rate));
+    assert_eq!(guards(&gate).discussion(ISSUE, NOW).unwrap().participants, 1);
+}
+
+#[test]
+fn a_batch_applies_the_safeguards_in_order() {
+    let mut gate = guarded(Safeguards { sender_burst: 3, ..Safeguards::default() });
+    let items: Vec<Vec<u8>> = (0..5).map(|_| meta_from(&alice(), ISSUE, NOW)).collect();
+    let refs: Vec<&[u8]> = items.iter().map(|v| v.as_slice()).collect();
+    let reasons: Vec<Option<Reason>> =
+        gate.admit_batch(&refs, NOW).into_iter().map(|r| r.err().map(|e| e.reason)).collect();
+    assert_eq!(reasons, [None, None, None, Some(Reason::Rate), Some(Reason::Rate)]);
+    assert_eq!(guards(&gate).discussion(ISSUE, NOW).unwrap().messages, 3);
+}
+
+#[test]
+fn clearing_the_gate_forgets_signers_and_discussions() {
+    let mut gate = guarded(Safeguards { sender_burst: 1, max_discussion_messages: 1, ..Safeguards::default() });
+    let first = meta_from(&alice(), ISSUE, NOW);
+    assert!(gate.admit(&first, NOW).is_ok());
+    assert_eq!(outcome(&mut gate, &meta_from(&alice(), ISSUE, NOW), NOW), Err(Reason::Rate));
+    gate.clear();
+    assert_eq!((guards(&gate).signers(), guards(&gate).discussions(), gate.seen.len()), (0, 0, 0));
+    assert!(gate.admit(&first, NOW).is_ok());
+}
+
+#[test]
+fn memory_stays_bounded_at_capacity() {
+    let mut gate = guarded(Safeguards { capacity: 10, ..Safeguards::default() });
+    for i in 0..30 {
+        let topic = format!("bzzz/meta/issue/o/r/{}", i + 1);
+        assert!(gate.admit(&meta_from(&signer(i), &topic, NOW), NOW + u64::from(i)).is_ok());
+        assert!(guards(&gate).signers() <= 10 && guards(&gate).discussions() <= 10);
+    }
+    assert_eq!((guards(&gate).signers(), guards(&gate).discussions()), (10, 10));
+    assert!(guards(&gate).discussion("bzzz/meta/issue/o/r/1", NOW).is_none());
+    assert!(guards(&gate).discussion("bzzz/meta/issue/o/r/30", NOW).is_some());
+}
+
+#[test]
+fn at_capacity_the_signer_refilled_longest_ago_is_forgotten() {
+    let safeguards = Safeguards { sender_rate: 0.001, sender_burst: 1, capacity: 2, ..Safeguards::default() };
+    let mut gate = guarded(safeguards);
+    let (carol, dave) = (signer(1), signer(2));
+    assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
+    assert!(gate.admit(&escalation_from(&bob()), NOW + 1).is_ok());
+    // Alice's refused message refills her bucket (by nothing) at NOW + 2: now Bob's is the oldest.
+    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW + 2), Err(Reason::Rate));
+    assert!(gate.admit(&escalation_from(&carol), NOW + 3).is_ok());
+    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW + 4), Err(Reason::Rate));
+    // Bob was forgotten, so he starts full again; making room for him forgets Carol.
+    assert!(gate.admit(&escalation_from(&bob()), NOW + 5).is_ok());
+    assert!(gate.admit(&escalation_from(&carol), NOW + 6).is_ok());
+    // Of equal refill times, the signer whose last message came first goes: Carol, not Bob.
+    assert_eq!(outcome(&mut gate, &escalation_from(&bob()), NOW + 6), Err(Reason::Rate));
+    assert!(gate.admit(&escalation_from(&dave), NOW + 6).is_ok());
+    assert_eq!(outcome(&mut gate, &escalation_from(&bob()), NOW + 6), Err(Reason::Rate));
+    assert!(gate.admit(&escalation_from(&carol), NOW + 6).is_ok());
+    assert_eq!(guards(&gate).signers(), 2);
+}
+
+#[test]
+fn at_capacity_the_discussion_with_the_earliest_deadline_is_forgotten() {
+    let mut gate = guarded(Safeguards { capacity: 2, discussion_ttl: 10, ..Safeguards::default() });
+    let topic = |n: u32| format!("bzzz/meta/issue/o/r/{n}");
+    assert!(gate.admit(&meta_from(&alice(), &topic(1), NOW), NOW).is_ok());
+    // Opened later but written earlier: its deadline is the earliest.
+    assert!(gate.admit(&meta_from(&alice(), &topic(2), NOW - 5000), NOW + 1).is_ok());
+    assert!(gate.admit(&meta_from(&alice(), &topic(3), NOW), NOW + 2).is_ok());
+    assert!(guards(&gate).discussion(&topic(2), NOW).is_none());
+    // Of equal deadlines (both passed), the one opened first goes.
+    assert!(gate.admit(&meta_from(&alice(), &topic(4), NOW + 20_000), NOW + 20_000).is_ok());
+    assert!(guards(&gate).discussion(&topic(1), NOW).is_none());
+    assert!(guards(&gate).discussion(&topic(3), NOW).is_some());
+    // Beyond capacity a forgotten discussion, though it had closed, opens afresh.
+    assert!(gate.admit(&meta_from(&alice(), &topic(1), NOW + 20_000), NOW + 20_000).is_ok());
+    assert_eq!(guards(&gate).discussion(&topic(1), NOW + 20_000).unwrap().opened_ms, NOW + 20_000);
+}
+
+/// Messages from 8 signers: `meta_msg`s in 4 issues, a help request and a
+/// response about one `request_id`, an escalation and a capabilities. The
+/// guards do not dedup, so one envelope can stand for any number of messages.
+fn grid() -> &'static [Vec<Envelope>] {
+    static GRID: std::sync::OnceLock<Vec<Vec<Envelope>>> = std::sync::OnceLock::new();
+    GRID.get_or_init(|| {
+        (0..8)
+            .map(|who| {
+                let key = signer(who);
+                let mut row: Vec<Vec<u8>> =
+                    (1..=4).map(|issue| meta_from(&key, &format!("bzzz/meta/issue/o/r/{issue}"), NOW)).collect();
+                row.extend([help_from(&key, false, HEX32_A), help_from(&key, true, HEX32_A)]);
+                row.extend([escalation_from(&key), capabilities_from(&key)]);
+                row.iter().map(|bytes| verify(bytes).unwrap()).collect()
+            })
+            .collect()
+    })
+}
+
+/// The safeguards written plainly (linear scans), to check [`Guards`] against.
+struct GuardsModel {
+    safeguards: Safeguards,
+    buckets: Vec<ModelBucket>,
+    discussions: Vec<ModelDiscussion>,
+    generation: u64,
+}
+
+struct ModelBucket {
+    signer: [u8; PUBLIC_KEY_LEN],
+    nanotokens: u64,
+    refilled: u64,
+    generation: u64,
+}
+
+struct ModelDiscussion {
+    key: String,
+    closes: u64,
+    messages: u32,
+    participants: Vec<[u8; PUBLIC_KEY_LEN]>,
+    generation: u64,
+}
+
+impl GuardsModel {
+    fn admit(&mut self, env: &Envelope, now: u64) -> Result<(), Reason> {
+        let s = self.safeguards;
+        if env.message_type() == MessageType::Capabilities {
+            return Ok(());
+        }
+        let signer = *env.sender();
+        if !self.buckets.iter().any(|b| b.signer == signer) {
+            if self.buckets.len() >= s.capacity {
+                let oldest = (0..self.buckets.len())
+                    .min_by_key(|&i| (self.buckets[i].refilled, self.buckets[i].generation))
+                    .unwrap();
+                self.buckets.remove(oldest);
+            }
+            let full = u64::from(s.sender_burst) * 1_000_000_000;
+            self.buckets.push(ModelBucket { signer, nanotokens: full, refilled: now, generation: 0 });
+        }
+        self.generation += 1;
+        let bucket = self.buckets.iter_mut().find(|b| b.signer == signer).unwrap();
+        let refill = (s.sender_rate * now.saturating_sub(bucket.refilled) as f64 * 1e6).round() as u64;
+        bucket.nanotokens = (bucket.nanotokens + refill).min(u64::from(s.sender_burst) * 1_000_000_000);
+        bucket.refilled = bucket.refilled.max(now);
+        bucket.generation = self.generation;
+        if bucket.nanotokens < 1_000_000_000 {
+            return Err(Reason::Rate);
+        }
+        bucket.nanotokens -= 1_000_000_000;
+        let Some(key) = env.discussion_key() else { return Ok(()) };
+        if let Some(d) = self.discussions.iter_mut().find(|d| d.key == key) {
+            if now > d.closes || d.messages >= s.max_discussion_messages {
+                return Err(Reason::Closed);
+            }
+            if !d.participants.contains(&signer) {
+                if d.participants.len() >= s.max_participants as usize {
+                    return Err(Reason::Participants);
+                }
+                d.participants.push(signer);
+            }
+            d.messages += 1;
+            return Ok(());
+        }
+        if self.discussions.len() >= s.capacity {
+            let first = (0..self.discussions.len())
+                .min_by_key(|&i| (self.discussions[i].closes, self.discussions[i].generation))
+                .unwrap();
+            self.discussions.remove(first);
+        }
+        self.generation += 1;
+        let closes = env.ts_ms().min(now) + u64::from(s.discussion_ttl) * 1000;
+        let generation = self.generation;
+        self.discussions.push(ModelDiscussion { key, closes, messages: 1, participants: vec![signer], generation });
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn the_guards_stay_bounded_and_answer_as_a_plain_model_does(
+        capacity in 1usize..5,
+        sender_rate in prop::sample::select(vec![0.5, 1.0, 3.0]),
+        sender_burst in 1u32..4,
+        max_participants in 1u32..4,
+        discussion_ttl in 1u32..5,
+        max_discussion_messages in 1u32..6,
+        ops in proptest::collection::vec((0usize..8, 0usize..8, 0u64..1500), 1..120),
+    ) {
+        let safeguards =
+            Safeguards { sender_rate, sender_burst, max_participants, discussion_ttl, max_discussion_messages, capacity };
+        let mut guards = Guards::new(safeguards).unwrap();
+        let mut model = GuardsModel { safeguards, buckets: Vec::new(), discussions: Vec::new(), generation: 0 };
+        let mut now = NOW;
+        for (who, what, step) in ops {
+            now += step;
+            let env = &grid()[who][what];
+            prop_assert_eq!(guards.admit(env, now).map_err(|e| e.reason), model.admit(env, now));
+            prop_assert!(guards.signers() <= capacity && guards.discussions() <= capacity);
+            prop_assert_eq!((guards.signers(), guards.discussions()), (model.buckets.len(), model.discussions.len()));
+        }
+        for d in &model.discussions {
+            let state = guards.discussion(&d.key, now).unwrap();
+            prop_assert_eq!((state.closes_ms, state.messages, state.participants), (d.closes, d.messages, d.participants.len()));
+        }
+    }
+}
