@@ -144,6 +144,10 @@ class MerkleLog:
     by default in its manifest mode (key = hash of a manifest naming the writer), or with
     `compat=True` in compat mode (key = the writer's public key).
 
+    Opened with its key pair it signs its appends; without, it only reads. A replica
+    (`create_replica`, `open_replica`) is a copy of someone else's log: it holds no secret
+    key and grows only by `append_verified`, entries the writer's signature covers.
+
     Opening cuts a torn tail (a crash mid-append) back to the newest signed length
     and says so in `recovery`; damage anywhere else raises LogCorrupted.
     """
@@ -164,10 +168,26 @@ class MerkleLog:
         """Open to append (with the key pair) or to read. FileNotFoundError if no log
         is there, CoreError for the wrong key pair, OSError if another writer holds it,
         LogCorrupted if no intact signed state is found."""
+    @classmethod
+    def create_replica(
+        cls, path: str | PathLike[str], public_key: bytes, *, compat: bool = False, sync: bool = False
+    ) -> MerkleLog:
+        """A new, empty copy of someone else's log, to grow with append_verified; FileExistsError
+        if one is there. `public_key` is the writer's, `compat` the writer's log's mode: its
+        `key` is then the writer's log's `key`. CoreError for a public key that is not one."""
+    @classmethod
+    def open_replica(cls, path: str | PathLike[str], *, sync: bool = False) -> MerkleLog:
+        """Open a copy to grow it (one process at a time: OSError if another holds it).
+        A torn tail is cut back as `open` does; FileNotFoundError if no log is there."""
     def append(self, data: bytes) -> int:
         """Append and sign one entry; returns the new length."""
     def append_batch(self, entries: Iterable[bytes]) -> int:
-        """Append entries under one signature; returns the new length. TypeError for non-bytes."""
+        """Append entries under one signature; returns the new length. TypeError for non-bytes.
+        CoreError for a replica or a log opened without its key pair."""
+    def append_verified(self, entries: Iterable[bytes], signature: bytes) -> int:
+        """Append entries a peer sent, if `signature` (as Hypercore stores it) is the writer's over the
+        resulting tree; the new length. VerificationFailed, and nothing written, if it is not.
+        CoreError for a log that is not a replica."""
     def get(self, index: int) -> bytes:
         """IndexError when out of range; LogCorrupted if the stored entry cannot be read."""
     def proof(self, index: int) -> Proof: ...
@@ -193,7 +213,11 @@ class MerkleLog:
     @property
     def discovery_key(self) -> bytes: ...
     @property
-    def writable(self) -> bool: ...
+    def writable(self) -> bool:
+        """Opened with its key pair, or as a replica."""
+    @property
+    def replica(self) -> bool:
+        """Opened as a replica: grows by append_verified only."""
     @property
     def path(self) -> str: ...
     @property

@@ -112,6 +112,11 @@ class RawPeer:
         assert self._pubsub is not None
         self._run(self._pubsub.publish, topic, data)
 
+    def serve(self, protocol: str, handler: Any) -> None:
+        """Answer streams of `protocol` with `handler(stream)` (async, run in this peer's trio)."""
+        assert self._token is not None
+        trio.from_thread.run_sync(self._host.set_stream_handler, TProtocol(protocol), handler, trio_token=self._token)
+
     def mesh_peers(self, topic: str) -> int:
         router = self._pubsub.router if self._pubsub else None
         return len(getattr(router, "mesh", {}).get(topic, ()))

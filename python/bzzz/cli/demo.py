@@ -247,6 +247,7 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
         results = _wait(url, len(issues), timeout_s)
         peers = {a.name: sorted(p["node_id"] for p in _safe_peers(a.run_dir)) for a in agents}
         outcome = _summary(url, issues, results, peers, agents)
+        _replicate(agents)
     finally:
         for agent in agents:
             try:
@@ -318,6 +319,25 @@ def _summary(url: str, issues: list[tuple[str, str]], results: dict[int, str], p
     # (a small base model rarely writes what the check wants).
     done = {int(p["title"].rsplit("(#", 1)[1].rstrip(")")) for p in pulls if "(#" in p["title"]}
     return 0 if all(n in done for n in range(1, len(ISSUES) + 1)) else 1
+
+
+def _replicate(agents: list[Running]) -> None:
+    """The first agent copies the others' logs by key over the mesh, verifying every entry."""
+    say = typer.echo
+    say("\nLog replication (the first agent copies the others' logs by their keys):")
+    reader = agents[0]
+    for agent in agents[1:]:
+        try:
+            with MerkleLog.open(agent.data_dir / "log" / "hypercore") as log:
+                key = log.key.hex()
+            job = MeshClient(reader.run_dir, timeout_s=5.0).replicate(key, timeout_s=60.0)
+        except Exception as err:  # the demo reports; it does not hide a failure
+            say(f"  {agent.name}: not copied: {err}")
+            continue
+        if job["state"] == "done":
+            say(f"  {agent.name}: {job['length']} entries copied to {reader.name} and verified (key {key[:16]}…)")
+        else:
+            say(f"  {agent.name}: not copied: {job.get('error', job['state'])}")
 
 
 def _logs(agents: list[Running]) -> None:

@@ -11,8 +11,14 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from bzzz._core import CoreError, LogCorrupted, LogVerifier, Proof, VerificationFailed
+from bzzz._core import CoreError, LogCorrupted, LogVerifier, MerkleLog, Proof, VerificationFailed
+from bzzz.bus import BusError, service_available
 from bzzz.log import AgentLog, KeyFileError, default_data_dir
+from bzzz.log.events import decode_entry, describe_event
+from bzzz.log.replica import LOG_DIR, replicas_dir
+from bzzz.log.store import log_key
+from bzzz.mesh.client import SERVICE as MESH
+from bzzz.mesh.client import MeshClient
 
 app = typer.Typer(
     help="The agent's signed, append-only, Hypercore-compatible log.",
@@ -126,55 +132,173 @@ def append(
     typer.echo(f"appended entries {first}..{length - 1}; length is now {length}")
 
 
+KeyArg = Annotated[str | None, typer.Argument(
+    help="A log's key (64 hex digits, as peers advertise it): this agent's replica of it, or its own "
+         "log. Without it: the log in --dir.", show_default=False)]
+DataDir = Annotated[Path | None, typer.Option(
+    "--data-dir", envvar="BZZZ_DATA_DIR", help="The agent's data dir, where replicas are kept (env BZZZ_DATA_DIR).",
+    show_default=False)]
+
+
+def _by_key(key: str, data_dir: Path | None) -> Path:
+    """Where log `key` is kept here: the agent's own log, or its replica of someone else's."""
+    try:
+        wanted = bytes.fromhex(key)
+        if len(wanted) != 32:
+            raise ValueError
+    except ValueError:
+        _fail(f"a log key is 64 hex digits, got {key!r}", 2)
+    root = data_dir if data_dir is not None else default_data_dir()
+    if log_key(root / "log") == wanted:
+        return root / "log" / LOG_DIR
+    path = replicas_dir(root) / key / LOG_DIR
+    if not (path / "header").exists():
+        _fail(f"no copy of log {key} in {root}: replicate it first (`bzzz log replicate {key}`)")
+    return path
+
+
+def _print_entry(index: int, value: Any, as_json: bool) -> None:
+    if as_json:
+        shown = value.hex() if isinstance(value, bytes) else value
+        typer.echo(json.dumps({"index": index, "entry": shown}, ensure_ascii=False))
+    elif isinstance(value, dict):
+        typer.echo(f"#{index:<6} {describe_event(value)}")
+    elif isinstance(value, str):
+        typer.echo(f"#{index:<6} {value}")
+    else:
+        typer.echo(f"#{index:<6} <{len(value)} bytes> {value[:32].hex()}")
+
+
 @app.command()
 def show(
+    key: KeyArg = None,
     directory: LogDir = None,
+    data_dir: DataDir = None,
     start: Annotated[int, typer.Option("--from", help="First entry to print.")] = 0,
     end: Annotated[int | None, typer.Option("--to", help="Stop before this entry.")] = None,
     tail: Annotated[int | None, typer.Option(help="Print only the last N entries.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing entries as they arrive "
+                                         "(with KEY: asks the agent's mesh worker to follow the log too).")] = False,
+    run_dir: Annotated[Path | None, typer.Option(help="The agent's run dir, for --follow with KEY "
+                                                 "(default <data dir>/run).")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Print the log's key, signed state and entries (JSON events decoded)."""
-    with _open(directory, writable=False) as agent_log:
-        summary = _summary(agent_log)
-        if tail is not None:
-            start = max(agent_log.log.length - tail, 0)
-        rows = list(agent_log.entries(start, end))
-    if as_json:
-        for index, value in rows:
-            shown = value.hex() if isinstance(value, bytes) else value
-            typer.echo(json.dumps({"index": index, "entry": shown}, ensure_ascii=False))
+    """Print a log's key, signed state and entries, events decoded (execution, discussion)."""
+    if key is not None:
+        path = _by_key(key, data_dir)
+        if follow:
+            _ask_to_follow(key, run_dir or (data_dir or default_data_dir()) / "run")
+        _show_path(path, start, end, tail, follow, as_json)
         return
-    _print_summary(summary)
-    if rows:
-        typer.echo("")
+    with _open(directory, writable=False) as agent_log:
+        _show_path(agent_log.log.path, start, end, tail, follow, as_json, summary=_summary(agent_log))
+
+
+def _show_path(path: str | Path, start: int, end: int | None, tail: int | None, follow: bool, as_json: bool,
+               summary: dict[str, Any] | None = None) -> None:
+    with MerkleLog.open(path) as opened:
+        length = opened.length
+        if tail is not None:
+            start = max(length - tail, 0)
+        rows = [(i, decode_entry(opened.get(i))) for i in range(start, length if end is None else min(end, length))]
+        if summary is None:
+            summary = {"key": opened.key.hex(), "public_key": opened.public_key.hex(), "length": length,
+                       "tree_hash": opened.tree_hash().hex(), "path": str(path)}
+    if not as_json:
+        _print_summary(summary)
+        if rows:
+            typer.echo("")
     for index, value in rows:
-        if isinstance(value, dict):
-            kind = value.get("type", "?")
-            rest = {k: v for k, v in value.items() if k != "type"}
-            typer.echo(f"#{index:<6} {kind:<18} {json.dumps(rest, ensure_ascii=False)}")
-        elif isinstance(value, str):
-            typer.echo(f"#{index:<6} {value}")
-        else:
-            typer.echo(f"#{index:<6} <{len(value)} bytes> {value[:32].hex()}")
+        _print_entry(index, value, as_json)
+    if not follow:
+        return
+    shown = rows[-1][0] + 1 if rows else max(start, length)
+    try:
+        while True:  # a replica grows as the mesh worker fetches; our own log as workers append
+            time.sleep(0.5)
+            with MerkleLog.open(path) as opened:
+                for index in range(shown, opened.length):
+                    _print_entry(index, decode_entry(opened.get(index)), as_json)
+                shown = max(shown, opened.length)
+    except KeyboardInterrupt:
+        pass
+
+
+def _ask_to_follow(key: str, run_dir: Path) -> None:
+    if not service_available(run_dir, MESH):
+        typer.secho(f"warning: no mesh worker in {run_dir}: showing the copy as it is", err=True,
+                    fg=typer.colors.YELLOW)
+        return
+    job = MeshClient(run_dir, timeout_s=5.0).replicate(key, follow=True, timeout_s=30.0)
+    if job["state"] == "failed":
+        typer.secho(f"warning: {job['error']}", err=True, fg=typer.colors.YELLOW)
 
 
 @app.command()
-def verify(directory: LogDir = None, as_json: AsJson = False) -> None:
-    """Re-hash every entry and check every signature; exit 1 if anything is wrong."""
-    with _open(directory, writable=False) as agent_log:
+def verify(key: KeyArg = None, directory: LogDir = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """Re-hash every entry and check every signature with the writer's public key; exit 1 if anything is wrong."""
+    if key is not None:
+        path = _by_key(key, data_dir)
         started = time.perf_counter()
         try:
-            agent_log.log.verify()
+            with MerkleLog.open(path) as opened:
+                opened.verify()
+                summary = {"key": opened.key.hex(), "public_key": opened.public_key.hex(), "length": opened.length,
+                           "byte_length": opened.byte_length, "tree_hash": opened.tree_hash().hex(), "path": str(path)}
         except (LogCorrupted, VerificationFailed) as err:
             _fail(f"verification failed: {err}")
         seconds = time.perf_counter() - started
-        summary = _summary(agent_log)
+    else:
+        with _open(directory, writable=False) as agent_log:
+            started = time.perf_counter()
+            try:
+                agent_log.log.verify()
+            except (LogCorrupted, VerificationFailed) as err:
+                _fail(f"verification failed: {err}")
+            seconds = time.perf_counter() - started
+            summary = _summary(agent_log)
     if as_json:
         typer.echo(json.dumps({"ok": True, "seconds": seconds, **summary}))
     else:
         typer.echo(f"ok: {summary['length']} entries, {summary['byte_length']} bytes verified "
                    f"against key {summary['key']} in {seconds:.3f}s")
+
+
+@app.command()
+def replicate(
+    key: Annotated[str, typer.Argument(help="The log's key (64 hex digits), as its writer advertises it.")],
+    peer: Annotated[list[str] | None, typer.Option("--peer", help="Fetch from this peer (multiaddr with "
+                                                   "/p2p/<id>, or a peer id); repeat. Default: whoever advertises "
+                                                   "the log or a replica of it.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep the copy up to date from now on "
+                                         "(also after the agent restarts).")] = False,
+    data_dir: DataDir = None,
+    run_dir: Annotated[Path | None, typer.Option(help="The agent's run dir (default <data dir>/run).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the copy.")] = 600.0,
+    as_json: AsJson = False,
+) -> None:
+    """Copy another agent's log here by its key, over the mesh, verifying every entry.
+
+    Done by this agent's mesh worker; the copy is kept in <data dir>/replicas/KEY, resumes where it
+    stopped, and is served to peers in turn."""
+    directory = run_dir or (data_dir or default_data_dir()) / "run"
+    if not service_available(directory, MESH):
+        _fail(f"no mesh worker is running in {directory}; replication is done by a running agent")
+    try:
+        job = MeshClient(directory, timeout_s=5.0).replicate(key, peer or [], follow=follow, timeout_s=timeout)
+    except BusError as err:
+        _fail(f"the mesh worker refused: {err}")
+    if as_json:
+        typer.echo(json.dumps(job))
+    if job["state"] == "failed":
+        _fail(job["error"])
+    if job["state"] == "running":
+        _fail(f"still copying after {timeout:g} s; it goes on in the agent (see `bzzz log show {key}`)")
+    if not as_json:
+        for problem in job.get("problems") or []:
+            typer.secho(f"warning: {problem}", err=True, fg=typer.colors.YELLOW)
+        following = "; following it" if job.get("following") else ""
+        typer.echo(f"ok: {job['length']} entries of {key} verified and kept, from {job['peer']}{following}")
 
 
 @app.command()

@@ -47,11 +47,14 @@ class MeshTransport:
             return set(self._client.channel_peers(topic)["mesh"])
 
     def followers(self) -> set[str]:
-        """Live peers whose capability broadcasts say they follow discussions."""
+        """Peers expected to follow: live ones whose capability broadcasts say so, and connected
+        ones not heard from yet (an agent starting up follows, most likely, within a second)."""
         with self._lock:
-            peers = self._client.peers()
-        return {str(p["peer_id"]) for p in peers
-                if isinstance(hmmm := p.get("capabilities", {}).get("hmmm"), dict) and hmmm.get("follows")}
+            status = self._client.status()
+        known = {str(p["peer_id"]): p for p in status["peers"]}
+        following = {peer_id for peer_id, p in known.items()
+                     if isinstance(hmmm := p.get("capabilities", {}).get("hmmm"), dict) and hmmm.get("follows")}
+        return following | {str(peer_id) for peer_id in status["connected"] if str(peer_id) not in known}
 
     def own_capabilities(self) -> frozenset[str]:
         """The models and tools this agent's mesh worker detected (what help requests may need)."""

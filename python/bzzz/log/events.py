@@ -31,3 +31,22 @@ def decode_entry(entry: bytes) -> dict[str, Any] | str | bytes:
     except ValueError:
         return text
     return value if isinstance(value, dict) else text
+
+
+def _when(ts: Any) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts / 1000)) if isinstance(ts, int) else "-"
+
+
+def describe_event(event: dict[str, Any]) -> str:
+    """One line a person reads: when, what, and the fields that matter for that kind of event.
+    HMMM messages read as who said what on which channel; other events as their fields."""
+    kind = str(event.get("type", "?"))
+    rest = {k: v for k, v in event.items() if k not in ("type", "ts", "agent", "node_id")}
+    head = f"{_when(event.get('ts'))}  {kind:<16}"
+    if kind == "hmmm_message":
+        arrow = "→" if rest.get("direction") == "sent" else "←"
+        said = rest.get("query_type") or rest.get("message_type")
+        text = rest.get("text") or json.dumps(rest.get("payload", {}), ensure_ascii=False)
+        return (f"{head} {arrow} {rest.get('from_node')} {said} on {rest.get('topic')} "
+                f"(hop {rest.get('hop_count', 0)}): {str(text)[:300]}")
+    return f"{head} {json.dumps(rest, ensure_ascii=False)[:600]}"

@@ -14,6 +14,7 @@ same `request_id`) is published once.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,7 +78,24 @@ class Announce(msgspec.Struct, tag="announce", tag_field="op", frozen=True):
     discussions: list[str]
 
 
-MeshRequest = Publish | Join | Leave | Peers | Status | Tasks | Forward | ChannelPeers | Announce
+class Replicate(msgspec.Struct, tag="replicate", tag_field="op", frozen=True):
+    """Bring this agent's copy of log `key` (hex) up to date, verified; keep following it if asked."""
+
+    key: str
+    peers: list[str] = []
+    follow: bool = False
+
+
+class Replicas(msgspec.Struct, tag="replicas", tag_field="op", frozen=True):
+    pass
+
+
+class ReplicationJob(msgspec.Struct, tag="replication_job", tag_field="op", frozen=True):
+    key: str
+
+
+MeshRequest = (Publish | Join | Leave | Peers | Status | Tasks | Forward | ChannelPeers | Announce | Replicate
+               | Replicas | ReplicationJob)
 request_decoder = msgspec.json.Decoder(MeshRequest)
 
 
@@ -90,6 +108,7 @@ class PeerEvent(msgspec.Struct, frozen=True):
 class MeshClient:
     def __init__(self, run_dir: Path | str, *, client: Client | None = None, timeout_s: float = 5.0) -> None:
         self._client = client or Client(run_dir, sender="mesh-client", timeout_s=timeout_s)
+        self._run_dir = run_dir
 
     def _call(self, request: MeshRequest, request_id: str | None = None) -> Any:
         body = self._client.request(SERVICE, msgspec.json.encode(request), request_id=request_id)
@@ -134,6 +153,21 @@ class MeshClient:
 
     def set_tasks(self, active: int, maximum: int | None = None) -> None:
         self._call(Tasks(active, maximum))
+
+    def replicate(self, key: str, peers: list[str] | None = None, *, follow: bool = False,
+                  timeout_s: float = 600.0) -> dict[str, Any]:
+        """{"state": "done", "key", "length", "peer", "problems", "following"} once the copy is up
+        to date, or {"state": "failed", "error"}; {"state": "running"} if `timeout_s` passed first.
+        The mesh worker does the transfer in the background: this asks how it is going."""
+        job = dict(self._call(Replicate(key, peers or [], follow)))
+        deadline = time.monotonic() + timeout_s
+        while job["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = dict(self._call(ReplicationJob(key)))
+        return job
+
+    def replicas(self) -> list[dict[str, Any]]:
+        return list(self._call(Replicas())["replicas"])
 
     def close(self) -> None:
         self._client.close()

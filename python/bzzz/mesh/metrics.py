@@ -12,6 +12,8 @@ from bzzz._core import REJECT_REASONS
 
 # Where a message that passed (or was not yet put to) the gate can still be lost.
 DROP_PLACES = ("rate_limit", "outbound_queue", "inbound_queue", "bus")
+# What a replication answer can fail (bzzz.log.replica.ReplicationRefused.what).
+REPLICATION_CHECKS = ("head", "proof", "range", "fork", "truncated", "protocol")
 
 
 class MeshMetrics:
@@ -39,6 +41,16 @@ class MeshMetrics:
         )
         self.connected_peers = Gauge("bzzz_mesh_connected_peers", "Open libp2p connections.", registry=self.registry)
         self.live_agents = Gauge("bzzz_mesh_live_agents", "Agents in the peer table heard from recently.", registry=self.registry)
+        self.replication_served = Counter(
+            "bzzz_replication_served_entries", "Log entries sent to replicating peers, with their proofs.",
+            registry=self.registry)
+        self.replication_fetched = Counter(
+            "bzzz_replication_fetched_entries", "Log entries received from peers and verified.", registry=self.registry)
+        self.replication_refused = Counter(
+            "bzzz_replication_refused", "Replication answers refused, by the check that failed.", ["what"],
+            registry=self.registry)
+        for what in REPLICATION_CHECKS:
+            self.replication_refused.labels(what)
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
         for place in DROP_PLACES:

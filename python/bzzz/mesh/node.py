@@ -8,9 +8,11 @@ agent's bus; benchmarks and tests may drive it directly. One node per process (s
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import time
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -21,20 +23,26 @@ from libp2p import new_host
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
-from libp2p.peer.peerinfo import PeerInfo
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from bzzz._core import Envelope, Gate, Limits, Safeguards, forward_envelope, sign_envelope, verify_envelope
+from bzzz._core import Envelope, Gate, Limits, forward_envelope, sign_envelope, verify_envelope
+from bzzz.log.replica import Replica, held_keys, replicas_dir
 from bzzz.mesh.capabilities import Capabilities, CapabilityDetector
 from bzzz.mesh.discovery import Dialer, rendezvous
 from bzzz.mesh.gossip import GatedPubsub, install_library_fixes, make_pubsub, make_router
 from bzzz.mesh.identity import Identity
 from bzzz.mesh.metrics import MeshMetrics
 from bzzz.mesh.peers import Change, PeerTable
+from bzzz.mesh.replication import PROTOCOL as REPLICATION
+from bzzz.mesh.replication import Server as ReplicationServer
+from bzzz.mesh.replication import fetch as fetch_log
+from bzzz.mesh.replication import follow as follow_log
 from bzzz.mesh.settings import MeshSettings
 
 log = structlog.get_logger("bzzz.mesh")
@@ -47,6 +55,9 @@ STANDING_TOPICS = (TOPIC_CAPABILITIES, TOPIC_HELP, TOPIC_ESCALATION)
 # Detecting is cheap but probes Ollama over HTTP: often enough to notice a new model within
 # seconds, without polling Ollama every second.
 DETECT_EVERY_S = 5.0
+REPLICATE_TIMEOUT_S = 600.0
+FOLLOW_RETRY_S = 2.0
+FOLLOWING = "following.json"  # the keys this agent keeps up to date, across restarts
 
 
 class MeshNode:
@@ -61,9 +72,11 @@ class MeshNode:
         on_peer_change: Callable[[Change], None] = lambda change: None,
         which: Callable[[str], str | None] = shutil.which,
         version: str | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.identity = identity
         self.settings = settings
+        self.data_dir = data_dir  # serves and keeps replicated logs when set
         self.node_id = node_id
         self.log_key = log_key
         self.on_envelope = on_envelope
@@ -85,6 +98,12 @@ class MeshNode:
         self._pubsub: GatedPubsub | None = None
         self._dialer: Dialer | None = None
         self._started = trio.Event()
+        self._host: Any = None
+        self._nursery: trio.Nursery | None = None
+        self._replicas: dict[bytes, Replica] = {}
+        self._following: dict[bytes, trio.CancelScope] = {}
+        self._jobs: dict[bytes, dict[str, Any]] = {}
+        self._transfers: dict[bytes, trio.Lock] = {}  # one transfer into a replica at a time
 
     # --- what the rest of the agent calls -----------------------------------------------
 
@@ -218,13 +237,20 @@ class MeshNode:
             ):
                 await pubsub.wait_until_ready()
                 self._pubsub = pubsub
+                self._host = host
+                if self.data_dir is not None:
+                    host.set_stream_handler(REPLICATION, ReplicationServer(self.data_dir, self.metrics).handle)
                 for topic in STANDING_TOPICS:
                     await pubsub.subscribe(topic)
                 self.listen_addrs = [str(a) for a in host.get_addrs()]
                 for addr in settings.discovery.bootstrap:
                     dialer.want_addr(addr, "bootstrap", permanent=True)
                 async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
                     nursery.start_soon(dialer.run)
+                    if self.data_dir is not None:
+                        for key in self._followed_keys():
+                            self._start_following(key)
                     nursery.start_soon(self._deliver, admitted_recv)
                     nursery.start_soon(self._broadcast_capabilities)
                     nursery.start_soon(self._expire_peers)
@@ -308,7 +334,141 @@ class MeshNode:
         payload["addrs"] = self.listen_addrs[:16]
         if self.hmmm is not None:
             payload["hmmm"] = self.hmmm
+        if self.data_dir is not None:
+            payload["replicas"] = held_keys(self.data_dir)[:64]  # so a log outlives its writer's downtime
         return payload
+
+    # --- log replication (`bzzz.mesh.replication`) -------------------------------------
+
+    def _replica(self, key: bytes) -> Replica:
+        assert self.data_dir is not None
+        replica = self._replicas.get(key)
+        if replica is None:
+            replica = Replica(self.data_dir, key)
+            try:
+                replica.open()
+            except FileNotFoundError:
+                pass  # created from the first peer's head
+            self._replicas[key] = replica
+        return replica
+
+    def sources(self, key: bytes) -> list[str]:
+        """Peers (base58 ids) that have the log: its writer first, then those holding a replica."""
+        hexkey = key.hex()
+        writers, holders = [], []
+        for peer in self.peers.snapshot():
+            caps = peer["capabilities"]
+            if caps.get("log_key") == hexkey:
+                writers.append(peer["peer_id"])
+            elif hexkey in (caps.get("replicas") or []):
+                holders.append(peer["peer_id"])
+        return writers + holders
+
+    async def _peer(self, peer: str) -> ID:
+        if peer.startswith("/"):
+            info = info_from_p2p_addr(multiaddr.Multiaddr(peer))
+            await self._host.connect(info)
+            return info.peer_id
+        return ID.from_base58(peer)
+
+    async def _new_stream(self, peer: ID) -> Any:
+        return await self._host.new_stream(peer, [REPLICATION])
+
+    async def _fetch(self, peer: ID, replica: Replica) -> int:
+        async with self._transfers.setdefault(replica.key, trio.Lock()):
+            return await fetch_log(self._new_stream, peer, replica, self.metrics)
+
+    async def replicate(self, key: bytes, peers: list[str] | None = None, *, follow: bool = False) -> dict[str, Any]:
+        """Bring this agent's replica of log `key` up to date from `peers` (multiaddrs or peer ids;
+        default: whoever advertises it), verifying everything; with `follow`, keep it up to date
+        (also after a restart). Raises LookupError if no peer could serve it."""
+        if self.data_dir is None or self._host is None:
+            raise RuntimeError("this mesh node keeps no replicas")
+        replica = self._replica(key)
+        candidates = peers or self.sources(key)
+        problems: list[str] = []
+        for candidate in candidates:
+            try:
+                peer = await self._peer(candidate)
+                with trio.fail_after(REPLICATE_TIMEOUT_S):
+                    length = await self._fetch(peer, replica)
+            except Exception as err:  # refused, unreachable, slow: the next peer may do
+                problems.append(f"{candidate}: {err}")
+                continue
+            if follow:
+                self._start_following(key, [candidate])
+            return {"key": key.hex(), "length": length, "peer": str(peer), "problems": problems,
+                    "following": key in self._following}
+        if follow and replica.log is not None:
+            self._start_following(key)
+            return {"key": key.hex(), "length": replica.length, "peer": None, "problems": problems, "following": True}
+        raise LookupError(f"no peer served log {key.hex()}: " + ("; ".join(problems) or "nobody advertises it"))
+
+    def start_replicating(self, key: bytes, peers: list[str] | None = None, *, follow: bool = False) -> dict[str, Any]:
+        """`replicate` in the background (a long transfer must not hold up the mesh service);
+        its job: {"state": "running" | "done" | "failed", ...}. `job(key)` tells how it went."""
+        if self._nursery is None:
+            raise RuntimeError("the mesh node is not running yet")
+        job = self._jobs.get(key)
+        if job is not None and job["state"] == "running":
+            return job
+        job = self._jobs[key] = {"key": key.hex(), "state": "running"}
+
+        async def run() -> None:
+            try:
+                job.update(await self.replicate(key, peers, follow=follow), state="done")
+            except Exception as err:
+                job.update(state="failed", error=str(err))
+
+        self._nursery.start_soon(run)
+        return job
+
+    def job(self, key: bytes) -> dict[str, Any] | None:
+        return self._jobs.get(key)
+
+    def replicas(self) -> list[dict[str, Any]]:
+        assert self.data_dir is not None
+        out = []
+        for hexkey in held_keys(self.data_dir):
+            key = bytes.fromhex(hexkey)
+            replica = self._replicas.get(key)
+            length = replica.length if replica is not None and replica.log is not None else None
+            out.append({"key": hexkey, "length": length, "following": key in self._following})
+        return out
+
+    def _followed_keys(self) -> list[bytes]:
+        assert self.data_dir is not None
+        path = replicas_dir(self.data_dir) / FOLLOWING
+        try:
+            return [bytes.fromhex(k) for k in json.loads(path.read_text())]
+        except (OSError, ValueError):
+            return []
+
+    def _start_following(self, key: bytes, peers: list[str] | None = None) -> None:
+        assert self.data_dir is not None and self._nursery is not None
+        if key in self._following:
+            return
+        scope = trio.CancelScope()
+        self._following[key] = scope
+        path = replicas_dir(self.data_dir) / FOLLOWING
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(sorted(k.hex() for k in self._following)))
+        self._nursery.start_soon(self._follow, key, peers, scope)
+
+    async def _follow(self, key: bytes, peers: list[str] | None, scope: trio.CancelScope) -> None:
+        replica = self._replica(key)
+        with scope:
+            while True:
+                for candidate in peers or self.sources(key):
+                    try:
+                        peer = await self._peer(candidate)
+                        if replica.log is None:
+                            await self._fetch(peer, replica)
+                        await follow_log(self._new_stream, peer, replica, self._fetch)
+                    except Exception as err:  # the writer went away, or lied: try the others
+                        log.info("following a log: peer lost", key=key.hex()[:16], peer=candidate[-16:],
+                                 error=str(err)[:200])
+                await trio.sleep(FOLLOW_RETRY_S)
 
     def _require_pubsub(self) -> GatedPubsub:
         if self._pubsub is None:

@@ -43,6 +43,9 @@ from bzzz.mesh.client import (
     PeerEvent,
     Peers,
     Publish,
+    Replicas,
+    Replicate,
+    ReplicationJob,
     Status,
     Tasks,
     gossip_bus_topic,
@@ -148,6 +151,18 @@ async def handle(node: MeshNode, request: MeshRequest) -> dict[str, Any]:
             return node.channel_peers(topic)
         case Announce(follows=follows, discussions=discussions):
             node.announce(follows, discussions)
+        case Replicate(key=key, peers=peers, follow=follow):
+            try:
+                wanted = bytes.fromhex(key)
+                if len(wanted) != 32:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"a log key is 64 hex digits, got {key!r}") from None
+            return node.start_replicating(wanted, peers, follow=follow)
+        case ReplicationJob(key=key):
+            return node.job(bytes.fromhex(key)) or {"key": key, "state": "failed", "error": "no such replication"}
+        case Replicas():
+            return {"replicas": node.replicas()}
         case Join(topic=topic):
             await node.join(topic)
         case Leave(topic=topic):
@@ -173,6 +188,8 @@ def serve_requests(rt: runtime.WorkerRuntime, node: MeshNode, token: trio.lowlev
             reply = trio.from_thread.run(handle, node, decoded, trio_token=token)
         except EnvelopeRejected as err:
             raise ValueError(f"the envelope would be refused ({err.reason}): {err}") from None
+        except LookupError as err:
+            raise ValueError(str(err)) from None
         return msgspec.json.encode(reply)
 
     with Service(rt.run_dir, SERVICE, handler) as service:
@@ -193,6 +210,7 @@ async def run(rt: runtime.WorkerRuntime, settings: MeshSettings) -> None:
         log_key=log_key_reader(rt.data_dir),
         on_envelope=bridge.envelope,
         on_peer_change=bridge.peer_change,
+        data_dir=rt.data_dir,
     )
     bridge.metrics = node.metrics
     if settings.metrics_port is not None:

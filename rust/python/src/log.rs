@@ -308,6 +308,34 @@ impl MerkleLog {
         Ok(Self { inner: Mutex::new(Some(log)) })
     }
 
+    /// A new, empty replica of the log whose writer holds `public_key`.
+    #[classmethod]
+    #[pyo3(signature = (path, public_key, *, compat = false, sync = false))]
+    fn create_replica(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        path: PathBuf,
+        public_key: &[u8],
+        compat: bool,
+        sync: bool,
+    ) -> PyResult<Self> {
+        let public_key: [u8; crypto::PUBLIC_KEY_LEN] = public_key.try_into().map_err(|_| {
+            CoreError::new_err(format!("public key must be {} bytes, got {}", crypto::PUBLIC_KEY_LEN, public_key.len()))
+        })?;
+        let log = py
+            .allow_threads(|| Log::create_replica(&path, public_key, mode(compat), durability(sync)))
+            .map_err(log_error)?;
+        Ok(Self { inner: Mutex::new(Some(log)) })
+    }
+
+    /// Open a replica (or any log, without its key pair) to grow it with `append_verified`.
+    #[classmethod]
+    #[pyo3(signature = (path, *, sync = false))]
+    fn open_replica(_cls: &Bound<'_, PyType>, py: Python<'_>, path: PathBuf, sync: bool) -> PyResult<Self> {
+        let log = py.allow_threads(|| Log::open_replica(&path, durability(sync))).map_err(log_error)?;
+        Ok(Self { inner: Mutex::new(Some(log)) })
+    }
+
     fn append(&self, py: Python<'_>, data: &[u8]) -> PyResult<u64> {
         self.with(py, |log| log.append(data))
     }
@@ -316,6 +344,12 @@ impl MerkleLog {
         let items = crate::convert::bytes_items(entries, "entries")?;
         let slices: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
         self.with(py, |log| log.append_batch(&slices))
+    }
+
+    fn append_verified(&self, py: Python<'_>, entries: &Bound<'_, PyAny>, signature: &[u8]) -> PyResult<u64> {
+        let items = crate::convert::bytes_items(entries, "entries")?;
+        let slices: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
+        self.with(py, |log| log.append_verified(&slices, signature))
     }
 
     fn get<'py>(&self, py: Python<'py>, index: i64) -> PyResult<Bound<'py, PyBytes>> {
@@ -376,6 +410,11 @@ impl MerkleLog {
     #[getter]
     fn writable(&self, py: Python<'_>) -> PyResult<bool> {
         self.with(py, |log| Ok(log.writable()))
+    }
+
+    #[getter]
+    fn replica(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |log| Ok(log.is_replica()))
     }
 
     #[getter]

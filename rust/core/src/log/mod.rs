@@ -4,6 +4,13 @@
 //! (compat) mode, where the log's key is the writer's ed25519 public key; the
 //! storage format is Bzzz's own (see [`storage`]). A writer signs once per
 //! append call, so `append_batch` amortizes one signature over many entries.
+//!
+//! A log is opened in one of three roles: the writer (with its key pair: it
+//! signs), a reader (no key: read-only), or a replica ([`Log::create_replica`],
+//! [`Log::open_replica`]): someone else's log copied from peers, which holds no
+//! secret key and grows only by [`Log::append_verified`], entries whose new tree
+//! the writer's signature covers. The signature is checked before anything is
+//! written, so a bad peer can never corrupt a replica.
 
 pub mod proof;
 pub mod signer;
@@ -15,7 +22,7 @@ use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::crypto::{self, Hash, KeyError, KeyPair, PublicKey, MANIFEST_LEN, PUBLIC_KEY_LEN};
+use crate::crypto::{self, Hash, KeyError, KeyPair, PublicKey, MANIFEST_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::flat_tree;
 pub use proof::{Proof, Verified};
 pub use signer::{Mode, Signer};
@@ -51,11 +58,31 @@ pub enum Durability {
     Power,
 }
 
+/// What an open log may do.
+// One per open log: the size is of no account, and the key pair stays inline.
+#[allow(clippy::large_enum_variant)]
+enum Role {
+    /// Opened without a key pair: it only reads.
+    Reader,
+    /// Opened with its key pair: it signs its own appends.
+    Writer(KeyPair),
+    /// A copy of someone else's log: it grows only by entries the writer signed.
+    Replica,
+}
+
+/// Where the signature of an append comes from.
+enum Signature<'a> {
+    /// Made here, with the writer's key pair.
+    Own(&'a KeyPair),
+    /// Sent by a peer, in the form Hypercore stores it: checked before anything is written.
+    Peer(&'a [u8]),
+}
+
 pub struct Log {
     dir: PathBuf,
     files: Files,
     signer: Signer,
-    key_pair: Option<KeyPair>,
+    role: Role,
     roots: Roots,
     latest: Option<Record>,
     records: u64,
@@ -74,6 +101,31 @@ impl Log {
     /// A torn tail left by a crash is cut back to the newest intact signed
     /// state (see [`Log::recovery`]); damage anywhere else is `Corrupted`.
     pub fn open(dir: &Path, key_pair: Option<KeyPair>, durability: Durability) -> Result<Self> {
+        Self::open_as(dir, key_pair.map_or(Role::Reader, Role::Writer), durability)
+    }
+
+    /// Create a new, empty replica of the log whose writer holds `public_key`
+    /// (in `mode`, as the writer's log is), in `dir`, which must not already hold a log.
+    pub fn create_replica(
+        dir: &Path,
+        public_key: [u8; PUBLIC_KEY_LEN],
+        mode: Mode,
+        durability: Durability,
+    ) -> Result<Self> {
+        PublicKey::from_bytes(&public_key)?;
+        storage::create(dir, &Header { public_key, compat: mode == Mode::Compat })?;
+        Self::open_replica(dir, durability)
+    }
+
+    /// Open an existing log (a replica, or a writer's log without its key
+    /// pair) to grow it with [`Log::append_verified`]. It takes the writer's
+    /// lock, so two replicators never write at once, and cuts a torn tail back
+    /// as [`Log::open`] does.
+    pub fn open_replica(dir: &Path, durability: Durability) -> Result<Self> {
+        Self::open_as(dir, Role::Replica, durability)
+    }
+
+    fn open_as(dir: &Path, role: Role, durability: Durability) -> Result<Self> {
         let corrupted = |reason: String| LogError::Corrupted { path: dir.to_path_buf(), reason };
         let header_bytes = std::fs::read(dir.join("header")).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => {
@@ -83,7 +135,7 @@ impl Log {
         })?;
         let header = Header::decode(&header_bytes).map_err(corrupted)?;
         let public_key = PublicKey::from_bytes(&header.public_key).map_err(|e| corrupted(e.to_string()))?;
-        if let Some(pair) = &key_pair {
+        if let Role::Writer(pair) = &role {
             if pair.public_key() != header.public_key {
                 return Err(LogError::Invalid(format!(
                     "the key pair does not match the log at {} (its writer's public key is {})",
@@ -93,12 +145,12 @@ impl Log {
             }
         }
         let signer = Signer::new(public_key, if header.compat { Mode::Compat } else { Mode::Manifest });
-        let files = Files::open(dir, key_pair.is_some())?;
+        let files = Files::open(dir, !matches!(role, Role::Reader))?;
         let mut log = Self {
             dir: dir.to_path_buf(),
             files,
             signer,
-            key_pair,
+            role,
             roots: Roots::default(),
             latest: None,
             records: 0,
@@ -157,7 +209,7 @@ impl Log {
             if !skipped.is_empty() {
                 what.push_str(&format!(" [{}]", skipped.join("; ")));
             }
-            if self.key_pair.is_some() {
+            if self.writable() {
                 self.files.signatures.set_len(records * RECORD_LEN)?;
                 self.files.data.set_len(roots.byte_length())?;
                 self.files.tree.set_len(want_tree)?;
@@ -235,19 +287,60 @@ impl Log {
     /// Append entries under one signature; returns the new length. Nothing is
     /// visible (or survives a crash) until the signature record is written.
     pub fn append_batch<T: AsRef<[u8]>>(&mut self, entries: &[T]) -> Result<u64> {
-        let Some(key_pair) = &self.key_pair else {
-            return Err(LogError::Invalid("log was opened without its key pair: it is read-only".into()));
+        self.append_signed(entries, None)
+    }
+
+    /// Append entries a peer sent, with the writer's `signature` (in the form
+    /// Hypercore stores it, as [`Log::signature`] returns it) of the tree they
+    /// make; returns the new length. For a replica only. The signature is
+    /// checked before anything is written: if it is not the writer's, the
+    /// result is `Verification` and the log is left exactly as it was. Empty
+    /// `entries` check a signature of the current length and write nothing.
+    pub fn append_verified<T: AsRef<[u8]>>(&mut self, entries: &[T], signature: &[u8]) -> Result<u64> {
+        self.append_signed(entries, Some(signature))
+    }
+
+    /// The one append: `peer_signature` is `None` for a writer signing its own
+    /// entries, the signature a peer sent for a replica.
+    fn append_signed<T: AsRef<[u8]>>(&mut self, entries: &[T], peer_signature: Option<&[u8]>) -> Result<u64> {
+        let signature = match (&self.role, peer_signature) {
+            (Role::Writer(key_pair), None) => Signature::Own(key_pair),
+            (Role::Replica, Some(signature)) => Signature::Peer(signature),
+            (Role::Reader, _) => {
+                return Err(LogError::Invalid("log was opened without its key pair: it is read-only".into()))
+            }
+            (Role::Replica, None) => {
+                return Err(LogError::Invalid(
+                    "a replica has no key pair to sign with: it grows only by verified appends".into(),
+                ))
+            }
+            (Role::Writer(_), Some(_)) => {
+                return Err(LogError::Invalid(
+                    "verified appends are for replicas: this log was opened with its key pair and signs its own".into(),
+                ))
+            }
         };
-        if entries.is_empty() {
-            return Ok(self.roots.length());
-        }
         let old_length = self.roots.length();
+        let fork = self.fork();
+        if entries.is_empty() {
+            if let Signature::Peer(signature) = signature {
+                self.check_peer_signature(signature, &self.roots.tree_hash(), old_length, fork)?;
+            }
+            return Ok(old_length);
+        }
         let old_bytes = self.roots.byte_length();
         let mut roots = self.roots.clone();
         let mut created = Vec::with_capacity(entries.len() * 2);
         for (k, entry) in entries.iter().enumerate() {
             roots.push_leaf(Node::leaf(old_length + k as u64, entry.as_ref()), &mut created);
         }
+        let tree_hash = roots.tree_hash();
+        let signature = match signature {
+            Signature::Own(key_pair) => self.signer.sign(key_pair, &tree_hash, roots.length(), fork),
+            Signature::Peer(signature) => self.check_peer_signature(signature, &tree_hash, roots.length(), fork)?,
+        };
+        let record = Record { length: roots.length(), byte_length: roots.byte_length(), fork, tree_hash, signature };
+        // Nothing has been written yet: only a signed tree reaches the disk.
 
         if let [only] = entries {
             self.files.data.write_all_at(only.as_ref(), old_bytes)?;
@@ -276,15 +369,6 @@ impl Log {
         }
         self.files.tree.write_all_at(&region, lo * NODE_LEN)?;
 
-        let tree_hash = roots.tree_hash();
-        let fork = self.fork();
-        let record = Record {
-            length: roots.length(),
-            byte_length: roots.byte_length(),
-            fork,
-            tree_hash,
-            signature: self.signer.sign(key_pair, &tree_hash, roots.length(), fork),
-        };
         if self.durability == Durability::Power {
             self.files.data.sync_data()?;
             self.files.tree.sync_data()?;
@@ -300,6 +384,32 @@ impl Log {
             self.compact_signatures()?;
         }
         Ok(self.roots.length())
+    }
+
+    /// The raw signature inside `encoded` if it is the writer's over the tree.
+    fn check_peer_signature(
+        &self,
+        encoded: &[u8],
+        tree_hash: &Hash,
+        length: u64,
+        fork: u64,
+    ) -> Result<[u8; SIGNATURE_LEN]> {
+        let raw = self.signer.decode(encoded).ok_or_else(|| {
+            LogError::Verification(format!(
+                "a {} byte signature is not in the form a {} log stores",
+                encoded.len(),
+                match self.signer.mode() {
+                    Mode::Manifest => "manifest-mode",
+                    Mode::Compat => "compat-mode",
+                }
+            ))
+        })?;
+        if !self.signer.verify(tree_hash, length, fork, &raw) {
+            return Err(LogError::Verification(format!(
+                "the signature is not the writer's over the tree of length {length} (fork {fork})"
+            )));
+        }
+        Ok(raw)
     }
 
     /// Keep only the newest record. The data it covers is fsynced first, so the
@@ -510,8 +620,14 @@ impl Log {
         self.roots.nodes()
     }
 
+    /// Can this log grow: opened with its key pair, or as a replica.
     pub fn writable(&self) -> bool {
-        self.key_pair.is_some()
+        !matches!(self.role, Role::Reader)
+    }
+
+    /// Opened as a replica: grows by [`Log::append_verified`], never signs.
+    pub fn is_replica(&self) -> bool {
+        matches!(self.role, Role::Replica)
     }
 
     pub fn path(&self) -> &Path {

@@ -85,13 +85,17 @@ impl Signer {
         self.verify_raw(tree_hash, length, fork, raw)
     }
 
+    /// The raw signature inside one in the form Hypercore stores and sends;
+    /// `None` if it is not in this mode's form (a multisig of one signer, or 64 bytes).
+    pub fn decode(&self, encoded: &[u8]) -> Option<[u8; SIGNATURE_LEN]> {
+        match self.mode {
+            Mode::Manifest => crypto::decode_multisig(encoded),
+            Mode::Compat => encoded.try_into().ok(),
+        }
+    }
+
     /// Check a signature in the form Hypercore stores and sends.
     pub fn verify_encoded(&self, tree_hash: &Hash, length: u64, fork: u64, encoded: &[u8]) -> bool {
-        match self.mode {
-            Mode::Manifest => {
-                crypto::decode_multisig(encoded).is_some_and(|raw| self.verify_raw(tree_hash, length, fork, &raw))
-            }
-            Mode::Compat => encoded.len() == SIGNATURE_LEN && self.verify_raw(tree_hash, length, fork, encoded),
-        }
+        self.decode(encoded).is_some_and(|raw| self.verify_raw(tree_hash, length, fork, &raw))
     }
 }

@@ -296,3 +296,275 @@ fn both_modes_sign_the_same_tree_but_name_the_log_differently() {
     assert_eq!(reopened.mode(), Mode::Compat);
     reopened.verify().unwrap();
 }
+
+// --- replicas -------------------------------------------------------------------
+
+/// The entries of an update a peer sends.
+type Update<'a> = &'a [Vec<u8>];
+
+fn writer_and_replica(dir: &Path, mode: Mode) -> (Log, Log) {
+    let writer = Log::create(&dir.join("writer"), key_pair(), mode, Durability::Process).unwrap();
+    let replica =
+        Log::create_replica(&dir.join("replica"), key_pair().public_key(), mode, Durability::Process).unwrap();
+    (writer, replica)
+}
+
+/// What a peer sends for the writer's entries `from..`: the entries and the newest signature.
+fn update(writer: &Log, from: u64) -> (Vec<Vec<u8>>, Vec<u8>) {
+    ((from..writer.length()).map(|i| writer.get(i).unwrap()).collect(), writer.signature().unwrap())
+}
+
+/// Every file of a log's directory, by name.
+fn files_of(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+fn assert_same_log(replica: &Log, writer: &Log) {
+    assert_eq!(replica.key(), writer.key());
+    assert_eq!(replica.length(), writer.length());
+    assert_eq!(replica.byte_length(), writer.byte_length());
+    assert_eq!(replica.tree_hash(), writer.tree_hash());
+    assert_eq!(replica.roots(), writer.roots());
+    assert_eq!(replica.signature(), writer.signature());
+    for i in 0..writer.length() {
+        assert_eq!(replica.proof(i).unwrap(), writer.proof(i).unwrap(), "proof {i}");
+    }
+}
+
+#[test]
+fn a_replica_fed_batch_by_batch_becomes_the_writers_log() {
+    for mode in [Mode::Manifest, Mode::Compat] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, mut replica) = writer_and_replica(dir.path(), mode);
+        assert!(replica.writable() && replica.is_replica());
+        assert!(writer.writable() && !writer.is_replica());
+        let mut next = 0;
+        for size in [1u64, 3, 1, 7, 16, 2, 33, 1, 64] {
+            let old = writer.length();
+            writer.append_batch(&(next..next + size).map(entry).collect::<Vec<_>>()).unwrap();
+            next += size;
+            let (entries, signature) = update(&writer, old);
+            assert_eq!(replica.append_verified(&entries, &signature).unwrap(), writer.length());
+            assert_same_log(&replica, &writer);
+        }
+        // Nothing new, with the signature of the current length: checked, nothing written.
+        let before = files_of(&dir.path().join("replica"));
+        let no_entries: &[Vec<u8>] = &[];
+        assert_eq!(replica.append_verified(no_entries, &writer.signature().unwrap()).unwrap(), writer.length());
+        assert_eq!(files_of(&dir.path().join("replica")), before);
+        replica.verify().unwrap();
+        let key = writer.signer().clone();
+        replica.proof(5).unwrap().verify(&key).unwrap();
+
+        // Closed and reopened, it carries on.
+        drop(replica);
+        let mut replica = Log::open_replica(&dir.path().join("replica"), Durability::Power).unwrap();
+        assert!(replica.recovery().is_none());
+        assert_same_log(&replica, &writer);
+        let old = writer.length();
+        writer.append(b"after reopening").unwrap();
+        let (entries, signature) = update(&writer, old);
+        replica.append_verified(&entries, &signature).unwrap();
+        assert_same_log(&replica, &writer);
+        replica.verify().unwrap();
+    }
+}
+
+#[test]
+fn nothing_unsigned_ever_reaches_a_replica() {
+    for mode in [Mode::Manifest, Mode::Compat] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, mut replica) = writer_and_replica(dir.path(), mode);
+        writer.append_batch(&(0..5).map(entry).collect::<Vec<_>>()).unwrap();
+        let (entries, signature) = update(&writer, 0);
+        replica.append_verified(&entries, &signature).unwrap();
+        let stale = writer.signature().unwrap();
+        writer.append_batch(&(5..9).map(entry).collect::<Vec<_>>()).unwrap();
+        let (entries, signature) = update(&writer, 5);
+
+        // The same key pair, signing other entries from entry 3 on: a fork.
+        let mut fork = Log::create(&dir.path().join("fork"), key_pair(), mode, Durability::Process).unwrap();
+        fork.append_batch(&(0..3).map(entry).collect::<Vec<_>>()).unwrap();
+        fork.append_batch(&(3..9).map(|i| format!("forked {i}").into_bytes()).collect::<Vec<_>>()).unwrap();
+        let (fork_entries, fork_signature) = update(&fork, 5);
+        // Another writer's signature of the very same entries.
+        let mut stranger = Log::create(
+            &dir.path().join("stranger"),
+            KeyPair::from_seed(&[4u8; 32]).unwrap(),
+            mode,
+            Durability::Process,
+        )
+        .unwrap();
+        stranger.append_batch(&(0..9).map(entry).collect::<Vec<_>>()).unwrap();
+        assert_eq!(stranger.tree_hash(), writer.tree_hash());
+
+        let mut tampered = entries.clone();
+        tampered[2][0] ^= 1;
+        let mut flipped = signature.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        let mut bad_bit = signature.clone();
+        bad_bit[10] ^= 1;
+        let longer = [signature.as_slice(), &[0]].concat();
+        let shorter = signature[..signature.len() - 1].to_vec();
+        let one_too_many = [entries.clone(), vec![b"extra".to_vec()]].concat();
+        let strangers = stranger.signature().unwrap();
+        let other_form = if mode == Mode::Manifest {
+            crypto::decode_multisig(&signature).unwrap().to_vec()
+        } else {
+            crypto::encode_multisig(&signature.clone().try_into().unwrap()).to_vec()
+        };
+        let cases: Vec<(&str, Update<'_>, &[u8])> = vec![
+            ("a tampered entry", &tampered, &signature),
+            ("an entry missing", &entries[..3], &signature),
+            ("an entry too many", &one_too_many, &signature),
+            ("a stale signature", &entries, &stale),
+            ("a damaged signature", &entries, &bad_bit),
+            ("a signature with its last byte flipped", &entries, &flipped),
+            ("a longer signature", &entries, &longer),
+            ("a shorter signature", &entries, &shorter),
+            ("the other mode's form of the signature", &entries, &other_form),
+            ("no signature", &entries, &[]),
+            ("another writer's signature", &entries, &strangers),
+            ("a fork's entries", &fork_entries, &fork_signature),
+            ("a fork's signature", &entries, &fork_signature),
+            ("the writer's signature over nothing new", &[], &signature),
+        ];
+        let before = files_of(&dir.path().join("replica"));
+        for (what, entries, signature) in cases {
+            match replica.append_verified(entries, signature) {
+                Err(LogError::Verification(_)) => {}
+                other => panic!("{mode:?}, {what}: expected a verification error, got {other:?}"),
+            }
+            assert_eq!(replica.length(), 5, "{what}");
+            assert_eq!(files_of(&dir.path().join("replica")), before, "{mode:?}, {what}: the replica changed");
+        }
+        drop(replica);
+        let mut replica = Log::open_replica(&dir.path().join("replica"), Durability::Process).unwrap();
+        assert!(replica.recovery().is_none());
+        assert_eq!(replica.append_verified(&entries, &signature).unwrap(), 9);
+        assert_same_log(&replica, &writer);
+        replica.verify().unwrap();
+    }
+}
+
+#[test]
+fn a_torn_verified_append_is_cut_back_when_the_replica_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, mut replica) = writer_and_replica(dir.path(), Mode::Manifest);
+    writer.append_batch(&(0..5).map(entry).collect::<Vec<_>>()).unwrap();
+    let (entries, signature) = update(&writer, 0);
+    replica.append_verified(&entries, &signature).unwrap();
+    drop(replica);
+    let root = dir.path().join("replica");
+    append_raw(&root.join("data"), b"half written entry");
+    append_raw(&root.join("tree"), &[7u8; 100]);
+    append_raw(&root.join("signatures"), &[1u8; 50]);
+    let mut replica = Log::open_replica(&root, Durability::Process).unwrap();
+    assert!(replica.recovery().unwrap().contains("cut back to the last signed length 5"));
+    assert_same_log(&replica, &writer);
+    replica.verify().unwrap();
+    writer.append_batch(&(5..8).map(entry).collect::<Vec<_>>()).unwrap();
+    let (entries, signature) = update(&writer, 5);
+    replica.append_verified(&entries, &signature).unwrap();
+    assert_same_log(&replica, &writer);
+    drop(replica);
+    let replica = Log::open_replica(&root, Durability::Process).unwrap();
+    assert!(replica.recovery().is_none(), "the cut is permanent");
+    replica.verify().unwrap();
+}
+
+#[test]
+fn a_replica_opens_read_only_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, mut replica) = writer_and_replica(dir.path(), Mode::Compat);
+    writer.append_batch(&(0..4).map(entry).collect::<Vec<_>>()).unwrap();
+    let (entries, signature) = update(&writer, 0);
+    replica.append_verified(&entries, &signature).unwrap();
+    // Readers take no lock: one may read while the replica is open.
+    let mut reader = Log::open(&dir.path().join("replica"), None, Durability::Process).unwrap();
+    assert!(!reader.writable() && !reader.is_replica());
+    assert_eq!(reader.mode(), Mode::Compat);
+    assert_same_log(&reader, &writer);
+    reader.verify().unwrap();
+    assert!(matches!(reader.append_verified(&entries, &signature), Err(LogError::Invalid(_))));
+    assert!(matches!(reader.append(b"x"), Err(LogError::Invalid(_))));
+}
+
+#[test]
+fn writers_sign_and_replicas_verify_never_the_other_way_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, mut replica) = writer_and_replica(dir.path(), Mode::Manifest);
+    writer.append(b"x").unwrap();
+    let (entries, signature) = update(&writer, 0);
+    assert!(matches!(writer.append_verified(&entries, &signature), Err(LogError::Invalid(_))));
+    assert!(matches!(replica.append(b"x"), Err(LogError::Invalid(_))));
+    let no_entries: &[&[u8]] = &[];
+    assert!(matches!(replica.append_batch(no_entries), Err(LogError::Invalid(_))));
+    assert_eq!((writer.length(), replica.length()), (1, 0));
+    // A writer's log, opened as a replica, grows by verified appends only.
+    drop(writer);
+    let mut copy = Log::open_replica(&dir.path().join("writer"), Durability::Process).unwrap();
+    assert!(matches!(copy.append(b"y"), Err(LogError::Invalid(_))));
+    assert_eq!(copy.length(), 1);
+}
+
+#[test]
+fn one_replicator_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_writer, replica) = writer_and_replica(dir.path(), Mode::Manifest);
+    let root = dir.path().join("replica");
+    for second in
+        [Log::open_replica(&root, Durability::Process), Log::open(&root, Some(key_pair()), Durability::Process)]
+    {
+        match second {
+            Err(LogError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ResourceBusy),
+            other => panic!("expected a lock error, got {:?}", other.map(|_| ())),
+        }
+    }
+    drop(replica);
+    Log::open_replica(&root, Durability::Process).unwrap();
+}
+
+#[test]
+fn creating_a_replica_over_a_log_or_with_a_bad_key_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, replica) = writer_and_replica(dir.path(), Mode::Manifest);
+    drop((writer, replica));
+    for name in ["writer", "replica"] {
+        match Log::create_replica(&dir.path().join(name), key_pair().public_key(), Mode::Manifest, Durability::Process)
+        {
+            Err(LogError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::AlreadyExists),
+            other => panic!("expected AlreadyExists, got {:?}", other.map(|_| ())),
+        }
+    }
+    let bad = (0..=255u8).map(|b| [b; 32]).find(|k| PublicKey::from_bytes(k).is_err()).expect("some bytes are no key");
+    let at = dir.path().join("bad");
+    assert!(matches!(Log::create_replica(&at, bad, Mode::Manifest, Durability::Process), Err(LogError::Key(_))));
+    assert!(!at.exists(), "nothing is created for a bad key");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_batches_replicate_exactly(batches in prop::collection::vec(prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..6), 1..8), compat in any::<bool>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, mut replica) = writer_and_replica(dir.path(), if compat { Mode::Compat } else { Mode::Manifest });
+        for batch in &batches {
+            let old = writer.length();
+            writer.append_batch(batch).unwrap();
+            if writer.length() > 0 {
+                let (entries, signature) = update(&writer, old);
+                prop_assert_eq!(replica.append_verified(&entries, &signature).unwrap(), writer.length());
+            }
+        }
+        assert_same_log(&replica, &writer);
+        replica.verify().unwrap();
+    }
+}
