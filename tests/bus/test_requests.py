@@ -204,7 +204,10 @@ def test_kill_9_mid_stream_with_a_durable_reply_cache_does_every_requests_work_e
         supervisor.join()
     sent = len(replies)
     assert replies == [f"done:{i} by ".encode() for i in range(sent)]
-    assert restarts["all"] >= 7 and client.resent >= 2
+    # Both planned crashes happened; one of them may have coincided with an external kill (the
+    # supervisor killing a process that had just killed itself), so 6 deaths at least, not 7.
+    assert (run_dir / "crashed-after-7").exists() and (run_dir / "crashed-after-23").exists()
+    assert restarts["all"] >= 6 and client.resent >= 2
     assert json.loads(store.read_text())["effects"] == [str(i) for i in range(sent)], "each effect once, in order"
 
 

@@ -124,7 +124,7 @@ def test_ten_thousand_entries_are_replicated_verified_and_a_killed_transfer_resu
     assert fetched(reader) == state(own_log(writer))[0] - written - kept and kept >= 2_000
 
 
-def test_a_live_log_is_followed_while_its_writer_appends(start_agent) -> None:  # noqa: F811
+def test_a_live_log_is_followed_while_its_writer_appends_even_across_a_restart(start_agent) -> None:  # noqa: F811
     writer = agent_with_log(start_agent, "writer")
     reader = agent_with_log(start_agent, "reader", [address(writer)])
     key = key_of(writer)
@@ -146,6 +146,13 @@ def test_a_live_log_is_followed_while_its_writer_appends(start_agent) -> None:  
             wait_until(lambda: state(copy) == state(own_log(writer)), 30, f"live entry {n} replicated")
         while not any("live 4" in line for line in lines):
             lines.append(show.stdout.readline())
+        # Following outlasts the mesh worker: killed, restarted, it picks the log up again.
+        old = reader.worker("mesh")["pid"]
+        os.kill(old, signal.SIGKILL)
+        reader.wait_running("mesh", other_than=old, timeout=30)
+        with LogClient(writer.run_dir, sender="test") as client:
+            client.append(b"after the restart")
+        wait_until(lambda: state(copy) == state(own_log(writer)), 60, "the entry after the restart replicated")
     finally:
         show.terminate()
     printed = [line for line in lines if "live " in line]
