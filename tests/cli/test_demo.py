@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -24,3 +25,9 @@ def test_the_demo_turns_every_issue_into_a_pull_request_and_says_who_did_what(tm
     for agent in ("agent-1", "agent-2", "agent-3"):
         others = sorted({"agent-1", "agent-2", "agent-3"} - {agent})
         assert f"{agent}: hears {', '.join(others)}" in out
+    # Every plan was posted on its issue's channel and heard by the two other agents.
+    posted = [int(n) for n in re.findall(r"posted (\d+) plan\(s\)", out)]
+    heard = [int(n) for n in re.findall(r"heard (\d+) message\(s\) from peers", out)]
+    assert sum(posted) == 4 and sum(heard) == 2 * 4, out
+    # And the first agent copied the two others' logs by their keys, verified.
+    assert out.count("copied to agent-1 and verified") == 2

@@ -221,8 +221,7 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
         + [{"login": a, "tokens": [f"{a}-token"]} for a in AGENTS],
         "repos": [{"owner": "alice", "name": "widgets", "files": FILES,
                    "collaborators": {a: "push" for a in AGENTS},
-                   "labels": [{"name": "bzzz-task"}],
-                   "issues": [{"title": t, "body": b, "labels": ["bzzz-task"], "user": "alice"} for t, b in issues]}],
+                   "labels": [{"name": "bzzz-task"}]}],
     }
     (root / "seed.yaml").write_text(yaml.safe_dump(seed, sort_keys=False))
     say = typer.echo
@@ -232,7 +231,7 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
     agents: list[Running] = []
     outcome = 1
     try:
-        say(f"  forge at {url}: alice/widgets with {len(issues)} issues")
+        say(f"  forge at {url}: alice/widgets")
         ports = [_free_port() for _ in AGENTS]
         bootstrap: str | None = None
         for name, port in zip(AGENTS, ports):
@@ -244,6 +243,10 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
             if bootstrap is None:
                 bootstrap = f"/ip4/127.0.0.1/tcp/{port}/p2p/{_peer_id(root / name / 'run')}"
         say(f"  {len(agents)} agents started: {', '.join(AGENTS)}")
+        # Issues are filed once every agent hears the others, so that every plan has listeners.
+        _wait_for_mesh(agents, timeout_s=60.0)
+        _file_issues(url, issues)
+        say(f"  {len(issues)} issues filed by alice")
         results = _wait(url, len(issues), timeout_s)
         peers = {a.name: sorted(p["node_id"] for p in _safe_peers(a.run_dir)) for a in agents}
         outcome = _summary(url, issues, results, peers, agents)
@@ -271,6 +274,23 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
     _logs(agents)
     say(f"\nEverything is kept in {root} (agents' logs: <agent>/logs/, forge data: forge/).")
     return outcome
+
+
+def _wait_for_mesh(agents: list[Running], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        heard = [p for a in agents for p in _safe_peers(a.run_dir) if (p["capabilities"].get("hmmm") or {}).get("follows")]
+        if len(heard) == len(agents) * (len(agents) - 1):
+            return
+        time.sleep(0.3)
+    typer.echo("  (not every agent hears every other yet; going on)")
+
+
+def _file_issues(url: str, issues: list[tuple[str, str]]) -> None:
+    with httpx.Client(base_url=url, headers={"Authorization": "token alice-token"}, timeout=10) as client:
+        for title, body in issues:
+            client.post("/repos/alice/widgets/issues", json={"title": title, "body": body,
+                                                             "labels": ["bzzz-task"]}).raise_for_status()
 
 
 def _safe_peers(run_dir: Path) -> list[dict[str, Any]]:
