@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,10 +64,6 @@ def write(agent: Agent, count: int, tag: str = "entry") -> None:
 def state(path: Path) -> tuple[int, bytes]:
     with MerkleLog.open(path) as opened:
         return opened.length, opened.tree_hash()
-
-
-def served(agent: Agent) -> float:
-    return float(MeshClient(agent.run_dir).status()["metrics"]["bzzz_replication_served_entries_total"][""])
 
 
 def fetched(agent: Agent) -> float:
