@@ -36,7 +36,6 @@ from bzzz.hmmm.escalation import Escalation, WebhookForwarder
 from bzzz.hmmm.helpdesk import HelpAnswer, HelpDesk
 from bzzz.hmmm.messages import (
     ESCALATION_TOPIC,
-    HELP_TOPIC,
     Message,
     QueryType,
     escalation_payload,
@@ -372,4 +371,4 @@ class _HelpSide:
         self.hub.journal.record(kind, fields, about)
 
 
-__all__ = ["HELP_TOPIC", "Hub", "HmmmSettings", "Journal", "Transcript", "Transport", "about_task"]
+__all__ = ["Hub", "HmmmSettings", "Journal", "Transcript", "Transport", "about_task"]

@@ -29,7 +29,6 @@ log = structlog.get_logger("bzzz.hmmm.escalation")
 
 N8N = "webhook/n8n"
 SLACK = "webhook/slack"
-TARGETS = (N8N, SLACK)
 
 
 @dataclass(frozen=True)

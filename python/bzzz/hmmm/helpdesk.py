@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -24,11 +23,14 @@ from typing import Any, Protocol
 
 import structlog
 
-from bzzz._core import Envelope
-from bzzz.hmmm.messages import HELP_TOPIC, help_request_payload, help_response_payload
+from bzzz._core import Envelope, SeenCache
+from bzzz.hmmm.messages import HELP_TOPIC, help_request_payload, help_response_payload, new_request_id
 from bzzz.hmmm.thinking import Thinker
 
 log = structlog.get_logger("bzzz.hmmm.help")
+
+
+MAX_REQUEST_TTL_S = 3600  # the gate's largest message TTL: no copy of a request outlives it
 
 
 class RelayRefused(Exception):
@@ -90,8 +92,8 @@ class HelpDesk:
         self._lock = threading.Lock()
         self._asks: dict[str, _Ask] = {}
         self._relayable: dict[str, _Relayable] = {}
-        self._answered: set[str] = set()  # request ids with a can_help answer seen
-        self._handled: set[str] = set()  # request ids this agent looked at
+        # Request ids this agent looked at, bounded and forgotten once no copy can be valid.
+        self._handled = SeenCache(capacity=10_000, default_ttl=float(MAX_REQUEST_TTL_S))
 
     # --- asking -----------------------------------------------------------------------
 
@@ -99,7 +101,7 @@ class HelpDesk:
             about: str | None = None, stop: threading.Event | None = None) -> tuple[str, list[HelpAnswer]]:
         """Send a help request and gather the answers of peers able to help, for `window_s`
         (a second more after the first answer, then stop waiting)."""
-        request_id = os.urandom(16).hex()
+        request_id = new_request_id()
         ask = _Ask()
         with self._lock:
             self._asks[request_id] = ask
@@ -129,8 +131,7 @@ class HelpDesk:
             return
         request_id = payload["request_id"]
         with self._lock:
-            self._answered.add(request_id)
-            self._relayable.pop(request_id, None)
+            self._relayable.pop(request_id, None)  # answered: nothing left to relay
             ask = self._asks.get(request_id)
         if ask is not None:
             ask.answers.put(HelpAnswer(envelope.node_id, payload["text"], envelope.msg_id, envelope.hop_count))
@@ -140,10 +141,8 @@ class HelpDesk:
         request_id = payload["request_id"]
         if envelope.node_id == self.node_id:
             return
-        with self._lock:
-            if request_id in self._handled:
-                return
-            self._handled.add(request_id)
+        if not self._handled.check_and_insert(request_id):
+            return
         needs = [str(n) for n in payload["needs"]]
         mine = self.capabilities()
         missing = [n for n in needs if not has_capability(n, mine)]

@@ -21,8 +21,6 @@ ESCALATION_TOPIC = "bzzz/meta/escalation"
 TEXT_KEPT = 4000  # characters of a message's text kept in the log entry
 
 QueryType = Literal["plan", "objection", "question", "answer", "suggestion", "correction", "ack", "help"]
-# What a reviewer may answer a plan with; only an objection blocks.
-REPLIES: tuple[QueryType, ...] = ("ack", "objection", "question", "suggestion", "correction")
 
 
 def issue_channel(repo: str, number: int) -> str:

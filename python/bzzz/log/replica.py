@@ -20,7 +20,7 @@ staged, so the next one fetches only what is missing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,8 +208,3 @@ class Replica:
             raise ReplicationRefused("fork", f"entries {start}..{head.length - 1} do not extend this log: {err}") from None
         self._staging.execute("DELETE FROM staged WHERE idx < ?", (length,))
         return length
-
-    def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
-        assert self.log is not None
-        for index in range(start, self.log.length if end is None else min(end, self.log.length)):
-            yield index, self.log.get(index)

@@ -86,16 +86,12 @@ class Replicate(msgspec.Struct, tag="replicate", tag_field="op", frozen=True):
     follow: bool = False
 
 
-class Replicas(msgspec.Struct, tag="replicas", tag_field="op", frozen=True):
-    pass
-
-
 class ReplicationJob(msgspec.Struct, tag="replication_job", tag_field="op", frozen=True):
     key: str
 
 
 MeshRequest = (Publish | Join | Leave | Peers | Status | Tasks | Forward | ChannelPeers | Announce | Replicate
-               | Replicas | ReplicationJob)
+               | ReplicationJob)
 request_decoder = msgspec.json.Decoder(MeshRequest)
 
 
@@ -165,9 +161,6 @@ class MeshClient:
             time.sleep(0.2)
             job = dict(self._call(ReplicationJob(key)))
         return job
-
-    def replicas(self) -> list[dict[str, Any]]:
-        return list(self._call(Replicas())["replicas"])
 
     def close(self) -> None:
         self._client.close()

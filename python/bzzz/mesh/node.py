@@ -239,7 +239,8 @@ class MeshNode:
                 self._pubsub = pubsub
                 self._host = host
                 if self.data_dir is not None:
-                    host.set_stream_handler(REPLICATION, ReplicationServer(self.data_dir, self.metrics).handle)
+                    server = ReplicationServer(self.data_dir, self.metrics, self.log_key)
+                    host.set_stream_handler(REPLICATION, server.handle)
                 for topic in STANDING_TOPICS:
                     await pubsub.subscribe(topic)
                 self.listen_addrs = [str(a) for a in host.get_addrs()]
@@ -425,16 +426,6 @@ class MeshNode:
 
     def job(self, key: bytes) -> dict[str, Any] | None:
         return self._jobs.get(key)
-
-    def replicas(self) -> list[dict[str, Any]]:
-        assert self.data_dir is not None
-        out = []
-        for hexkey in held_keys(self.data_dir):
-            key = bytes.fromhex(hexkey)
-            replica = self._replicas.get(key)
-            length = replica.length if replica is not None and replica.log is not None else None
-            out.append({"key": hexkey, "length": length, "following": key in self._following})
-        return out
 
     def _followed_keys(self) -> list[bytes]:
         assert self.data_dir is not None

@@ -126,18 +126,14 @@ class Server:
     """Serves this agent's own log and its replicas, each opened read-only per request (the log
     worker and the replicator keep writing meanwhile; an answer is one snapshot)."""
 
-    def __init__(self, data_dir: Path, metrics: MeshMetrics) -> None:
+    def __init__(self, data_dir: Path, metrics: MeshMetrics, own_key: Callable[[], str | None]) -> None:
         self.data_dir = data_dir
         self.metrics = metrics
+        self.own_key = own_key  # the agent's log key (hex), as its capability broadcasts say it
 
     def path_of(self, key: bytes) -> Path | None:
-        own = self.data_dir / "log" / LOG_DIR
-        try:
-            with MerkleLog.open(own) as opened:
-                if opened.key == key:
-                    return own
-        except (OSError, ValueError):
-            pass
+        if self.own_key() == key.hex():
+            return self.data_dir / "log" / LOG_DIR
         held = replicas_dir(self.data_dir) / key.hex() / LOG_DIR
         return held if (held / "header").exists() else None
 

@@ -120,21 +120,13 @@ def main(rt: runtime.WorkerRuntime) -> int:
         model = ModelExecutor(ModelSettings(endpoints=tuple(args.ollama), default_model=args.model,
                                             rounds=args.rounds, timeout_s=args.model_timeout))
     hmmm = HmmmClient(rt.run_dir, sender=rt.name)
-    started = time.monotonic()
 
     def discussant() -> HmmmClient | None:
-        if args.discuss == "off":
-            return None
-        # The agent's workers start together: a task taken at once must not skip the discussion
-        # because the hmmm worker is a moment slower to bind its service than this one.
-        wait_until = started + STARTUP_GRACE_S if args.discuss == "auto" else time.monotonic() + STARTUP_GRACE_S
-        while not service_available(rt.run_dir, HMMM):
-            if time.monotonic() >= wait_until:
-                if args.discuss == "required":
-                    raise DiscussionUnavailable("the hmmm worker is not running, and --discuss required")
-                return None
-            time.sleep(0.2)  # in the task's thread: the worker's own loop keeps heartbeating
-        return hmmm
+        if args.discuss != "off" and service_available(rt.run_dir, HMMM):
+            return hmmm
+        if args.discuss == "required":
+            raise DiscussionUnavailable("the hmmm worker is not running, and --discuss required")
+        return None
 
     runner = TaskRunner(settings, github, journal, model, discussant=discussant)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bzzz-task")
@@ -168,6 +160,14 @@ def main(rt: runtime.WorkerRuntime) -> int:
         # Refuse to start rather than take tasks and fail each one (the sandbox says why).
         settings.work_root.mkdir(parents=True, exist_ok=True)
         Sandbox(settings.work_root, allow_unsandboxed=settings.allow_unsandboxed)
+        if args.discuss != "off":
+            # The agent's workers start together, and the github worker hands out tasks once this
+            # service is up: bind it only when the hmmm worker answers (or plainly is not there),
+            # so that no task taken at start-up skips its discussion.
+            deadline = time.monotonic() + STARTUP_GRACE_S
+            while not service_available(rt.run_dir, HMMM) and time.monotonic() < deadline:
+                if not rt.sleep(0.2):
+                    return 0
         with Service(rt.run_dir, SERVICE, handle) as service:
             log.info("executing tasks", login=args.login, allow=sorted(settings.allowlist), network=settings.network)
             rt.heartbeat()  # ready

@@ -43,7 +43,6 @@ from bzzz.mesh.client import (
     PeerEvent,
     Peers,
     Publish,
-    Replicas,
     Replicate,
     ReplicationJob,
     Status,
@@ -161,8 +160,6 @@ async def handle(node: MeshNode, request: MeshRequest) -> dict[str, Any]:
             return node.start_replicating(wanted, peers, follow=follow)
         case ReplicationJob(key=key):
             return node.job(bytes.fromhex(key)) or {"key": key, "state": "failed", "error": "no such replication"}
-        case Replicas():
-            return {"replicas": node.replicas()}
         case Join(topic=topic):
             await node.join(topic)
         case Leave(topic=topic):
