@@ -25,12 +25,15 @@ TITLE = "The parser rejects empty lists"
 BODY = "Parsing `[]` raises. It should return an empty list."
 PLAN = "Change parser.py so that `[]` parses to an empty list; replace tests/test_parser.py with a new test."
 MODEL = ["gemma3:270m"]
+# An objection period that waits for a peer's review must outlast a review round trip (gossip, a
+# model call, gossip) even on a loaded two-core CI machine; one that waits for nobody can be short.
+REPLY_WINDOW_S = 8
 
 
 def test_a_plan_without_objections_proceeds_after_the_window_and_is_in_every_log(start_agent) -> None:  # noqa: F811
     with fake_ollama(MODEL, ["ACK"]) as reviewer:
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"b": reviewer.url})
-        verdict = hmmm(a).discuss(REPO, 1, TITLE, BODY, PLAN, window_s=3)
+        verdict = hmmm(a).discuss(REPO, 1, TITLE, BODY, PLAN, window_s=REPLY_WINDOW_S)
 
     assert verdict["proceed"] is True and verdict["revision"] == 1 and verdict["plan"] == PLAN
     assert verdict["acks"] == ["b"] and verdict["escalated"] == []
@@ -55,7 +58,7 @@ def test_a_valid_objection_changes_the_plan_and_the_revision_goes_ahead(start_ag
           fake_ollama(MODEL, ["ACK"], rules={"TASK: review": [
               "OBJECTION: the plan deletes tests/test_parser.py, which covers other cases; keep it.", "ACK"]}) as critic):
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": critic.url})
-        verdict = hmmm(a).discuss(REPO, 2, TITLE, BODY, PLAN, window_s=3)
+        verdict = hmmm(a).discuss(REPO, 2, TITLE, BODY, PLAN, window_s=REPLY_WINDOW_S)
 
     assert verdict["proceed"] is True and verdict["revision"] == 2 and verdict["plan"] == revised
     channel = issue_channel(REPO, 2)
@@ -74,7 +77,7 @@ def test_an_objection_that_stands_stops_the_task_and_asks_a_human(start_agent) -
     with (fake_ollama(MODEL, ["the the the"]) as claimant,
           fake_ollama(MODEL, ["OBJECTION: this must be discussed with the maintainers first."]) as critic):
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": critic.url})
-        verdict = hmmm(a).discuss(REPO, 5, TITLE, BODY, PLAN, window_s=3)
+        verdict = hmmm(a).discuss(REPO, 5, TITLE, BODY, PLAN, window_s=REPLY_WINDOW_S)
     assert verdict["proceed"] is False and "objection" in verdict["reason"]
     [escalation] = verdict["escalated"]
     assert [m["msg_id"] for m in messages(c, "received", topic="bzzz/meta/escalation")] == [escalation]
@@ -122,7 +125,7 @@ def test_a_question_for_a_human_is_escalated_and_each_webhook_gets_it_exactly_on
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": asker.url},
                                 hmmm_args={"c": ("--n8n-webhook", f"{webhooks.url}/n8n",
                                                  "--slack-webhook", f"{webhooks.url}/slack")})
-        verdict = hmmm(a).discuss(REPO, 3, TITLE, BODY, PLAN, window_s=3)
+        verdict = hmmm(a).discuss(REPO, 3, TITLE, BODY, PLAN, window_s=REPLY_WINDOW_S)
 
     # A question does not block: the claimant goes ahead, and a person is asked.
     assert verdict["proceed"] is True and len(verdict["escalated"]) == 1
@@ -174,15 +177,18 @@ def test_a_discussion_past_its_ttl_ends_and_nothing_more_is_admitted(start_agent
     with (fake_ollama(MODEL, ["-"], rules={"TASK: rule": ["REVISE: yet another plan"]}) as claimant,
           fake_ollama(MODEL, ["OBJECTION: no."]) as critic):
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": critic.url},
-                                gossip={"safeguards": {"discussion_ttl_s": 6}},
+                                gossip={"safeguards": {"discussion_ttl_s": 10}},
                                 hmmm_args={"a": ("--settings", json.dumps({"max_revisions": 1000}))})
-        verdict = hmmm(a).discuss(REPO, 6, TITLE, BODY, PLAN, window_s=3)
+        # The period outlasts the TTL, so only the TTL can end this discussion, however slow a round is.
+        verdict = hmmm(a).discuss(REPO, 6, TITLE, BODY, PLAN, window_s=60)
 
     assert verdict["proceed"] is False and "TTL" in verdict["reason"]
     channel = issue_channel(REPO, 6)
     plans = messages(a, "sent", topic=channel, query_type="plan")
-    assert 2 <= len(plans) < 60  # it went round and round, and then it ended
-    # The channel is closed in every gate: a late post is refused, here by the sender's own.
+    assert 2 <= len(plans) < 100  # it went round and round, and then it ended
+    # The channel is closed in every gate: a late post is refused, here by the sender's own. The gates
+    # count the TTL from the first plan's timestamp, a moment after the claimant started its clock.
+    pause(1)
     late = meta_payload(f"{REPO}#6", "objection", "one more thing", parent_id=plans[-1]["msg_id"])
     with pytest.raises(ServiceError, match="closed"):
         MeshClient(b.run_dir).publish("meta_msg", channel, late)

@@ -48,7 +48,7 @@ def working_agent(start_agent: Any, forge: Any, tmp_path: Path, worker: FakeOlla
     critic_agent, helper_agent = start_cluster(start_agent, ["critic", "helper"],
                                                ollama={"critic": critic.url, "helper": helper.url})
     first = MeshClient(critic_agent.run_dir).status()["listen"][0]
-    crew = workers(port=free_port(), bootstrap=[first], ollama=worker.url, hmmm_args=("--window", "3"))
+    crew = workers(port=free_port(), bootstrap=[first], ollama=worker.url, hmmm_args=("--window", "8"))
     crew["github"] = {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
                       "args": ["--base-url", forge.url, "--login", "agent-1", "--repo", "alice/tasks",
                                "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0", "--task-timeout", "300"]}
@@ -103,7 +103,7 @@ def test_after_three_rounds_of_help_that_do_not_work_the_task_fails_to_a_person(
           fake_ollama(MODEL, ["ACK"], rules={"TASK: help": ["CANNOT"]}) as critic,
           fake_ollama(MODEL, ["ACK"], rules={"TASK: help": [f"HELP: {advice}"]}) as helper):
         agent, critic_agent, helper_agent = working_agent(start_agent, forge, tmp_path, worker, critic, helper,
-                                                          "--rounds", "1", "--help-window", "3")
+                                                          "--rounds", "1", "--help-window", "8")
         number = open_issue(forge, "Add a greeting", TASK)
         bodies = wait_for_comment(forge, number, "Could not finish", timeout=180)
         work = [r for r in worker.requests if "messages" in r and r["messages"][0]["role"] == "system"]
