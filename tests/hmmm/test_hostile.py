@@ -53,9 +53,11 @@ def test_forged_replayed_and_flooded_meta_messages_are_refused_before_the_hmmm_w
             for n in range(100):
                 mallory.publish(CHANNEL, plan(f"flood {n}", seq=10 + n))
                 time.sleep(0.01)
-            elapsed = time.monotonic() - started
             wait_until(lambda: rejected(agent.run_dir)["rate"] + len(messages(agent, "received", topic=CHANNEL)) >= 101,
                        30, "every flooded message admitted or refused")
+            # The gate refills as it admits, and a loaded router admits later than mallory sends:
+            # the whole span up to the last verdict bounds the refill.
+            elapsed = time.monotonic() - started
 
         counts = rejected(agent.run_dir)
         received = messages(agent, "received", topic=CHANNEL)
