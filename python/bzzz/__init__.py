@@ -24,6 +24,7 @@ from bzzz._core import (
     SeenCache,
     sign_envelope,
     VerificationFailed,
+    VerifiedTree,
     verify_envelope,
     __version__,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "SeenCache",
     "sign_envelope",
     "VerificationFailed",
+    "VerifiedTree",
     "verify_envelope",
     "__version__",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "SeenCache",
     "sign_envelope",
     "VerificationFailed",
+    "VerifiedTree",
     "verify_envelope",
     "__version__",
 ]
@@ -48,7 +49,7 @@ class EnvelopeRejected(CoreError):
 # --- log: begin ---
 # Every MerkleLog method releases the GIL while it hashes, signs or touches the
 # disk, and a MerkleLog may be shared between threads (calls are serialized).
-# KeyPair, Proof and LogVerifier calls are short and keep the GIL.
+# KeyPair, Proof, LogVerifier and VerifiedTree calls are short and keep the GIL.
 
 
 _NodeTuple = tuple[int, int, bytes]
@@ -135,8 +136,29 @@ class LogVerifier:
     def compat(self) -> bool: ...
     def verify_proof(self, proof: Proof) -> bytes:
         """The proven entry's value; raises VerificationFailed if anything does not check out."""
+    def verify_tree(
+        self, *, length: int, roots: list[_NodeTuple], signature: bytes, fork: int = 0, manifest: bytes | None = None
+    ) -> VerifiedTree:
+        """Check a writer's signed tree (every full root of `length`, in order) once; raises
+        VerificationFailed if the roots or the signature do not check out."""
     def verify_signature(self, tree_hash: bytes, length: int, signature: bytes, fork: int = 0) -> bool:
         """`signature` in the form Hypercore stores it (68-byte multisig, or 64 bytes if compat)."""
+
+@final
+class VerifiedTree:
+    """A writer's signed tree whose signature checked out: it proves any number of its
+    entries by their Merkle nodes alone, with no signature check an entry."""
+
+    def prove(self, index: int, value: bytes, nodes: list[_NodeTuple]) -> None:
+        """Raises VerificationFailed unless entry `index` holds `value`, as `nodes` show."""
+    @property
+    def tree_hash(self) -> bytes: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def byte_length(self) -> int: ...
+    @property
+    def fork(self) -> int: ...
 
 @final
 class MerkleLog:

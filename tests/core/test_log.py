@@ -244,6 +244,45 @@ def test_a_proof_is_refused_by_another_key(log: MerkleLog) -> None:
         LogVerifier(log.public_key, compat=True).verify_proof(log.proof(2))
 
 
+def signed_tree(log: MerkleLog) -> dict[str, object]:
+    """The log's head as a peer reports it, in `LogVerifier.verify_tree`'s terms."""
+    return dict(length=log.length, roots=log.roots(), signature=log.signature(), fork=log.fork,
+                manifest=log.manifest)
+
+
+def test_a_signed_tree_checked_once_proves_every_entry_by_its_nodes(log: MerkleLog) -> None:
+    log.append_batch(entries(21))
+    tree = LogVerifier(log.public_key).verify_tree(**signed_tree(log))
+    assert (tree.length, tree.tree_hash, tree.byte_length, tree.fork) == (21, log.tree_hash(), log.byte_length, 0)
+    for i in range(21):
+        tree.prove(i, log.get(i), log.proof(i).nodes)
+
+
+def test_a_signed_tree_refuses_what_it_does_not_hold(log: MerkleLog) -> None:
+    log.append_batch(entries(11))
+    tree = LogVerifier(log.public_key).verify_tree(**signed_tree(log))
+    nodes = log.proof(6).nodes
+    (index, size, hash_), *rest = nodes
+    for value, at, path in [(b"entry 7", 6, nodes), (log.get(6), 7, nodes), (log.get(6), 6, nodes[1:]),
+                            (log.get(6), 6, [(index, size, bytes(32)), *rest]), (b"entry 11", 11, [])]:
+        with pytest.raises(VerificationFailed):
+            tree.prove(at, value, path)
+
+
+def test_a_head_whose_roots_or_signature_do_not_check_out_is_refused(log: MerkleLog) -> None:
+    log.append_batch(entries(11))
+    head = signed_tree(log)
+    roots = log.roots()
+    index, size, hash_ = roots[0]
+    verifier = LogVerifier(log.public_key)
+    for changed in [{"roots": [(index, size, bytes(32)), *roots[1:]]}, {"roots": roots[1:]}, {"length": 12},
+                    {"fork": 1}, {"signature": bytes(len(log.signature() or b""))}]:
+        with pytest.raises(VerificationFailed):
+            verifier.verify_tree(**{**head, **changed})
+    with pytest.raises(VerificationFailed, match="another writer"):
+        LogVerifier(KeyPair.generate().public_key).verify_tree(**head)
+
+
 # --- threads -------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from bzzz._core import KeyPair, MerkleLog
@@ -188,6 +189,8 @@ class Liar:
         request = await read_frame(stream, _requests)
         served = self.fork if self.lie == "fork" else self.log
         head = head_of(served)
+        if self.lie == "forged head":  # entries and proofs as they are, under a signature that is not the writer's
+            head = msgspec.structs.replace(head, signature=bytes(len(head.signature)))
         await write_frame(stream, head)
         if type(request).__name__ != "Get":
             await stream.close()
@@ -235,7 +238,8 @@ def test_a_lying_peer_is_caught_every_time_and_the_copy_is_never_touched(start_a
         # The writer goes on; so does the forked twin (the same key, a history that parts at entry 50).
         liar.log.append_batch([f"entry {n}".encode() for n in range(100, 150)])
         liar.fork.append_batch([f"other {n}".encode() for n in range(100, 150)])
-        for lie, what in (("tampered", "proof"), ("bad proof", "proof"), ("fork", "fork"), ("truncated", "truncated")):
+        for lie, what in (("tampered", "proof"), ("bad proof", "proof"), ("forged head", "head"), ("fork", "fork"),
+                          ("truncated", "truncated")):
             before = refused(reader)[what]
             files = {p.name: p.read_bytes() for p in copy.iterdir()}
             liar.lie = lie

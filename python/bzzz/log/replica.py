@@ -7,9 +7,10 @@
 ```
 
 How entries get in (`Replica.take`): a peer sends its signed head (length, signature, roots) and
-entries, each with its Merkle proof against that head. Each proof is checked on arrival with
-`LogVerifier` (a wrong entry or a bad proof is caught at once, with its index) and the entry is
-staged durably; once the staged entries reach the head's length, they are appended with
+entries, each with its Merkle nodes up to a root of that head. The head is checked once
+(`LogVerifier.verify_tree`: its roots are those of its length, signed by the writer); each entry
+is then proven on arrival by hashing it up to one of those roots (a wrong entry or a bad proof is
+caught at once, with its index), and staged durably; once the staged entries reach the head's length, they are appended with
 `MerkleLog.append_verified`, which checks the writer's signature over the whole resulting tree:
 entries that belong to a different history (a fork signed by the same writer) fail there, and
 nothing is written. A staged run that does not get appended is thrown away; the log itself is
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bzzz._core import CoreError, LogVerifier, MerkleLog, Proof, VerificationFailed
+from bzzz._core import CoreError, LogVerifier, MerkleLog, VerificationFailed, VerifiedTree
 
 REPLICAS = "replicas"
 LOG_DIR = "hypercore"
@@ -50,16 +51,6 @@ class Head:
     signature: bytes
     roots: list[_NodeTuple]
     manifest: bytes | None
-
-
-def covering_root(index: int, roots: Sequence[_NodeTuple]) -> int:
-    """Which of `roots` (flat-tree nodes) holds entry `index`."""
-    for position, (node, _, _) in enumerate(roots):
-        depth = (~node & (node + 1)).bit_length() - 1  # trailing one bits
-        first = (node >> (depth + 1)) << depth
-        if first <= index < first + (1 << depth):
-            return position
-    raise ReplicationRefused("proof", f"no root of the head holds entry {index}")
 
 
 def replicas_dir(data_dir: Path) -> Path:
@@ -152,42 +143,45 @@ class Replica:
 
     # --- growing ----------------------------------------------------------------------
 
-    def check_head(self, head: Head) -> None:
-        """A head must be of this log; one of our own length must sign our own tree (else: a fork)."""
+    def check_head(self, head: Head) -> VerifiedTree | None:
+        """The head's signed tree, to `take` entries against (None: the log is empty). A head must
+        be of this log and signed by its writer; one of our own length must be our tree (else: a fork)."""
         assert self.log is not None and self.verifier is not None
         self._verifier_for(head)
-        if head.length == self.log.length and head.length > 0:
-            if not self.verifier.verify_signature(self.log.tree_hash(), head.length, head.signature, head.fork):
-                raise ReplicationRefused("fork", f"the peer's signed tree of length {head.length} is not ours")
+        if head.length == 0:
+            return None
+        try:
+            tree = self.verifier.verify_tree(length=head.length, roots=head.roots, signature=head.signature,
+                                             fork=head.fork, manifest=head.manifest)
+        except (CoreError, VerificationFailed) as err:
+            raise ReplicationRefused("head", f"the peer's signed head does not verify: {err}") from None
+        if head.length == self.log.length and tree.tree_hash != self.log.tree_hash():
+            raise ReplicationRefused("fork", f"the peer's signed tree of length {head.length} is not ours")
+        return tree
 
-    def take(self, head: Head, entries: Sequence[tuple[int, bytes, list[_NodeTuple]]]) -> None:
-        """Check each entry's proof against `head` and stage it. ReplicationRefused at the first
-        that does not verify (the entries before it stay staged)."""
-        assert self.verifier is not None and self._staging is not None
+    def take(self, tree: VerifiedTree | None, entries: Sequence[tuple[int, bytes, list[_NodeTuple]]]) -> None:
+        """Prove each entry against `tree` (from `check_head`) and stage it. ReplicationRefused at
+        the first that does not verify (the entries before it stay staged)."""
+        assert self._staging is not None
         proven: list[tuple[int, bytes]] = []
         try:
             for index, value, nodes in entries:
-                self._prove(head, index, value, nodes)
+                self._prove(tree, index, value, nodes)
                 proven.append((index, value))
         finally:  # what verified is kept, in one transaction (not one fsync an entry)
             self._staging.execute("BEGIN")
             self._staging.executemany("INSERT OR REPLACE INTO staged (idx, value) VALUES (?, ?)", proven)
             self._staging.execute("COMMIT")
 
-    def _prove(self, head: Head, index: int, value: bytes, nodes: list[_NodeTuple]) -> None:
-        assert self.verifier is not None
-        if not 0 <= index < head.length:
-            raise ReplicationRefused("range", f"entry {index} is outside the peer's head of {head.length}")
-        others = list(head.roots)
-        del others[covering_root(index, head.roots)]
+    @staticmethod
+    def _prove(tree: VerifiedTree | None, index: int, value: bytes, nodes: list[_NodeTuple]) -> None:
+        length = tree.length if tree is not None else 0
+        if tree is None or not 0 <= index < length:
+            raise ReplicationRefused("range", f"entry {index} is outside the peer's head of {length}")
         try:
-            proof = Proof(index=index, value=value, nodes=nodes, length=head.length, roots=others,
-                          signature=head.signature, fork=head.fork, manifest=head.manifest)
-            proven = self.verifier.verify_proof(proof)
+            tree.prove(index, value, nodes)
         except (CoreError, VerificationFailed) as err:
             raise ReplicationRefused("proof", f"entry {index}: {err}") from None
-        if proven != value:
-            raise ReplicationRefused("proof", f"entry {index}: the proof is of other content")
 
     def commit(self, head: Head) -> int:
         """Append the staged run up to `head.length` under its signature; the new length. On a

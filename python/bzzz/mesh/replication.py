@@ -231,7 +231,7 @@ async def _fetch(new_stream: NewStream, peer: ID, replica: Replica, metrics: Mes
         signed = first.head()
         if replica.log is None:
             replica.open(signed)
-        replica.check_head(signed)
+        tree = replica.check_head(signed)
         expected = start
         while True:
             try:
@@ -245,7 +245,7 @@ async def _fetch(new_stream: NewStream, peer: ID, replica: Replica, metrics: Mes
             indexes = [e[0] for e in answer.entries]
             if indexes != list(range(expected, expected + len(indexes))):
                 raise ReplicationRefused("range", f"entries {indexes[:3]}... where {expected} was next")
-            await trio.to_thread.run_sync(replica.take, signed, answer.entries)
+            await trio.to_thread.run_sync(replica.take, tree, answer.entries)
             expected += len(indexes)
             metrics.replication_fetched.inc(len(indexes))
         if expected < signed.length:

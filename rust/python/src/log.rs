@@ -1,4 +1,4 @@
-//! Glue for the Merkle log: `KeyPair`, `MerkleLog`, `Proof`, `LogVerifier`.
+//! Glue for the Merkle log: `KeyPair`, `MerkleLog`, `Proof`, `LogVerifier`, `VerifiedTree`.
 //!
 //! Every `MerkleLog` method takes its lock with the GIL released, and does its
 //! work before taking the GIL back: a thread blocked on the lock never holds
@@ -229,12 +229,69 @@ impl LogVerifier {
         Ok(PyBytes::new(py, &proof.inner.value))
     }
 
+    /// Check a signed tree once; the `VerifiedTree` then proves entries by hashing alone.
+    #[pyo3(signature = (*, length, roots, signature, fork = 0, manifest = None))]
+    fn verify_tree(
+        &self,
+        length: u64,
+        roots: Vec<NodeTuple>,
+        signature: Vec<u8>,
+        fork: u64,
+        manifest: Option<Vec<u8>>,
+    ) -> PyResult<VerifiedTree> {
+        let tree = log::SignedTree {
+            fork,
+            length,
+            roots: roots.into_iter().map(node_from_tuple).collect::<PyResult<_>>()?,
+            signature,
+            manifest: manifest.map(|m| manifest_public_key(&m)).transpose()?,
+        };
+        Ok(VerifiedTree { inner: tree.verify(&self.signer).map_err(log_error)? })
+    }
+
     #[pyo3(signature = (tree_hash, length, signature, fork = 0))]
     fn verify_signature(&self, tree_hash: &[u8], length: u64, signature: &[u8], fork: u64) -> PyResult<bool> {
         let tree_hash: crypto::Hash = tree_hash
             .try_into()
             .map_err(|_| CoreError::new_err(format!("tree hash must be 32 bytes, got {}", tree_hash.len())))?;
         Ok(self.signer.verify_encoded(&tree_hash, length, fork, signature))
+    }
+}
+
+/// A writer's signed tree whose signature checked out: proves entries of it by their nodes.
+#[pyclass(frozen, module = "bzzz._core")]
+pub struct VerifiedTree {
+    inner: log::VerifiedTree,
+}
+
+#[pymethods]
+impl VerifiedTree {
+    /// Raises VerificationFailed unless entry `index` holds `value` in this tree, as `nodes` show.
+    fn prove(&self, index: u64, value: &[u8], nodes: Vec<NodeTuple>) -> PyResult<()> {
+        let nodes = nodes.into_iter().map(node_from_tuple).collect::<PyResult<Vec<_>>>()?;
+        self.inner.prove(index, value, &nodes).map_err(log_error)
+    }
+
+    #[getter]
+    fn tree_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.verified().tree_hash)
+    }
+    #[getter]
+    fn length(&self) -> u64 {
+        self.inner.verified().length
+    }
+    #[getter]
+    fn byte_length(&self) -> u64 {
+        self.inner.verified().byte_length
+    }
+    #[getter]
+    fn fork(&self) -> u64 {
+        self.inner.verified().fork
+    }
+
+    fn __repr__(&self) -> String {
+        let verified = self.inner.verified();
+        format!("VerifiedTree(length={}, tree_hash={})", verified.length, hex::encode(verified.tree_hash))
     }
 }
 
@@ -485,6 +542,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MerkleLog>()?;
     m.add_class::<Proof>()?;
     m.add_class::<LogVerifier>()?;
+    m.add_class::<VerifiedTree>()?;
     m.add_function(wrap_pyfunction!(discovery_key, m)?)?;
     Ok(())
 }

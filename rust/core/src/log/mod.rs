@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use crate::crypto::{self, Hash, KeyError, KeyPair, PublicKey, MANIFEST_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::flat_tree;
-pub use proof::{Proof, Verified};
+pub use proof::{Proof, SignedTree, Verified, VerifiedTree};
 pub use signer::{Mode, Signer};
 use storage::{Files, Header, Record, NODE_LEN, RECORD_LEN};
 pub use tree::{Node, Roots};

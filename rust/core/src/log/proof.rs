@@ -48,34 +48,117 @@ fn fail(msg: impl Into<String>) -> LogError {
     LogError::Verification(msg.into())
 }
 
+/// A writer's signed tree as a peer reports it: the full roots of `length`
+/// entries and the signature over them. Checked once (`verify`), it proves
+/// any number of entries by their Merkle paths alone: a replica checks a
+/// whole answer against one signature, not one signature an entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTree {
+    pub fork: u64,
+    pub length: u64,
+    /// Every full root of `length`, in order.
+    pub roots: Vec<Node>,
+    /// In the form Hypercore sends it (multisig-wrapped in manifest mode).
+    pub signature: Vec<u8>,
+    /// As in `Proof`: the public key the default manifest names, or `None` in compat mode.
+    pub manifest: Option<[u8; PUBLIC_KEY_LEN]>,
+}
+
+/// A `SignedTree` whose signature checked out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTree {
+    roots: Vec<Node>,
+    verified: Verified,
+}
+
+impl SignedTree {
+    /// Check the roots and the signature with nothing but the writer's public key (in `signer`).
+    pub fn verify(self, signer: &Signer) -> Result<VerifiedTree, LogError> {
+        check_bounds(signer, self.manifest, self.length)?;
+        let expected = flat_tree::full_roots(self.length);
+        if let Some((root, index)) = self.roots.iter().zip(&expected).find(|(root, index)| root.index != **index) {
+            return Err(fail(format!("expected root {index}, got node {}", root.index)));
+        }
+        if self.roots.len() != expected.len() {
+            return Err(fail(format!(
+                "a tree of {} entries has {} full roots, not {}",
+                self.length,
+                expected.len(),
+                self.roots.len()
+            )));
+        }
+        let tree =
+            Roots::from_nodes(self.roots.clone()).ok_or_else(|| fail("roots do not form a tree of a possible size"))?;
+        let tree_hash = tree.tree_hash();
+        if !signer.verify_encoded(&tree_hash, self.length, self.fork, &self.signature) {
+            return Err(fail(format!("signature does not match the tree of length {}", self.length)));
+        }
+        let verified = Verified { tree_hash, length: self.length, byte_length: tree.byte_length(), fork: self.fork };
+        Ok(VerifiedTree { roots: self.roots, verified })
+    }
+}
+
+impl VerifiedTree {
+    pub fn verified(&self) -> &Verified {
+        &self.verified
+    }
+
+    /// Entry `index` holds `value` in this tree, as `nodes` (its siblings up to its root) show.
+    pub fn prove(&self, index: u64, value: &[u8], nodes: &[Node]) -> Result<(), LogError> {
+        if index >= self.verified.length {
+            return Err(fail(format!("entry {index} is not below the tree's length {}", self.verified.length)));
+        }
+        let top = climb(index, value, nodes)?;
+        match self.roots.iter().find(|root| root.index == top.index) {
+            Some(root) if *root == top => Ok(()),
+            Some(_) => Err(fail(format!("entry {index} and its nodes do not hash to the signed root {}", top.index))),
+            None => Err(fail("the proof's nodes do not form the tree of its length")),
+        }
+    }
+}
+
+/// The proof's mode must be the signer's, and its length one a log can hold:
+/// everything after is flat-tree arithmetic on numbers a peer chose, and it
+/// must not overflow.
+fn check_bounds(signer: &Signer, manifest: Option<[u8; PUBLIC_KEY_LEN]>, length: u64) -> Result<(), LogError> {
+    match (signer.mode(), manifest) {
+        (Mode::Manifest, Some(key)) if key != signer.public_key() => {
+            return Err(fail("the proof's manifest names another writer"))
+        }
+        (Mode::Compat, Some(_)) => return Err(fail("a manifest-mode proof for a compat-mode log")),
+        _ => {}
+    }
+    if length > MAX_LENGTH {
+        return Err(fail(format!("length {length} is beyond what a log can hold")));
+    }
+    Ok(())
+}
+
+/// The node at the top of entry `index`'s path: its leaf hashed up through `nodes`.
+/// `index` must be below `MAX_LENGTH`.
+fn climb(index: u64, value: &[u8], nodes: &[Node]) -> Result<Node, LogError> {
+    let mut top = Node::leaf(index, value);
+    for sibling in nodes {
+        if sibling.index != flat_tree::sibling(top.index) {
+            return Err(fail(format!("node {} is not the sibling of node {}", sibling.index, top.index)));
+        }
+        if top.size.checked_add(sibling.size).is_none() || flat_tree::depth(top.index) >= 60 {
+            return Err(fail(format!("node {} is impossibly large", sibling.index)));
+        }
+        top = Node::parent_of(&top, sibling);
+    }
+    Ok(top)
+}
+
 impl Proof {
     /// Check the proof with nothing but the writer's public key (in `signer`).
     pub fn verify(&self, signer: &Signer) -> Result<Verified, LogError> {
-        match (signer.mode(), self.manifest) {
-            (Mode::Manifest, Some(key)) if key != signer.public_key() => {
-                return Err(fail("the proof's manifest names another writer"))
-            }
-            (Mode::Compat, Some(_)) => return Err(fail("a manifest-mode proof for a compat-mode log")),
-            _ => {}
-        }
-        // Bounds first: everything below is flat-tree arithmetic on numbers a
-        // peer chose, and it must not overflow.
-        if self.length > MAX_LENGTH {
-            return Err(fail(format!("length {} is beyond what a log can hold", self.length)));
-        }
+        check_bounds(signer, self.manifest, self.length)?;
         if self.index >= self.length {
             return Err(fail(format!("entry {} is not below the proof's length {}", self.index, self.length)));
         }
-        let mut top = Node::leaf(self.index, &self.value);
-        for sibling in &self.nodes {
-            if sibling.index != flat_tree::sibling(top.index) {
-                return Err(fail(format!("node {} is not the sibling of node {}", sibling.index, top.index)));
-            }
-            if top.size.checked_add(sibling.size).is_none() || flat_tree::depth(top.index) >= 60 {
-                return Err(fail(format!("node {} is impossibly large", sibling.index)));
-            }
-            top = Node::parent_of(&top, sibling);
-        }
+        let top = climb(self.index, &self.value, &self.nodes)?;
+        // The proof carries the other roots; the entry's own is the top of its path.
         let mut others = self.roots.iter();
         let mut roots = Vec::new();
         for index in flat_tree::full_roots(self.length) {
@@ -92,12 +175,14 @@ impl Proof {
         if others.next().is_some() || !roots.iter().any(|r| r.index == top.index) {
             return Err(fail("the proof's nodes do not form the tree of its length"));
         }
-        let roots = Roots::from_nodes(roots).ok_or_else(|| fail("roots do not form a tree of a possible size"))?;
-        let tree_hash = roots.tree_hash();
-        if !signer.verify_encoded(&tree_hash, self.length, self.fork, &self.signature) {
-            return Err(fail(format!("signature does not match the tree of length {}", self.length)));
-        }
-        Ok(Verified { tree_hash, length: self.length, byte_length: roots.byte_length(), fork: self.fork })
+        let tree = SignedTree {
+            fork: self.fork,
+            length: self.length,
+            roots,
+            signature: self.signature.clone(),
+            manifest: self.manifest,
+        };
+        Ok(tree.verify(signer)?.verified)
     }
 
     pub fn to_json(&self) -> String {

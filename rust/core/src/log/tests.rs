@@ -70,6 +70,77 @@ fn every_proof_verifies_with_only_the_public_key() {
     }
 }
 
+/// The log's own signed tree, as a peer would report it.
+fn signed_tree(log: &Log) -> SignedTree {
+    SignedTree {
+        fork: log.fork(),
+        length: log.length(),
+        roots: log.roots().to_vec(),
+        signature: log.signature().unwrap(),
+        manifest: log.signer().manifest().map(|_| log.signer().public_key()),
+    }
+}
+
+#[test]
+fn a_tree_checked_once_proves_every_entry_by_its_nodes_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = new_log(dir.path());
+    let key = log.signer().clone();
+    for n in 1..40u64 {
+        log.append(&entry(n)).unwrap();
+        let tree = signed_tree(&log).verify(&key).unwrap();
+        for i in 0..n {
+            let proof = log.proof(i).unwrap();
+            tree.prove(i, &proof.value, &proof.nodes).unwrap();
+            assert_eq!(*tree.verified(), proof.verify(&key).unwrap());
+        }
+    }
+}
+
+#[test]
+fn a_tree_refuses_entries_it_does_not_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = new_log(dir.path());
+    log.append_batch(&(0..13).map(entry).collect::<Vec<_>>()).unwrap();
+    let tree = signed_tree(&log).verify(log.signer()).unwrap();
+    let proof = log.proof(5).unwrap();
+    let refused = |r: Result<()>| matches!(r, Err(LogError::Verification(_)));
+    assert!(refused(tree.prove(5, b"other content", &proof.nodes)));
+    assert!(refused(tree.prove(4, &proof.value, &proof.nodes)));
+    assert!(refused(tree.prove(5, &proof.value, &proof.nodes[1..])));
+    assert!(refused(tree.prove(13, &entry(13), &[])));
+    let mut forged = proof.nodes.clone();
+    forged[0].hash[0] ^= 1;
+    assert!(refused(tree.prove(5, &proof.value, &forged)));
+}
+
+#[test]
+fn a_signed_tree_with_other_roots_or_signature_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = new_log(dir.path());
+    log.append_batch(&(0..13).map(entry).collect::<Vec<_>>()).unwrap();
+    let key = log.signer().clone();
+    let refused = |tree: SignedTree| matches!(tree.verify(&key), Err(LogError::Verification(_)));
+    assert!(!refused(signed_tree(&log)));
+    let mut tree = signed_tree(&log);
+    tree.roots[0].hash[0] ^= 1;
+    assert!(refused(tree));
+    let mut tree = signed_tree(&log);
+    tree.roots.pop();
+    assert!(refused(tree));
+    let mut tree = signed_tree(&log);
+    tree.length += 1;
+    assert!(refused(tree));
+    let mut tree = signed_tree(&log);
+    tree.fork += 1;
+    assert!(refused(tree));
+    let other = Signer::new(
+        PublicKey::from_bytes(&KeyPair::from_seed(&[1u8; 32]).unwrap().public_key()).unwrap(),
+        Mode::Manifest,
+    );
+    assert!(matches!(signed_tree(&log).verify(&other), Err(LogError::Verification(_))));
+}
+
 #[test]
 fn a_proof_from_another_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -257,6 +328,26 @@ proptest! {
         let proof = Proof { fork: 0, index, value, nodes, length, roots, signature, manifest: None };
         let key = Signer::new(PublicKey::from_bytes(&key_pair().public_key()).unwrap(), Mode::Manifest);
         prop_assert!(proof.verify(&key).is_err());
+    }
+
+    // The same for a signed tree a peer reports, and for entries proven against one.
+    #[test]
+    fn any_signed_tree_or_entry_a_peer_sends_is_checked_without_panicking(
+        length in prop_oneof![any::<u64>(), 0u64..64],
+        roots in prop::collection::vec(arbitrary_node(), 0..8),
+        signature in prop::collection::vec(any::<u8>(), 63..70),
+        index in prop_oneof![any::<u64>(), 0u64..64],
+        nodes in prop::collection::vec(arbitrary_node(), 0..8),
+        value in prop::collection::vec(any::<u8>(), 0..16),
+    ) {
+        let key = Signer::new(PublicKey::from_bytes(&key_pair().public_key()).unwrap(), Mode::Manifest);
+        let tree = SignedTree { fork: 0, length, roots, signature, manifest: None };
+        prop_assert!(tree.verify(&key).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = new_log(dir.path());
+        log.append_batch(&(0..13).map(entry).collect::<Vec<_>>()).unwrap();
+        let genuine = signed_tree(&log).verify(log.signer()).unwrap();
+        prop_assert!(genuine.prove(index, &value, &nodes).is_err());
     }
 
     #[test]
