@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import structlog
 from pydantic import BaseModel, Field
 
-from bzzz._core import Envelope
+from bzzz._core import Envelope, SeenCache
 from bzzz.hmmm.discussion import Discussion, DiscussionClosed, DiscussionSettings, Verdict
 from bzzz.hmmm.escalation import Escalation, WebhookForwarder
 from bzzz.hmmm.helpdesk import HelpAnswer, HelpDesk
@@ -173,7 +173,8 @@ class Hub:
         self._lock = threading.Lock()
         self._own: dict[str, _Own] = {}
         self._followed: dict[str, float] = {}  # channel -> when last announced by its claimant
-        self._reviewed: OrderedDict[str, None] = OrderedDict()
+        # Plans this agent reviewed (gossip may bring one twice); none outlives its discussion.
+        self._reviewed = SeenCache(capacity=4096, default_ttl=self.settings.ttl_s)
         self._thinking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hmmm-think")
         self.help = HelpDesk(node_id, _HelpSide(self), self.thinker, capabilities, relay=self.settings.relay,
                              relay_delay_s=self.settings.relay_delay_s, clock=clock,
@@ -284,13 +285,8 @@ class Hub:
             return
         if message.query_type != "plan" or not self.settings.review or isinstance(self.thinker, NoThinker):
             return
-        with self._lock:
-            if message.msg_id in self._reviewed:
-                return
-            self._reviewed[message.msg_id] = None
-            while len(self._reviewed) > 4096:
-                self._reviewed.popitem(last=False)
-        self._thinking.submit(self._review, message)
+        if self._reviewed.check_and_insert(message.msg_id):
+            self._thinking.submit(self._review, message)
 
     def _review(self, plan: Message) -> None:
         params = plan.parameters

@@ -432,7 +432,10 @@ class MeshNode:
         path = replicas_dir(self.data_dir) / FOLLOWING
         try:
             return [bytes.fromhex(k) for k in json.loads(path.read_text())]
-        except (OSError, ValueError):
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as err:
+            log.warning("cannot read the logs to follow; following none", path=str(path), error=str(err))
             return []
 
     def _start_following(self, key: bytes, peers: list[str] | None = None) -> None:
@@ -443,7 +446,10 @@ class MeshNode:
         self._following[key] = scope
         path = replicas_dir(self.data_dir) / FOLLOWING
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(sorted(k.hex() for k in self._following)))
+        # Whole or not at all: a crash mid-write must not forget every log followed.
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(k.hex() for k in self._following)))
+        tmp.replace(path)
         self._nursery.start_soon(self._follow, key, peers, scope)
 
     async def _follow(self, key: bytes, peers: list[str] | None, scope: trio.CancelScope) -> None:
