@@ -9,7 +9,9 @@
    not done here (another agent may have the model).
 2. **Prompt.** The issue's title and body, the repository's file list, and the contents of
    the files the issue mentions (up to `max_context_bytes`), with the answer format of
-   `bzzz.executor.edits`.
+   `bzzz.executor.edits`. Only regular files inside the workspace are read, never through a
+   symlink: repository content is untrusted, and a link to a host file must not carry that
+   file into the prompt.
 3. **Rounds.** The answer's edits are checked and applied; then the task's `check` commands
    run in the sandbox. An answer that cannot be applied, changes nothing, or fails a check
    goes back to the model with the reason (the end of the check's output), up to `rounds`
@@ -18,6 +20,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +30,7 @@ from typing import Any
 import ollama
 import structlog
 
-from bzzz.executor.edits import EditError, apply_edits, parse_edits
+from bzzz.executor.edits import EditError, apply_edits, check_path, is_git_name, parse_edits
 from bzzz.executor.sandbox import Result
 
 log = structlog.get_logger("bzzz.executor")
@@ -177,16 +181,50 @@ def plan_prompt(title: str, body: str) -> str:
 
 
 def _prompt(workspace: Path, title: str, body: str, settings: ModelSettings) -> str:
-    files = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*")
-                   if p.is_file() and ".git" not in p.relative_to(workspace).parts)
+    files = _repository_files(workspace)
     parts = [f"The task (a GitHub issue): {title}\n\n{body.strip()}\n", "Files in the repository:\n" + "\n".join(files[:500])]
     budget = settings.max_context_bytes
     for path in files:
         if path not in body and Path(path).name not in body:
             continue
-        text = (workspace / path).read_text(errors="replace")
-        if len(text.encode()) > budget:
+        data = _read_inside(workspace, path, budget)
+        if data is None:
             continue
-        budget -= len(text.encode())
-        parts.append(f"<<<FILE {path}>>>\n{text}<<<END>>>")
+        budget -= len(data)
+        parts.append(f"<<<FILE {path}>>>\n{data.decode(errors='replace')}<<<END>>>")
     return "\n\n".join(parts)
+
+
+MAX_LISTED_FILES = 5000
+
+
+def _repository_files(workspace: Path) -> list[str]:
+    """The regular files of the repository, relative, sorted; never through a symlink (a repo
+    may hold `notes -> /root`: walking or reading through it would put the host's files in
+    the prompt, and so in a model's answer and a pull request), never inside `.git`."""
+    found: list[str] = []
+    for directory, dirs, names in os.walk(workspace, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not is_git_name(d))  # os.walk lists links to dirs here, never enters them
+        for name in names:
+            path = Path(directory, name)
+            if stat.S_ISREG(path.lstat().st_mode):
+                found.append(str(path.relative_to(workspace)))
+        if len(found) >= MAX_LISTED_FILES:
+            break
+    return sorted(found)
+
+
+def _read_inside(workspace: Path, path: str, budget: int) -> bytes | None:
+    """The file's bytes if it is a regular file inside the workspace reached without a
+    symlink and at most `budget` bytes long; None otherwise."""
+    try:
+        check_path(workspace, path)
+        fd = os.open(workspace / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except (EditError, OSError):
+        return None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > budget:
+            return None
+        data = file.read(budget + 1)
+    return data if len(data) <= budget else None
