@@ -73,7 +73,11 @@ def unack(state: WorkerState, id: int) -> None:
 def test_redact() -> None:
     assert redact("x ghp_abc and ghp_abcdef y", ["ghp_abc", "ghp_abcdef", ""]) == "x [REDACTED] and [REDACTED] y"
     assert redact("nothing here", []) == "nothing here"
-    assert redact("a.b a*b", ["a.b"]) == "[REDACTED] a*b"  # literal, not a pattern
+    assert redact("a.b.c.d a*b*c*d", ["a.b.c.d"]) == "[REDACTED] a*b*c*d"  # literal, not a pattern
+    # Every form (bzzz.redaction): here the token's hex; too short a secret is refused, not ignored.
+    assert redact("x 6768705f616263 y", ["ghp_abc"]) == "x [REDACTED] y"
+    with pytest.raises(ValueError, match="too short"):
+        redact("a.b a*b", ["a.b"])
 
 
 def test_a_comment_is_posted_once(forge: Forge, state: WorkerState, reporter: Reporter) -> None:

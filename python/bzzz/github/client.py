@@ -8,7 +8,7 @@
 - **Rate limits.** Every answer's `X-RateLimit-Remaining` / `-Reset` is kept; `pause_s()` says
   how long to hold off when the budget is spent.
 - **Tokens** come from `GITHUB_TOKEN_FILE` (or `GITHUB_TOKEN`) and are handed to PyGithub only;
-  `secrets()` lists them so log redaction can find them.
+  `load_token()` registers them with `bzzz.redaction`, the process's one redaction point.
 """
 
 from __future__ import annotations
@@ -24,13 +24,18 @@ from github import Auth, Github
 from github.GithubException import GithubException
 from urllib3.util.retry import Retry
 
+from bzzz.redaction import register_secret
+
 
 class TokenError(Exception):
     """No usable token: say where one was looked for."""
 
 
 def load_token(token_file: Path | None = None, environ: dict[str, str] | None = None) -> str:
-    """The token from `token_file`, else `$GITHUB_TOKEN_FILE`, else `$GITHUB_TOKEN`."""
+    """The token from `token_file`, else `$GITHUB_TOKEN_FILE`, else `$GITHUB_TOKEN`.
+
+    It is registered with `bzzz.redaction` (and so is `$GITHUB_TOKEN`, if set beside a file):
+    from then on, no form of it reaches this process's logs, signed-log entries or GitHub text."""
     env = os.environ if environ is None else environ
     path = token_file or (Path(env["GITHUB_TOKEN_FILE"]) if env.get("GITHUB_TOKEN_FILE") else None)
     if path is not None:
@@ -40,10 +45,16 @@ def load_token(token_file: Path | None = None, environ: dict[str, str] | None = 
             raise TokenError(f"cannot read the GitHub token file {path}: {error.strerror}") from None
         if not token:
             raise TokenError(f"the GitHub token file {path} is empty")
-        return token
-    if env.get("GITHUB_TOKEN"):
-        return env["GITHUB_TOKEN"].strip()
-    raise TokenError("no GitHub token: set GITHUB_TOKEN_FILE (preferred) or GITHUB_TOKEN")
+    elif env.get("GITHUB_TOKEN"):
+        token = env["GITHUB_TOKEN"].strip()
+    else:
+        raise TokenError("no GitHub token: set GITHUB_TOKEN_FILE (preferred) or GITHUB_TOKEN")
+    for secret in (token, env.get("GITHUB_TOKEN", "").strip()):
+        try:
+            register_secret(secret)
+        except ValueError as error:
+            raise TokenError(f"the GitHub token is not usable: {error}") from None
+    return token
 
 
 def connect(base_url: str, token: str, *, timeout_s: float = 10.0, pace_s: float = 0.25,

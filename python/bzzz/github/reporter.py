@@ -37,9 +37,11 @@ Order. Operations on one issue are delivered in the order they were enqueued: wh
 one waits for its retry, later ones on that issue are held (`held`), so a label removal never
 overtakes the addition it undoes.
 
-Secrets. Text is passed through `redact()` (the client's token, plus `secrets=`) before it is
-stored in the outbox, so it never reaches GitHub or the state file; logs carry the operation,
-the (redacted) key and the status only.
+Secrets. Text is passed through `bzzz.redaction` (the client's token, plus `secrets=`, plus the
+secrets registered for the process; raw, base64, hex and URL-encoded) before it is stored in the
+outbox, so it never reaches GitHub or the state file; logs carry the operation, the (redacted)
+key and the status only. Keys are stored as the caller gave them: build them from names and
+numbers, never from task output.
 """
 
 from __future__ import annotations
@@ -62,11 +64,11 @@ from github import Auth, Github
 from github.GithubException import GithubException, RateLimitExceededException
 from github.Issue import Issue
 
+from bzzz.redaction import REDACTED, REDACTOR, Redactor
 from bzzz.state import WorkerState
 from bzzz.state.store import OutboxItem
 
 TOPIC = "github"
-REDACTED = "[REDACTED]"
 MAX_BODY_CHARS = 65536  # GitHub's limit on a comment or issue body
 _TRUNCATED = "\n\n*(truncated)*"
 _PAYLOAD_VERSION = 1
@@ -82,14 +84,9 @@ _KINDS: frozenset[str] = frozenset({"comment", "open_issue", "add_labels", "remo
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every occurrence of every non-empty secret replaced by `[REDACTED]`.
-
-    One pass, longest secret first, so a secret containing another is replaced whole.
-    """
-    unique = sorted({s for s in secrets if s}, key=len, reverse=True)
-    if not unique:
-        return text
-    return re.sub("|".join(map(re.escape, unique)), REDACTED, text)
+    """`text` with every form (see `bzzz.redaction`) of every non-empty secret, and of every secret
+    registered for this process, replaced by `[REDACTED]`."""
+    return REDACTOR.redact(Redactor(secrets).redact(text))
 
 
 def op_marker(key: str) -> str:
@@ -192,7 +189,8 @@ class Reporter:
     `github` is authenticated as `agent` (the login whose comments and issues carry the markers),
     with `retry=None` or a small Retry that never re-sends a POST, and `timeout` of a few seconds,
     e.g. `Github(base_url=..., auth=Auth.Token(t), retry=None, timeout=5)`. `secrets` are redacted
-    from all text besides the client's own token. Every enqueue method takes the caller's
+    from all text besides the client's own token (ValueError for one shorter than
+    `bzzz.redaction.MIN_SECRET_BYTES`). Every enqueue method takes the caller's
     idempotency `key` and returns the outbox id; enqueueing a key again adds nothing (the first
     enqueue wins) and returns the same id. They may be called inside `state.transaction()`.
     """
@@ -214,7 +212,7 @@ class Reporter:
         self.agent = agent
         self.clock_skew_s = clock_skew_s
         self.settle_s = settle_s
-        self._secrets = frozenset(s for s in (*secrets, *_auth_secrets(github)) if s)
+        self._redactor = Redactor((*secrets, *_auth_secrets(github)))
         self._lock = threading.Lock()
 
     # --- enqueue ------------------------------------------------------------------------------
@@ -253,7 +251,7 @@ class Reporter:
         return self.state.put(TOPIC, op.payload(), key=key)
 
     def _redact(self, text: str) -> str:
-        return redact(text, self._secrets)
+        return REDACTOR.redact(self._redactor.redact(text))
 
     def _body(self, body: str) -> str:
         body = self._redact(body)

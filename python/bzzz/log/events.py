@@ -4,6 +4,10 @@ Agents log events as JSON objects with a `type` and a `ts` (milliseconds since
 the epoch). Keys are sorted and whitespace dropped so the same event always
 makes the same bytes, and so the same leaf hash. Entries that are not such JSON
 (appended by hand, say) still read back, as text or as raw bytes.
+
+Every entry a worker journals is made here, so this is where secrets are taken out: the log is
+append-only and replicated, and an entry peers have copied can never be taken back. Every key and
+value (recursively) goes through the process's `bzzz.redaction` registry before encoding.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import json
 import time
 from typing import Any
 
+from bzzz.redaction import redact_value
+
 
 def encode_event(event_type: str, /, **fields: Any) -> bytes:
     if not event_type:
         raise ValueError("an event needs a type")
     event = {"type": event_type, "ts": fields.pop("ts", None) or int(time.time() * 1000), **fields}
+    event = redact_value(event)
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

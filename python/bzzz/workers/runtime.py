@@ -21,6 +21,8 @@ from typing import NoReturn
 import msgspec
 import zmq
 
+from bzzz.redaction import install_stream_redaction
+
 HEARTBEAT_SOCKET = "heartbeat.sock"
 
 
@@ -77,7 +79,12 @@ class WorkerRuntime:
 
 
 def run(main: Callable[[WorkerRuntime], int | None]) -> NoReturn:
-    """Run a worker's main function: SIGTERM asks it to stop, its return value is the exit status."""
+    """Run a worker's main function: SIGTERM asks it to stop, its return value is the exit status.
+
+    Everything the worker prints (log lines, tracebacks) goes through `bzzz.redaction` first:
+    its log file is an artifact a secret must not reach, and a task's output or an exception's
+    message can carry one. Secrets registered later (`load_token`) are covered from then on."""
+    install_stream_redaction()
     runtime = WorkerRuntime()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
