@@ -11,6 +11,18 @@ One `step()` does a little of each, so a worker can heartbeat between steps:
    repositories; **reap** claims of other agents whose lease ran out; and **claim** one issue
    this agent can do, while it holds fewer than `max_tasks`.
 
+**Approval** (when `trusted_authors` or `trusted_labels` are set; `bzzz.github.approval`). An
+issue's commands come from whoever wrote it, and a trusted label does not pin what it says: an
+issue is claimed only if `decide()` approves its current title and body. One that is not is
+left alone and told why once per (issue, digest) across the mesh: the comment carries
+`<!-- bzzz:approval-needed <digest> -->`, and no agent posts it where a comment by a
+collaborator (or itself) already does; a stranger's comment with the marker silences nothing.
+Its verdict is kept until the issue changes (`updated_at`, comment count, title, body or
+labels), or for `approval_recheck_s`, so an idle repository costs no extra requests; a pin
+posted later, or the body edited back to what was approved, makes it claimable again. The
+executor decides again on what it actually runs: this check saves claims, it is not the only
+one.
+
 Claims live in the worker's SQLite state (table `claims`), so a restarted worker resumes what it
 held: it re-verifies each claim against GitHub before it goes on (another agent may have
 released it meanwhile, if the restart took longer than the lease).
@@ -36,7 +48,10 @@ import requests
 import structlog
 from github import Github
 from github.GithubException import GithubException
+from github.Issue import Issue
+from github.IssueComment import IssueComment
 
+from bzzz.github.approval import Approval, decide
 from bzzz.github.claims import Claimer
 from bzzz.github.client import Poller
 from bzzz.github.reporter import Reporter
@@ -87,6 +102,13 @@ class Settings:
     lease_s: float = 300.0
     settle_s: float = 1.0
     node_id: str = ""
+    trusted_authors: frozenset[str] = frozenset()  # with trusted_labels: claim only approved issues
+    trusted_labels: frozenset[str] = frozenset()
+    approval_recheck_s: float = 600.0  # an unchanged issue that was not approved is looked at again after this
+
+    @property
+    def checks_approval(self) -> bool:
+        return bool(self.trusted_authors or self.trusted_labels)
 
 
 @dataclass
@@ -117,6 +139,8 @@ class GithubAgent:
         self.next_poll = 0.0
         self.next_reap: dict[str, float] = {}
         self.skipped: dict[tuple[str, int], str] = {}  # issues looked at and not taken, and why
+        # Issues not approved, by what they looked like then: not asked about again until they change.
+        self.unapproved: dict[tuple[str, int], tuple[tuple[Any, ...], float]] = {}
         self._random = random.Random(settings.login)
         with state.transaction() as db:
             db.execute(_CLAIMS)
@@ -260,6 +284,8 @@ class GithubAgent:
                     self.skipped[key] = "; ".join(verdict.reasons)
                     self.log.info("not taking an issue", repo=repo, issue=key[1], reasons=verdict.reasons)
                 continue
+            if self.settings.checks_approval and not self._approved(repo, issue, now):
+                continue
             candidates.append(issue)
         # Agents that all start with the oldest issue would all contend for it; each agent
         # starts somewhere else among the oldest few, and contention stays the exception.
@@ -276,6 +302,42 @@ class GithubAgent:
             if result.won:
                 self._hold(repo, issue)
                 self.pollers[repo].etag = None  # our own change: look again fresh next time
+
+    def _approved(self, repo: str, issue: dict[str, Any], now: float) -> bool:
+        """Whether `decide()` approves the issue as polled; if not, say why on it, once (module docs)."""
+        key = (repo, int(issue["number"]))
+        seen = (issue.get("updated_at"), issue.get("comments"), issue.get("title"), issue.get("body"),
+                tuple(sorted(label["name"] for label in issue.get("labels") or [])))
+        cached = self.unapproved.get(key)
+        if cached is not None and cached[0] == seen and now < cached[1]:
+            return False
+        # The polled issue itself, not a fresh read: what is approved is what was looked at.
+        subject = Issue(self.github.requester, attributes=issue, completed=True)
+        author = str((issue.get("user") or {}).get("login") or "")
+        trusted = {login.casefold() for login in self.settings.trusted_authors}
+        comments = None if author.casefold() in trusted else list(subject.get_comments())
+        approval = decide(subject, trusted_authors=self.settings.trusted_authors,
+                          trusted_labels=self.settings.trusted_labels, comments=comments)
+        if approval.approved:
+            self.unapproved.pop(key, None)
+            return True
+        self.unapproved[key] = (seen, now + self.settings.approval_recheck_s)
+        self.log.info("not taking an issue: not approved", repo=repo, issue=key[1], digest=approval.digest,
+                      why=approval.why)
+        self._say_unapproved(repo, key[1], approval, comments or [])
+        return False
+
+    def _say_unapproved(self, repo: str, number: int, approval: Approval, comments: list[IssueComment]) -> None:
+        marker = approval_marker(approval.digest)
+        for comment in comments:
+            # Only a collaborator's (an agent pushes, so it is one) or our own: a stranger who
+            # posts the marker first must not keep the maintainers from hearing about her edit.
+            login = str(getattr(comment.user, "login", "") or "")
+            if marker in (comment.body or "") and (comment.author_association in _TEAM
+                                                   or login.casefold() == self.settings.login.casefold()):
+                return
+        self.reporter.comment(repo, number, f"⏸️ Not executed: {approval.why}\n\n{marker}",
+                              key=f"approval:{repo}#{number}:{approval.digest}")
 
     def _hold(self, repo: str, issue: dict[str, Any]) -> None:
         claimed_at = time.time()
@@ -316,10 +378,18 @@ class GithubAgent:
         self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
+_TEAM = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+
+
+def approval_marker(digest: str) -> str:
+    """The hidden line of the comment that says an issue's version `digest` waits for approval."""
+    return f"<!-- bzzz:approval-needed {digest} -->"
+
+
 def _settled(outcome: Outcome) -> Future[Outcome]:
     future: Future[Outcome] = Future()
     future.set_result(outcome)
     return future
 
 
-__all__ = ["GithubAgent", "Outcome", "Settings", "Task"]
+__all__ = ["GithubAgent", "Outcome", "Settings", "Task", "approval_marker"]

@@ -9,10 +9,14 @@ Configured by its arguments in the agent's config, its token from the environmen
     env = { GITHUB_TOKEN_FILE = "/etc/bzzz/github-token" }
 
 What it decides (claims won and lost, leases reaped, tasks finished) goes into the agent's
-signed log, through the log service and this worker's outbox. Each claimed task goes to this agent's `executor` service over the bus (issue 7), with a
-request id that is the claim's, so a task handed over twice is still run once. An executor
-that does not answer within `--task-timeout` fails the task, and the claim is released for
-another agent.
+signed log, through the log service and this worker's outbox. Each claimed task goes to this
+agent's `executor` service over the bus (issue 7), with a request id that is the claim's, so a
+task handed over twice is still run once. An executor that does not answer within
+`--task-timeout` fails the task, and the claim is released for another agent.
+
+Given `--trust-author` / `--trust-label` (the same as the executor's), it claims only issues
+whose current text is approved (`bzzz.github.approval`), and says once on any other why it
+waits; given neither, it claims what it can do and the executor alone decides.
 """
 
 from __future__ import annotations
@@ -58,6 +62,12 @@ def parse_args(name: str, argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=1.0, help="Seconds between assigning and reading back.")
     parser.add_argument("--task-timeout", type=float, default=3600.0, help="Seconds the executor may take.")
     parser.add_argument("--pace", type=float, default=0.25, help="Seconds between GitHub requests (0 for a forge).")
+    parser.add_argument("--trust-author", action="append", default=[],
+                        help="Claim this author's issues; repeat. With --trust-label: the executor's trust, checked "
+                             "before claiming (given neither, the executor alone decides).")
+    parser.add_argument("--trust-label", action="append", default=[],
+                        help="Claim issues with this label once whoever added it approved their exact text "
+                             "(`bzzz approve <digest>`); repeat.")
     args = parser.parse_args(argv)
     if args.max_tasks < 1 or args.poll_interval <= 0 or args.lease <= 0:
         parser.error("--max-tasks must be >= 1, --poll-interval and --lease > 0")
@@ -94,6 +104,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
                             exclude=frozenset(args.exclude_label)),
         poll_interval_s=args.poll_interval, max_tasks=args.max_tasks, lease_s=args.lease, settle_s=args.settle,
         node_id=rt.node_id,
+        trusted_authors=frozenset(args.trust_author), trusted_labels=frozenset(args.trust_label),
     )
     # Short timeouts: a step must end well inside the worker's heartbeat timeout.
     github = connect(args.base_url, token, timeout_s=5.0, pace_s=args.pace, write_pace_s=args.pace * 4)
