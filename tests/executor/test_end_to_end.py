@@ -108,7 +108,7 @@ def test_an_issue_becomes_a_pull_request_made_in_the_sandbox_and_linked_to_the_l
     pull = pulls[0]
     assert pull["head"]["ref"] == f"bzzz/{number}-agent-1" and pull["base"]["ref"] == "main"
     assert pull["html_url"] in "\n".join(bodies)
-    assert f"Closes #{number}" in pull["body"] and "bubblewrap sandbox" in pull["body"]
+    assert f"Closes #{number}" in pull["body"] and "in a sandbox (bubblewrap; uid " in pull["body"]
 
     # The branch holds the command's work, committed as the agent.
     checkout = tmp_path / "checkout"

@@ -4,8 +4,9 @@ becomes the change; a bad one goes back with the reason; nothing escapes the wor
 from __future__ import annotations
 
 import shutil
-import subprocess
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import ollama
@@ -13,9 +14,10 @@ import pytest
 
 from bzzz.executor.edits import EditError, apply_edits, parse_edits
 from bzzz.executor.model import ModelExecutor, ModelSettings, ModelUnavailable, choose_model
-from bzzz.executor.sandbox import Sandbox
-from bzzz.executor.workspace import Workspace
+from bzzz.executor.sandbox import Sandbox, clean_stale
+from bzzz.executor.workspace import Workspace, git_url
 from tests.executor.fake_ollama import fake_ollama
+from tests.forge.conftest import Forge, start_forge, stop_forge
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -26,68 +28,102 @@ ESCAPE = "<<<FILE ../outside.txt>>>\npwned\n<<<END>>>\n"
 CHECK = [("grep", "-q", "hello", "GREETING.md")]
 
 
+SEED = """
+users:
+  - {login: alice, site_admin: true, tokens: [alice-token]}
+  - {login: agent-1, tokens: [agent-1-token]}
+repos:
+  - owner: alice
+    name: tasks
+    collaborators: {agent-1: push}
+    files: {README.md: "# Demo\\n"}
+"""
+
+
+@dataclass
+class Task:
+    """What the runner gives the model executor: the pristine clone and the sandbox's copy of it."""
+
+    workspace: Workspace
+    sandbox: Sandbox
+
+    @property
+    def files(self) -> Path:
+        return self.sandbox.files
+
+
+@pytest.fixture(scope="module")
+def forge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forge]:
+    running = start_forge(tmp_path_factory.mktemp("forge"), seed=SEED)
+    yield running
+    stop_forge(running)
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    origin = tmp_path / "origin"
-    origin.mkdir()
-    for args in (["init", "--quiet", "-b", "main"], ["config", "user.name", "t"], ["config", "user.email", "t@t"]):
-        subprocess.run(["git", *args], cwd=origin, check=True)
-    (origin / "README.md").write_text("# Demo\n")
-    subprocess.run(["git", "add", "."], cwd=origin, check=True)
-    subprocess.run(["git", "commit", "--quiet", "-m", "init"], cwd=origin, check=True)
-    ws = Workspace.clone(tmp_path / "work", str(origin), token=None, branch="bzzz/1-agent", author=("agent", "a@b"))
-    yield ws
-    ws.remove()
+def task(forge: Forge, tmp_path: Path) -> Iterator[Task]:
+    # The sandbox's parent is not under pytest's tmp_path: as root that is mode 0700, and
+    # bubblewrap resolves the paths it binds as the (unprivileged) sandbox uid.
+    parent = Path(tempfile.mkdtemp(prefix="bzzz-model-test-", dir="/var/tmp"))
+    parent.chmod(0o711)
+    ws = Workspace.clone(tmp_path / "work", git_url(forge.url, "alice/tasks"), token="agent-1-token",
+                        branch="bzzz/1-agent", author=("agent", "a@b"))
+    try:
+        with Sandbox.open(parent) as sandbox:
+            ws.export(sandbox.files)
+            yield Task(ws, sandbox)
+    finally:
+        ws.remove()
+        clean_stale(parent)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
-def work(server_url: str, ws: Workspace, rounds: int = 3, needs: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
+def work(server_url: str, task: Task, rounds: int = 3, needs: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
     executor = ModelExecutor(ModelSettings(endpoints=(server_url,), rounds=rounds))
-    sandbox = Sandbox(ws.path)
-    return executor.work(ws.path, "Add a greeting", "Write hello into GREETING.md", needs, CHECK,
-                         lambda argv: sandbox.run(argv), ws.reset)
+    return executor.work(task.files, "Add a greeting", "Write hello into GREETING.md", needs, CHECK,
+                         lambda argv: task.sandbox.run(argv), lambda: task.workspace.export(task.files))
 
 
 @needs_bwrap
-def test_a_good_answer_is_applied_and_checked_in_one_round(workspace: Workspace) -> None:
+def test_a_good_answer_is_applied_and_checked_in_one_round(task: Task) -> None:
     with fake_ollama(["gemma3:270m"], [GOOD]) as server:
-        result = work(server.url, workspace)
+        result = work(server.url, task)
     assert result.ok and result.rounds == 1 and result.model == "gemma3:270m"
-    assert (workspace.path / "GREETING.md").read_text() == "hello\n"
+    assert (task.files / "GREETING.md").read_text() == "hello\n"
     prompt = server.requests[0]["messages"][1]["content"]
     assert "Write hello into GREETING.md" in prompt and "README.md" in prompt
 
 
 @needs_bwrap
-def test_a_bad_answer_goes_back_with_the_reason_and_a_later_good_one_wins(workspace: Workspace) -> None:
+def test_a_bad_answer_goes_back_with_the_reason_and_a_later_good_one_wins(task: Task) -> None:
     with fake_ollama(["gemma3:270m"], [NONSENSE, WRONG, GOOD]) as server:
-        result = work(server.url, workspace)
+        result = work(server.url, task)
     assert result.ok and result.rounds == 3
     second, third = server.requests[1]["messages"], server.requests[2]["messages"]
     assert "holds no edits" in second[-1]["content"]
     assert "grep -q hello GREETING.md" in third[-1]["content"] and "exited with status 1" in third[-1]["content"]
-    assert (workspace.path / "GREETING.md").read_text() == "hello\n"
+    assert (task.files / "GREETING.md").read_text() == "hello\n"
 
 
 @needs_bwrap
-def test_rounds_are_bounded_and_leave_the_clone_clean(workspace: Workspace) -> None:
+def test_rounds_are_bounded_and_leave_the_clone_clean(task: Task) -> None:
     with fake_ollama(["gemma3:270m"], [WRONG]) as server:
-        result = work(server.url, workspace, rounds=2)
+        result = work(server.url, task, rounds=2)
     assert not result.ok and result.rounds == 2 and len(server.requests) == 2
     assert "no working change in 2 round(s)" in result.summary
-    assert workspace.changed_files() == []
+    assert task.workspace.collect(task.files) == []
 
 
 @needs_bwrap
-def test_an_answer_that_writes_outside_the_repository_is_refused(workspace: Workspace, tmp_path: Path) -> None:
+def test_an_answer_that_writes_outside_the_repository_is_refused(task: Task, tmp_path: Path) -> None:
     with fake_ollama(["gemma3:270m"], [ESCAPE, GOOD]) as server:
-        result = work(server.url, workspace)
+        result = work(server.url, task)
     assert result.ok and result.rounds == 2
     assert "leads outside" in server.requests[1]["messages"][-1]["content"] or \
         "not a relative path" in server.requests[1]["messages"][-1]["content"]
-    assert not (workspace.path.parent / "outside.txt").exists()
+    assert not (task.files.parent / "outside.txt").exists()
 
 
-def test_no_endpoint_or_no_fitting_model_means_not_here(workspace: Workspace) -> None:
+def test_no_endpoint_or_no_fitting_model_means_not_here(task: Task) -> None:
     with pytest.raises(ModelUnavailable, match="no Ollama endpoint answers"):
         ModelExecutor(ModelSettings(endpoints=("http://127.0.0.1:9",))).pick(frozenset())
     with fake_ollama(["gemma3:270m"], [GOOD]) as server:

@@ -23,27 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bzzz.github.approval import decide, task_digest
 from github import Auth, Github
 
-from bzzz.github.approval import decide, task_digest
 from tests.executor.test_end_to_end import agent_workers, comments, wait_for_comment
-from tests.forge.conftest import start_forge, stop_forge
+from tests.security.conftest import agent_as
 from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
-
-SEED = """
-users:
-  - {login: alice, site_admin: true, tokens: [alice-token]}
-  - {login: mallory, tokens: [mallory-token]}
-  - {login: agent-1, tokens: [agent-1-secret-token]}
-repos:
-  - owner: alice
-    name: tasks
-    collaborators: {agent-1: push}
-    files: {README.md: "# Tasks\\n"}
-    labels: [{name: bzzz-task}, {name: bzzz-approved}]
-"""
 
 TITLE = "Add a greeting"
 HARMLESS = """Please add a greeting file.
@@ -61,19 +48,6 @@ run: ["sh -c 'echo mallory was here > PWNED.md'"]
 NOTICE = "bzzz:approval-needed"
 
 
-@pytest.fixture
-def forge(tmp_path: Path) -> Iterator[Any]:
-    running = start_forge(tmp_path / "forge", seed=SEED)
-    yield running
-    stop_forge(running)
-
-
-@pytest.fixture
-def token_file(tmp_path: Path) -> Path:
-    path = tmp_path / "token"
-    path.write_text("agent-1-secret-token\n")
-    path.chmod(0o600)
-    return path
 
 
 def trusting_agent(forge_url: str, token_file: Path) -> dict[str, dict[str, Any]]:
@@ -268,73 +242,11 @@ def test_positive_control_the_trusted_authors_hostile_text_is_claimed_before_the
 AGENT_UID = 4243
 
 
-def interpreter_for(uid: int) -> tuple[str, dict[str, str]]:
-    """A Python that `uid` can run and that can start workers (its own `sys.executable`), with
-    this one's packages: the test's own, or, when that lives where `uid` cannot go (a venv
-    made from an interpreter under /root), the system's Python of the same version."""
-    import sys
-
-    drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-    spawn = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import bzzz'], check=True)"
-    if subprocess.run([*drop, sys.executable, "-c", spawn], capture_output=True, cwd="/").returncode == 0:
-        return sys.executable, {}
-    system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-    paths = [p for p in sys.path if p and os.path.isdir(p) and not p.startswith(sys.base_prefix)]
-    env = {"PYTHONPATH": os.pathsep.join(paths)}
-    if os.path.exists(system) and subprocess.run([*drop, system, "-c", spawn], capture_output=True, cwd="/",
-                                                 env={**os.environ, **env}).returncode == 0:
-        return system, env
-    pytest.skip(f"no Python that uid {uid} can run with this test's packages")
-
-
 @pytest.fixture
 def unprivileged_probe_agent(forge: Any) -> Iterator[Path]:
     """The same agent as an ordinary user (uid 4243): approval must not depend on being root."""
-    import sys
-    import tempfile
-
-    from bzzz.supervisor import ControlClient, ControlError
-    from tests.supervisor.conftest import Agent, toml_config
-
-    if os.geteuid() != 0:
-        pytest.skip("switching to another uid needs root")
-    python, python_env = interpreter_for(AGENT_UID)
-    root = Path(tempfile.mkdtemp(prefix="bzzz-approval-"))
-    root.chmod(0o755)
-    data_dir, token_file = root / "agent", root / "token"
-    data_dir.mkdir()
-    token_file.write_text("agent-1-secret-token\n")
-    token_file.chmod(0o600)
-    config = data_dir / "bzzz.toml"
-    config.write_text(toml_config(data_dir, probe_agent(forge.url, token_file)))
-    for path in (data_dir, token_file, config):
-        os.chown(path, AGENT_UID, AGENT_UID)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")} | {"HOME": str(root), **python_env}
-    process = subprocess.Popen(
-        ["setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_UID}", "--clear-groups", "--inh-caps=-all",
-         python, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root,
-    )
-    agent = Agent(process, ControlClient(data_dir / "run", timeout_s=5), data_dir, data_dir / "run")
-
-    def answering() -> bool:
-        try:
-            agent.call("status")
-        except ControlError:
-            return False
-        return True
-
-    try:
-        agent.wait_for(answering, 30, "the control socket")
-        yield data_dir
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(root, ignore_errors=True)
+    with agent_as(AGENT_UID, lambda token_file: probe_agent(forge.url, token_file)) as (agent, _):
+        yield agent.data_dir
 
 
 def test_an_unprivileged_agent_refuses_the_edit_after_approval_too(

@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from bzzz.executor.edits import EditError, apply_edits, parse_edits
 from bzzz.executor.model import ModelSettings, _prompt
 

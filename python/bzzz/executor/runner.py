@@ -28,7 +28,10 @@ What is journalled goes to the agent's signed log through `journal(kind, fields)
 
 from __future__ import annotations
 
+import errno
+import os
 import shlex
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +40,11 @@ from typing import Any, Protocol
 import structlog
 from github import Github, GithubException
 
+from bzzz import redaction
 from bzzz.executor.model import ModelExecutor, ModelResult, ModelUnavailable
 from bzzz.executor.sandbox import Limits, Result, Sandbox, SandboxUnavailable
-from bzzz.executor.workspace import Workspace, WorkspaceError, branch_name
+from bzzz.executor.workspace import ResultRefused, Workspace, WorkspaceError, branch_name, git_url
+from bzzz.github.approval import decide, task_digest
 from bzzz.github.tasks import parse_task
 
 log = structlog.get_logger("bzzz.executor")
@@ -64,6 +69,7 @@ class ExecutorSettings:
     login: str
     token: str | None
     work_root: Path
+    api_url: str  # where the agent's configuration says GitHub is: clones and pushes go to its git host only
     allowlist: frozenset[str]
     trusted_authors: frozenset[str] = frozenset()
     trusted_labels: frozenset[str] = frozenset()
@@ -71,6 +77,7 @@ class ExecutorSettings:
     allow_unsandboxed: bool = False
     limits: Limits = field(default_factory=Limits)
     hidden: tuple[Path, ...] = ()
+    sandbox_uid: int = 70000
     log_key: str | None = None
     email: str | None = None
     help_rounds: int = 3
@@ -105,25 +112,40 @@ class TaskRunner:
         self.discussant = discussant  # the hmmm worker, if it runs now
 
     def run(self, repo: str, number: int) -> Outcome:
+        """The outcome, redacted: its summary goes into comments, the reply cache (a state file)
+        and the github worker's journal, so every configured secret is taken out here, once."""
+        outcome = self._outcome(repo, number)
+        return Outcome(outcome.ok, redaction.redact(outcome.summary), outcome.retry_elsewhere, outcome.pull_request)
+
+    def _outcome(self, repo: str, number: int) -> Outcome:
         try:
             return self._run(repo, number)
         except (SandboxUnavailable, DiscussionUnavailable) as err:
             return Outcome(False, f"Not executed: {err}.", retry_elsewhere=True)
+        except ResultRefused as err:
+            return Outcome(False, f"Not proposed: the task's result breaks a rule of this agent ({err.reason}).")
         except (WorkspaceError, GithubException) as err:
-            log.warning("task failed", repo=repo, number=number, error=str(err))
+            log.warning("task failed", repo=repo, number=number, error=redaction.redact(str(err)))
             return Outcome(False, f"The task could not be carried out here: {err}", retry_elsewhere=True)
 
     def _run(self, repo_name: str, number: int) -> Outcome:
         settings = self.settings
         repo = self.github.get_repo(repo_name)
         issue = repo.get_issue(number)
-        author = issue.user.login
+        # What runs is what was approved: the title and body read here, checked here, and never
+        # read again (a later edit of the issue cannot slip in between the check and the run).
+        title, body = issue.title, issue.body or ""
+        approval = decide(issue, trusted_authors=settings.trusted_authors, trusted_labels=settings.trusted_labels)
+        if not approval.approved or approval.digest != task_digest(title, body):
+            return Outcome(False, f"Not executed: {approval.why}")
+        if redaction.contains_secret(f"{title}\n{body}"):
+            # The github worker does not hand such an issue out; this one was edited since.
+            # The log says why; the issue is not told that the credential is live.
+            log.warning("not executing an issue whose text holds a secret of this agent; revoke it",
+                        repo=repo_name, number=number)
+            return Outcome(False, "Not executed here (the agent's log says why).")
         labels = [label.name for label in issue.labels]
-        if author not in settings.trusted_authors and not set(labels) & settings.trusted_labels:
-            why = (f"Not executed: @{author} is not a trusted author here, and the issue carries none of the "
-                   f"labels trusted for execution ({_listing(settings.trusted_labels)}).")
-            return Outcome(False, why)
-        spec = parse_task(issue.title, issue.body, labels)
+        spec = parse_task(title, body, labels)
         if not spec.run and self.model is None:
             return Outcome(False, "Nothing to run: the task's `bzzz-task` block names no `run` commands, "
                                   "and this agent has no model executor.", retry_elsewhere=True)
@@ -141,80 +163,103 @@ class TaskRunner:
                 return Outcome(False, f"Not done here: {err}.", retry_elsewhere=True)
 
         first = self.journal("task_started", {"repo": repo_name, "issue": number, "commands": _shown(spec.run),
-                                              "model": model[1] if model else None})
+                                              "model": model[1] if model else None, "digest": approval.digest,
+                                              "approved_by": approval.by})
         hmmm = self.discussant()
         guidance = ""
-        if hmmm is not None:
-            plan = self._plan(issue.title, issue.body or "", spec, model)
-            verdict = hmmm.discuss(repo_name, number, issue.title, issue.body or "", plan)
-            self.journal("task_discussed", {"repo": repo_name, "issue": number, "proceed": verdict["proceed"],
-                                            "revision": verdict["revision"], "reason": verdict["reason"]})
-            if not verdict["proceed"]:
-                hmmm.finish(repo_name, number)
-                return Outcome(False, f"Not done: the plan did not survive its discussion ({verdict['reason']}). "
-                                      "People were asked to decide; see the escalation.")
-            guidance = _guidance(verdict)
-        workspace = Workspace.clone(
-            settings.work_root, repo.clone_url, token=settings.token, branch=branch_name(number, settings.login),
-            author=(settings.login, settings.email or f"{settings.login}@users.noreply.bzzz"),
-        )
         try:
-            sandbox = Sandbox(workspace.path, network=settings.network, limits=settings.limits,
-                              hidden=settings.hidden, allow_unsandboxed=settings.allow_unsandboxed)
-            env = {"BZZZ_ISSUE": f"{repo_name}#{number}"}
-            if spec.run:
-                results: list[Result] = []
-                for argv in spec.run:
-                    result = sandbox.run(argv, env=env)
-                    results.append(result)
-                    log.info("command ran", argv=list(argv), returncode=result.returncode,
-                             seconds=round(result.seconds, 2))
-                    if not result.ok:
-                        self.journal("task_failed", {"repo": repo_name, "issue": number,
-                                                     "command": _shown([argv])[0], "returncode": result.returncode,
-                                                     "timed_out": result.timed_out})
-                        return Outcome(False, _failure(result))
-                what = "\n".join(f"- `{line}`: {r.seconds:.1f} s, status {r.returncode}"
-                                  for line, r in zip(_shown(spec.run), results))
-                did = f"the result of {_listing(_shown(spec.run))}"
-            else:
-                assert self.model is not None
-
-                def attempt(advice: str) -> ModelResult:
-                    assert self.model is not None
-                    return self.model.work(workspace.path, issue.title, issue.body or "", spec.needs_models, spec.check,
-                                           lambda argv: sandbox.run(argv, env=env), workspace.reset,
-                                           guidance=guidance + advice)
-
-                worked = attempt("")
-                if not worked.ok and hmmm is not None:
-                    worked = self._with_help(hmmm, repo_name, number, spec, worked, attempt)
-                    if not worked.ok:
-                        return Outcome(False, f"The task failed, and {settings.help_rounds} round(s) of help from "
-                                              f"peers did not fix it: {worked.summary}\n\nA person is needed here; "
-                                              "the discussion was escalated.")
-                if not worked.ok:
-                    self.journal("task_failed", {"repo": repo_name, "issue": number, "model": worked.model,
-                                                 "rounds": worked.rounds})
-                    return Outcome(False, f"The task failed: {worked.summary}", retry_elsewhere=True)
-                checks = "".join(f"\n- check `{line}` passed" for line in _shown(spec.check))
-                what = f"- asked `{worked.model}` (round {worked.rounds} of at most {self.model.settings.rounds}){checks}"
-                did = f"a change proposed by `{worked.model}`"
-            changed = workspace.changed_files()
-            sha = workspace.commit(_commit_message(issue.title, number, spec.run, model[1] if model else None))
-            if sha is None:
-                return Outcome(False, "The task ran but changed nothing, so there is nothing to propose.")
-            workspace.push()
-            last = self.journal("task_executed", {"repo": repo_name, "issue": number, "commit": sha,
-                                                  "branch": workspace.branch, "files": changed[:50]})
-            discussion = hmmm.transcript(repo_name, number) if hmmm is not None else None
-            body = _pull_body(number, what, changed, sha, settings, first, last, sandbox.isolated, discussion)
-            pull = self._open_or_update_pull(repo, workspace, f"{issue.title} (#{number})", body)
-            return Outcome(True, f"Opened {pull.html_url} with {did}.", pull_request=pull.html_url)
+            if hmmm is not None:
+                plan = self._plan(title, body, spec, model)
+                verdict = hmmm.discuss(repo_name, number, title, body, plan)
+                self.journal("task_discussed", {"repo": repo_name, "issue": number, "proceed": verdict["proceed"],
+                                                "revision": verdict["revision"], "reason": verdict["reason"]})
+                if not verdict["proceed"]:
+                    return Outcome(False, f"Not done: the plan did not survive its discussion ({verdict['reason']}). "
+                                          "People were asked to decide; see the escalation.")
+                guidance = _guidance(verdict)
+            workspace = Workspace.clone(
+                settings.work_root, git_url(settings.api_url, repo_name), token=settings.token,
+                branch=branch_name(number, settings.login),
+                author=(settings.login, settings.email or f"{settings.login}@users.noreply.bzzz"),
+            )
+            try:
+                with Sandbox.open(settings.work_root, network=settings.network, limits=settings.limits,
+                                  hidden=settings.hidden, allow_unsandboxed=settings.allow_unsandboxed,
+                                  uid=settings.sandbox_uid, name=f"task-{number}") as sandbox:
+                    workspace.export(sandbox.files)
+                    done = self._execute(repo_name, number, title, body, spec, sandbox, workspace, hmmm, guidance)
+                    if isinstance(done, Outcome):
+                        return done
+                    what, did = done
+                    # The task's files become the agent's commit only after every check: host git
+                    # never reads the task's own .git, and the result may hold no link out, no
+                    # special file, nothing too large, and no secret in any encoding.
+                    changed = workspace.collect(sandbox.files)
+                    confinement = sandbox.confinement
+                    leaked = _holding_secrets(sandbox.files, changed)
+                if leaked:
+                    return Outcome(False, f"Not proposed: {_listing(leaked[:10])} would publish a secret of this agent.")
+                sha = workspace.commit(redaction.redact(_commit_message(title, number, spec.run,
+                                                                        model[1] if model else None)))
+                if sha is None:
+                    return Outcome(False, "The task ran but changed nothing, so there is nothing to propose.")
+                workspace.push()
+                last = self.journal("task_executed", {"repo": repo_name, "issue": number, "commit": sha,
+                                                      "branch": workspace.branch, "files": changed[:50]})
+                discussion = hmmm.transcript(repo_name, number) if hmmm is not None else None
+                pull_body = _pull_body(number, what, changed, sha, settings, first, last, confinement, discussion)
+                pull = self._open_or_update_pull(repo, workspace, redaction.redact(f"{title} (#{number})"),
+                                                 redaction.redact(pull_body))
+                return Outcome(True, f"Opened {pull.html_url} with {did}.", pull_request=pull.html_url)
+            finally:
+                workspace.remove()
         finally:
-            workspace.remove()
             if hmmm is not None:
                 hmmm.finish(repo_name, number)
+
+    def _execute(self, repo_name: str, number: int, title: str, body: str, spec: Any, sandbox: Sandbox,
+                 workspace: Workspace, hmmm: Discussant | None, guidance: str) -> Outcome | tuple[str, str]:
+        """Run the task in the sandbox: (what ran, what it did) for the pull request, or the
+        Outcome of a failure."""
+        settings = self.settings
+        env = {"BZZZ_ISSUE": f"{repo_name}#{number}"}
+        if spec.run:
+            results: list[Result] = []
+            for argv in spec.run:
+                result = sandbox.run(argv, env=env)
+                results.append(result)
+                log.info("command ran", argv=list(argv), returncode=result.returncode,
+                         seconds=round(result.seconds, 2))
+                if not result.ok:
+                    self.journal("task_failed", {"repo": repo_name, "issue": number,
+                                                 "command": _shown([argv])[0], "returncode": result.returncode,
+                                                 "timed_out": result.timed_out})
+                    return Outcome(False, _failure(result))
+            what = "\n".join(f"- `{line}`: {r.seconds:.1f} s, status {r.returncode}"
+                              for line, r in zip(_shown(spec.run), results))
+            return what, f"the result of {_listing(_shown(spec.run))}"
+        assert self.model is not None
+
+        def attempt(advice: str) -> ModelResult:
+            assert self.model is not None
+            return self.model.work(sandbox.files, title, body, spec.needs_models, spec.check,
+                                   lambda argv: sandbox.run(argv, env=env), lambda: workspace.export(sandbox.files),
+                                   guidance=guidance + advice)
+
+        worked = attempt("")
+        if not worked.ok and hmmm is not None:
+            worked = self._with_help(hmmm, repo_name, number, spec, worked, attempt)
+            if not worked.ok:
+                return Outcome(False, f"The task failed, and {settings.help_rounds} round(s) of help from "
+                                      f"peers did not fix it: {worked.summary}\n\nA person is needed here; "
+                                      "the discussion was escalated.")
+        if not worked.ok:
+            self.journal("task_failed", {"repo": repo_name, "issue": number, "model": worked.model,
+                                         "rounds": worked.rounds})
+            return Outcome(False, f"The task failed: {worked.summary}", retry_elsewhere=True)
+        checks = "".join(f"\n- check `{line}` passed" for line in _shown(spec.check))
+        what = f"- asked `{worked.model}` (round {worked.rounds} of at most {self.model.settings.rounds}){checks}"
+        return what, f"a change proposed by `{worked.model}`"
 
     def _plan(self, title: str, body: str, spec: Any, model: tuple[str, str] | None) -> str:
         """What this agent will change and how, for its peers to review."""
@@ -260,6 +305,26 @@ class TaskRunner:
         return repo.create_pull(title=title, body=body, head=workspace.branch, base=workspace.base)
 
 
+def _holding_secrets(root: Path, paths: Sequence[str]) -> list[str]:
+    """The changed files whose name, link target or content holds a secret of this agent in any
+    encoding: a commit is public, and pushed history cannot be taken back."""
+    leaking = []
+    for path in paths:
+        if redaction.contains_secret(path):
+            leaking.append(redaction.redact(path))
+            continue
+        try:
+            fd = os.open(root / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as err:
+            if err.errno == errno.ELOOP and redaction.contains_secret(os.readlink(root / path)):
+                leaking.append(path)
+            continue  # otherwise removed by the task: no content of ours to publish
+        with os.fdopen(fd, "rb") as file:
+            if stat.S_ISREG(os.fstat(file.fileno()).st_mode) and redaction.contains_secret(file.read()):
+                leaking.append(path)
+    return leaking
+
+
 def _shown(commands: Sequence[Sequence[str]]) -> list[str]:
     return [shlex.join(argv) for argv in commands]
 
@@ -289,9 +354,9 @@ def _guidance(verdict: dict[str, Any]) -> str:
 
 
 def _pull_body(number: int, ran: str, changed: Sequence[str], sha: str, settings: ExecutorSettings,
-               first: int | None, last: int | None, isolated: bool, discussion: dict[str, Any] | None = None) -> str:
+               first: int | None, last: int | None, confinement: str, discussion: dict[str, Any] | None = None) -> str:
     files = "\n".join(f"- `{path}`" for path in changed[:50]) + ("\n- ..." if len(changed) > 50 else "")
-    where = "in a bubblewrap sandbox" if isolated else "WITHOUT a sandbox (bubblewrap is missing; the operator allowed it)"
+    where = f"in a sandbox ({confinement})"
     if settings.log_key and first is not None and last is not None:
         trail = (f"The agent's signed log (Hypercore key `{settings.log_key}`) holds this task as entries "
                  f"{first} to {last}; replicate it by that key and verify them.")

@@ -51,6 +51,7 @@ from github.GithubException import GithubException
 from github.Issue import Issue
 from github.IssueComment import IssueComment
 
+from bzzz import redaction
 from bzzz.github.approval import Approval, decide
 from bzzz.github.claims import Claimer
 from bzzz.github.client import Poller
@@ -276,6 +277,15 @@ class GithubAgent:
             # between assigning and deciding). Claiming again finishes it; assigning is idempotent.
             if (assignees and self.settings.login not in assignees) or key in self.held or key in finished:
                 continue
+            if redaction.contains_secret(f"{issue['title']}\n{issue.get('body') or ''}"):
+                # A leaked credential of this agent's: running the task would store it in the
+                # agent's state and hand it to a task. Said in the log, not on the issue, where
+                # it would tell whoever wrote it that the credential is live.
+                if self.skipped.get(key) != _HOLDS_SECRET:
+                    self.skipped[key] = _HOLDS_SECRET
+                    self.log.warning("not taking an issue: its text holds a secret of this agent; revoke it",
+                                     repo=repo, issue=key[1])
+                continue
             labels = [label["name"] for label in issue.get("labels") or []]
             verdict = assess(parse_task(issue["title"], issue.get("body"), labels), labels,
                              self.settings.capabilities, self.settings.filters)
@@ -379,6 +389,7 @@ class GithubAgent:
 
 
 _TEAM = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+_HOLDS_SECRET = "its text holds a secret of this agent"
 
 
 def approval_marker(digest: str) -> str:

@@ -28,7 +28,8 @@ import structlog
 from bzzz.bus import BusError, Request, Service, service_available
 from bzzz.executor.model import ModelExecutor, ModelSettings
 from bzzz.executor.runner import DiscussionUnavailable, ExecutorSettings, Outcome, TaskRunner
-from bzzz.executor.sandbox import Limits, Sandbox, SandboxUnavailable
+from bzzz.executor.sandbox import SANDBOX_UID, Limits, SandboxUnavailable, check_available, clean_stale
+from bzzz.executor.workspace import remove_stale
 from bzzz.github.client import TokenError, connect, load_token
 from bzzz.hmmm.client import SERVICE as HMMM
 from bzzz.hmmm.client import HmmmClient
@@ -74,12 +75,21 @@ def parse_args(name: str, argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, help="Where workspaces go (default <data_dir>/workspaces).")
     parser.add_argument("--time-limit", type=float, default=900.0, help="Seconds a command may take.")
     parser.add_argument("--cpu-limit", type=int, default=600, help="CPU seconds a command may use.")
-    parser.add_argument("--memory-limit-mb", type=int, default=4096, help="Address space per process, MiB.")
+    parser.add_argument("--memory-limit-mb", type=int, default=4096,
+                        help="Memory of a task's processes together (cgroup), and of each one (address space), MiB.")
+    parser.add_argument("--process-limit", type=int, default=256, help="Processes a task may have at once.")
+    parser.add_argument("--disk-limit-mb", type=int, default=2048,
+                        help="Disk a task may fill: its workspace and its /tmp together, MiB.")
+    parser.add_argument("--sandbox-uid", type=int, default=SANDBOX_UID,
+                        help="The unprivileged uid (and gid) tasks run as when the agent is root.")
     args = parser.parse_args(argv)
     if not args.trust_author and not args.trust_label:
         parser.error("name at least one --trust-author or --trust-label: issues from anyone are never executed")
-    if args.time_limit <= 0 or args.cpu_limit <= 0 or args.memory_limit_mb <= 0 or args.model_timeout <= 0:
+    if min(args.time_limit, args.cpu_limit, args.memory_limit_mb, args.model_timeout, args.process_limit,
+           args.disk_limit_mb) <= 0:
         parser.error("limits must be positive")
+    if not 0 < args.sandbox_uid < 2**32 - 1:
+        parser.error("--sandbox-uid must be an unprivileged uid (not 0)")
     if args.rounds < 1 or args.help_rounds < 0 or args.help_window <= 0:
         parser.error("--rounds must be at least 1, --help-rounds at least 0, --help-window positive")
     return args
@@ -98,12 +108,13 @@ def main(rt: runtime.WorkerRuntime) -> int:
     key = log_key(rt.data_dir / "log")
     settings = ExecutorSettings(
         login=args.login, token=token, email=args.email,
-        work_root=args.work_dir or rt.data_dir / "workspaces",
+        work_root=args.work_dir or rt.data_dir / "workspaces", api_url=args.base_url, sandbox_uid=args.sandbox_uid,
         allowlist=frozenset(args.allow), trusted_authors=frozenset(args.trust_author),
         trusted_labels=frozenset(args.trust_label), network=args.network,
         allow_unsandboxed=args.allow_unsandboxed, hidden=tuple(hidden), log_key=key.hex() if key else None,
         help_rounds=args.help_rounds, help_window_s=args.help_window,
-        limits=Limits(wall_s=args.time_limit, cpu_s=args.cpu_limit, memory_bytes=args.memory_limit_mb << 20),
+        limits=Limits(wall_s=args.time_limit, cpu_s=args.cpu_limit, memory_bytes=args.memory_limit_mb << 20,
+                      processes=args.process_limit, disk_bytes=args.disk_limit_mb << 20),
     )
     log_client = LogClient(rt.run_dir, sender=rt.name, timeout_s=1.0, retries=2)
 
@@ -159,7 +170,11 @@ def main(rt: runtime.WorkerRuntime) -> int:
     try:
         # Refuse to start rather than take tasks and fail each one (the sandbox says why).
         settings.work_root.mkdir(parents=True, exist_ok=True)
-        Sandbox(settings.work_root, allow_unsandboxed=settings.allow_unsandboxed)
+        check_available(settings.work_root, allow_unsandboxed=settings.allow_unsandboxed, uid=settings.sandbox_uid)
+        # This executor is the work dir's only user (the data dir is the agent's): whatever is
+        # there was left by one that was killed mid-task, and would hold disk forever.
+        clean_stale(settings.work_root)
+        remove_stale(settings.work_root)
         if args.discuss != "off":
             # The agent's workers start together, and the github worker hands out tasks once this
             # service is up: bind it only when the hmmm worker answers (or plainly is not there),
