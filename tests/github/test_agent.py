@@ -44,7 +44,9 @@ def forge(tmp_path: Path) -> Iterator[Forge]:
 def make_agent(forge: Forge, tmp_path: Path, login: str, run: Callable[[Task], Outcome], **settings: object
                ) -> GithubAgent:
     state = WorkerState(tmp_path / f"{login}.sqlite3", backoff_initial_s=0.2, backoff_max_s=2.0)
-    options: dict[str, object] = {"poll_interval_s": 0.2, "settle_s": 0.05, "lease_s": 30.0, **settings}
+    # A short backoff after a failed or reaped attempt: these tests are about what comes after it.
+    options: dict[str, object] = {"poll_interval_s": 0.2, "settle_s": 0.05, "lease_s": 30.0, "retry_backoff_s": 0.5,
+                                  **settings}
     return GithubAgent(Settings(login, ["alice/tasks"], **options),  # type: ignore[arg-type]
                        connect(forge.url, f"{login}-token", pace_s=0, write_pace_s=0), state, run)
 

@@ -164,7 +164,8 @@ def test_an_expired_lease_is_released_by_a_peer_and_the_issue_taken_again(tmp_pa
     forge = start_forge(tmp_path / "forge", seed=seed_with(1))
     try:
         gone = Claimer(connect(forge.url, "agent-1-token", pace_s=0, write_pace_s=0), "agent-1", lease_s=1.0, settle_s=0)
-        peer = Claimer(connect(forge.url, "agent-2-token", pace_s=0, write_pace_s=0), "agent-2", lease_s=1.0, settle_s=0)
+        peer = Claimer(connect(forge.url, "agent-2-token", pace_s=0, write_pace_s=0), "agent-2", lease_s=1.0, settle_s=0,
+                       backoff_s=0)  # no wait after the reaped attempt: this test is about the lease
         assert gone.try_claim("alice/tasks", 1).won
         assert gone.renew("alice/tasks", 1)
         assert peer.expired_holder("alice/tasks", 1, ["agent-1"]) is None  # just renewed: alive

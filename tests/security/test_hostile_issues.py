@@ -209,7 +209,7 @@ def test_an_issue_whose_text_holds_the_token_is_not_taken_and_leaves_it_nowhere(
 def test_workspaces_left_by_a_killed_executor_are_removed_when_it_starts(
     start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
 ) -> None:
-    from bzzz.executor.sandbox import Sandbox
+    from bzzz.executor.sandbox import Sandbox, clean_stale
     from bzzz.executor.workspace import Workspace, git_url
 
     data_dir = tmp_path / "agent"
@@ -219,12 +219,15 @@ def test_workspaces_left_by_a_killed_executor_are_removed_when_it_starts(
     Workspace.clone(work, git_url(forge.url, "alice/tasks"), token=TOKEN, branch="bzzz/7-agent-1",
                     author=("agent-1", "a@b"))
     left = Sandbox.open(work, name="task-7")
-    (left.files / "junk").write_text("x")
-    assert len(list(work.iterdir())) >= 2
-    agent = start_agent(agent_workers(forge.url, token_file))
-    agent.wait_running("executor", timeout=30)
-    agent.wait_for(lambda: not any(work.iterdir()), timeout=60, what="the stale workspaces removed")
-    assert str(work) not in Path("/proc/self/mountinfo").read_text()
+    try:
+        (left.files / "junk").write_text("x")
+        assert len(list(work.iterdir())) >= 2
+        agent = start_agent(agent_workers(forge.url, token_file))
+        agent.wait_running("executor", timeout=30)
+        agent.wait_for(lambda: not any(work.iterdir()), timeout=60, what="the stale workspaces removed")
+        assert str(work) not in Path("/proc/self/mountinfo").read_text()
+    finally:
+        clean_stale(work)  # whatever the executor did not (a failed run must not leave a mount behind)
 
 
 AGENT_UID = 4242

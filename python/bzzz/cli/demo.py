@@ -119,15 +119,13 @@ def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: s
     token_file.chmod(0o600)
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
     mesh_args = ["--listen", f"/ip4/127.0.0.1/tcp/{port}", "--no-mdns", "--no-dht", "--interval", "2",
-                 "--settings", json.dumps({"capabilities": {"ollama_endpoints": [ollama_url] if models else []}})]
+                 "--settings", json.dumps({"capabilities": {"ollama_endpoints": [ollama_url] if models else [],
+                                                            "tools": list(ALLOWED)}})]
     if bootstrap:
         mesh_args += ["--bootstrap", bootstrap]
     github_args = ["--base-url", forge_url, "--login", name, "--repo", "alice/widgets", "--poll-interval", "1",
                    "--settle", "0.3", "--pace", "0", "--task-timeout", "300", "--max-tasks", "1"]
-    for tool in ALLOWED:
-        github_args += ["--tool", tool]
-    for model in models:
-        github_args += ["--model", model]
+    # No --tool / --model: the github worker claims with what the mesh worker advertises.
     executor_args = ["--base-url", forge_url, "--login", name, "--trust-author", "alice", "--time-limit", "60"]
     for tool in ALLOWED:
         executor_args += ["--allow", tool]
@@ -234,7 +232,7 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
         say(f"  forge at {url}: alice/widgets")
         ports = [_free_port() for _ in AGENTS]
         bootstrap: str | None = None
-        for name, port in zip(AGENTS, ports):
+        for name, port in zip(AGENTS, ports, strict=True):
             config = _agent_config(root, name, url, port, bootstrap, models, ollama_url, embedded is not None)
             env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_") and k != "GITHUB_TOKEN"}
             process = subprocess.Popen([sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],

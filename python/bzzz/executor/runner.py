@@ -45,6 +45,7 @@ from bzzz.executor.model import ModelExecutor, ModelResult, ModelUnavailable
 from bzzz.executor.sandbox import Limits, Result, Sandbox, SandboxUnavailable
 from bzzz.executor.workspace import ResultRefused, Workspace, WorkspaceError, branch_name, git_url
 from bzzz.github.approval import decide, task_digest
+from bzzz.github.claims import Claimer
 from bzzz.github.tasks import parse_task
 
 log = structlog.get_logger("bzzz.executor")
@@ -152,8 +153,10 @@ class TaskRunner:
         refused = sorted({argv[0] for argv in (*spec.run, *spec.check)
                           if "/" in argv[0] or argv[0] not in settings.allowlist})
         if refused:
+            # Permanent: the mesh's agents share a policy, and a refused program is not a
+            # passing failure to retry (each retry would be another comment).
             return Outcome(False, f"Not executed: {_listing(refused)} not on this agent's allowlist "
-                                  f"({_listing(settings.allowlist)}).", retry_elsewhere=True)
+                                  f"({_listing(settings.allowlist)}).")
         model: tuple[str, str] | None = None
         if not spec.run:
             assert self.model is not None
@@ -203,6 +206,12 @@ class TaskRunner:
                                                                         model[1] if model else None)))
                 if sha is None:
                     return Outcome(False, "The task ran but changed nothing, so there is nothing to propose.")
+                # The claim protocol's last check before effects others see: a claim given back
+                # meanwhile (the agent stopped, a peer reaped it) is another attempt's now.
+                if not Claimer(self.github, settings.login, settle_s=0).verify(repo_name, number):
+                    log.warning("not proposing: the claim is no longer ours", repo=repo_name, number=number)
+                    return Outcome(False, "Not proposed: this agent no longer holds the issue's claim.",
+                                   retry_elsewhere=True)
                 workspace.push()
                 last = self.journal("task_executed", {"repo": repo_name, "issue": number, "commit": sha,
                                                       "branch": workspace.branch, "files": changed[:50]})

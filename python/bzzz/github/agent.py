@@ -23,6 +23,28 @@ posted later, or the body edited back to what was approved, makes it claimable a
 executor decides again on what it actually runs: this check saves claims, it is not the only
 one.
 
+**The failure policy**, the same for every agent, with its state on GitHub so that all agents
+see it and none forgets it by restarting:
+
+- *Permanent* failures (the task refused: not approved, a program not allowed, a plan rejected,
+  a command that failed; `Outcome.retry_elsewhere` false): one comment, the `bzzz-failed` label,
+  the claim given back. No agent takes the issue while it carries the label; an edit of its
+  text (the comment records the digest of the text that failed) makes an agent take the label
+  off, and so does a person who wants it tried again.
+- *Passing* failures (GitHub or the executor down, no model here, a change no model got right):
+  the claim is given back with one comment, and any agent may make the next attempt, after
+  `retry_backoff_s` doubled for each attempt so far, with jitter of its own. Attempts are
+  counted from the issue's events (each claim adds the claim label), so the whole mesh makes
+  at most `max_attempts`; the last one failing is a permanent failure. Each attempt has its own
+  request id at the executor, so it really runs again.
+- *Comments* per issue are held to `comments_per_hour` for the whole mesh
+  (`bzzz.github.budget`): no claim is made without room for it and its outcome, and the
+  reporter holds a comment that does not fit until it does.
+
+**Cheap polls.** Only issues with every required label are fetched (GitHub filters them), and
+an issue is judged once per version of it (its `updated_at` and the digest of its text), not
+on every poll.
+
 Claims live in the worker's SQLite state (table `claims`), so a restarted worker resumes what it
 held: it re-verifies each claim against GitHub before it goes on (another agent may have
 released it meanwhile, if the restart took longer than the lease).
@@ -37,6 +59,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,8 +75,9 @@ from github.Issue import Issue
 from github.IssueComment import IssueComment
 
 from bzzz import redaction
-from bzzz.github.approval import Approval, decide
-from bzzz.github.claims import Claimer
+from bzzz.github.approval import Approval, decide, task_digest
+from bzzz.github.budget import CommentBudget
+from bzzz.github.claims import FAILED_LABEL, Claimer
 from bzzz.github.client import Poller
 from bzzz.github.reporter import Reporter
 from bzzz.github.tasks import Capabilities, LabelFilter, assess, parse_task
@@ -82,6 +106,7 @@ class Task:
     title: str
     body: str
     stop: threading.Event = field(compare=False)  # set when the claim is lost: stop working
+    attempt_id: str = ""  # this claim's, unique: the executor does each attempt once, and every attempt
 
 
 @dataclass(frozen=True)
@@ -106,6 +131,9 @@ class Settings:
     trusted_authors: frozenset[str] = frozenset()  # with trusted_labels: claim only approved issues
     trusted_labels: frozenset[str] = frozenset()
     approval_recheck_s: float = 600.0  # an unchanged issue that was not approved is looked at again after this
+    max_attempts: int = 3  # attempts at an issue that fails transiently, by the whole mesh
+    retry_backoff_s: float = 60.0  # after the first failed attempt; doubles with each
+    comments_per_hour: int = 6  # the mesh's comments on one issue in an hour (bzzz.github.budget)
 
     @property
     def checks_approval(self) -> bool:
@@ -125,21 +153,32 @@ class _Held:
 class GithubAgent:
     def __init__(self, settings: Settings, github: Github, state: WorkerState,
                  run_task: Callable[[Task], Outcome], *, can_work: Callable[[], bool] = lambda: True,
-                 journal: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+                 journal: Callable[[str, dict[str, Any]], None] | None = None,
+                 capabilities: Callable[[], Capabilities | None] | None = None) -> None:
         self.settings, self.github, self.state, self.run_task = settings, github, state, run_task
         self.can_work = can_work  # e.g. "the executor is up": claim nothing this agent cannot start
+        # What the agent advertises, read afresh at each poll (None: not known yet); else the settings' own.
+        self.capabilities = capabilities or (lambda: settings.capabilities)
         # What this agent decided, for its signed log (the worker queues it to the log service).
         self.journal = journal or (lambda kind, fields: None)
         self.log = log.bind(agent=settings.login)
+        budget = CommentBudget(per_hour=settings.comments_per_hour)
         self.claimer = Claimer(github, settings.login, node_id=settings.node_id, lease_s=settings.lease_s,
-                               settle_s=settings.settle_s)
-        self.reporter = Reporter(state, github, agent=settings.login)
-        self.pollers = {repo: Poller(github, repo) for repo in settings.repos}
+                               settle_s=settings.settle_s, max_attempts=settings.max_attempts,
+                               backoff_s=settings.retry_backoff_s, budget=budget)
+        self.reporter = Reporter(state, github, agent=settings.login, budget=budget)
+        # Only issues with every label this agent requires are fetched: an unlabelled one, however
+        # large, costs nothing (cheap polls).
+        self.pollers = {repo: Poller(github, repo, labels=tuple(sorted(settings.filters.include)))
+                        for repo in settings.repos}
         self.pool = ThreadPoolExecutor(max_workers=max(1, settings.max_tasks), thread_name_prefix="bzzz-task")
         self.held: dict[tuple[str, int], _Held] = {}
         self.next_poll = 0.0
         self.next_reap: dict[str, float] = {}
-        self.skipped: dict[tuple[str, int], str] = {}  # issues looked at and not taken, and why
+        # Each issue's verdict, by the version of it that was judged (module docs: cheap polls).
+        self._assessed: dict[tuple[str, int], tuple[tuple[Any, ...], str | None]] = {}
+        self._failed_seen: dict[tuple[str, int], Any] = {}  # failed issues by the updated_at last read
+        self.not_before: dict[tuple[str, int], float] = {}  # monotonic time before which an issue is not tried
         # Issues not approved, by what they looked like then: not asked about again until they change.
         self.unapproved: dict[tuple[str, int], tuple[tuple[Any, ...], float]] = {}
         self._random = random.Random(settings.login)
@@ -153,7 +192,7 @@ class GithubAgent:
         with self.state.transaction() as db:
             rows = db.execute("SELECT repo, number, title, body, claimed_at FROM claims WHERE status = 'held'").fetchall()
         for repo, number, title, body, claimed_at in rows:
-            task = Task(repo, int(number), title, body or "", threading.Event())
+            task = Task(repo, int(number), title, body or "", threading.Event(), attempt_id=f"{float(claimed_at)!r}")
             self.held[(repo, int(number))] = _Held(repo, int(number), float(claimed_at), task)
             self.log.info("resuming a claim held before the restart", repo=repo, issue=number)
 
@@ -226,27 +265,21 @@ class GithubAgent:
             return Outcome(False, f"the task failed: {type(error).__name__}: {error}", retry_elsewhere=True)
 
     def _finish(self, held: _Held) -> None:
+        """Report the outcome, by the failure policy (module docs): done; failed for good (one
+        comment, the failed label, the claim given back); or failed for now (one comment, the
+        claim given back for a later attempt by any agent)."""
         assert held.future is not None
         outcome = held.future.result()
         key = f"outcome:{held.repo}#{held.number}:{held.claimed_at}"
-        verdict = "✅ Done" if outcome.ok else "❌ Could not finish"
+        if outcome.ok:  # said at once, whatever GitHub does meanwhile (a key is queued once)
+            self.reporter.comment(held.repo, held.number, self._done(outcome), key=key)
+        try:
+            status, comment = self._settle(held, outcome)
+        except GITHUB_DOWN:
+            held.future = _settled(outcome)  # settle again next step; never run the task again
+            return
         # Queued, not posted: once, whenever GitHub answers (the reporter's outbox).
-        self.reporter.comment(held.repo, held.number, f"{verdict} (`{self.settings.login}`): {outcome.summary}",
-                              key=key)
-        if not outcome.ok and outcome.retry_elsewhere:
-            try:
-                self.claimer.release(held.repo, held.number, "this agent could not finish the task")
-                status = "released"
-            except GITHUB_DOWN:
-                held.future = _settled(outcome)  # release again next step; never run the task again
-                return
-        else:
-            try:
-                self.claimer.complete(held.repo, held.number, "done" if outcome.ok else "given up")
-            except GITHUB_DOWN:
-                held.future = _settled(outcome)  # try again next step; the outcome is already queued
-                return
-            status = "done"
+        self.reporter.comment(held.repo, held.number, comment, key=key)
         self._set_status(held, status, json.dumps({"ok": outcome.ok, "summary": outcome.summary}))
         self.journal("task_finished", {"repo": held.repo, "issue": held.number, "ok": outcome.ok, "status": status,
                                        "summary": outcome.summary})
@@ -255,6 +288,28 @@ class GithubAgent:
                                      key=f"follow-up:{held.repo}#{held.number}:{held.claimed_at}:{n}")
         del self.held[(held.repo, held.number)]
         self.log.info("task finished", repo=held.repo, issue=held.number, ok=outcome.ok, status=status)
+
+    def _done(self, outcome: Outcome) -> str:
+        return f"✅ Done (`{self.settings.login}`): {outcome.summary}"
+
+    def _settle(self, held: _Held, outcome: Outcome) -> tuple[str, str]:
+        """Close the claim on GitHub as the outcome says; (the claim's status, the comment)."""
+        me = self.settings.login
+        if outcome.ok:
+            self.claimer.complete(held.repo, held.number, "done")
+            return "done", self._done(outcome)
+        made = self.claimer.attempts_made(held.repo, held.number)
+        if outcome.retry_elsewhere and made < self.settings.max_attempts:
+            wait = min(3600.0, self.settings.retry_backoff_s * 2.0 ** (max(made, 1) - 1))
+            self.claimer.release(held.repo, held.number, f"attempt {made} of {self.settings.max_attempts} failed")
+            return "released", (f"❌ Attempt {made} of {self.settings.max_attempts} failed (`{me}`): {outcome.summary}"
+                                f"\n\nAny agent may try again in {wait:g} s or more.")
+        why = (f"❌ Could not finish (`{me}`): {outcome.summary}" if not outcome.retry_elsewhere else
+               f"❌ Could not finish (`{me}`), after {made} attempts: {outcome.summary}")
+        digest = task_digest(held.task.title, held.task.body)
+        self.claimer.fail(held.repo, held.number, "the task failed")
+        return "failed", (f"{why}\n\nNo agent takes this issue again until it is edited, or a person removes "
+                          f"the `{FAILED_LABEL}` label.\n<!-- bzzz:failed digest={digest} -->")
 
     def _poll(self, repo: str) -> None:
         issues = self.pollers[repo].open_issues()
@@ -268,6 +323,14 @@ class GithubAgent:
                     self._maybe_reap(repo, issue, assignees)
         if len(self.held) >= self.settings.max_tasks or not self.can_work():
             return
+        capabilities = self.capabilities()
+        if capabilities is None:
+            return  # what the agent can do is not known yet: claim nothing
+        if capabilities != self.settings.capabilities:
+            self.log.info("claiming with the capabilities the agent advertises", models=sorted(capabilities.models),
+                          tools=sorted(capabilities.tools))
+            self.settings.capabilities = capabilities
+            self._assessed.clear()  # verdicts of other capabilities
         candidates = []
         finished = self._finished()
         for issue in issues:
@@ -277,22 +340,14 @@ class GithubAgent:
             # between assigning and deciding). Claiming again finishes it; assigning is idempotent.
             if (assignees and self.settings.login not in assignees) or key in self.held or key in finished:
                 continue
-            if redaction.contains_secret(f"{issue['title']}\n{issue.get('body') or ''}"):
-                # A leaked credential of this agent's: running the task would store it in the
-                # agent's state and hand it to a task. Said in the log, not on the issue, where
-                # it would tell whoever wrote it that the credential is live.
-                if self.skipped.get(key) != _HOLDS_SECRET:
-                    self.skipped[key] = _HOLDS_SECRET
-                    self.log.warning("not taking an issue: its text holds a secret of this agent; revoke it",
-                                     repo=repo, issue=key[1])
+            if now < self.not_before.get(key, 0.0):
                 continue
             labels = [label["name"] for label in issue.get("labels") or []]
-            verdict = assess(parse_task(issue["title"], issue.get("body"), labels), labels,
-                             self.settings.capabilities, self.settings.filters)
-            if not verdict.ok:
-                if self.skipped.get(key) != "; ".join(verdict.reasons):
-                    self.skipped[key] = "; ".join(verdict.reasons)
-                    self.log.info("not taking an issue", repo=repo, issue=key[1], reasons=verdict.reasons)
+            if FAILED_LABEL.casefold() in {label.casefold() for label in labels}:
+                self._failed_but_changed(repo, issue)
+                continue
+            why_not = self._assess(key, issue, labels)
+            if why_not is not None:
                 continue
             if self.settings.checks_approval and not self._approved(repo, issue, now):
                 continue
@@ -304,14 +359,76 @@ class GithubAgent:
         for issue in window:
             if len(self.held) >= self.settings.max_tasks:
                 return
-            result = self.claimer.try_claim(repo, int(issue["number"]))
+            number = int(issue["number"])
+            result = self.claimer.try_claim(repo, number)
             if result.winner is not None:
                 self.journal("claim_won" if result.won else "claim_lost",
-                             {"repo": repo, "issue": int(issue["number"]), "winner": result.winner,
+                             {"repo": repo, "issue": number, "winner": result.winner,
                               "contenders": list(result.contenders)})
             if result.won:
                 self._hold(repo, issue)
                 self.pollers[repo].etag = None  # our own change: look again fresh next time
+            elif result.retry_in_s is not None:
+                # Jitter, so that the agents of the mesh do not all come back at the same moment.
+                wait = result.retry_in_s * (1.0 + 0.25 * self._random.random())
+                self.not_before[(repo, number)] = time.monotonic() + wait
+                self.log.info("not claiming an issue yet", repo=repo, issue=number, reason=result.reason,
+                              retry_in_s=round(wait, 1))
+            elif result.exhausted:
+                self.claimer.mark_failed(repo, number)
+                self.log.info("an issue ran out of attempts", repo=repo, issue=number, reason=result.reason)
+
+    @property
+    def skipped(self) -> dict[tuple[str, int], str]:
+        """Issues looked at and not taken, and why (for the operator and the tests)."""
+        return {key: why for key, (_, why) in self._assessed.items() if why is not None}
+
+    def _assess(self, key: tuple[str, int], issue: dict[str, Any], labels: list[str]) -> str | None:
+        """Why this agent will not take the issue, or None; worked out once per version of it
+        (a poll answered from the cache, or an issue that did not change, costs a dict lookup)."""
+        version = (issue.get("updated_at"), task_digest(issue["title"], issue.get("body")), tuple(labels))
+        cached = self._assessed.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        why_not: str | None = None
+        if redaction.contains_secret(f"{issue['title']}\n{issue.get('body') or ''}"):
+            # A leaked credential of this agent's: running the task would store it in the
+            # agent's state and hand it to a task. Said in the log, not on the issue, where
+            # it would tell whoever wrote it that the credential is live.
+            why_not = _HOLDS_SECRET
+            self.log.warning("not taking an issue: its text holds a secret of this agent; revoke it",
+                             repo=key[0], issue=key[1])
+        else:
+            verdict = assess(parse_task(issue["title"], issue.get("body"), labels), labels,
+                             self.settings.capabilities, self.settings.filters)
+            if not verdict.ok:
+                why_not = "; ".join(verdict.reasons)
+                self.log.info("not taking an issue", repo=key[0], issue=key[1], reasons=verdict.reasons)
+        self._assessed[key] = (version, why_not)
+        return why_not
+
+    def _failed_but_changed(self, repo: str, issue: dict[str, Any]) -> None:
+        """An issue some agent marked failed is taken again once its text changed since: then
+        the label comes off (as a person would take it off to ask again)."""
+        key = (repo, int(issue["number"]))
+        digest = task_digest(issue["title"], issue.get("body"))
+        # GitHub's updated_at has whole seconds: an edit in the second the label went on would
+        # not move it, the text's digest does.
+        version = (issue.get("updated_at"), digest)
+        if self._failed_seen.get(key) == version:
+            return
+        self._failed_seen[key] = version
+        subject = Issue(self.github.requester, attributes=issue, completed=True)
+        failed_as = None
+        for comment in subject.get_comments():
+            if comment.author_association not in _TEAM:
+                continue  # a stranger's marker says nothing about what failed
+            for match in _FAILED_MARKER.finditer(comment.body or ""):
+                failed_as = match.group(1)
+        if failed_as is not None and failed_as != digest:
+            self.claimer.unmark_failed(repo, key[1])
+            self.log.info("a failed issue was edited: it may be tried again", repo=repo, issue=key[1])
+            self.pollers[repo].etag = None
 
     def _approved(self, repo: str, issue: dict[str, Any], now: float) -> bool:
         """Whether `decide()` approves the issue as polled; if not, say why on it, once (module docs)."""
@@ -355,7 +472,8 @@ class GithubAgent:
         with self.state.transaction() as db:
             db.execute("INSERT INTO claims (repo, number, title, body, status, claimed_at) VALUES (?, ?, ?, ?, 'held', ?)",
                        (repo, number, issue["title"], issue.get("body"), claimed_at))
-        task = Task(repo, number, issue["title"], issue.get("body") or "", threading.Event())
+        task = Task(repo, number, issue["title"], issue.get("body") or "", threading.Event(),
+                    attempt_id=f"{claimed_at!r}")
         self.held[(repo, number)] = _Held(repo, number, claimed_at, task)
         self.log.info("claimed an issue", repo=repo, issue=number, title=issue["title"])
 
@@ -390,6 +508,7 @@ class GithubAgent:
 
 _TEAM = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _HOLDS_SECRET = "its text holds a secret of this agent"
+_FAILED_MARKER = re.compile(r"<!-- bzzz:failed digest=([0-9a-f]{64}) -->")
 
 
 def approval_marker(digest: str) -> str:

@@ -47,12 +47,56 @@ import structlog
 from github import Github
 from github.GithubException import GithubException
 
+from bzzz.github.budget import CommentBudget
 from bzzz.github.client import next_page, server_time
 
 log = structlog.get_logger("bzzz.github")
 
 CLAIM_LABEL = "bzzz:claimed"
+FAILED_LABEL = "bzzz-failed"
 MARKER = "<!-- bzzz:claim agent={agent} -->"
+ENDED = "<!-- bzzz:claim-ended agent={agent} -->"
+RELEASED = "<!-- bzzz:released agent={agent} -->"
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """An issue's attempts, from its events: how many claims were won (each adds the claim
+    label) since a person last asked again (took the failed label off), and when the last one
+    ended (the claim label taken off). Every agent reads the same history, so every agent
+    counts the same, whoever made the attempts and however often they restarted."""
+
+    made: int
+    last_ended: float | None  # epoch, GitHub's clock
+
+    def not_before(self, backoff_s: float, cap_s: float = 3600.0) -> float | None:
+        """When the next attempt may start: `backoff_s` after the first ended, doubling."""
+        if self.made == 0 or self.last_ended is None:
+            return None
+        return self.last_ended + min(cap_s, backoff_s * 2.0 ** (self.made - 1))
+
+
+def attempts(events: Iterable[dict[str, Any]], claim_label: str = CLAIM_LABEL,
+             failed_label: str = FAILED_LABEL) -> Attempts:
+    ordered = sorted(events, key=lambda e: int(e.get("id") or 0))
+    made, last_ended = 0, None
+    for event in ordered:
+        name = ((event.get("label") or {}).get("name") or "").casefold()
+        kind = event.get("event")
+        if name == failed_label.casefold() and kind == "unlabeled":
+            made, last_ended = 0, None  # a person asked again: the count starts over
+        elif name == claim_label.casefold() and kind == "labeled":
+            made += 1
+        elif name == claim_label.casefold() and kind == "unlabeled":
+            last_ended = _epoch(event.get("created_at"))
+    return Attempts(made, last_ended)
+
+
+def _epoch(stamp: Any) -> float | None:
+    try:
+        return float(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
 
 
 def winner(assignees: Iterable[str], events: Iterable[dict[str, Any]]) -> str | None:
@@ -80,6 +124,9 @@ class ClaimResult:
     winner: str | None
     contenders: tuple[str, ...]  # everyone assigned at the read-back
     reason: str
+    attempt: int = 0  # which attempt this claim is (1 for the first), when won
+    retry_in_s: float | None = None  # not claimable before this many seconds (backoff, budget)
+    exhausted: bool = False  # every attempt the policy allows was made: the issue has failed
 
 
 def claim_comment(agent: str, node_id: str, lease_s: float, renewal: int) -> str:
@@ -94,9 +141,12 @@ class Claimer:
     """One agent's side of the protocol, over PyGithub."""
 
     def __init__(self, github: Github, login: str, *, node_id: str = "", label: str = CLAIM_LABEL,
-                 lease_s: float = 300.0, settle_s: float = 1.0) -> None:
+                 lease_s: float = 300.0, settle_s: float = 1.0, max_attempts: int = 3, backoff_s: float = 60.0,
+                 budget: CommentBudget | None = None) -> None:
         self.github, self.login, self.node_id = github, login, node_id
         self.label, self.lease_s, self.settle_s = label, lease_s, settle_s
+        self.max_attempts, self.backoff_s = max_attempts, backoff_s
+        self.budget = budget or CommentBudget()
         self._renewals: dict[tuple[str, int], int] = {}
 
     # --- reading GitHub -------------------------------------------------------------------
@@ -128,14 +178,34 @@ class Claimer:
     # --- the protocol ---------------------------------------------------------------------
 
     def try_claim(self, repo: str, number: int) -> ClaimResult:
-        """Steps 1-4 of the protocol. Raises GithubException when GitHub fails on the way
-        (the caller retries later: every step is idempotent)."""
+        """Steps 1-4 of the protocol, once the failure policy allows another attempt (its
+        backoff has passed, attempts are left) and the issue's comment budget has room for a
+        claim and its outcome. Raises GithubException when GitHub fails on the way (the caller
+        retries later: every step is idempotent)."""
         issue = self._get(f"/repos/{repo}/issues/{number}")[1]
         assigned = [a["login"] for a in issue.get("assignees") or []]
         if issue["state"] != "open":
             return ClaimResult(False, None, tuple(assigned), "the issue is closed")
         if assigned and self.login not in assigned:
             return ClaimResult(False, None, tuple(assigned), f"already assigned to {', '.join(assigned)}")
+        events, now = self._all(f"/repos/{repo}/issues/{number}/events")
+        now = now if now is not None else time.time()
+        made = attempts(events, self.label)
+        if made.made >= self.max_attempts and self.login not in assigned:
+            return ClaimResult(False, None, tuple(assigned), f"all {self.max_attempts} attempts were made",
+                               exhausted=True)
+        not_before = made.not_before(self.backoff_s)
+        # The Date header has whole seconds and may be a second stale: a second of slack.
+        if not_before is not None and now + 1.0 < not_before and self.login not in assigned:
+            return ClaimResult(False, None, tuple(assigned), f"attempt {made.made} failed; backing off",
+                               retry_in_s=not_before - now)
+        wait = 0.0
+        if int(issue.get("comments") or 0) + 2 > self.budget.per_hour:  # else it cannot be spent: no read
+            comments, _ = self._all(f"/repos/{repo}/issues/{number}/comments")
+            wait = self.budget.wait_s(comments, now, need=2)
+        if wait > 0 and self.login not in assigned:
+            return ClaimResult(False, None, tuple(assigned), "the issue's comment budget is spent for now",
+                               retry_in_s=wait)
         self.github.requester.requestJsonAndCheck("POST", f"/repos/{repo}/issues/{number}/assignees",
                                                   input={"assignees": [self.login]})
         if self.settle_s:
@@ -150,7 +220,7 @@ class Claimer:
             log.info("lost a claim race", repo=repo, issue=number, winner=held_by, contenders=contenders)
             return ClaimResult(False, held_by, contenders, f"{held_by} was assigned first")
         self._mark(repo, number)
-        return ClaimResult(True, self.login, contenders, "claimed")
+        return ClaimResult(True, self.login, contenders, "claimed", attempt=made.made + 1)
 
     def verify(self, repo: str, number: int) -> bool:
         """Is this agent still the holder? Call before every step that has effects."""
@@ -174,9 +244,12 @@ class Claimer:
     # --- leases ---------------------------------------------------------------------------
 
     def _claim_comment(self, repo: str, number: int, agent: str) -> tuple[dict[str, Any] | None, float | None]:
+        """`agent`'s live claim comment: its marker in a comment `agent` wrote. Anyone can
+        paste the marker; only the agent's own comment is its lease."""
         comments, now = self._all(f"/repos/{repo}/issues/{number}/comments")
         marker = MARKER.format(agent=agent)
-        mine = [c for c in comments if marker in (c.get("body") or "")]
+        mine = [c for c in comments if marker in (c.get("body") or "")
+                and str((c.get("user") or {}).get("login") or "").casefold() == agent.casefold()]
         return (mine[-1] if mine else None), now
 
     def renew(self, repo: str, number: int) -> bool:
@@ -198,11 +271,15 @@ class Claimer:
         if comment is not None:
             self.github.requester.requestJsonAndCheck(
                 "PATCH", f"/repos/{repo}/issues/comments/{comment['id']}",
-                input={"body": f"🐝 Claimed by `{self.login}`: {how}."})
+                input={"body": f"🐝 Claimed by `{self.login}`: {how}.\n{ENDED.format(agent=self.login)}"})
         self._renewals.pop((repo, number), None)
 
     def release(self, repo: str, number: int, reason: str, *, holder: str | None = None) -> None:
-        """Give up a claim (this agent's, or an expired one of `holder`), saying why."""
+        """Give up a claim (this agent's, or an expired one of `holder`), saying why.
+
+        Our own claim comment becomes the notice (an edit notifies nobody, a new comment would);
+        an expired holder's is deleted, so that it cannot look live, and a comment says why if
+        the issue's comment budget has room (the release itself does not wait for it)."""
         holder = holder or self.login
         self.github.requester.requestJsonAndCheck("DELETE", f"/repos/{repo}/issues/{number}/assignees",
                                                   input={"assignees": [holder]})
@@ -212,19 +289,52 @@ class Claimer:
         except GithubException as error:
             if error.status != 404:  # the label was already gone: fine
                 raise
-        comment, _ = self._claim_comment(repo, number, holder)
-        if comment is not None:  # the lease ends with its comment: a stale one must not look live
-            try:
-                self.github.requester.requestJsonAndCheck("DELETE", f"/repos/{repo}/issues/comments/{comment['id']}")
-            except GithubException as error:
-                if error.status != 404:  # another agent released it at the same time
-                    raise
-        who = "this agent" if holder == self.login else f"`{self.login}`"
-        self.github.requester.requestJsonAndCheck(
-            "POST", f"/repos/{repo}/issues/{number}/comments",
-            input={"body": f"🐝 The claim of `{holder}` was released by {who}: {reason}"})
+        comment, now = self._claim_comment(repo, number, holder)
+        if holder == self.login:
+            if comment is not None:
+                self.github.requester.requestJsonAndCheck(
+                    "PATCH", f"/repos/{repo}/issues/comments/{comment['id']}",
+                    input={"body": f"🐝 The claim of `{holder}` was released by this agent: {reason}\n"
+                                   f"{ENDED.format(agent=holder)}"})
+        else:
+            if comment is not None:
+                try:
+                    self.github.requester.requestJsonAndCheck(
+                        "DELETE", f"/repos/{repo}/issues/comments/{comment['id']}")
+                except GithubException as error:
+                    if error.status != 404:  # another agent released it at the same time
+                        raise
+            comments, now = self._all(f"/repos/{repo}/issues/{number}/comments")
+            if self.budget.wait_s(comments, now if now is not None else time.time()) == 0:
+                self.github.requester.requestJsonAndCheck(
+                    "POST", f"/repos/{repo}/issues/{number}/comments",
+                    input={"body": f"🐝 The claim of `{holder}` was released by `{self.login}`: {reason}\n"
+                                   f"{RELEASED.format(agent=self.login)}"})
         self._renewals.pop((repo, number), None)
         log.info("claim released", repo=repo, issue=number, holder=holder, reason=reason)
+
+    def attempts_made(self, repo: str, number: int) -> int:
+        """Attempts at the issue so far (this claim's included), by its events."""
+        events, _ = self._all(f"/repos/{repo}/issues/{number}/events")
+        return attempts(events, self.label).made
+
+    def fail(self, repo: str, number: int, reason: str) -> None:
+        """End our claim for good: the failed label first, so that no agent takes the issue in
+        the moment between, then the claim given back."""
+        self.mark_failed(repo, number)
+        self.release(repo, number, reason)
+
+    def mark_failed(self, repo: str, number: int) -> None:
+        self.github.requester.requestJsonAndCheck("POST", f"/repos/{repo}/issues/{number}/labels",
+                                                  input={"labels": [FAILED_LABEL]})
+
+    def unmark_failed(self, repo: str, number: int) -> None:
+        try:
+            self.github.requester.requestJsonAndCheck(
+                "DELETE", f"/repos/{repo}/issues/{number}/labels/{FAILED_LABEL}")
+        except GithubException as error:
+            if error.status != 404:  # another agent took it off first
+                raise
 
     def expired_holder(self, repo: str, number: int, assignees: Sequence[str]) -> str | None:
         """The holder of a claim on this issue whose lease ran out by GitHub's clock, if any."""
@@ -240,4 +350,4 @@ class Claimer:
         return None
 
 
-__all__ = ["CLAIM_LABEL", "ClaimResult", "Claimer", "claim_comment", "winner"]
+__all__ = ["CLAIM_LABEL", "FAILED_LABEL", "Attempts", "ClaimResult", "Claimer", "attempts", "claim_comment", "winner"]

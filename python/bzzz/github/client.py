@@ -97,6 +97,7 @@ class Poller:
     github: Github
     repo: str  # owner/name
     budget: RateBudget = field(default_factory=RateBudget)
+    labels: tuple[str, ...] = ()  # only issues carrying every one (GitHub filters: the rest is never sent)
     etag: str | None = None
     issues: list[dict[str, Any]] = field(default_factory=list)
     not_modified: int = 0  # polls answered 304
@@ -105,7 +106,9 @@ class Poller:
         """Every open issue (not pull requests), oldest first; the cached list when unchanged."""
         headers = {"If-None-Match": self.etag} if self.etag else {}
         url = f"/repos/{self.repo}/issues"
-        params = {"state": "open", "sort": "created", "direction": "asc", "per_page": 100}
+        params: dict[str, Any] = {"state": "open", "sort": "created", "direction": "asc", "per_page": 100}
+        if self.labels:
+            params["labels"] = ",".join(self.labels)
         status, response_headers, body = self.github.requester.requestJson("GET", url, params, headers)
         self.budget.update(response_headers)
         if status == 304:

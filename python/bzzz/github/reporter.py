@@ -64,6 +64,7 @@ from github import Auth, Github
 from github.GithubException import GithubException, RateLimitExceededException
 from github.Issue import Issue
 
+from bzzz.github.budget import CommentBudget
 from bzzz.redaction import REDACTED, REDACTOR, Redactor
 from bzzz.state import WorkerState
 from bzzz.state.store import OutboxItem
@@ -157,6 +158,14 @@ class _Op:
         return None if self.number is None else (self.repo.lower(), self.number)
 
 
+class _OverBudget(Exception):
+    """The issue has had its budget of the mesh's comments this hour (`bzzz.github.budget`)."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"over the comment budget for {wait_s:.0f} s")
+        self.wait_s = max(1.0, wait_s)
+
+
 class _WriteError(Exception):
     """The write itself (not a lookup before it) failed: GitHub may have done it anyway."""
 
@@ -204,6 +213,7 @@ class Reporter:
         secrets: Iterable[str] = (),
         clock_skew_s: float = 3600.0,
         settle_s: float = 20.0,
+        budget: CommentBudget | None = None,
     ) -> None:
         if not agent:
             raise ValueError("agent must be the login the client is authenticated as")
@@ -212,6 +222,7 @@ class Reporter:
         self.agent = agent
         self.clock_skew_s = clock_skew_s
         self.settle_s = settle_s
+        self.budget = budget  # None: no limit of its own (the agent passes the mesh's)
         self._redactor = Redactor((*secrets, *_auth_secrets(github)))
         self._lock = threading.Lock()
 
@@ -313,6 +324,11 @@ class Reporter:
         key = self._key(item)
         try:
             status, number = self._perform(item, op)
+        except _OverBudget as over:
+            delay = self.state.nack(item.id, over.wait_s)
+            log.info("github op waits for the issue's comment budget", op=op.kind, key=key, id=item.id,
+                     delay_s=None if delay is None else round(delay, 2))
+            return "retrying"
         except Exception as error:
             verdict = _classify(error.cause if isinstance(error, _WriteError) else error)
             if verdict.retry:
@@ -357,9 +373,16 @@ class Reporter:
                                                          "number": op.number}, completed=False)
         if op.kind == "comment":
             assert op.body is not None
-            for comment in issue.get_comments(since=since):
+            now = time.time()
+            if self.budget is not None:  # far enough back for the marker and for the budget
+                since = min(since, datetime.fromtimestamp(now - self.budget.window_s, tz=timezone.utc))
+            comments = list(issue.get_comments(since=since))
+            for comment in comments:
                 if self._ours(comment.user, comment.body, marker):
                     return "already-posted", op.number
+            wait = self.budget.wait_s(comments, now) if self.budget is not None else 0.0
+            if wait > 0:
+                raise _OverBudget(wait)
             try:
                 issue.create_comment(_with_marker(op.body, marker))
             except Exception as error:
@@ -397,6 +420,7 @@ def _classify(error: Exception) -> _Verdict:
                 isinstance(error, RateLimitExceededException)
                 or "retry-after" in headers
                 or headers.get("x-ratelimit-remaining") == "0"
+                or "secondary rate limit" in str(error.data).lower()
             )
         ):
             return _Verdict(True, status, _rate_limit_delay(headers))

@@ -70,6 +70,7 @@ class MeshNode:
         log_key: Callable[[], str | None] = lambda: None,
         on_envelope: Callable[[Envelope], None] = lambda envelope: None,
         on_peer_change: Callable[[Change], None] = lambda change: None,
+        on_advertised: Callable[[dict[str, Any]], None] = lambda payload: None,
         which: Callable[[str], str | None] = shutil.which,
         version: str | None = None,
         data_dir: Path | None = None,
@@ -81,6 +82,7 @@ class MeshNode:
         self.log_key = log_key
         self.on_envelope = on_envelope
         self.on_peer_change = on_peer_change
+        self.on_advertised = on_advertised  # what was broadcast, for the agent's other workers
         self.metrics = MeshMetrics()
         gossip = settings.gossip
         self.gate = Gate(Limits(max_size=gossip.max_message_bytes, max_hops=gossip.max_hops, max_ttl=gossip.max_ttl_s),
@@ -311,10 +313,16 @@ class MeshNode:
             caps = self._capabilities
             fingerprint = caps.fingerprint() + f"/{self.max_tasks}/{self.active_tasks}/{self.log_key()}/{self.hmmm}"
             if fingerprint != last_fingerprint or now - last_sent >= interval:
+                payload = self.capability_payload(caps)
                 try:
-                    await self.publish("capabilities", TOPIC_CAPABILITIES, self.capability_payload(caps), ttl=max(60, int(3 * interval)))
+                    await self.publish("capabilities", TOPIC_CAPABILITIES, payload, ttl=max(60, int(3 * interval)))
                 except Exception as err:  # a broadcast that fails now is retried next period
                     log.warning("capability broadcast failed", error=repr(err))
+                if fingerprint != last_fingerprint:
+                    try:
+                        self.on_advertised(payload)
+                    except OSError as err:
+                        log.warning("could not hand the advertised capabilities on", error=repr(err))
                 last_sent, last_fingerprint = now, fingerprint
             self._broadcast_soon = trio.Event()
             with trio.move_on_after(min(interval, DETECT_EVERY_S) / 2):

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from bzzz._core import Envelope, EnvelopeRejected
 from bzzz.bus import Publisher, Request, Service
 from bzzz.log.store import log_key
+from bzzz.mesh import advertised
 from bzzz.mesh.client import (
     PEERS_TOPIC,
     SERVICE,
@@ -207,6 +208,7 @@ async def run(rt: runtime.WorkerRuntime, settings: MeshSettings) -> None:
         log_key=log_key_reader(rt.data_dir),
         on_envelope=bridge.envelope,
         on_peer_change=bridge.peer_change,
+        on_advertised=lambda payload: advertised.write(rt.run_dir, payload),
         data_dir=rt.data_dir,
     )
     bridge.metrics = node.metrics

@@ -1,7 +1,8 @@
 """What every worker process shares: who it is, where its agent lives, heartbeats, stopping.
 
 The supervisor passes the worker's identity in the environment (`BZZZ_WORKER`, `BZZZ_RUN_DIR`,
-`BZZZ_DATA_DIR`, `BZZZ_NODE_ID`, `BZZZ_HEARTBEAT_INTERVAL_S`). Heartbeats are sent from the
+`BZZZ_DATA_DIR`, `BZZZ_NODE_ID`, `BZZZ_HEARTBEAT_INTERVAL_S`, and the agent's workers in
+`BZZZ_WORKERS`). Heartbeats are sent from the
 worker's own main loop, never from a side thread: a thread would keep beating while the main
 loop hangs, which is exactly what heartbeats are there to catch.
 """
@@ -40,6 +41,8 @@ class WorkerRuntime:
         except KeyError as missing:
             raise SystemExit(f"{missing} is not set: workers are started by `bzzz agent run`") from None
         self.node_id = os.environ.get("BZZZ_NODE_ID", "")
+        # The agent's workers (this one's peers), as the supervisor runs them.
+        self.workers = frozenset(name for name in os.environ.get("BZZZ_WORKERS", "").split(",") if name)
         self.interval = float(os.environ.get("BZZZ_HEARTBEAT_INTERVAL_S", "1.0"))
         self.stopping = threading.Event()
         self._context = zmq.Context.instance()

@@ -1,0 +1,107 @@
+"""Claims that end, with real agents (supervisor, log, github and executor workers) on the forge:
+a task that can never run leaves a handful of comments however long three agents poll it, and
+an agent stopped with `bzzz ctl shutdown` gives its claims back for another to finish."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.executor.test_end_to_end import open_issue, wait_for_comment
+from tests.forge.conftest import start_forge, stop_forge
+from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+
+SEED = """
+users:
+  - {login: alice, site_admin: true, tokens: [alice-token]}
+  - {login: agent-1, tokens: [agent-1-token]}
+  - {login: agent-2, tokens: [agent-2-token]}
+  - {login: agent-3, tokens: [agent-3-token]}
+repos:
+  - owner: alice
+    name: tasks
+    collaborators: {agent-1: push, agent-2: push, agent-3: push}
+    files: {README.md: "# Tasks\\n"}
+    labels: [{name: bzzz-task}]
+"""
+AGENTS = ("agent-1", "agent-2", "agent-3")
+
+
+@pytest.fixture
+def forge(tmp_path: Path) -> Iterator[Any]:
+    running = start_forge(tmp_path / "forge", seed=SEED)
+    yield running
+    stop_forge(running)
+
+
+def workers(forge_url: str, login: str, token_file: Path, *github_args: str) -> dict[str, dict[str, Any]]:
+    env = {"GITHUB_TOKEN_FILE": str(token_file)}
+    return {
+        "log": {"module": "bzzz.workers.log"},
+        "github": {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
+                   "args": ["--base-url", forge_url, "--login", login, "--repo", "alice/tasks",
+                            "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0", "--task-timeout", "120",
+                            "--retry-backoff", "1", *github_args]},
+        "executor": {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
+                     "args": ["--base-url", forge_url, "--login", login, "--allow", "sh",
+                              "--trust-author", "alice", "--time-limit", "60", "--discuss", "off"]},
+    }
+
+
+def token_for(tmp_path: Path, login: str) -> Path:
+    path = tmp_path / f"{login}.token"
+    path.write_text(f"{login}-token\n")
+    path.chmod(0o600)
+    return path
+
+
+def issue(forge: Any, number: int) -> dict[str, Any]:
+    reply: dict[str, Any] = forge.call("GET", f"/repos/alice/tasks/issues/{number}", token="alice-token").json()
+    return reply
+
+
+def comments(forge: Any, number: int) -> list[dict[str, Any]]:
+    reply: list[dict[str, Any]] = forge.call("GET", f"/repos/alice/tasks/issues/{number}/comments?per_page=100",
+                                              token="alice-token").json()
+    return reply
+
+
+def test_three_agents_on_a_task_that_can_never_run_leave_a_handful_of_comments(
+        start_agent, forge: Any, tmp_path: Path) -> None:  # noqa: F811
+    for login in AGENTS:
+        start_agent(workers(forge.url, login, token_for(tmp_path, login)), name=login)
+    number = open_issue(forge, "Fetch the data", "```bzzz-task\nrun: [\"curl -o data.json https://example.com\"]\n```\n")
+    bodies = wait_for_comment(forge, number, "Could not finish", timeout=120)
+    assert any("`curl`" in b and "allowlist" in b for b in bodies)  # it reached an executor, which refused it
+    # What the review saw at 115 comments a minute: the agents poll every 0.3 s meanwhile.
+    time.sleep(30)
+    said = comments(forge, number)
+    assert len(said) <= 6, [c["body"] for c in said]
+    assert len([c for c in said if "Could not finish" in c["body"]]) == 1
+    assert "bzzz-failed" in {label["name"] for label in issue(forge, number)["labels"]}
+
+
+def test_an_agent_shut_down_gives_its_claim_back_and_another_agent_finishes_it(
+        start_agent, forge: Any, tmp_path: Path) -> None:  # noqa: F811
+    slow = start_agent(workers(forge.url, "agent-1", token_for(tmp_path, "agent-1")), name="agent-1")
+    number = open_issue(forge, "Take your time",
+                        "```bzzz-task\nrun: [\"sh -c 'sleep 20; echo slow > SLOW.md'\"]\n```\n")
+    wait_for_comment(forge, number, "Claimed by `agent-1`", timeout=60)
+    slow.call("shutdown")
+    assert slow.process.wait(60) == 0
+    given_back = issue(forge, number)
+    assert given_back["assignees"] == [] and "bzzz:claimed" not in {x["name"] for x in given_back["labels"]}
+    ended = [c["body"] for c in comments(forge, number) if c["user"]["login"] == "agent-1"]
+    assert any("released by this agent: the agent stopped" in body for body in ended)
+    start_agent(workers(forge.url, "agent-2", token_for(tmp_path, "agent-2")), name="agent-2")
+    bodies = wait_for_comment(forge, number, "✅ Done (`agent-2`)", timeout=120)
+    assert not any("✅ Done (`agent-1`)" in b for b in bodies)
+    pulls = forge.call("GET", "/repos/alice/tasks/pulls?state=all", token="alice-token").json()
+    assert [pull["user"]["login"] for pull in pulls] == ["agent-2"]
