@@ -140,8 +140,10 @@ def contract() -> Contract:
 
 
 # Answers GitHub gives to any request, which its description does not repeat for every
-# operation: bad or missing credentials, the rate limit, a body too large, a server fault.
-CROSS_CUTTING = {401, 403, 413, 500, 502, 503}
+# operation: a body it cannot parse (400) or whose JSON fails the operation's schema (422
+# "Invalid request"), bad or missing credentials, the rate limits (403, or 429 for the
+# secondary one), a body too large, a server fault.
+CROSS_CUTTING = {400, 401, 403, 413, 422, 429, 500, 502, 503}
 # Served as GitHub does, but outside the slice of its description we have: the `url` of
 # every git ref points here, and clients follow it.
 UNDESCRIBED = re.compile(r"GET /repos/[^/]+/[^/]+/git/refs/.+\Z")

@@ -2,8 +2,10 @@
 
 Authentication (`Authorization: token T`, `Bearer T`, or HTTP Basic with the token as the
 password; a bad token is a 401 "Bad credentials", no token is anonymous), the primary rate
-limit (`X-RateLimit-*` headers; a 403 once used up), a JSON body (a 400 "Problems parsing
-JSON" if it is not), ETags (`If-None-Match` -> 304, which does not count against the rate
+limit (`X-RateLimit-*` headers; a 403 once used up), the secondary limit on content creation
+(`ContentLimiter`), a JSON body (a 400 "Problems parsing JSON" if it is not strict JSON in
+UTF-8: invalid UTF-8, a lone surrogate escape, NaN, a truncated document are all refused
+before any handler sees them), ETags (`If-None-Match` -> 304, which does not count against the rate
 limit), pagination (`per_page`, `page`, and a `Link` header), and GitHub's error bodies.
 A handler raises `ApiError` for anything else; an unexpected exception is a 500 with
 GitHub's body, logged, never a traceback on the wire.
@@ -15,13 +17,16 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -33,6 +38,11 @@ from bzzz.forge.store import Row, Store
 log = structlog.get_logger("bzzz.forge")
 
 DOCS = "https://docs.github.com/rest"
+SECONDARY_DOCS = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+# GitHub's words when content creation is what went over the secondary limit (PyGithub and
+# octokit recognise a secondary limit by this message).
+SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit and have been temporarily blocked from content "
+                     "creation. Please retry your request again later.")
 MAX_BODY_BYTES = 1024 * 1024  # GitHub refuses larger API bodies too (its limits vary by endpoint)
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 30
@@ -40,12 +50,14 @@ DEFAULT_PER_PAGE = 30
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, *, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, documentation_url: str = DOCS) -> None:
         super().__init__(message)
         self.status, self.message, self.errors, self.headers = status, message, errors, headers or {}
+        self.documentation_url = documentation_url
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"message": self.message, "documentation_url": DOCS, "status": str(self.status)}
+        body: dict[str, Any] = {"message": self.message, "documentation_url": self.documentation_url,
+                                "status": str(self.status)}
         if self.errors is not None:
             body["errors"] = self.errors
         return body
@@ -60,6 +72,40 @@ def invalid(resource: str, field_name: str, code: str = "invalid", message: str 
     if message:
         error["message"] = message
     return ApiError(422, "Validation Failed", errors=[error])
+
+
+def inspect(value: Any, limit: int = 100) -> str:
+    """A JSON value as GitHub's (Ruby) schema errors show it: nil, true, 5, "text", [1, 2], {"a"=>1}."""
+    if value is None:
+        text = "nil"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, list):
+        text = "[" + ", ".join(inspect(v, limit) for v in value[:20]) + (", ..." if len(value) > 20 else "") + "]"
+    elif isinstance(value, dict):
+        items = list(value.items())
+        text = "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}=>{inspect(v, limit)}" for k, v in items[:20]) + (
+            ", ..." if len(items) > 20 else "") + "}"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def wrong_type(where: str, value: Any, expected: str) -> ApiError:
+    """GitHub's answer when a body fails its schema: 422 "Invalid request", naming the place and the value."""
+    return ApiError(422, f"Invalid request.\n\nFor '{where}', {inspect(value)} is not {expected}.")
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as GitHub reads it: strict JSON (RFC 8259) in UTF-8; ApiError(400) otherwise."""
+    try:
+        # msgspec refuses what Python's json lets through and would only fail later (a lone
+        # surrogate cannot be stored or sent back, NaN is not JSON, nesting past the stack).
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError, ValueError):
+        raise ApiError(400, "Problems parsing JSON") from None
 
 
 @dataclass
@@ -79,6 +125,7 @@ class Context:
     user: Row | None
     body: Any
     forge: Any  # bzzz.forge.app.Forge (typed loosely: it imports this module)
+    body_given: bool = False  # a JSON `null` is a body, an empty one is not
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])
@@ -92,10 +139,11 @@ class Context:
         return self.user
 
     def json_object(self) -> dict[str, Any]:
-        if self.body is None:
+        if self.body is None and not self.body_given:
             return {}
         if not isinstance(self.body, dict):
-            raise ApiError(400, "Problems parsing JSON")
+            # GitHub's words for a body that is JSON but not an object (its schema's root is `links/0/schema`).
+            raise wrong_type("links/0/schema", self.body, "an object")
         return self.body
 
     def paginate(self, items: Sequence[Any]) -> Reply:
@@ -173,6 +221,55 @@ class RateLimiter:
         }
 
 
+class ContentLimiter:
+    """GitHub's secondary rate limit on content creation, per user, over sliding windows.
+
+    GitHub: "no more than 80 content-generating requests per minute and no more than 500
+    content-generating requests per hour". A limit of 0 is off. The windows' lengths are
+    settable so that a test can see one end without waiting a real minute.
+    """
+
+    def __init__(self, per_minute: int = 80, per_hour: int = 500, minute_s: float = 60.0,
+                 hour_s: float = 3600.0) -> None:
+        self.windows = [(n, s) for n, s in ((per_minute, minute_s), (per_hour, hour_s)) if n > 0]
+        self._lock = threading.Lock()
+        self._taken: dict[str, deque[float]] = {}
+
+    def take(self, key: str) -> tuple[float | None, float]:
+        """(None, stamp) with a slot reserved, or (seconds until one frees, 0) when none is left."""
+        if not self.windows:
+            return None, 0.0
+        with self._lock:
+            now = time.monotonic()
+            taken = self._taken.setdefault(key, deque())
+            longest = max(s for _, s in self.windows)
+            while taken and taken[0] <= now - longest:
+                taken.popleft()
+            wait = 0.0
+            for limit, seconds in self.windows:
+                inside = [t for t in taken if t > now - seconds]
+                if len(inside) >= limit:
+                    # one more fits once enough of the oldest have left the window
+                    wait = max(wait, inside[len(inside) - limit] + seconds - now)
+            if wait > 0:
+                return wait, 0.0
+            taken.append(now)
+            return None, now
+
+    def give_back(self, key: str, stamp: float) -> None:
+        """Undo a `take`: the request created nothing (it failed)."""
+        with self._lock:
+            taken = self._taken.get(key)
+            if taken is not None and stamp in taken:
+                taken.remove(stamp)
+
+
+def secondary_limit_error(wait_s: float, rate_headers: dict[str, str]) -> ApiError:
+    retry_after = max(1, math.ceil(wait_s))
+    return ApiError(403, SECONDARY_MESSAGE, documentation_url=SECONDARY_DOCS,
+                    headers={**rate_headers, "Retry-After": str(retry_after)})
+
+
 def token_of(request: Request) -> str | None:
     """The token a request carries, if any; ApiError(401) for an Authorization header we cannot read."""
     header = request.headers.get("authorization")
@@ -211,12 +308,17 @@ def json_response(status: int, body: Any, headers: dict[str, str]) -> Response:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def endpoint(handler: Handler) -> Callable[[Request], Any]:
-    """A Starlette endpoint running `handler` with everything above around it."""
+def endpoint(handler: Handler, *, creates_content: bool = False) -> Callable[[Request], Any]:
+    """A Starlette endpoint running `handler` with everything above around it.
+
+    `creates_content`: the operation is one GitHub counts towards its secondary limit on
+    content creation (see `ContentLimiter`); only a call that succeeds uses up a slot.
+    """
 
     async def run(request: Request) -> Response:
         forge = request.app.state.forge
         rate_headers: dict[str, str] = {}
+        content_slot: tuple[str, float] | None = None
         try:
             length = request.headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
@@ -224,22 +326,31 @@ def endpoint(handler: Handler) -> Callable[[Request], Any]:
             raw = await request.body()
             if len(raw) > MAX_BODY_BYTES:
                 raise ApiError(413, "Payload too large")
-            try:
-                body = json.loads(raw) if raw.strip() else None
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise ApiError(400, "Problems parsing JSON") from None
+            given = request.method not in ("GET", "HEAD") and raw.strip() != b""
+            body = parse_json(raw) if given else None
             user = await authenticate(forge.store, request)
             key, limit = forge.rate_key(request, user)
             allowed, rate_headers = forge.limiter.take(key, limit)
             if not allowed:
                 who = f"user ID {user['id']}" if user is not None else request.client.host if request.client else "you"
                 raise ApiError(403, f"API rate limit exceeded for {who}.")
-            ctx = Context(request, forge.store, forge.render, user, body, forge)
+            if creates_content and user is not None:
+                wait, stamp = forge.content_limiter.take(key)
+                if wait is not None:
+                    raise secondary_limit_error(wait, rate_headers)
+                content_slot = (key, stamp)
+            ctx = Context(request, forge.store, forge.render, user, body, forge, body_given=given)
             reply = await run_in_threadpool(handler, ctx)
+            if content_slot is not None and not 200 <= reply.status < 300:
+                forge.content_limiter.give_back(*content_slot)
         except ApiError as error:
+            if content_slot is not None:
+                forge.content_limiter.give_back(*content_slot)
             forge.recorded(request.method, request.url.path, error.status, error.body())
             return json_response(error.status, error.body(), {**rate_headers, **error.headers})
         except Exception:  # a bug must not leak a traceback; GitHub answers 500 with its body
+            if content_slot is not None:
+                forge.content_limiter.give_back(*content_slot)
             log.exception("forge request failed", method=request.method, path=request.url.path)
             forge.recorded(request.method, request.url.path, 500, ApiError(500, "Server Error").body())
             return json_response(500, ApiError(500, "Server Error").body(), rate_headers)
@@ -258,4 +369,5 @@ def endpoint(handler: Handler) -> Callable[[Request], Any]:
     return run
 
 
-__all__ = ["ApiError", "Context", "RateLimiter", "Reply", "authenticate", "endpoint", "invalid", "not_found", "token_of"]
+__all__ = ["ApiError", "ContentLimiter", "Context", "RateLimiter", "Reply", "authenticate", "endpoint", "inspect",
+           "invalid", "not_found", "parse_json", "token_of", "wrong_type"]

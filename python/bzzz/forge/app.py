@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from bzzz.forge.api import ApiError, RateLimiter, authenticate
+from bzzz.forge.api import ApiError, ContentLimiter, RateLimiter, authenticate, parse_json
 from bzzz.forge.faults import Faults, FaultSettings
 from bzzz.forge.git import Repositories, http_backend
 from bzzz.forge.render import Renderer
@@ -47,6 +47,11 @@ class Forge:
     base_url: str
     rate_limit: int = 5000
     anonymous_rate_limit: int = 60
+    # GitHub's secondary limit on content creation (0 = off); the windows are shortened in tests.
+    secondary_per_minute: int = 80
+    secondary_per_hour: int = 500
+    secondary_minute_s: float = 60.0
+    secondary_hour_s: float = 3600.0
     faults: FaultSettings = field(default_factory=FaultSettings)
     record: Path | None = None  # every API exchange as a JSON line: for contract checks of a whole run
 
@@ -56,6 +61,8 @@ class Forge:
         self.git = Repositories(self.data_dir / REPOS_DIR)
         self.render = Renderer(self.store, self.base_url)
         self.limiter = RateLimiter(self.rate_limit, self.anonymous_rate_limit)
+        self.content_limiter = ContentLimiter(self.secondary_per_minute, self.secondary_per_hour,
+                                              self.secondary_minute_s, self.secondary_hour_s)
         self._faults: Faults | None = None
         self._record_lock = threading.Lock()
 
@@ -90,8 +97,10 @@ class Forge:
                 raise ApiError(403, "Must be a site administrator")
             assert self._faults is not None
             if request.method == "PUT":
+                raw = await request.body()
+                parse_json(raw)  # unparseable is GitHub's 400, as on every other endpoint
                 try:
-                    self._faults.update(FaultSettings.model_validate_json(await request.body()))
+                    self._faults.update(FaultSettings.model_validate_json(raw))
                 except ValidationError as error:
                     raise ApiError(422, "Validation Failed", errors=[
                         {"resource": "Faults", "code": "invalid", "field": ".".join(map(str, e["loc"])),

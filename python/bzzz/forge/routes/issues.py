@@ -6,8 +6,17 @@ from typing import Any
 
 from starlette.routing import Route
 
-from bzzz.forge.api import ApiError, Context, Reply, endpoint, invalid, not_found
-from bzzz.forge.routes.common import choice, found, issue_of, number_param, repo_of, string_field, string_list
+from bzzz.forge.api import ApiError, Context, Reply, endpoint, invalid, not_found, wrong_type
+from bzzz.forge.routes.common import (
+    choice,
+    found,
+    issue_of,
+    names,
+    number_param,
+    repo_of,
+    string_field,
+    string_list,
+)
 from bzzz.forge.store import IssueFilter, Row, parse_iso
 
 
@@ -45,8 +54,9 @@ def create_issue(ctx: Context) -> Reply:
         raise invalid("Issue", "title", "missing_field")
     text = string_field(body, "body", "Issue", nullable=True)
     assignees = string_list(body, "assignees", "Issue") or []
-    if body.get("assignee"):
-        assignees = [str(body["assignee"]), *assignees]
+    assignee = string_field(body, "assignee", "Issue", nullable=True)
+    if assignee:
+        assignees = [assignee, *assignees]
     labels = string_list(body, "labels", "Issue") or []
     issue = ctx.store.create_issue(repo, me, title, text, labels=labels, assignees=assignees)
     location = f"{ctx.render.base}/repos/{repo['owner_login']}/{repo['name']}/issues/{issue['number']}"
@@ -74,11 +84,12 @@ def patch_issue(ctx: Context) -> Reply:
     if "body" in body:
         fields["body"] = string_field(body, "body", "Issue", nullable=True)
     if "state" in body:
-        if body["state"] not in ("open", "closed"):
+        if not isinstance(body["state"], str) or body["state"] not in ("open", "closed"):
             raise invalid("Issue", "state")
         fields["state"] = body["state"]
     if "state_reason" in body:
-        if body["state_reason"] not in ("completed", "not_planned", "duplicate", "reopened", None):
+        if not isinstance(body["state_reason"], str | None) or body["state_reason"] not in (
+                "completed", "not_planned", "duplicate", "reopened", None):
             raise invalid("Issue", "state_reason")
         fields["state_reason"] = body["state_reason"]
     if "labels" in body:
@@ -129,11 +140,12 @@ def _label_names(ctx: Context) -> list[str]:
     if isinstance(body, list | str):
         body = {"labels": body}
     if isinstance(body, dict) and isinstance(body.get("labels"), list):
-        # [{"name": ...}] is accepted as well as ["name"]
-        return [x["name"] if isinstance(x, dict) and "name" in x else x for x in body["labels"]]
-    if body is None or (isinstance(body, dict) and "labels" not in body):
+        return names(body["labels"])  # [{"name": ...}] is accepted as well as ["name"]
+    if (body is None and not ctx.body_given) or (isinstance(body, dict) and "labels" not in body):
         return []
-    raise invalid("Label", "labels", message="labels must be an array of strings")
+    if isinstance(body, dict):
+        raise invalid("Label", "labels", message="labels must be an array of strings")
+    raise wrong_type("links/0/schema", body, "an object")
 
 
 def _issue_labels(ctx: Context, repo: Row, issue: Row) -> Reply:
@@ -272,7 +284,7 @@ _ISSUES = "/repos/{owner}/{repo}/issues"
 _ISSUE = _ISSUES + "/{issue_number:int}"
 ROUTES = [
     Route(_ISSUES, endpoint(list_issues), methods=["GET"]),
-    Route(_ISSUES, endpoint(create_issue), methods=["POST"]),
+    Route(_ISSUES, endpoint(create_issue, creates_content=True), methods=["POST"]),
     Route(f"{_ISSUES}/events", endpoint(repo_events), methods=["GET"]),
     Route(f"{_ISSUES}/comments/{{comment_id}}", endpoint(get_comment), methods=["GET"]),
     Route(f"{_ISSUES}/comments/{{comment_id}}", endpoint(patch_comment), methods=["PATCH"]),
@@ -288,7 +300,7 @@ ROUTES = [
     Route(f"{_ISSUE}/labels", endpoint(clear_issue_labels), methods=["DELETE"]),
     Route(f"{_ISSUE}/labels/{{name}}", endpoint(remove_issue_label), methods=["DELETE"]),
     Route(f"{_ISSUE}/comments", endpoint(list_comments), methods=["GET"]),
-    Route(f"{_ISSUE}/comments", endpoint(create_comment), methods=["POST"]),
+    Route(f"{_ISSUE}/comments", endpoint(create_comment, creates_content=True), methods=["POST"]),
     Route(f"{_ISSUE}/events", endpoint(issue_events), methods=["GET"]),
     Route(f"{_ISSUE}/timeline", endpoint(timeline), methods=["GET"]),
 ]

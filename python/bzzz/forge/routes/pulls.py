@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from bzzz.forge.api import ApiError, Context, Reply, endpoint, invalid
-from bzzz.forge.routes.common import choice, found, number_param, repo_of, string_field
+from bzzz.forge.routes.common import bool_field, choice, found, number_param, repo_of, string_field
 from bzzz.forge.store import Conflict, Row
 
 
@@ -53,9 +53,7 @@ def create_pull(ctx: Context) -> Reply:
     if git.commits_between(repo["owner_login"], repo["name"], base_sha, head_sha) == 0:
         raise ApiError(422, "Validation Failed", errors=[{
             "resource": "PullRequest", "code": "custom", "message": f"No commits between {base} and {head}"}])
-    draft, modify = body.get("draft", False), body.get("maintainer_can_modify", False)
-    if not isinstance(draft, bool) or not isinstance(modify, bool):
-        raise invalid("PullRequest", "draft" if not isinstance(draft, bool) else "maintainer_can_modify")
+    draft, modify = bool_field(body, "draft"), bool_field(body, "maintainer_can_modify")
     try:
         row = ctx.store.create_pull(repo, me, title, string_field(body, "body", "PullRequest", nullable=True),
                                     head_repo=head_repo, head_ref=head_ref, head_sha=head_sha, base_ref=base,
@@ -111,9 +109,16 @@ def patch_pull(ctx: Context) -> Reply:
     if row["user_id"] != me["id"] and not ctx.store.can_push(repo, me):
         raise ApiError(403, "You do not have permission to edit this pull request")
     body = ctx.json_object()
+    string_field(body, "title", "PullRequest")
+    string_field(body, "body", "PullRequest", nullable=True)
+    string_field(body, "state", "PullRequest")
+    if "maintainer_can_modify" in body:
+        bool_field(body, "maintainer_can_modify")
     fields = {k: body[k] for k in ("title", "body", "state") if k in body}
     if "state" in fields and fields["state"] not in ("open", "closed"):
         raise invalid("PullRequest", "state")
+    if "title" in fields and not fields["title"].strip():
+        raise invalid("PullRequest", "title")
     issue = ctx.store.issue_by_id(row["issue_id"])
     assert issue is not None
     ctx.store.edit_issue(repo, issue, me, fields)
@@ -131,7 +136,7 @@ def patch_pull(ctx: Context) -> Reply:
 _PULLS = "/repos/{owner}/{repo}/pulls"
 ROUTES = [
     Route(_PULLS, endpoint(list_pulls), methods=["GET"]),
-    Route(_PULLS, endpoint(create_pull), methods=["POST"]),
+    Route(_PULLS, endpoint(create_pull, creates_content=True), methods=["POST"]),
     Route(f"{_PULLS}/{{pull_number:int}}", endpoint(get_pull), methods=["GET"]),
     Route(f"{_PULLS}/{{pull_number:int}}", endpoint(patch_pull), methods=["PATCH"]),
 ]

@@ -7,7 +7,7 @@ import re
 from starlette.routing import Route
 
 from bzzz.forge.api import ApiError, Context, Reply, endpoint, invalid, not_found
-from bzzz.forge.routes.common import pushable_repo, repo_of, string_field
+from bzzz.forge.routes.common import bool_field, pushable_repo, repo_name, repo_of, string_field
 from bzzz.forge.store import Conflict
 
 _COLOR = re.compile(r"[0-9a-fA-F]{6}\Z")
@@ -22,11 +22,14 @@ def patch_repo(ctx: Context) -> Reply:
     if ctx.store.permission(repo, ctx.me()) != "admin":
         raise ApiError(403, "Must have admin rights to Repository.")
     body = ctx.json_object()
-    for name in ("name", "description", "homepage", "default_branch"):
+    repo_name(body, "name", "Repository")
+    for name in ("description", "homepage", "default_branch"):
         string_field(body, name, "Repository", nullable=name in ("description", "homepage"))
+    if body.get("default_branch") == "":
+        raise invalid("Repository", "default_branch", message="default_branch must not be empty")
     for name in ("private", "has_issues", "archived"):
-        if name in body and not isinstance(body[name], bool):
-            raise invalid("Repository", name, message=f"{name} must be a boolean")
+        if name in body:
+            bool_field(body, name)
     new_name = body.get("name")
     if new_name and new_name != repo["name"]:
         if ctx.store.repo(repo["owner_login"], new_name) is not None:
@@ -61,7 +64,7 @@ def create_fork(ctx: Context) -> Reply:
     repo = repo_of(ctx)
     me = ctx.me()
     body = ctx.json_object()
-    name = string_field(body, "name", "Fork") or repo["name"]
+    name = repo_name(body, "name", "Fork") or repo["name"]
     existing = ctx.store.repo(me["login"], name)
     if existing is not None:
         if existing["fork_of"] == repo["id"]:

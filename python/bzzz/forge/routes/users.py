@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from bzzz.forge.api import Context, Reply, endpoint, invalid
+from bzzz.forge.api import Context, Reply, endpoint, wrong_type
 
 
 def get_user(ctx: Context) -> Reply:
@@ -16,7 +16,7 @@ def patch_user(ctx: Context) -> Reply:
     body = ctx.json_object()
     for name, value in body.items():
         if name in ("name", "email", "blog", "company", "location", "bio") and not isinstance(value, str):
-            raise invalid("User", name, message=f"{name} must be a string")
+            raise wrong_type(f"properties/{name}", value, "a string")
     ctx.store.update_user(me["id"], body)
     return Reply(200, ctx.render.private_user(ctx.store.user_by_id(me["id"])))  # type: ignore[arg-type]
 
