@@ -8,12 +8,20 @@ the TOML file (`--config`, else `$BZZZ_CONFIG`) > the defaults below.
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
 from bzzz.log.store import default_data_dir
 
@@ -71,7 +79,12 @@ class AgentConfig(BaseSettings):
         # Workers, git and the sandbox each run with their own working directory: a relative
         # path would point somewhere else in each. Relative means relative to where the agent
         # was started.
-        return None if path is None else path.expanduser().absolute()
+        if path is None:
+            return None
+        try:
+            return path.expanduser().absolute()
+        except RuntimeError as err:  # "~nobody/x": no such user's home
+            raise ValueError(str(err)) from None
 
     @field_validator("workers")
     @classmethod
@@ -97,14 +110,66 @@ class AgentConfig(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the file (or variable) and says why, in one line."""
+
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The TOML table in `path`, or a ConfigError saying where and why it cannot be read."""
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read it: {err.strerror or err}") from None
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {raw[err.start]:#04x})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        message = str(err)
+        position = _TOML_POSITION.search(message)
+        if position is None:
+            raise ConfigError(f"{path}: not valid TOML: {message}") from None
+        row, column = position.groups()
+        raise ConfigError(f"{path} line {row}, column {column}: {message[: position.start()]}") from None
+
+
+def _describe(err: ValidationError, path: Path | None) -> str:
+    problems = []
+    for error in err.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"])
+        env = "BZZZ_" + "__".join(str(part) for part in error["loc"]).upper()
+        where = f" (env {env})" if env in os.environ else ""
+        value = f" (got {error['input']!r})" if error["type"] != "missing" and not isinstance(error["input"], dict) \
+            else ""
+        problems.append(f"{key}{where}: {error['msg']}{value}")
+    return f"{path if path is not None else 'the environment'}: invalid configuration: " + "; ".join(problems)
+
+
 def load(path: Path | None = None, **overrides: Any) -> AgentConfig:
-    """Read the config from `path`, else `$BZZZ_CONFIG`, else defaults and environment."""
+    """Read the config from `path`, else `$BZZZ_CONFIG`, else defaults and environment.
+
+    Raises ConfigError, with the file, the line or the setting, for anything a user can get wrong."""
     if path is None and os.environ.get("BZZZ_CONFIG"):
         path = Path(os.environ["BZZZ_CONFIG"])
-    if path is None:
-        return AgentConfig(**overrides)
-    if not path.is_file():
-        raise FileNotFoundError(f"no config file at {path}")
-    from_file = type("AgentConfig", (AgentConfig,), {"model_config": {**AgentConfig.model_config, "toml_file": path}})
-    config: AgentConfig = from_file(**overrides)
-    return config
+    try:
+        if path is None:
+            return AgentConfig(**overrides)
+        read_file(path)  # a syntax error is reported with its line, not as pydantic's "error parsing"
+        from_file = type("AgentConfig", (AgentConfig,),
+                         {"model_config": {**AgentConfig.model_config, "toml_file": path}})
+        config: AgentConfig = from_file(**overrides)
+        return config
+    except ValidationError as err:
+        raise ConfigError(_describe(err, path)) from None
+    except SettingsError as err:  # e.g. BZZZ_WORKERS that is not JSON
+        raise ConfigError(f"invalid configuration from the environment: {err}") from None

@@ -50,7 +50,7 @@ class Agent:
 
 
 def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None,
-                node_id: str = "test-agent") -> str:
+                node_id: str = "test-agent", run_dir: Path | None = None) -> str:
     def value(v: Any) -> str:
         if isinstance(v, str):
             return json.dumps(v)  # a JSON string is a TOML basic string, escapes and all
@@ -62,7 +62,10 @@ def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: 
             return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
         return str(v)
 
-    lines = [f"node_id = {json.dumps(node_id)}", f'data_dir = "{data_dir}"', "", "[supervisor]"]
+    lines = [f"node_id = {json.dumps(node_id)}", f'data_dir = "{data_dir}"']
+    if run_dir is not None:
+        lines.append(f'run_dir = "{run_dir}"')
+    lines += ["", "[supervisor]"]
     for key, v in {"heartbeat_interval_s": 0.2, **(supervisor or {})}.items():
         lines.append(f"{key} = {value(v)}")
     for name, worker in workers.items():
@@ -75,17 +78,23 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     agents: list[Agent] = []
 
     def start(workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None,
-              name: str = "agent", wait: bool = True, node_id: str = "test-agent") -> Agent:
-        data_dir = tmp_path / name
-        data_dir.mkdir(parents=True, exist_ok=True)
-        config = data_dir / "bzzz.toml"
-        config.write_text(toml_config(data_dir, workers, supervisor, node_id))
+              name: str = "agent", wait: bool = True, node_id: str = "test-agent",
+              data_dir: Path | None = None, run_dir: Path | None = None) -> Agent:
+        """An agent whose config is tmp_path/<name>/bzzz.toml; its data dir is that folder
+        unless `data_dir` names another (two agents may then share one), its run dir
+        <data dir>/run unless `run_dir` is given."""
+        home = tmp_path / name
+        home.mkdir(parents=True, exist_ok=True)
+        data_dir = data_dir if data_dir is not None else home
+        config = home / "bzzz.toml"
+        config.write_text(toml_config(data_dir, workers, supervisor, node_id, run_dir))
         env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
         process = subprocess.Popen(
             [sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        agent = Agent(process, ControlClient(data_dir / "run", timeout_s=5), data_dir, data_dir / "run")
+        runtime = run_dir if run_dir is not None else data_dir / "run"
+        agent = Agent(process, ControlClient(runtime, timeout_s=5), data_dir, runtime)
         agents.append(agent)
         if wait:
             def answering() -> bool:

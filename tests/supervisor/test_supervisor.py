@@ -234,11 +234,13 @@ def test_stale_files_of_a_killed_supervisor_are_cleaned_and_its_workers_died_wit
     assert int((agent.run_dir / "supervisor.pid").read_text()) == again.process.pid
 
 
-def test_a_second_agent_on_the_same_run_dir_is_refused(start_agent) -> None:
-    first = start_agent({"alpha": probe()})
-    second = start_agent({"alpha": probe()}, wait=False)
+def test_a_second_agent_on_the_same_run_dir_is_refused(start_agent, tmp_path: Path) -> None:
+    shared = tmp_path / "shared-run"
+    first = start_agent({"alpha": probe()}, name="first", run_dir=shared)
+    second = start_agent({"alpha": probe()}, name="second", run_dir=shared, wait=False)
     output, _ = second.process.communicate(timeout=30)
-    assert second.process.returncode == 1
+    assert first.data_dir != second.data_dir  # so it is the run dir, not the data dir, that refuses
+    assert second.process.returncode == 2
     assert f"already running in {first.run_dir}" in output
     assert first.call("status")["agent"]["pid"] == first.process.pid
 

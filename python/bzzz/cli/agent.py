@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from bzzz import config as agent_config
-from bzzz.supervisor import Supervisor
-from bzzz.supervisor.rundir import RunDirBusy
+from bzzz.cli.errors import USAGE, fail
+from bzzz.supervisor import StartError, Supervisor
 
 app = typer.Typer(help="Run this host's agent: a supervisor and its workers.", no_args_is_help=True)
 
@@ -23,12 +22,8 @@ ConfigFile = Annotated[
 def load_config(path: Path | None) -> agent_config.AgentConfig:
     try:
         return agent_config.load(path)
-    except FileNotFoundError as err:
-        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2) from None
-    except ValidationError as err:
-        typer.secho(f"error: invalid configuration:\n{err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2) from None
+    except agent_config.ConfigError as err:
+        fail(str(err), USAGE)
 
 
 @app.command()
@@ -39,7 +34,6 @@ def run(config: ConfigFile = None) -> None:
     settings = load_config(config)
     try:
         status = Supervisor(settings).run()
-    except RunDirBusy as err:
-        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+    except StartError as err:  # another agent on the data dir, a data dir that cannot be used, ...
+        fail(str(err), err.status)
     raise typer.Exit(status)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from bzzz.cli.agent import ConfigFile, load_config
+from bzzz.cli.errors import USAGE, fail
+from bzzz.config import ConfigError, read_file
 
 app = typer.Typer(help="Inspect the agent's configuration.", no_args_is_help=True)
 
@@ -40,7 +41,10 @@ def show(config: ConfigFile = None, as_json: bool = typer.Option(False, "--json"
     path = config or (Path(os.environ["BZZZ_CONFIG"]) if os.environ.get("BZZZ_CONFIG") else None)
     file_values: dict[str, Any] = {}
     if path is not None:
-        file_values = _flatten(tomllib.loads(path.read_text()))
+        try:
+            file_values = _flatten(read_file(path))
+        except ConfigError as err:  # changed since load_config read it
+            fail(str(err), USAGE)
     values = _flatten(settings.model_dump(mode="json"))
     rows = [(key, value, _source(key, file_values, path)) for key, value in values.items()]
     if settings.run_dir is None:

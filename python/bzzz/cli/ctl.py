@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from bzzz.cli.agent import ConfigFile, load_config
+from bzzz.cli.errors import describe_os_error, fail
 from bzzz.supervisor import ControlClient, ControlError
 
 app = typer.Typer(help="Control a running agent: status, start, stop, restart, logs, shutdown.", no_args_is_help=True)
@@ -23,17 +24,12 @@ Worker = Annotated[str, typer.Argument(help="Worker name, as in `bzzz ctl status
 AsJson = Annotated[bool, typer.Option("--json", help="Print the agent's JSON reply.")]
 
 
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(1)
-
-
 def _call(run_dir: Path | None, config: Path | None, command: str, **properties: Any) -> dict[str, Any]:
     directory = run_dir if run_dir is not None else load_config(config).runtime_dir
     try:
         return ControlClient(directory).call(command, **properties)
     except ControlError as err:
-        _fail(err.reason)
+        fail(err.reason)
 
 
 def _age(seconds: float | None) -> str:
@@ -63,7 +59,7 @@ def status(run_dir: RunDir = None, config: ConfigFile = None, as_json: AsJson = 
                      w["last_exit"] or "-"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 @app.command()
@@ -92,7 +88,7 @@ def logs(
     worker: Worker,
     run_dir: RunDir = None,
     config: ConfigFile = None,
-    lines: Annotated[int, typer.Option("-n", "--lines", help="How many of the last lines.")] = 50,
+    lines: Annotated[int, typer.Option("-n", "--lines", min=0, help="How many of the last lines.")] = 50,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing what the worker writes.")] = False,
 ) -> None:
     """A worker's output (stdout and stderr)."""
@@ -101,7 +97,11 @@ def logs(
         typer.echo(line)
     if follow:
         path = Path(reply["path"])
-        with open(path, errors="replace") as log:
+        try:
+            log = open(path, errors="replace")
+        except OSError as err:  # the agent runs as someone else, or the file went away
+            fail(f"cannot follow {worker}'s log: {describe_os_error(err)}")
+        with log:
             log.seek(0, 2)
             try:
                 while True:

@@ -29,6 +29,7 @@ import yaml
 
 from bzzz._core import MerkleLog
 from bzzz.bus import BusError, service_available
+from bzzz.cli.errors import fail
 from bzzz.log.events import decode_entry
 from bzzz.mesh.client import SERVICE, MeshClient
 from bzzz.supervisor import ControlClient, ControlError
@@ -107,7 +108,7 @@ def _start_forge(root: Path, seed: Path) -> tuple[subprocess.Popen[str], str]:
         if "listening on " in line:
             return forge, line.split("listening on ", 1)[1].split()[0]
     forge.kill()
-    raise typer.BadParameter(f"the forge did not start (see {root / 'forge.log'})")
+    fail(f"the forge did not start (see {root / 'forge.log'})")
 
 
 def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: str | None,
@@ -178,7 +179,7 @@ def _peer_id(run_dir: Path, timeout_s: float = 60.0) -> str:
             except BusError:
                 pass
         time.sleep(0.3)
-    raise typer.BadParameter(f"the mesh of the agent in {run_dir.parent} did not come up")
+    fail(f"the mesh of the agent in {run_dir.parent} did not come up")
 
 
 def _embedded_model(root: Path) -> tuple[subprocess.Popen[bytes], str] | None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from bzzz.cli.errors import USAGE, describe_os_error, fail
+
+if TYPE_CHECKING:
+    from bzzz.forge.app import Forge
 
 app = typer.Typer(help="A GitHub-compatible server (REST API v3 + git over HTTP) for tests and the demo.",
                   no_args_is_help=True)
@@ -25,6 +31,28 @@ def _outage(text: str) -> tuple[float, float]:
         raise typer.BadParameter(f"{text!r}: an outage is START-END in seconds since start, e.g. 10-20") from None
 
 
+def _usable(data: Path) -> None:
+    """The forge's data dir exists (made if need be) and can be written, or one line says why not."""
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        fail(f"--data {data}: not a directory", USAGE)
+    except OSError as err:
+        fail(f"--data {data}: cannot create it: {err.strerror or err}", USAGE)
+    if not os.access(data, os.W_OK | os.X_OK):
+        fail(f"--data {data}: not writable", USAGE)
+
+
+def _forge(data: Path, url: str, **settings: Any) -> Forge:
+    from bzzz.forge.app import Forge
+
+    _usable(data)
+    try:
+        return Forge(data, url, **settings)
+    except OSError as err:  # the database or a repository under it
+        fail(f"--data {data}: {describe_os_error(err)}", USAGE)
+
+
 @app.command()
 def serve(
     data: DataDir = Path("forge-data"),
@@ -35,6 +63,15 @@ def serve(
     seed: Annotated[Path | None, typer.Option(help="YAML file of users, tokens, repos and issues to create.")] = None,
     rate_limit: Annotated[int, typer.Option(help="API calls per hour per token.")] = 5000,
     anonymous_rate_limit: Annotated[int, typer.Option(help="API calls per hour per address without a token.")] = 60,
+    secondary_per_minute: Annotated[int, typer.Option(
+        min=0, help="Secondary limit: content-creating calls (new issues, comments, pull requests) per minute per "
+                    "user, as GitHub; 0 = off.")] = 80,
+    secondary_per_hour: Annotated[int, typer.Option(
+        min=0, help="Secondary limit: content-creating calls per hour per user, as GitHub; 0 = off.")] = 500,
+    secondary_minute_seconds: Annotated[float, typer.Option(
+        min=0.001, help="Length of the secondary limit's 'minute', for tests that must see it end.")] = 60.0,
+    secondary_hour_seconds: Annotated[float, typer.Option(
+        min=0.001, help="Length of the secondary limit's 'hour', for tests that must see it end.")] = 3600.0,
     latency_ms: Annotated[float, typer.Option(help="Fault: latency added to every request.")] = 0,
     jitter_ms: Annotated[float, typer.Option(help="Fault: +/- this much on the latency.")] = 0,
     error_rate: Annotated[float, typer.Option(help="Fault: share of requests answered 503 (0-1).")] = 0,
@@ -48,7 +85,6 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from bzzz.forge.app import Forge
     from bzzz.forge.faults import FaultSettings
     from bzzz.forge.seed import Seed, apply
 
@@ -69,14 +105,14 @@ def serve(
     sock.listen(128)  # before saying so: a client may connect at once, and waits in the backlog
     bound = sock.getsockname()[1]
     url = base_url or f"http://{host}:{bound}"
-    forge = Forge(data, url, rate_limit=rate_limit, anonymous_rate_limit=anonymous_rate_limit, faults=faults,
-                  record=record)
+    forge = _forge(data, url, rate_limit=rate_limit, anonymous_rate_limit=anonymous_rate_limit, faults=faults,
+                   record=record, secondary_per_minute=secondary_per_minute, secondary_per_hour=secondary_per_hour,
+                   secondary_minute_s=secondary_minute_seconds, secondary_hour_s=secondary_hour_seconds)
     if seed is not None:
         try:
             created = apply(forge, Seed.load(seed))
         except (ValueError, ValidationError, OSError) as error:
-            typer.echo(f"error: cannot seed from {seed}: {error}", err=True)
-            raise typer.Exit(2) from None
+            fail(f"cannot seed from {seed}: {error}", USAGE)
         typer.echo(f"seeded from {seed}: {created}")
     typer.echo(f"forge listening on {url} (data in {data})", err=False)
     server = uvicorn.Server(uvicorn.Config(forge.app(), log_level="warning", access_log=False))
@@ -91,12 +127,11 @@ def seed_command(
     """Create users, tokens, repos and issues from FILE, without serving."""
     from pydantic import ValidationError
 
-    from bzzz.forge.app import Forge
     from bzzz.forge.seed import Seed, apply
 
+    forge = _forge(data, "http://forge.invalid")
     try:
-        created = apply(Forge(data, "http://forge.invalid"), Seed.load(file))
-    except (ValueError, ValidationError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        created = apply(forge, Seed.load(file))
+    except (ValueError, ValidationError, OSError) as error:
+        fail(f"cannot seed from {file}: {error}", USAGE)
     typer.echo(f"created {created['users']} users, {created['repos']} repos, {created['issues']} issues")

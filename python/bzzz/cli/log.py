@@ -7,12 +7,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from bzzz._core import CoreError, LogCorrupted, LogVerifier, MerkleLog, Proof, VerificationFailed
 from bzzz.bus import BusError, service_available
+from bzzz.cli.errors import USAGE, describe_os_error, fail
 from bzzz.log import AgentLog, KeyFileError, default_data_dir
 from bzzz.log.events import decode_entry, describe_event
 from bzzz.log.replica import LOG_DIR, replicas_dir
@@ -43,19 +44,14 @@ def _dir(directory: Path | None) -> Path:
     return directory if directory is not None else default_data_dir() / "log"
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
 def _open(directory: Path | None, *, writable: bool) -> AgentLog:
     path = _dir(directory)
     try:
         agent_log = AgentLog.open(path, writable=writable)
     except (FileNotFoundError, KeyFileError, LogCorrupted, CoreError) as err:
-        _fail(str(err))
+        fail(str(err))
     except OSError as err:
-        _fail(f"cannot open the log in {path}: {err}")
+        fail(f"cannot open the log in {path}: {err}")
     if agent_log.log.recovery:
         typer.secho(f"warning: {agent_log.log.recovery}", err=True, fg=typer.colors.YELLOW)
     return agent_log
@@ -98,7 +94,9 @@ def create(
         with AgentLog.create(path, compat=compat) as agent_log:
             summary = _summary(agent_log)
     except FileExistsError as err:
-        _fail(str(err))
+        fail(str(err))
+    except OSError as err:
+        fail(f"cannot create a log in {path}: {describe_os_error(err)}", USAGE)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -118,7 +116,7 @@ def append(
     if stdin:
         texts.extend(line.rstrip("\n") for line in sys.stdin)
     if not texts:
-        _fail("nothing to append: give entries as arguments or use --stdin", code=2)
+        fail("nothing to append: give entries as arguments or use --stdin", USAGE)
     from bzzz.log.events import encode_event
 
     data = [encode_event(event, text=t) if event else t.encode() for t in texts]
@@ -147,13 +145,13 @@ def _by_key(key: str, data_dir: Path | None) -> Path:
         if len(wanted) != 32:
             raise ValueError
     except ValueError:
-        _fail(f"a log key is 64 hex digits, got {key!r}", 2)
+        fail(f"a log key is 64 hex digits, got {key!r}", 2)
     root = data_dir if data_dir is not None else default_data_dir()
     if log_key(root / "log") == wanted:
         return root / "log" / LOG_DIR
     path = replicas_dir(root) / key / LOG_DIR
     if not (path / "header").exists():
-        _fail(f"no copy of log {key} in {root}: replicate it first (`bzzz log replicate {key}`)")
+        fail(f"no copy of log {key} in {root}: replicate it first (`bzzz log replicate {key}`)")
     return path
 
 
@@ -174,9 +172,10 @@ def show(
     key: KeyArg = None,
     directory: LogDir = None,
     data_dir: DataDir = None,
-    start: Annotated[int, typer.Option("--from", help="First entry to print.")] = 0,
-    end: Annotated[int | None, typer.Option("--to", help="Stop before this entry.")] = None,
-    tail: Annotated[int | None, typer.Option(help="Print only the last N entries.")] = None,
+    start: Annotated[int | None, typer.Option("--from", min=0, help="First entry to print (default 0).",
+                                              show_default=False)] = None,
+    end: Annotated[int | None, typer.Option("--to", min=0, help="Stop before this entry.")] = None,
+    tail: Annotated[int | None, typer.Option(min=0, help="Print only the last N entries.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing entries as they arrive "
                                          "(with KEY: asks the agent's mesh worker to follow the log too).")] = False,
     run_dir: Annotated[Path | None, typer.Option(help="The agent's run dir, for --follow with KEY "
@@ -184,6 +183,10 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """Print a log's key, signed state and entries, events decoded (execution, discussion)."""
+    if tail is not None and (start is not None or end is not None):
+        fail("--tail cannot be combined with --from or --to", USAGE)
+    if start is not None and end is not None and end < start:
+        fail(f"--to {end} is before --from {start}", USAGE)
     if key is not None:
         path = _by_key(key, data_dir)
         if follow:
@@ -194,12 +197,15 @@ def show(
         _show_path(agent_log.log.path, start, end, tail, follow, as_json, summary=_summary(agent_log))
 
 
-def _show_path(path: str | Path, start: int, end: int | None, tail: int | None, follow: bool, as_json: bool,
+def _show_path(path: str | Path, start: int | None, end: int | None, tail: int | None, follow: bool, as_json: bool,
                summary: dict[str, Any] | None = None) -> None:
     with MerkleLog.open(path) as opened:
         length = opened.length
         if tail is not None:
             start = max(length - tail, 0)
+        start = start or 0
+        if start > length and not follow:  # with --follow, entries yet to come may be asked for
+            fail(f"--from {start} is past the end of the log: it has {length} entries", USAGE)
         rows = [(i, decode_entry(opened.get(i))) for i in range(start, length if end is None else min(end, length))]
         if summary is None:
             summary = {"key": opened.key.hex(), "public_key": opened.public_key.hex(), "length": length,
@@ -229,7 +235,12 @@ def _ask_to_follow(key: str, run_dir: Path) -> None:
         typer.secho(f"warning: no mesh worker in {run_dir}: showing the copy as it is", err=True,
                     fg=typer.colors.YELLOW)
         return
-    job = MeshClient(run_dir, timeout_s=5.0).replicate(key, follow=True, timeout_s=30.0)
+    try:
+        job = MeshClient(run_dir, timeout_s=5.0).replicate(key, follow=True, timeout_s=30.0)
+    except BusError as err:
+        typer.secho(f"warning: the mesh worker did not take the log on ({err}): showing the copy as it is", err=True,
+                    fg=typer.colors.YELLOW)
+        return
     if job["state"] == "failed":
         typer.secho(f"warning: {job['error']}", err=True, fg=typer.colors.YELLOW)
 
@@ -246,7 +257,7 @@ def verify(key: KeyArg = None, directory: LogDir = None, data_dir: DataDir = Non
                 summary = {"key": opened.key.hex(), "public_key": opened.public_key.hex(), "length": opened.length,
                            "byte_length": opened.byte_length, "tree_hash": opened.tree_hash().hex(), "path": str(path)}
         except (LogCorrupted, VerificationFailed) as err:
-            _fail(f"verification failed: {err}")
+            fail(f"verification failed: {err}")
         seconds = time.perf_counter() - started
     else:
         with _open(directory, writable=False) as agent_log:
@@ -254,7 +265,7 @@ def verify(key: KeyArg = None, directory: LogDir = None, data_dir: DataDir = Non
             try:
                 agent_log.log.verify()
             except (LogCorrupted, VerificationFailed) as err:
-                _fail(f"verification failed: {err}")
+                fail(f"verification failed: {err}")
             seconds = time.perf_counter() - started
             summary = _summary(agent_log)
     if as_json:
@@ -274,7 +285,7 @@ def replicate(
                                          "(also after the agent restarts).")] = False,
     data_dir: DataDir = None,
     run_dir: Annotated[Path | None, typer.Option(help="The agent's run dir (default <data dir>/run).")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the copy.")] = 600.0,
+    timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the copy.")] = 600.0,
     as_json: AsJson = False,
 ) -> None:
     """Copy another agent's log here by its key, over the mesh, verifying every entry.
@@ -283,17 +294,17 @@ def replicate(
     stopped, and is served to peers in turn."""
     directory = run_dir or (data_dir or default_data_dir()) / "run"
     if not service_available(directory, MESH):
-        _fail(f"no mesh worker is running in {directory}; replication is done by a running agent")
+        fail(f"no mesh worker is running in {directory}; replication is done by a running agent")
     try:
         job = MeshClient(directory, timeout_s=5.0).replicate(key, peer or [], follow=follow, timeout_s=timeout)
     except BusError as err:
-        _fail(f"the mesh worker refused: {err}")
+        fail(f"the mesh worker refused: {err}")
     if as_json:
         typer.echo(json.dumps(job))
     if job["state"] == "failed":
-        _fail(job["error"])
+        fail(job["error"])
     if job["state"] == "running":
-        _fail(f"still copying after {timeout:g} s; it goes on in the agent (see `bzzz log show {key}`)")
+        fail(f"still copying after {timeout:g} s; it goes on in the agent (see `bzzz log show {key}`)")
     if not as_json:
         for problem in job.get("problems") or []:
             typer.secho(f"warning: {problem}", err=True, fg=typer.colors.YELLOW)
@@ -302,13 +313,13 @@ def replicate(
 
 
 @app.command()
-def proof(index: Annotated[int, typer.Argument(help="Entry to prove.")], directory: LogDir = None) -> None:
+def proof(index: Annotated[int, typer.Argument(min=0, help="Entry to prove.")], directory: LogDir = None) -> None:
     """Print a proof of one entry (hypercore's proof shape, JSON) that anyone can check with the key."""
     with _open(directory, writable=False) as agent_log:
         try:
             typer.echo(agent_log.log.proof(index).to_json())
         except IndexError as err:
-            _fail(str(err))
+            fail(str(err))
 
 
 @app.command("check-proof")
@@ -323,7 +334,7 @@ def check_proof(
         verifier = LogVerifier(bytes.fromhex(public_key), compat=parsed.manifest is None)
         value = verifier.verify_proof(parsed)
     except ValueError as err:  # CoreError and VerificationFailed are ValueErrors
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"ok: entry {parsed.index} of {parsed.length} in log {verifier.key.hex()} is signed by {public_key}")
     typer.echo(value.decode(errors="replace"))
 
@@ -332,12 +343,16 @@ def check_proof(
 def demo(
     directory: Annotated[Path | None, typer.Option("--dir", "-d", help="Where to put the demo log. "
                                                    "Default: a new folder under ./demo-data.")] = None,
-    entries: Annotated[int, typer.Option(help="Entries in the batched part.")] = 100_000,
+    entries: Annotated[int, typer.Option(min=1, help="Entries in the batched part.")] = 100_000,
 ) -> None:
     """Run the log end to end: create, append, crash a writer, recover, verify, prove."""
     from bzzz.cli import log_demo
 
-    if directory is None:
-        Path("demo-data").mkdir(exist_ok=True)
-        directory = Path(tempfile.mkdtemp(prefix="log-", dir="demo-data"))
+    try:
+        if directory is None:
+            Path("demo-data").mkdir(exist_ok=True)
+            directory = Path(tempfile.mkdtemp(prefix="log-", dir="demo-data"))
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail(f"cannot use {directory or 'demo-data'} for the demo: {describe_os_error(err)}", USAGE)
     raise typer.Exit(log_demo.run(directory / "log", entries))

@@ -2,17 +2,57 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import structlog
 import typer
 
 from bzzz import __version__
 from bzzz.cli import agent, config, ctl, forge, log, mesh, model
+from bzzz.cli.errors import FAILURE, USAGE, describe_os_error, say
 
-app = typer.Typer(
+
+def _subcommand(ctx: click.Context | None) -> str:
+    # click names the program as it was started ("python -m bzzz.cli.main"); the user knows it as bzzz.
+    return "" if ctx is None else ctx.command_path[len(ctx.find_root().command_path):].strip()
+
+
+class Bzzz(typer.Typer):
+    """The `bzzz` program: a user's mistake is one line on stderr and exit status 2 (1 for a
+    failure at run time), never a traceback or click's usage block."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.pop("standalone_mode", True):
+            return super().__call__(*args, standalone_mode=False, **kwargs)
+        try:
+            status = super().__call__(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as err:  # `bzzz log`: the help is the answer
+            typer.echo(err.ctx.get_help(), err=True)
+            sys.exit(USAGE)
+        except click.UsageError as err:
+            sub = _subcommand(err.ctx)
+            say(f"{sub + ': ' if sub else ''}{err.format_message()} (see `{' '.join(['bzzz', sub]).strip()} --help`)")
+            sys.exit(USAGE)
+        except click.ClickException as err:
+            say(err.format_message())
+            sys.exit(err.exit_code)
+        except click.Abort:
+            say("aborted")
+            sys.exit(FAILURE)
+        except OSError as err:
+            # The last resort for a file or device that fails under a command (each command
+            # reports what it expects itself): still one line, and the status of a failure.
+            if err.errno != errno.EPIPE:
+                say(describe_os_error(err))
+            sys.exit(FAILURE)
+        sys.exit(status if isinstance(status, int) else 0)
+
+
+app = Bzzz(
     name="bzzz",
     help="Bzzz: agents that find each other over libp2p, take GitHub issues, "
     "discuss a plan, do the work with local models, and keep a signed log of it all.",
@@ -52,7 +92,12 @@ def demo(
     requests; then a summary of who did what."""
     from bzzz.cli import demo as cluster_demo
 
-    raise typer.Exit(cluster_demo.run_demo(directory or cluster_demo.default_root(), ollama, timeout, embedded))
+    root = directory or cluster_demo.default_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise typer.BadParameter(f"{root}: {err.strerror or err}", param_hint="'--dir'") from None
+    raise typer.Exit(cluster_demo.run_demo(root, ollama, timeout, embedded))
 
 
 @app.command()

@@ -4,32 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 
 from bzzz.bus import BusError, service_available
 from bzzz.cli.agent import ConfigFile, load_config
 from bzzz.cli.ctl import AsJson, RunDir
+from bzzz.cli.errors import fail
 from bzzz.mesh.client import SERVICE, MeshClient
 
 app = typer.Typer(help="Inspect a running agent's mesh: its peer table and its counters.", no_args_is_help=True)
 
 
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(1)
-
-
 def _status(run_dir: Path | None, config: Path | None) -> dict[str, Any]:
     directory = run_dir if run_dir is not None else load_config(config).runtime_dir
     if not service_available(directory, SERVICE):
-        _fail(f"no mesh worker is running in {directory}; is `mesh` in the agent's workers? (`bzzz ctl status`)")
+        fail(f"no mesh worker is running in {directory}; is `mesh` in the agent's workers? (`bzzz ctl status`)")
     client = MeshClient(directory, timeout_s=2.0)
     try:
         return client.status()
     except BusError as err:
-        _fail(f"the mesh worker did not answer ({err})")
+        fail(f"the mesh worker did not answer ({err})")
     finally:
         client.close()
 
@@ -51,7 +47,7 @@ def peers(run_dir: RunDir = None, config: ConfigFile = None, as_json: AsJson = F
         ])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
 
 
 @app.command()

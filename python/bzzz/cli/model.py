@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from bzzz.cli.errors import USAGE, fail
+
 app = typer.Typer(help="Serve a local GGUF model behind Ollama's API (needs `make model`).",
                   no_args_is_help=True)
 
@@ -32,7 +34,6 @@ def serve(
             raise RuntimeError(f"no model file at {path}")
         backend = LlamaBackend(path, name, context=context, threads=threads)
     except RuntimeError as err:
-        typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2) from None
+        fail(str(err), USAGE)
     typer.echo(f"serving {name} ({path}) on http://{host}:{port}")
     uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")

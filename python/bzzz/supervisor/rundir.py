@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bzzz.supervisor.errors import StartError
+
 PID_FILE = "supervisor.pid"
 # The supervisor's own sockets. Others in the run dir (the bus's, services') belong to
 # whoever binds them, and the bus checks for itself whether a socket file is still live.
 OWN_SOCKETS = ("control.sock", "heartbeat.sock")
 
 
-class RunDirBusy(RuntimeError):
+class RunDirBusy(StartError):
     """Another live supervisor owns this run dir."""
 
 
@@ -31,7 +33,19 @@ def _alive(pid: int) -> bool:
 
 
 def claim(run_dir: Path) -> list[Path]:
-    """Make `run_dir` ours (mode 0700, our pid file); returns the stale files removed."""
+    """Make `run_dir` ours (mode 0700, our pid file); returns the stale files removed.
+
+    RunDirBusy if a live supervisor has it; StartError if it cannot be made or written."""
+    try:
+        return _claim(run_dir)
+    except FileExistsError:
+        raise StartError(f"run dir {run_dir}: not a directory") from None
+    except OSError as err:
+        where = f" ({err.filename}: {err.strerror})" if err.filename and str(err.filename) != str(run_dir) else ""
+        raise StartError(f"run dir {run_dir}: cannot use it: {err.strerror or err}{where}") from None
+
+
+def _claim(run_dir: Path) -> list[Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
     run_dir.chmod(0o700)
     pid_file = run_dir / PID_FILE

@@ -22,10 +22,12 @@ overdue SIGKILLs and starts what is due. No locks, no races between a restart an
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
 import signal
+import sys
 import time
 from collections import deque
 from types import FrameType
@@ -36,17 +38,52 @@ import structlog
 import zmq
 
 from bzzz.bus import BusError, BusProxy
-from bzzz.config import AgentConfig, Restart
+from bzzz.config import AgentConfig, Restart, WorkerConfig
 from bzzz.supervisor import rundir
 from bzzz.supervisor.commands import COMMANDS
 from bzzz.supervisor.commands.errors import BAD_REQUEST, UNKNOWN_COMMAND, WRONG_STATE, CommandError
-from bzzz.supervisor.worker import State, Worker, describe_exit
+from bzzz.supervisor.datadir import DataDirLock
+from bzzz.supervisor.errors import StartError
+from bzzz.supervisor.worker import State, Worker, WorkerStartError, describe_exit
 from bzzz.workers.runtime import HEARTBEAT_SOCKET, Heartbeat
 
 CONTROL_SOCKET = "control.sock"
 TICK_S = 0.02
 
 log = structlog.get_logger("bzzz.supervisor")
+
+
+def _module_missing(module: str, config: WorkerConfig) -> str | None:
+    """Why `python -m module` would not run here, or None (also when this process cannot tell)."""
+    if "PYTHONPATH" in config.env:
+        return None  # found, or not, on a path this process does not search
+    # `python -m` searches the working directory first; a supervisor started as the `bzzz`
+    # script does not, so look there too.
+    try:
+        here = [os.getcwd()]
+    except OSError:  # started in a directory since removed: the worker will not search it either
+        here = []
+    sys.path[:0] = here
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{module}.__main__")
+            if spec is None:
+                return f"{module} is a package without __main__"
+    except (ImportError, ValueError) as err:
+        return str(err) or f"No module named {module!r}"
+    finally:
+        del sys.path[: len(here)]
+    return f"No module named {module!r}" if spec is None else None
+
+
+def _preflight(config: AgentConfig) -> None:
+    """A worker that cannot run at all is a mistake in the config: said now, in one line, before
+    anything starts (rather than as crashes until the restart limit stops the agent)."""
+    for name, worker in config.workers.items():
+        missing = _module_missing(worker.module, worker)
+        if missing is not None:
+            raise StartError(f"worker {name!r}: module {worker.module!r} cannot be run: {missing}")
 
 
 class Supervisor:
@@ -67,7 +104,17 @@ class Supervisor:
     # --- life cycle -------------------------------------------------------------------
 
     def run(self) -> int:
-        """Supervise until shutdown; the agent's exit status."""
+        """Supervise until shutdown; the agent's exit status. StartError (before any worker
+        started) if another agent holds the data dir or run dir, or either cannot be used."""
+        lock = DataDirLock(self.config.data_dir)
+        lock.acquire()  # for the whole life of this process; the kernel lets go if it dies
+        try:
+            _preflight(self.config)
+            return self._run()
+        finally:
+            lock.release()
+
+    def _run(self) -> int:
         removed = rundir.claim(self.run_dir)
         if removed:
             log.info("cleaned stale files of a previous supervisor", files=[p.name for p in removed])
@@ -165,25 +212,35 @@ class Supervisor:
                 self._start(worker, now)
 
     def _start(self, worker: Worker, now: float) -> None:
-        worker.start(
-            {
-                "BZZZ_WORKER": worker.name,
-                "BZZZ_RUN_DIR": str(self.run_dir),
-                "BZZZ_DATA_DIR": str(self.config.data_dir),
-                "BZZZ_NODE_ID": self.config.node_id,
-                "BZZZ_HEARTBEAT_INTERVAL_S": str(self.config.supervisor.heartbeat_interval_s),
-            },
-            now,
-        )
+        try:
+            worker.start(
+                {
+                    "BZZZ_WORKER": worker.name,
+                    "BZZZ_RUN_DIR": str(self.run_dir),
+                    "BZZZ_DATA_DIR": str(self.config.data_dir),
+                    "BZZZ_NODE_ID": self.config.node_id,
+                    "BZZZ_HEARTBEAT_INTERVAL_S": str(self.config.supervisor.heartbeat_interval_s),
+                    "BZZZ_WORKERS": ",".join(sorted(self.workers)),
+                },
+                now,
+            )
+        except WorkerStartError as err:
+            # As good as a crash at once: restarted by its policy, counted against the restart
+            # intensity, so a Python that stays unrunnable ends the agent with this reason.
+            log.error("worker could not be started", worker=worker.name, error=str(err))
+            self._on_exit(worker, None, now, failure=f"could not start: {err}")
+            return
         log.info("worker started", worker=worker.name, pid=worker.pid)
 
-    def _on_exit(self, worker: Worker, status: int, now: float) -> None:
-        uptime = now - (worker.started_at or now)
-        reason = (
-            f"hung: no heartbeat for {worker.config.heartbeat_timeout_s}s, killed"
-            if worker.hung
-            else describe_exit(status)
-        )
+    def _on_exit(self, worker: Worker, status: int | None, now: float, failure: str | None = None) -> None:
+        """`status` of the exited process, or None with `failure` when it could not be started."""
+        uptime = 0.0 if failure is not None else now - (worker.started_at or now)
+        if failure is not None:
+            reason = failure
+        elif worker.hung:
+            reason = f"hung: no heartbeat for {worker.config.heartbeat_timeout_s}s, killed"
+        else:
+            reason = describe_exit(status or 0)
         worker.last_exit = reason
         then, worker.then = worker.then, None
         if then == "stop":
@@ -193,7 +250,7 @@ class Supervisor:
         if then == "restart":  # the operator's: immediate, and not counted against intensity
             self._start(worker, now)
             return
-        abnormal = worker.hung or status != 0
+        abnormal = failure is not None or worker.hung or status != 0
         policy = worker.config.restart
         if policy is Restart.TEMPORARY or (policy is Restart.TRANSIENT and not abnormal):
             worker.state = State.EXITED

@@ -21,6 +21,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+class WorkerStartError(Exception):
+    """The worker's process could not be started (the Python, the log file); one line says why."""
+
+
 class State(str, Enum):
     STARTING = "starting"  # process started, no heartbeat yet: not ready
     RUNNING = "running"  # has sent a heartbeat: ready
@@ -64,17 +68,25 @@ class Worker:
         return now - self.started_at if self.started_at is not None and self.process is not None else None
 
     def start(self, env: dict[str, str], now: float) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", self.config.module, *self.config.args],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **env, **self.config.env},
-                start_new_session=True,  # terminal signals go to the supervisor, which stops us in order
-                preexec_fn=_die_with_parent,
-            )
+        """Start the process; WorkerStartError if it cannot be (and nothing changes)."""
+        try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path, "ab")
+        except OSError as err:
+            raise WorkerStartError(f"cannot open its log {self.log_path}: {err.strerror or err}") from None
+        with log:
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", self.config.module, *self.config.args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, **env, **self.config.env},
+                    start_new_session=True,  # terminal signals go to the supervisor, which stops us in order
+                    preexec_fn=_die_with_parent,
+                )
+            except OSError as err:  # e.g. the Python was replaced or lost its execute bit under us
+                raise WorkerStartError(f"cannot execute {sys.executable}: {err.strerror or err}") from None
         self.state = State.STARTING
         self.started_at = now
         self.last_heartbeat = now
@@ -133,4 +145,4 @@ class Worker:
         }
 
 
-__all__ = ["State", "Worker", "describe_exit"]
+__all__ = ["State", "Worker", "WorkerStartError", "describe_exit"]
