@@ -105,3 +105,25 @@ def test_an_agent_shut_down_gives_its_claim_back_and_another_agent_finishes_it(
     assert not any("✅ Done (`agent-1`)" in b for b in bodies)
     pulls = forge.call("GET", "/repos/alice/tasks/pulls?state=all", token="alice-token").json()
     assert [pull["user"]["login"] for pull in pulls] == ["agent-2"]
+
+
+def test_a_task_whose_push_meets_an_outage_is_attempted_again_and_proposed_once(
+        start_agent, forge: Any, tmp_path: Path) -> None:  # noqa: F811
+    for login in AGENTS[:2]:
+        start_agent(workers(forge.url, login, token_for(tmp_path, login)), name=login)
+    number = open_issue(forge, "Write slowly",
+                        "```bzzz-task\nrun: [\"sh -c 'sleep 4; echo slow > SLOW.md'\"]\n```\n")
+    wait_for_comment(forge, number, "🐝 Claimed by", timeout=60)
+    # GitHub goes down while the command runs: the push, the release and the comments meet it.
+    assert forge.call("PUT", "/_forge/faults", token="alice-token", json={"outages": [[0, 8]]}).status_code == 200
+    deadline = time.monotonic() + 180
+    bodies: list[str] = []
+    while time.monotonic() < deadline and not any("✅ Done" in b for b in bodies):
+        time.sleep(0.5)
+        reply = forge.call("GET", f"/repos/alice/tasks/issues/{number}/comments?per_page=100", token="alice-token")
+        if reply.status_code == 200:  # the outage answers 503 to the test too
+            bodies = [c["body"] for c in reply.json()]
+    assert len([b for b in bodies if "Attempt 1 of 3 failed" in b]) == 1  # the outage did fail attempt 1
+    assert len([b for b in bodies if "✅ Done" in b]) == 1
+    pulls = forge.call("GET", "/repos/alice/tasks/pulls?state=all", token="alice-token").json()
+    assert len(pulls) == 1

@@ -247,3 +247,21 @@ def test_an_unchanged_issue_is_parsed_once_and_an_unlabelled_one_is_never_fetche
     assert parsed == ["Needs curl", "Needs curl"]  # a change is looked at again
     assert "needs tool 'curl'" in agents[0].skipped[("alice/tasks", 3)]
     close(agents)
+
+
+def test_github_s_secondary_rate_limit_makes_the_agent_wait_not_hammer(tmp_path: Path) -> None:
+    seed = SEED.replace('      - {title: "Fetch the data", body: "run curl", labels: [bzzz-task]}\n',
+                        "".join(f'      - {{title: "Task {n}", labels: [bzzz-task]}}\n' for n in range(1, 4)))
+    forge = start_forge(tmp_path / "forge", "--secondary-per-minute", "2", "--secondary-minute-seconds", "6", seed=seed)
+    try:
+        runs = Runs(DONE)
+        agents = make_agents(forge, tmp_path, runs, logins=("agent-1",))
+        done = lambda: len([b for _, b in comments(forge, 1) + comments(forge, 2) + comments(forge, 3)  # noqa: E731
+                            if "✅ Done" in b]) == 3
+        step_until(agents, done, 120, "three tasks done under the limit")
+        refused = [e for e in forge.exchanges() if e["status"] == 403 and e["method"] == "POST"]
+        assert refused  # the limit was really met (each task posts a claim and an outcome)
+        assert len(refused) <= 6  # and each meeting was waited out, not retried at once
+        close(agents)
+    finally:
+        stop_forge(forge)

@@ -78,7 +78,7 @@ from bzzz import redaction
 from bzzz.github.approval import Approval, decide, task_digest
 from bzzz.github.budget import CommentBudget
 from bzzz.github.claims import FAILED_LABEL, Claimer
-from bzzz.github.client import Poller
+from bzzz.github.client import Poller, rate_limited_for
 from bzzz.github.reporter import Reporter
 from bzzz.github.tasks import Capabilities, LabelFilter, assess, parse_task
 from bzzz.state import WorkerState
@@ -223,6 +223,11 @@ class GithubAgent:
                 try:
                     self._poll(repo)
                 except GITHUB_DOWN as error:
+                    wait = rate_limited_for(error)
+                    if wait is not None:  # a secondary limit (or 429): no request before GitHub says
+                        self.next_poll = now + max(wait, self.settings.poll_interval_s)
+                        self.log.warning("GitHub rate-limits this agent; waiting", repo=repo, wait_s=round(wait, 1))
+                        return
                     self.log.warning("polling failed; will try again", repo=repo, error=str(error))
 
     def _tend(self, held: _Held, now: float) -> None:

@@ -147,6 +147,31 @@ def _json(body: str) -> Any:
     return json.loads(body) if body else []
 
 
+RATE_LIMIT_DEFAULT_S = 60.0  # GitHub: without Retry-After or a spent budget, wait a minute
+RATE_LIMIT_MAX_S = 3660.0  # the primary limit resets within the hour
+
+
+def rate_limited_for(error: Exception) -> float | None:
+    """Seconds GitHub asks the client to wait, if `error` is a rate limit (a primary one, a
+    secondary one, 429), as its documentation says to read it: `Retry-After`, else
+    `X-RateLimit-Reset` when the budget is spent, else a minute. None: not a rate limit."""
+    if not isinstance(error, GithubException):
+        return None
+    headers = {str(k).lower(): str(v) for k, v in (error.headers or {}).items()}
+    secondary = "secondary rate limit" in str(error.data).lower()
+    if not (error.status == 429 or (error.status == 403 and (
+            "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0" or secondary))):
+        return None
+    delay = RATE_LIMIT_DEFAULT_S
+    retry_after = headers.get("retry-after", "").strip()
+    reset = headers.get("x-ratelimit-reset", "").strip()
+    if retry_after.isdigit():
+        delay = float(retry_after)
+    elif headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
+        delay = float(reset) - time.time() + 1.0
+    return min(max(delay, 1.0), RATE_LIMIT_MAX_S)
+
+
 def server_time(headers: dict[str, Any]) -> float | None:
     """GitHub's clock at the moment it answered (the `Date` header), as an epoch."""
     date = {k.lower(): v for k, v in headers.items()}.get("date")
@@ -158,4 +183,5 @@ def server_time(headers: dict[str, Any]) -> float | None:
         return None
 
 
-__all__ = ["Poller", "RateBudget", "TokenError", "connect", "load_token", "next_page", "server_time"]
+__all__ = ["Poller", "RateBudget", "TokenError", "connect", "load_token", "next_page", "rate_limited_for",
+           "server_time"]

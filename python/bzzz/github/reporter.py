@@ -65,6 +65,7 @@ from github.GithubException import GithubException, RateLimitExceededException
 from github.Issue import Issue
 
 from bzzz.github.budget import CommentBudget
+from bzzz.github.client import RATE_LIMIT_DEFAULT_S, rate_limited_for
 from bzzz.redaction import REDACTED, REDACTOR, Redactor
 from bzzz.state import WorkerState
 from bzzz.state.store import OutboxItem
@@ -74,8 +75,6 @@ MAX_BODY_CHARS = 65536  # GitHub's limit on a comment or issue body
 _TRUNCATED = "\n\n*(truncated)*"
 _PAYLOAD_VERSION = 1
 _SCAN = 100_000  # undelivered outbox items looked at per deliver(): all of them, in practice
-_RATE_LIMIT_DEFAULT_S = 60.0  # GitHub: without Retry-After or a spent budget, wait a minute
-_RATE_LIMIT_MAX_S = 3660.0  # the primary limit resets within the hour
 _REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 
 log = structlog.get_logger("bzzz.github")
@@ -413,17 +412,11 @@ class Reporter:
 def _classify(error: Exception) -> _Verdict:
     if isinstance(error, GithubException):
         status = error.status
-        headers = {str(k).lower(): str(v) for k, v in (error.headers or {}).items()}
-        if status == 429 or (
-            status == 403
-            and (
-                isinstance(error, RateLimitExceededException)
-                or "retry-after" in headers
-                or headers.get("x-ratelimit-remaining") == "0"
-                or "secondary rate limit" in str(error.data).lower()
-            )
-        ):
-            return _Verdict(True, status, _rate_limit_delay(headers))
+        wait = rate_limited_for(error)
+        if wait is None and isinstance(error, RateLimitExceededException):
+            wait = RATE_LIMIT_DEFAULT_S
+        if wait is not None:
+            return _Verdict(True, status, wait)
         if status >= 500 or status == 408:
             return _Verdict(True, status)
         return _Verdict(False, status)  # 400, 401, 403, 404, 410, 422, ...: retrying will not help
@@ -432,17 +425,6 @@ def _classify(error: Exception) -> _Verdict:
     if isinstance(error, requests.RequestException | OSError):
         return _Verdict(True, type(error).__name__)
     return _Verdict(True, type(error).__name__, unexpected=True)
-
-
-def _rate_limit_delay(headers: dict[str, str]) -> float:
-    delay = _RATE_LIMIT_DEFAULT_S
-    retry_after = headers.get("retry-after", "")
-    reset = headers.get("x-ratelimit-reset", "")
-    if retry_after.strip().isdigit():
-        delay = float(retry_after)
-    elif headers.get("x-ratelimit-remaining") == "0" and reset.strip().isdigit():
-        delay = float(reset) - time.time() + 1.0
-    return min(max(delay, 1.0), _RATE_LIMIT_MAX_S)
 
 
 def _repo(full_name: str) -> str:
