@@ -125,7 +125,10 @@ def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: s
     if bootstrap:
         mesh_args += ["--bootstrap", bootstrap]
     github_args = ["--base-url", forge_url, "--login", name, "--repo", "alice/widgets", "--poll-interval", "1",
-                   "--settle", "0.3", "--pace", "0", "--task-timeout", "300", "--max-tasks", "1"]
+                   "--settle", "0.3", "--pace", "0", "--task-timeout", "300", "--max-tasks", "1",
+                   # The executor's trust, checked before claiming: an issue that is not approved is
+                   # told so once and left unclaimed, not claimed and failed.
+                   "--trust-author", "alice"]
     # No --tool / --model: the github worker claims with what the mesh worker advertises.
     executor_args = ["--base-url", forge_url, "--login", name, "--trust-author", "alice", "--time-limit", "60"]
     for tool in ALLOWED:
