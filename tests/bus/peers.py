@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -33,7 +34,8 @@ class JsonStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.state = json.loads(path.read_text()) if path.exists() else {"effects": [], "replies": {}}
+        fresh: dict[str, Any] = {"effects": [], "replies": {}, "dies_unanswered": {}}
+        self.state: dict[str, Any] = json.loads(path.read_text()) if path.exists() else fresh
 
     def seen(self, request_id: str) -> bytes | None:
         reply = self.state["replies"].get(request_id)
@@ -42,9 +44,13 @@ class JsonStore:
     def remember(self, request_id: str, reply: bytes) -> None:
         assert self.seen(request_id) == reply, "the handler commits its reply with its effect"
 
-    def commit(self, request_id: str, effect: str, reply: bytes) -> None:
+    def commit(self, request_id: str, effect: str, reply: bytes, *, then_die: bool = False) -> None:
         self.state["effects"].append(effect)
         self.state["replies"][request_id] = reply.hex()
+        if then_die:
+            # In the same write as the effect, not after it: a kill -9 from outside can land
+            # between the commit and the planned one, and the process dies unanswered either way.
+            self.state["dies_unanswered"][effect] = os.getpid()
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state))
         os.replace(tmp, self.path)
@@ -52,6 +58,8 @@ class JsonStore:
 
 def serve(args: argparse.Namespace) -> None:
     crash_after = {int(n) for n in args.crash_after.split(",") if n}
+    if crash_after and not args.store:
+        sys.exit("--crash-after needs --store: the store is where a planned crash is recorded")
     handled_log = open(args.handled_log, "a") if args.handled_log else None
     store = JsonStore(Path(args.store)) if args.store else None
 
@@ -60,10 +68,10 @@ def serve(args: argparse.Namespace) -> None:
             handled_log.write(request.request_id + "\n")
             handled_log.flush()
         reply = b"done:" + request.body + b" by " + args.answer.encode()
+        crash = request.body.isdigit() and int(request.body) in crash_after
         if store is not None:
-            store.commit(request.request_id, request.body.decode(), reply)
-        if request.body.isdigit() and int(request.body) in crash_after:
-            (Path(args.run_dir) / f"crashed-after-{request.body.decode()}").touch()  # for the test to count
+            store.commit(request.request_id, request.body.decode(), reply, then_die=crash)
+        if crash:
             os.kill(os.getpid(), signal.SIGKILL)  # the work is done, the reply never leaves
         return reply
 
@@ -114,7 +122,7 @@ def main() -> None:
     s.add_argument("--answer", default="")
     s.add_argument("--store", default="")
     s.add_argument("--handled-log", default="")
-    s.add_argument("--crash-after", default="")
+    s.add_argument("--crash-after", default="", help="die by kill -9 right after committing these bodies")
     s.set_defaults(run=serve)
     p = roles.add_parser("publish")
     p.add_argument("run_dir")
