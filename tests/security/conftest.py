@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,26 @@ repos:
     files: {README.md: "# Tasks\\n"}
     labels: [{name: bzzz-task}, {name: bzzz-approved}]
 """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_searchable() -> Iterator[None]:
+    """As root, let the other uids these tests run as reach the checkout (its code, its venv):
+    a checkout made by root may sit in a directory only root can search (`mktemp -d`). Search
+    permission only, on the checkout's own ancestors, and restored afterwards."""
+    changed: list[tuple[Path, int]] = []
+    if os.geteuid() == 0:
+        checkout = Path(__file__).resolve().parents[2]
+        for folder in (checkout, *checkout.parents):
+            mode = stat.S_IMODE(folder.stat().st_mode)
+            if not mode & 0o001:
+                folder.chmod(mode | 0o001)
+                changed.append((folder, mode))
+    try:
+        yield
+    finally:
+        for folder, mode in reversed(changed):
+            folder.chmod(mode)
 
 
 @pytest.fixture
