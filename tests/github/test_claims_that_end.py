@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bzzz.executor.sandbox import clean_stale
 from tests.executor.test_end_to_end import open_issue, wait_for_comment
 from tests.forge.conftest import start_forge, stop_forge
 from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
@@ -96,6 +97,9 @@ def test_an_agent_shut_down_gives_its_claim_back_and_another_agent_finishes_it(
     wait_for_comment(forge, number, "Claimed by `agent-1`", timeout=60)
     slow.call("shutdown")
     assert slow.process.wait(60) == 0
+    # Its executor was stopped mid-task: the task's area is left for the next start to clean,
+    # and there is no next start here.
+    clean_stale(slow.data_dir / "workspaces")
     given_back = issue(forge, number)
     assert given_back["assignees"] == [] and "bzzz:claimed" not in {x["name"] for x in given_back["labels"]}
     ended = [c["body"] for c in comments(forge, number) if c["user"]["login"] == "agent-1"]
