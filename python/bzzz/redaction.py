@@ -51,7 +51,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterable
-from typing import IO, Any, TextIO
+from typing import IO, Any, AnyStr, TextIO
 
 REDACTED = "[REDACTED]"
 MIN_SECRET_BYTES = 6
@@ -180,26 +180,10 @@ class Redactor:
         return self._longest
 
     def redact(self, text: str) -> str:
-        pattern = self._text
-        if pattern is None:
-            return text
-        text, count = pattern.subn(REDACTED, text)
-        for _ in range(_PASSES):
-            if not count:
-                break
-            text, count = pattern.subn(REDACTED, text)
-        return text
+        return text if self._text is None else _until_stable(self._text, REDACTED, text)
 
     def redact_bytes(self, data: bytes) -> bytes:
-        pattern = self._bytes
-        if pattern is None:
-            return data
-        data, count = pattern.subn(_REDACTED_BYTES, data)
-        for _ in range(_PASSES):
-            if not count:
-                break
-            data, count = pattern.subn(_REDACTED_BYTES, data)
-        return data
+        return data if self._bytes is None else _until_stable(self._bytes, _REDACTED_BYTES, data)
 
     def redact_value(self, value: Any) -> Any:
         """`value` with every string (dict keys too) and bytes in it redacted, through dicts,
@@ -390,3 +374,14 @@ __all__ = [
     "register_secret",
     "structlog_processor",
 ]
+
+
+def _until_stable(pattern: re.Pattern[AnyStr], replacement: AnyStr, value: AnyStr) -> AnyStr:
+    """Replace until nothing matches (a replacement can join its neighbours into a new match),
+    at most `_PASSES` more times."""
+    value, count = pattern.subn(replacement, value)
+    for _ in range(_PASSES):
+        if not count:
+            break
+        value, count = pattern.subn(replacement, value)
+    return value
