@@ -47,7 +47,8 @@ from bzzz.log.service import append_request
 from bzzz.mesh import advertised
 from bzzz.supervisor.rundir import PID_FILE
 from bzzz.state import WorkerState
-from bzzz.workers import outbox, runtime
+from bzzz.state import outbox
+from bzzz.workers import runtime
 
 log = structlog.get_logger("bzzz.workers.github")
 
