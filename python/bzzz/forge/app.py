@@ -28,7 +28,8 @@ from starlette.types import ASGIApp
 
 from bzzz.forge.api import ApiError, ContentLimiter, RateLimiter, authenticate, parse_json
 from bzzz.forge.faults import Faults, FaultSettings
-from bzzz.forge.git import Repositories, http_backend
+from bzzz.forge.git_http import http_backend
+from bzzz.forge.repositories import Repositories
 from bzzz.forge.render import Renderer
 from bzzz.forge.routes import ROUTES
 from bzzz.forge.store import Row, Store
