@@ -13,7 +13,7 @@ import contextlib
 import functools
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -25,6 +25,9 @@ from starlette.types import Receive, Scope, Send
 from bzzz.forge.repositories import Repositories, git_env
 
 log = structlog.get_logger("bzzz.forge.git_http")
+
+# A 401 with this makes git retry with the credentials it has (as GitHub answers, hence the realm).
+BASIC_CHALLENGE: Mapping[str, str] = {"WWW-Authenticate": 'Basic realm="GitHub"'}
 
 _HTTP_PATHS = frozenset({"/info/refs", "/git-upload-pack", "/git-receive-pack", "/HEAD"})
 _MAX_CGI_HEADER = 64 * 1024
@@ -60,9 +63,7 @@ async def http_backend(
         path_info == "/info/refs" and "git-receive-pack" in parse_qs(query).get("service", [])
     )
     if pushing and not remote_user:
-        return PlainTextResponse(
-            "Authentication required to push", status_code=401, headers={"WWW-Authenticate": 'Basic realm="GitHub"'}
-        )
+        return PlainTextResponse("Authentication required to push", status_code=401, headers=BASIC_CHALLENGE)
 
     env = git_env(repos.root)
     env.update(
@@ -238,4 +239,4 @@ class _BackendResponse(StreamingResponse):
             await self.run.finish()
 
 
-__all__ = ["http_backend", "http_backend_program"]
+__all__ = ["BASIC_CHALLENGE", "http_backend", "http_backend_program"]
