@@ -18,6 +18,7 @@ from pydantic import BaseModel
 SETTINGS: dict[str, str] = {
     "bzzz.workers.log": "bzzz.log.service:LogWorkerSettings",
     "bzzz.workers.mesh": "bzzz.mesh.settings:MeshSettings",
+    "bzzz.workers.hmmm": "bzzz.hmmm.service:HmmmWorkerSettings",
 }
 
 
