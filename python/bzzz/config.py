@@ -87,7 +87,7 @@ class SupervisorConfig(BaseModel):
 def default_workers() -> dict[str, WorkerConfig]:
     """What an agent runs unless its config names its workers: its signed log, the mesh
     (listening on port 4001 of every address, finding peers by mDNS and the DHT), and hmmm
-    (following and journalling its peers' discussions; it reviews only with an `--ollama`)."""
+    (following and journalling its peers' discussions; it reviews only with `ollama_endpoints`)."""
     return {"log": WorkerConfig(module="bzzz.workers.log"), "mesh": WorkerConfig(module="bzzz.workers.mesh"),
             "hmmm": WorkerConfig(module="bzzz.workers.hmmm")}
 

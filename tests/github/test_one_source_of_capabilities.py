@@ -3,7 +3,6 @@ never with a list of its own, so peers and GitHub see the same agent."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -32,8 +31,9 @@ def test_the_agent_claims_with_what_its_mesh_advertises_not_with_its_flags(
         start_agent, forge: Any, tmp_path: Path) -> None:  # noqa: F811
     config = workers(forge.url, "agent-1", token_for(tmp_path, "agent-1"), "--tool", "pytest")
     config["mesh"] = {"module": "bzzz.workers.mesh", "heartbeat_timeout_s": 30.0,
-                      "args": ["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-dht", "--interval", "1",
-                               "--settings", json.dumps({"capabilities": {"ollama_endpoints": [], "tools": ["sh"]}})]}
+                      "settings": {"listen": ["/ip4/127.0.0.1/tcp/0"], "capabilities_interval_s": 1,
+                                   "discovery": {"mdns": False, "dht": False},
+                                   "capabilities": {"ollama_endpoints": [], "tools": ["sh"]}}}
     agent = start_agent(config, name="agent-1")
     needs_pytest = open_issue(forge, "Run the tests", "```bzzz-task\nneeds: {tools: [pytest]}\n"
                                                       "run: [\"sh -c 'echo ok > OK.md'\"]\n```\n")

@@ -3,7 +3,6 @@ joined on 127.0.0.1, each thinking with its own scripted Ollama (or with no mode
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,35 +16,32 @@ from tests.supervisor.conftest import Agent
 
 
 def workers(*, port: int, bootstrap: list[str] = (), tools: tuple[str, ...] = ("git", "sh"),  # type: ignore[assignment]
-            ollama: str | None = None, hmmm_args: tuple[str, ...] = (),
+            ollama: str | None = None, hmmm_settings: dict[str, Any] | None = None,
             gossip: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    settings = {"capabilities": {"ollama_endpoints": [ollama] if ollama else [], "tools": list(tools)},
-                "discovery": {"redial_initial_s": 0.2, "redial_max_s": 1.0}, "gossip": gossip or {}}
-    mesh_args = ["--listen", f"/ip4/127.0.0.1/tcp/{port}", "--no-mdns", "--no-dht", "--interval", "1",
-                 "--settings", json.dumps(settings)]
-    for addr in bootstrap:
-        mesh_args += ["--bootstrap", addr]
-    hmmm = ["--gather", "5", *hmmm_args]
-    if ollama:
-        hmmm += ["--ollama", ollama]
+    mesh = {"listen": [f"/ip4/127.0.0.1/tcp/{port}"], "capabilities_interval_s": 1,
+            "capabilities": {"ollama_endpoints": [ollama] if ollama else [], "tools": list(tools)},
+            "discovery": {"mdns": False, "dht": False, "bootstrap": list(bootstrap),
+                          "redial_initial_s": 0.2, "redial_max_s": 1.0},
+            "gossip": gossip or {}}
+    discussing = {"gather_s": 5, **(hmmm_settings or {}), "ollama_endpoints": [ollama] if ollama else []}
     return {
         "log": {"module": "bzzz.workers.log"},
-        "mesh": {"module": "bzzz.workers.mesh", "heartbeat_timeout_s": 15.0, "args": mesh_args},
-        "hmmm": {"module": "bzzz.workers.hmmm", "heartbeat_timeout_s": 15.0, "args": hmmm},
+        "mesh": {"module": "bzzz.workers.mesh", "heartbeat_timeout_s": 15.0, "settings": mesh},
+        "hmmm": {"module": "bzzz.workers.hmmm", "heartbeat_timeout_s": 15.0, "settings": discussing},
     }
 
 
 def start_cluster(start_agent: Callable[..., Agent], names: list[str], *, ollama: dict[str, str] | None = None,
-                  tools: dict[str, tuple[str, ...]] | None = None, hmmm_args: dict[str, tuple[str, ...]] | None = None,
+                  tools: dict[str, tuple[str, ...]] | None = None, hmmm_settings: dict[str, dict[str, Any]] | None = None,
                   gossip: dict[str, Any] | None = None) -> list[Agent]:
     """Agents `names`, every one bootstrapping to the first; returns once all hear each other."""
-    ollama, tools, hmmm_args = ollama or {}, tools or {}, hmmm_args or {}
+    ollama, tools, hmmm_settings = ollama or {}, tools or {}, hmmm_settings or {}
     ports = {name: free_port() for name in names}
     agents: list[Agent] = []
     first_addr: list[str] = []
     for name in names:
         agent = start_agent(workers(port=ports[name], bootstrap=first_addr, ollama=ollama.get(name),
-                                    tools=tools.get(name, ("git", "sh")), hmmm_args=hmmm_args.get(name, ()),
+                                    tools=tools.get(name, ("git", "sh")), hmmm_settings=hmmm_settings.get(name),
                                     gossip=gossip), name=name, node_id=name)
         agents.append(agent)
         if not first_addr:

@@ -123,8 +123,8 @@ def test_a_question_for_a_human_is_escalated_and_each_webhook_gets_it_exactly_on
     with (fake_ollama(MODEL, ["-"], rules={"TASK: answer": ["HUMAN: only the maintainers know the compatibility policy."]})
           as claimant, fake_ollama(MODEL, [f"QUESTION: {question}"]) as asker):
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": asker.url},
-                                hmmm_args={"c": ("--n8n-webhook", f"{webhooks.url}/n8n",
-                                                 "--slack-webhook", f"{webhooks.url}/slack")})
+                                hmmm_settings={"c": {"n8n_webhook": f"{webhooks.url}/n8n",
+                                                     "slack_webhook": f"{webhooks.url}/slack"}})
         verdict = hmmm(a).discuss(REPO, 3, TITLE, BODY, PLAN, window_s=REPLY_WINDOW_S)
 
     # A question does not block: the claimant goes ahead, and a person is asked.
@@ -178,7 +178,7 @@ def test_a_discussion_past_its_ttl_ends_and_nothing_more_is_admitted(start_agent
           fake_ollama(MODEL, ["OBJECTION: no."]) as critic):
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": critic.url},
                                 gossip={"safeguards": {"discussion_ttl_s": 10}},
-                                hmmm_args={"a": ("--settings", json.dumps({"max_revisions": 1000}))})
+                                hmmm_settings={"a": {"max_revisions": 1000}})
         # The period outlasts the TTL, so only the TTL can end this discussion, however slow a round is.
         verdict = hmmm(a).discuss(REPO, 6, TITLE, BODY, PLAN, window_s=60)
 

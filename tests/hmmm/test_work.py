@@ -48,7 +48,7 @@ def working_agent(start_agent: Any, forge: Any, tmp_path: Path, worker: FakeOlla
     critic_agent, helper_agent = start_cluster(start_agent, ["critic", "helper"],
                                                ollama={"critic": critic.url, "helper": helper.url})
     first = MeshClient(critic_agent.run_dir).status()["listen"][0]
-    crew = workers(port=free_port(), bootstrap=[first], ollama=worker.url, hmmm_args=("--window", "8"))
+    crew = workers(port=free_port(), bootstrap=[first], ollama=worker.url, hmmm_settings={"window_s": 8})
     crew["github"] = {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
                       "args": ["--base-url", forge.url, "--login", "agent-1", "--repo", "alice/tasks",
                                "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0", "--task-timeout", "300"]}

@@ -43,7 +43,7 @@ def base58(data: bytes) -> str:
 
 
 def test_gossip_flows_both_ways_between_a_go_libp2p_peer_and_a_bzzz_agent(go_peer_binary, start_agent) -> None:  # noqa: F811
-    agent = start_agent({"mesh": mesh_worker("--listen", f"/ip4/127.0.0.1/tcp/{free_port()}")}, name="bzzz")
+    agent = start_agent({"mesh": mesh_worker(f"/ip4/127.0.0.1/tcp/{free_port()}")}, name="bzzz")
     agent.wait_running("mesh", timeout=30)
     mesh = MeshClient(agent.run_dir)
     status = wait_until(lambda: mesh.status()["listen"] and mesh.status(), 30, "the agent listening")

@@ -31,10 +31,8 @@ ENTRY = 1024
 
 
 def agent_with_log(start_agent: Callable[..., Agent], name: str, bootstrap: list[str] = ()) -> Agent:  # type: ignore[assignment]  # noqa: F811
-    extra: list[str] = ["--listen", f"/ip4/127.0.0.1/tcp/{free_port()}"]
-    for addr in bootstrap:
-        extra += ["--bootstrap", addr]
-    agent = start_agent({"log": {"module": "bzzz.workers.log"}, "mesh": mesh_worker(*extra)}, name=name, node_id=name)
+    mesh = mesh_worker(f"/ip4/127.0.0.1/tcp/{free_port()}", bootstrap)
+    agent = start_agent({"log": {"module": "bzzz.workers.log"}, "mesh": mesh}, name=name, node_id=name)
     agent.wait_running("mesh", timeout=30)
     agent.wait_running("log", timeout=30)
     wait_until(lambda: MeshClient(agent.run_dir).status()["listen"], 30, f"{name} listening")

@@ -3,7 +3,6 @@ by reason, nothing reaches the agent's bus, and the agent keeps running and list
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 import urllib.request
@@ -36,11 +35,11 @@ def rejected(agent: Agent) -> dict[str, float]:
     return dict(MeshClient(agent.run_dir).status()["metrics"]["bzzz_mesh_rejected_total"])
 
 
-def start_target(start_agent: Callable[..., Agent], *extra: str) -> tuple[Agent, str]:
+def start_target(start_agent: Callable[..., Agent], **settings: Any) -> tuple[Agent, str]:
     # A one-second router memory, so that a replay a few seconds later reaches the gate.
-    settings = json.dumps({"capabilities": {"ollama_endpoints": [], "tools": ["sh"]}, "gossip": {"seen_ttl_s": 1}})
-    agent = start_agent({"mesh": mesh_worker("--listen", f"/ip4/127.0.0.1/tcp/{free_port()}", "--settings", settings,
-                                             *extra)}, name="target")
+    agent = start_agent({"mesh": mesh_worker(f"/ip4/127.0.0.1/tcp/{free_port()}",
+                                             capabilities={"ollama_endpoints": [], "tools": ["sh"]},
+                                             gossip={"seen_ttl_s": 1}, **settings)}, name="target")
     agent.wait_running("mesh", timeout=30)
     addr = wait_until(lambda: MeshClient(agent.run_dir).status()["listen"], 30, "the agent listening")[0]
     return agent, addr
@@ -50,7 +49,7 @@ def test_forged_misattributed_malformed_oversize_replayed_and_expired_messages_a
     start_agent,  # noqa: F811
 ) -> None:
     metrics_port = free_port()
-    agent, addr = start_target(start_agent, "--metrics-port", str(metrics_port))
+    agent, addr = start_target(start_agent, metrics_port=metrics_port)
     pid = agent.worker("mesh")["pid"]
     now = int(time.time() * 1000)
     genuine = escalation(seq=2)

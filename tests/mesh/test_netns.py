@@ -9,7 +9,6 @@ work across network namespaces).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,14 +47,13 @@ class NsAgent:
         return set(self.mesh.status()["connected"])
 
 
-def start_agent(host: Host, root: Path, *args: str) -> NsAgent:
+def start_agent(host: Host, root: Path, discovery: dict[str, Any]) -> NsAgent:
     data_dir = root / host.name
     data_dir.mkdir(parents=True)
-    settings = {"capabilities": {"ollama_endpoints": [], "tools": ["sh"]},
-                "discovery": {"redial_initial_s": 0.5, "redial_max_s": 2.0, "dht_interval_s": 2.0}}
-    mesh = {"module": "bzzz.workers.mesh", "heartbeat_timeout_s": 15.0,
-            "args": ["--listen", f"/ip4/{host.ip}/tcp/4001", "--interval", str(INTERVAL_S),
-                     "--settings", json.dumps(settings), *args]}
+    settings = {"listen": [f"/ip4/{host.ip}/tcp/4001"], "capabilities_interval_s": INTERVAL_S,
+                "capabilities": {"ollama_endpoints": [], "tools": ["sh"]},
+                "discovery": {"redial_initial_s": 0.5, "redial_max_s": 2.0, "dht_interval_s": 2.0, **discovery}}
+    mesh = {"module": "bzzz.workers.mesh", "heartbeat_timeout_s": 15.0, "settings": settings}
     config = data_dir / "bzzz.toml"
     config.write_text(toml_config(data_dir, {"mesh": mesh}).replace('node_id = "test-agent"', f'node_id = "{host.name}"'))
     log = (data_dir / "agent.out").open("w")
@@ -77,11 +75,11 @@ def wait_up(agents: list[NsAgent]) -> None:
 
 
 @contextmanager
-def cluster(tmp_path: Path, args_for: Any) -> Iterator[tuple[Lan, list[NsAgent]]]:
+def cluster(tmp_path: Path, discovery_for: Any) -> Iterator[tuple[Lan, list[NsAgent]]]:
     with Lan(AGENTS) as lan:
         agents: list[NsAgent] = []
         for host in lan.hosts:
-            agents.append(start_agent(host, tmp_path, *args_for(host, agents)))
+            agents.append(start_agent(host, tmp_path, discovery_for(host, agents)))
             if not agents[-1].peer_id:
                 wait_up(agents[-1:])  # the next agent may need this one's address
         yield lan, agents
@@ -99,7 +97,7 @@ def address(agent: NsAgent) -> str:
 def test_agents_on_one_lan_find_each_other_by_mdns_and_a_partitioned_host_drops_out_and_returns(
     tmp_path: Path,
 ) -> None:
-    with cluster(tmp_path, lambda host, earlier: ["--no-dht"]) as (lan, agents):
+    with cluster(tmp_path, lambda host, earlier: {"dht": False}) as (lan, agents):
         wait_until(lambda: everyone_hears_everyone(agents), 90, "every agent to hear every other by mDNS")
 
         cut, rest = agents[-1], agents[:-1]
@@ -113,8 +111,8 @@ def test_agents_on_one_lan_find_each_other_by_mdns_and_a_partitioned_host_drops_
 
 
 def test_agents_find_each_other_from_bootstrap_addresses_alone(tmp_path: Path) -> None:
-    def bootstrap_to_first(host: Host, earlier: list[NsAgent]) -> list[str]:
-        return ["--no-mdns", "--no-dht", *(["--bootstrap", address(earlier[0])] if earlier else [])]
+    def bootstrap_to_first(host: Host, earlier: list[NsAgent]) -> dict[str, Any]:
+        return {"mdns": False, "dht": False, "bootstrap": [address(earlier[0])] if earlier else []}
 
     with cluster(tmp_path, bootstrap_to_first) as (lan, agents):
         wait_until(lambda: everyone_hears_everyone(agents), 90, "every agent to hear every other through the first")
@@ -125,8 +123,8 @@ def test_agents_find_each_other_from_bootstrap_addresses_alone(tmp_path: Path) -
 
 
 def test_agents_that_know_only_one_peer_find_the_rest_through_the_dht(tmp_path: Path) -> None:
-    def bootstrap_to_first(host: Host, earlier: list[NsAgent]) -> list[str]:
-        return ["--no-mdns", *(["--bootstrap", address(earlier[0])] if earlier else [])]
+    def bootstrap_to_first(host: Host, earlier: list[NsAgent]) -> dict[str, Any]:
+        return {"mdns": False, "bootstrap": [address(earlier[0])] if earlier else []}
 
     with cluster(tmp_path, bootstrap_to_first) as (lan, agents):
         ids = {a.peer_id for a in agents}

@@ -18,22 +18,26 @@ from bzzz._core import verify_envelope
 from bzzz.bus import ServiceError, Subscriber
 import msgspec
 
+from pydantic import BaseModel
+
 from bzzz.mesh.client import PEERS_TOPIC, MeshClient, PeerEvent, gossip_bus_topic
-from tests.supervisor.conftest import Agent, start_agent  # noqa: F401 - the fixture
+from bzzz.mesh.settings import MeshSettings
+from tests.supervisor.conftest import Agent, start_agent, toml_config  # noqa: F401 - the fixture
 
 META_TOPIC = "bzzz/meta/issue/acme/widgets/12"
 
 
-def mesh_worker(*extra: str) -> dict[str, Any]:
-    if "--listen" not in extra:
-        extra = ("--listen", "/ip4/127.0.0.1/tcp/0", *extra)
+def mesh_worker(listen: str = "/ip4/127.0.0.1/tcp/0", bootstrap: list[str] = (),  # type: ignore[assignment]
+                **settings: Any) -> dict[str, Any]:
+    """A mesh worker on 127.0.0.1 for tests; `settings` replace whole top-level settings."""
     return {
         "module": "bzzz.workers.mesh",
         "heartbeat_timeout_s": 10.0,
-        "args": ["--no-mdns", "--no-dht", "--interval", "0.5",
-                 "--settings", json.dumps({"capabilities": {"ollama_endpoints": [], "tools": ["git", "sh"]},
-                                           "discovery": {"redial_initial_s": 0.2, "redial_max_s": 1.0}}),
-                 *extra],
+        "settings": {"listen": [listen], "capabilities_interval_s": 0.5,
+                     "capabilities": {"ollama_endpoints": [], "tools": ["git", "sh"]},
+                     "discovery": {"mdns": False, "dht": False, "bootstrap": list(bootstrap),
+                                   "redial_initial_s": 0.2, "redial_max_s": 1.0},
+                     **settings},
     }
 
 
@@ -59,14 +63,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_pair(start_agent: Callable[..., Agent], *extra: str) -> tuple[Agent, Agent]:
+def start_pair(start_agent: Callable[..., Agent], **settings: Any) -> tuple[Agent, Agent]:
     # A fixed port for the first agent, as in a real cluster: its address outlives a restart.
     first = start_agent({"log": {"module": "bzzz.workers.log"},
-                         "mesh": mesh_worker("--listen", f"/ip4/127.0.0.1/tcp/{free_port()}", *extra)}, name="first")
+                         "mesh": mesh_worker(f"/ip4/127.0.0.1/tcp/{free_port()}", **settings)}, name="first")
     first.wait_running("mesh", timeout=30)
     first_addr = wait_until(lambda: mesh_status(first)["listen"], 30, "the first agent listening")[0]
     second = start_agent({"log": {"module": "bzzz.workers.log"},
-                          "mesh": mesh_worker("--bootstrap", first_addr, *extra)}, name="second")
+                          "mesh": mesh_worker(bootstrap=[first_addr], **settings)}, name="second")
     second.wait_running("mesh", timeout=30)
     return first, second
 
@@ -107,7 +111,7 @@ def test_the_cli_says_so_when_no_mesh_worker_answers(tmp_path: Path) -> None:
 
 def test_a_change_is_broadcast_at_once_and_announced_on_the_bus(start_agent) -> None:  # noqa: F811
     # A 30-second period: what arrives within seconds was sent because something changed.
-    first, second = start_pair(start_agent, "--interval", "30")
+    first, second = start_pair(start_agent, capabilities_interval_s=30)
     first_id = mesh_status(first)["peer_id"]
     wait_until(lambda: live_peer_ids(second) == {first_id}, 30, "the second agent to hear the first")
     with Subscriber(second.run_dir, "test") as events:
@@ -180,10 +184,52 @@ def test_a_killed_mesh_worker_comes_back_with_the_same_peer_id_and_is_heard_agai
         wait_until(lambda: first_id in live_peer_ids(second), 30, "the first agent heard again")
 
 
-def test_the_worker_explains_its_arguments_and_refuses_bad_ones() -> None:
-    env = {**os.environ, "BZZZ_WORKER": "mesh", "BZZZ_RUN_DIR": "/nonexistent", "BZZZ_DATA_DIR": "/nonexistent"}
-    shown = subprocess.run([sys.executable, "-m", "bzzz.workers.mesh", "--help"], capture_output=True, text=True, env=env)
-    assert shown.returncode == 0 and "--bootstrap" in shown.stdout and "Prometheus" in shown.stdout
-    bad = subprocess.run([sys.executable, "-m", "bzzz.workers.mesh", "--bootstrap", "/ip4/10.0.0.1/tcp/4001"],
-                         capture_output=True, text=True, env=env)
-    assert bad.returncode == 2 and "/p2p/<peer id>" in bad.stderr
+def test_the_settings_are_shown_with_their_sources_and_a_bad_one_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "bzzz.toml"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
+
+    def bzzz(command: list[str], settings: dict[str, Any], **env: str) -> subprocess.CompletedProcess[str]:
+        config.write_text(toml_config(tmp_path / "data", {"mesh": mesh_worker(**settings)}))
+        return subprocess.run([sys.executable, "-m", "bzzz.cli.main", *command, "--config", str(config)],
+                              capture_output=True, text=True, env={**clean, **env}, timeout=60)
+
+    shown = bzzz(["config", "show", "--json"], {"capabilities_interval_s": 3},
+                 BZZZ_WORKERS__MESH__SETTINGS__GOSSIP__DEGREE="8")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert rows["workers.mesh.settings.capabilities_interval_s"] == {"value": 3.0, "source": f"file {config}"}
+    assert rows["workers.mesh.settings.gossip.heartbeat_s"] == {"value": 1.0, "source": "default"}
+    assert rows["workers.mesh.settings.metrics_port"] == {"value": None, "source": "default"}
+    assert rows["workers.mesh.settings.gossip.degree"] == {
+        "value": 8, "source": "env BZZZ_WORKERS__MESH__SETTINGS__GOSSIP__DEGREE"}
+
+    for settings, says in [({"capabilities_interval_s": -1}, "settings.capabilities_interval_s"),
+                           ({"discovery": {"bootstrap": ["/ip4/10.0.0.1/tcp/4001"]}}, "/p2p/<peer id>"),
+                           ({"interval": 5}, "settings.interval: Extra inputs are not permitted")]:
+        refused = bzzz(["agent", "run"], settings)
+        assert refused.returncode == 2 and "workers.mesh: " in refused.stderr and says in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert not (tmp_path / "data").exists(), "nothing started"
+
+    # Started by hand, past the config's check, the worker refuses them too.
+    env = {**clean, "BZZZ_WORKER": "mesh", "BZZZ_RUN_DIR": "/nonexistent", "BZZZ_DATA_DIR": "/nonexistent",
+           "BZZZ_WORKER_SETTINGS": json.dumps({"discovery": {"bootstrap": ["/ip4/10.0.0.1/tcp/4001"]}})}
+    bad = subprocess.run([sys.executable, "-m", "bzzz.workers.mesh"], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert bad.returncode != 0 and "/p2p/<peer id>" in bad.stderr
+
+
+def test_every_setting_of_the_mesh_worker_says_what_it_is_for() -> None:
+    def undocumented(model: type[BaseModel], prefix: str = "") -> list[str]:
+        missing = []
+        for name, field in model.model_fields.items():
+            if not field.description:
+                missing.append(prefix + name)
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                missing += undocumented(field.annotation, f"{prefix}{name}.")
+        return missing
+
+    assert undocumented(MeshSettings) == []
+    assert "Prometheus" in str(MeshSettings.model_fields["metrics_port"].description)

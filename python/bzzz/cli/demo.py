@@ -120,11 +120,9 @@ def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: s
     token_file.write_text(f"{name}-token\n")
     token_file.chmod(0o600)
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
-    mesh_args = ["--listen", f"/ip4/127.0.0.1/tcp/{port}", "--no-mdns", "--no-dht", "--interval", "2",
-                 "--settings", json.dumps({"capabilities": {"ollama_endpoints": [ollama_url] if models else [],
-                                                            "tools": list(ALLOWED)}})]
-    if bootstrap:
-        mesh_args += ["--bootstrap", bootstrap]
+    mesh = {"listen": [f"/ip4/127.0.0.1/tcp/{port}"], "capabilities_interval_s": 2,
+            "discovery": {"mdns": False, "dht": False, "bootstrap": [bootstrap] if bootstrap else []},
+            "capabilities": {"ollama_endpoints": [ollama_url] if models else [], "tools": list(ALLOWED)}}
     github_args = ["--base-url", forge_url, "--login", name, "--repo", "alice/widgets", "--poll-interval", "1",
                    "--settle", "0.3", "--pace", "0", "--task-timeout", "300", "--max-tasks", "1",
                    # The executor's trust, checked before claiming: an issue that is not approved is
@@ -140,16 +138,15 @@ def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: s
     # A short objection period: the demo shows the discussion without waiting 30 s a task. Peers
     # review plans with the model only if it is a real Ollama: the embedded base model answers
     # review prompts with noise (which is never read as agreement), at a minute's cost a plan.
-    hmmm_args = ["--window", "2", "--gather", "3"]
-    if models:
-        hmmm_args += ["--ollama", ollama_url] + (["--no-review"] if embedded else [])
+    hmmm = {"window_s": 2, "gather_s": 3, "ollama_endpoints": [ollama_url] if models else [],
+            "review": not (bool(models) and embedded)}
     config = {
         "node_id": name,
         "data_dir": str(data_dir),
         "workers": {
             "log": {"module": "bzzz.workers.log"},
-            "mesh": {"module": "bzzz.workers.mesh", "args": mesh_args, "heartbeat_timeout_s": 30},
-            "hmmm": {"module": "bzzz.workers.hmmm", "args": hmmm_args, "heartbeat_timeout_s": 30},
+            "mesh": {"module": "bzzz.workers.mesh", "settings": mesh, "heartbeat_timeout_s": 30},
+            "hmmm": {"module": "bzzz.workers.hmmm", "settings": hmmm, "heartbeat_timeout_s": 30},
             "github": {"module": "bzzz.workers.github", "args": github_args, "env": env, "heartbeat_timeout_s": 30},
             "executor": {"module": "bzzz.workers.executor", "args": executor_args, "env": env,
                          "heartbeat_timeout_s": 30},

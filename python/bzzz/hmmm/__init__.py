@@ -6,7 +6,9 @@
 * `helpdesk`: help requests, answers and relays;
 * `escalation`: forwarding escalations to N8N / Slack webhooks, once each;
 * `engine`: one agent's hub tying them together over a `Transport`, journalling everything;
-* `transport` / `client`: the hub over the mesh worker, and the `hmmm` service for other workers.
+* `transport`: the hub's transport, the mesh worker over the bus;
+* `client` / `service`: the `hmmm` bus service, as other workers ask it and as the hmmm worker
+  answers it (with the worker's settings, `HmmmWorkerSettings`).
 
 The safeguards that end runaway discussions (hop limit, participants, TTLs, sender rate) are
 the Rust core's (`bzzz._core.Safeguards`), enforced by the mesh's gate on every message.

@@ -4,7 +4,10 @@
     verdict = hmmm.discuss("acme/widgets", 12, title, body, plan)     # blocks for the objection period
     answers = hmmm.ask_help("acme/widgets#12", problem, tried, needs)
     hmmm.escalate("acme/widgets", 12, reason, summary)
-    first, last = hmmm.transcript("acme/widgets", 12)                 # log entries of the discussion
+    hmmm.transcript("acme/widgets", 12)     # {"channel", "first", "last", "entries"}: the discussion in the log
+
+This module is the service's wire, defined once: its name and the request structs. The hmmm
+worker answers it in `bzzz.hmmm.service`.
 """
 
 from __future__ import annotations

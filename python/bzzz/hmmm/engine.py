@@ -1,13 +1,14 @@
 """The HMMM hub of one agent: routes what the mesh admits, runs this agent's discussions,
 reviews its peers' plans, answers and relays help, forwards escalations, and journals it all.
 
-    hub = Hub(node_id, transport, journal, thinker, settings)
+    hub = Hub(node_id, transport, Transcripts(journal), thinker, settings)
     hub.receive(envelope, data)          # every admitted HMMM envelope, from the bus
     verdict = hub.discuss(issue, plan)   # this agent claimed `issue`: talk it over first
 
 Every message this agent sends or receives on an HMMM topic becomes an entry of its signed log
-(`hmmm_message`, see `bzzz.hmmm.messages.journal_fields`), and the entries of each issue are
-tracked as its transcript: the range of log entries a pull request links to.
+(`hmmm_message`, see `bzzz.hmmm.messages.journal_fields`), recorded through the worker's journal
+(`bzzz.log.journal.Journal`), and the entries of each issue are tracked as its transcript: the
+range of log entries a pull request links to.
 
 **Following.** An agent that discusses an issue says so in its capability broadcasts
 (`hmmm.discussions`); every agent that follows (`hmmm.follows`) joins those channels. Before
@@ -57,12 +58,12 @@ class HmmmSettings(BaseModel):
     window_s: float = Field(default=30.0, gt=0, description="Objection period after each plan revision.")
     gather_s: float = Field(default=5.0, ge=0, description="Longest wait for followers to join a channel before the plan.")
     ttl_s: float = Field(default=3600.0, gt=0, description="A discussion's lifetime (the mesh's safeguards enforce theirs).")
-    max_revisions: int = Field(default=3, ge=1)
+    max_revisions: int = Field(default=3, ge=1, description="Plan revisions before an objection stands unruled.")
     message_ttl_s: int = Field(default=600, ge=1, description="Validity of each message sent.")
     follow: bool = Field(default=True, description="Join the channels peers discuss in, and journal them.")
     review: bool = Field(default=True, description="Review peers' plans with this agent's model.")
     relay: bool = Field(default=True, description="Relay help requests this agent cannot answer to peers who join.")
-    relay_delay_s: float = Field(default=1.5, ge=0)
+    relay_delay_s: float = Field(default=1.5, ge=0, description="Wait before relaying a help request to a peer that joined.")
 
 
 class Transport(Protocol):
@@ -90,18 +91,18 @@ class Transcript:
             self.last = index if self.last is None else max(self.last, index)
 
 
-class Journal:
-    """Log entries of the agent's signed log, and each issue's range of them."""
+class Transcripts:
+    """Entries recorded through the worker's journal, and each issue's range of them in the log."""
 
-    def __init__(self, append: Callable[[str, dict[str, Any]], int | None], keep: int = 1024) -> None:
-        self._append = append
+    def __init__(self, journal: Callable[[str, dict[str, Any]], int | None], keep: int = 1024) -> None:
+        self._journal = journal
         self._lock = threading.Lock()
         self._transcripts: OrderedDict[str, Transcript] = OrderedDict()
         self._keep = keep
 
     def record(self, kind: str, fields: dict[str, Any], about: str | None = None) -> int | None:
         with self._lock:  # one append at a time keeps each transcript's entries in order
-            index = self._append(kind, fields)
+            index = self._journal(kind, fields)
             if about is not None:
                 transcript = self._transcripts.setdefault(about, Transcript())
                 self._transcripts.move_to_end(about)
@@ -158,13 +159,13 @@ class _Own:
 
 
 class Hub:
-    def __init__(self, node_id: str, transport: Transport, journal: Journal, thinker: Thinker | None = None,
+    def __init__(self, node_id: str, transport: Transport, transcripts: Transcripts, thinker: Thinker | None = None,
                  settings: HmmmSettings | None = None, *, capabilities: Callable[[], frozenset[str]] = frozenset,
                  forwarder: WebhookForwarder | None = None, clock: Callable[[], float] = time.monotonic,
                  ttl_limit: Callable[[], float | None] = lambda: None) -> None:
         self.node_id = node_id
         self.transport = transport
-        self.journal = journal
+        self.transcripts = transcripts
         self.thinker = thinker or NoThinker()
         self.settings = settings or HmmmSettings()
         self.forwarder = forwarder if forwarder is not None and forwarder.configured else None
@@ -184,7 +185,7 @@ class Hub:
 
     def send(self, type: str, topic: str, payload: dict[str, Any], *, about: str | None, ttl: int | None = None) -> Envelope:
         envelope = self.transport.publish(type, topic, payload, ttl=ttl or self.settings.message_ttl_s)
-        self.journal.record("hmmm_message", journal_fields(envelope, "sent"), about)
+        self.transcripts.record("hmmm_message", journal_fields(envelope, "sent"), about)
         return envelope
 
     def post(self, channel: str, issue: str, query_type: QueryType, text: str, *, parent_id: str | None = None,
@@ -229,7 +230,7 @@ class Hub:
             self.transport.leave(name)
 
     def transcript(self, repo: str, number: int) -> Transcript:
-        return self.journal.transcript(issue_channel(repo, number))
+        return self.transcripts.transcript(issue_channel(repo, number))
 
     def ask_help(self, task_id: str, problem: str, tried: list[str], needs: list[str], *, window_s: float,
                  stop: threading.Event | None = None) -> tuple[str, list[HelpAnswer]]:
@@ -264,7 +265,7 @@ class Hub:
             about = about_task(envelope.payload["task_id"])
         elif envelope.type == "escalation":
             about = about_task(envelope.payload["issue_id"])
-        self.journal.record("hmmm_message", journal_fields(envelope, "received"), about)
+        self.transcripts.record("hmmm_message", journal_fields(envelope, "received"), about)
         match envelope.type:
             case "meta_msg":
                 self._meta(envelope)
@@ -360,11 +361,11 @@ class _HelpSide:
 
     def relay(self, data: bytes, *, about: str | None) -> Envelope:
         envelope = self.hub.transport.forward(data)
-        self.hub.journal.record("hmmm_message", journal_fields(envelope, "sent"), about)
+        self.hub.transcripts.record("hmmm_message", journal_fields(envelope, "sent"), about)
         return envelope
 
     def note(self, kind: str, fields: dict[str, Any], *, about: str | None) -> None:
-        self.hub.journal.record(kind, fields, about)
+        self.hub.transcripts.record(kind, fields, about)
 
 
-__all__ = ["Hub", "HmmmSettings", "Journal", "Transcript", "Transport", "about_task"]
+__all__ = ["Hub", "HmmmSettings", "Transcript", "Transcripts", "Transport", "about_task"]

@@ -10,6 +10,9 @@ again for anyone who wants to). Peer table changes come out on `mesh/peers`
 
 Publishing is a request, not an event, so that it is acknowledged: a retried request (the
 same `request_id`) is published once.
+
+This module is the service's wire, defined once: its name, the request structs and the event
+topics. The mesh worker answers it in `bzzz.mesh.service`; importing this side loads no libp2p.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One mesh node: a py-libp2p host that speaks Noise and yamux only, gossips through the gate,
 discovers peers, broadcasts this agent's capabilities and keeps the peer table.
 
-Runs in trio (py-libp2p's runtime). The worker (`bzzz.workers.mesh`) connects it to the
+Runs in trio (py-libp2p's runtime). The `mesh` service (`bzzz.mesh.service`) connects it to the
 agent's bus; benchmarks and tests may drive it directly. One node per process (see
 `bzzz.mesh.gossip.install_library_fixes`).
 """

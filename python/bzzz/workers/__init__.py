@@ -17,6 +17,8 @@ from pydantic import BaseModel
 # module -> "package.module:Class". Imported on demand: reading a config must not load libp2p.
 SETTINGS: dict[str, str] = {
     "bzzz.workers.log": "bzzz.log.service:LogWorkerSettings",
+    "bzzz.workers.mesh": "bzzz.mesh.settings:MeshSettings",
+    "bzzz.workers.hmmm": "bzzz.hmmm.service:HmmmWorkerSettings",
 }
 
 
