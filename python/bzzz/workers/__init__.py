@@ -17,6 +17,8 @@ from pydantic import BaseModel
 # module -> "package.module:Class". Imported on demand: reading a config must not load libp2p.
 SETTINGS: dict[str, str] = {
     "bzzz.workers.log": "bzzz.log.service:LogWorkerSettings",
+    "bzzz.workers.executor": "bzzz.executor.settings:ExecutorWorkerSettings",
+    "bzzz.workers.github": "bzzz.github.settings:GithubWorkerSettings",
 }
 
 
