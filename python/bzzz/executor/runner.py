@@ -152,7 +152,7 @@ class TaskRunner:
             return Outcome(False, "Not executed: the issue was edited after this attempt took it; "
                                   "what it says now is left to another attempt.", retry_elsewhere=True)
         if redaction.contains_secret(f"{title}\n{body}"):
-            # The github worker does not hand such an issue out; this one was edited since.
+            # The github worker does not hand such an issue out; whoever did is refused here too.
             # The log says why; the issue is not told that the credential is live.
             log.warning("not executing an issue whose text holds a secret of this agent; revoke it",
                         repo=repo_name, number=number)
