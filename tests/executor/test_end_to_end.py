@@ -163,7 +163,8 @@ def test_an_untrusted_authors_issue_is_not_executed(start_agent, forge: Any, tok
 def test_the_worker_explains_its_settings_and_refuses_to_trust_everyone(tmp_path: Path) -> None:
     def show(settings: dict[str, Any]) -> subprocess.CompletedProcess[str]:
         config = tmp_path / "bzzz.toml"
-        config.write_text(toml_config(tmp_path, {"executor": {"module": "bzzz.workers.executor", "settings": settings}}))
+        executor = {"module": "bzzz.workers.executor", "settings": settings}
+        config.write_text(toml_config(tmp_path, {"executor": executor}))
         env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
         return subprocess.run([sys.executable, "-m", "bzzz.cli.main", "config", "show", "--config", str(config)],
                               capture_output=True, text=True, env=env)

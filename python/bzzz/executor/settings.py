@@ -67,7 +67,9 @@ class ExecutorWorkerSettings(BaseModel):
     @model_validator(mode="after")
     def _trusts_someone(self) -> ExecutorWorkerSettings:
         if not self.trust_authors and not self.trust_labels:
-            raise ValueError("name at least one of trust_authors or trust_labels: issues from anyone are never executed")
+            raise ValueError(
+                "name at least one of trust_authors or trust_labels: issues from anyone are never executed"
+            )
         return self
 
 

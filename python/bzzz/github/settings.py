@@ -12,7 +12,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
-
 class GithubWorkerSettings(BaseModel):
     """`[workers.github.settings]`."""
 
