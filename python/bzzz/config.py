@@ -66,7 +66,8 @@ class WorkerConfig(BaseModel):
             checked = model.model_validate(self.settings)
         except ValidationError as err:
             raise ValueError("; ".join(
-                "settings." + ".".join(str(part) for part in error["loc"]) + f": {error['msg']}"
+                ".".join(("settings", *map(str, error["loc"])))  # a check of the whole model has no loc
+                + f": {error['ctx']['error'] if error['type'] == 'value_error' else error['msg']}"
                 + ("" if error["type"] == "missing" or isinstance(error["input"], dict) else f" (got {error['input']!r})")
                 for error in err.errors(include_url=False))) from None
         self.settings = checked.model_dump(mode="json")

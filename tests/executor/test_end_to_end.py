@@ -4,8 +4,10 @@ real agent (supervisor, github, executor and log workers); and the tasks it must
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 from bzzz._core import MerkleLog
 from tests.executor.fake_ollama import fake_ollama
 from tests.forge.conftest import start_forge, stop_forge
-from tests.supervisor.conftest import Agent, start_agent  # noqa: F401 - the fixture
+from tests.supervisor.conftest import Agent, start_agent, toml_config  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -62,16 +64,16 @@ def token_file(tmp_path: Path) -> Path:
     return path
 
 
-def agent_workers(forge_url: str, token_file: Path, *executor_args: str) -> dict[str, dict[str, Any]]:
+def agent_workers(forge_url: str, token_file: Path, **executor: Any) -> dict[str, dict[str, Any]]:
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
     return {
         "log": {"module": "bzzz.workers.log"},
         "github": {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
-                   "args": ["--base-url", forge_url, "--login", "agent-1", "--repo", "alice/tasks",
-                            "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0", "--task-timeout", "120"]},
+                   "settings": {"base_url": forge_url, "login": "agent-1", "repos": ["alice/tasks"],
+                                "poll_interval_s": 0.3, "settle_s": 0.05, "pace_s": 0, "task_timeout_s": 120}},
         "executor": {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
-                     "args": ["--base-url", forge_url, "--login", "agent-1", "--allow", "sh",
-                              "--trust-author", "alice", "--time-limit", "30", "--discuss", "off", *executor_args]},
+                     "settings": {"base_url": forge_url, "login": "agent-1", "allow": ["sh"],
+                                  "trust_authors": ["alice"], "time_limit_s": 30, "discuss": "off", **executor}},
     }
 
 
@@ -158,16 +160,18 @@ def test_an_untrusted_authors_issue_is_not_executed(start_agent, forge: Any, tok
     assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
 
 
-def test_the_worker_explains_its_arguments_and_refuses_to_trust_everyone() -> None:
-    import os
-    import sys
+def test_the_worker_explains_its_settings_and_refuses_to_trust_everyone(tmp_path: Path) -> None:
+    def show(settings: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        config = tmp_path / "bzzz.toml"
+        executor = {"module": "bzzz.workers.executor", "settings": settings}
+        config.write_text(toml_config(tmp_path, {"executor": executor}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
+        return subprocess.run([sys.executable, "-m", "bzzz.cli.main", "config", "show", "--config", str(config)],
+                              capture_output=True, text=True, env=env)
 
-    env = {**os.environ, "BZZZ_WORKER": "executor", "BZZZ_RUN_DIR": "/nonexistent", "BZZZ_DATA_DIR": "/nonexistent"}
-    shown = subprocess.run([sys.executable, "-m", "bzzz.workers.executor", "--help"], capture_output=True,
-                           text=True, env=env)
-    assert shown.returncode == 0 and "--allow-unsandboxed" in shown.stdout and "--trust-label" in shown.stdout
-    refused = subprocess.run([sys.executable, "-m", "bzzz.workers.executor", "--login", "a", "--allow", "sh"],
-                             capture_output=True, text=True, env=env)
+    shown = show({"login": "a", "allow": ["sh"], "trust_authors": ["alice"]})
+    assert shown.returncode == 0 and "allow_unsandboxed" in shown.stdout and "trust_labels" in shown.stdout
+    refused = show({"login": "a", "allow": ["sh"]})
     assert refused.returncode == 2 and "issues from anyone are never executed" in refused.stderr
 
 
@@ -185,7 +189,7 @@ def test_a_task_without_commands_is_done_by_the_model_and_checked(
     answers = ["I think the greeting should say goodbye.\n<<<FILE GREETING.md>>>\ngoodbye\n<<<END>>>\n",
                "<<<FILE GREETING.md>>>\nhello\n<<<END>>>\n"]
     with fake_ollama(["gemma3:270m"], answers) as model:
-        start_agent(agent_workers(forge.url, token_file, "--ollama", model.url, "--allow", "grep"))
+        start_agent(agent_workers(forge.url, token_file, ollama_endpoints=[model.url], allow=["sh", "grep"]))
         number = open_issue(forge, "Add a greeting", MODEL_TASK)
         bodies = wait_for_comment(forge, number, "Opened ")
     assert any("a change proposed by `gemma3:270m`" in b for b in bodies)

@@ -42,17 +42,17 @@ def forge(tmp_path: Path) -> Iterator[Any]:
     stop_forge(running)
 
 
-def workers(forge_url: str, login: str, token_file: Path, *github_args: str) -> dict[str, dict[str, Any]]:
+def workers(forge_url: str, login: str, token_file: Path, **github: Any) -> dict[str, dict[str, Any]]:
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
     return {
         "log": {"module": "bzzz.workers.log"},
         "github": {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
-                   "args": ["--base-url", forge_url, "--login", login, "--repo", "alice/tasks",
-                            "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0", "--task-timeout", "120",
-                            "--retry-backoff", "1", *github_args]},
+                   "settings": {"base_url": forge_url, "login": login, "repos": ["alice/tasks"],
+                                "poll_interval_s": 0.3, "settle_s": 0.05, "pace_s": 0, "task_timeout_s": 120,
+                                "retry_backoff_s": 1, **github}},
         "executor": {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
-                     "args": ["--base-url", forge_url, "--login", login, "--allow", "sh",
-                              "--trust-author", "alice", "--time-limit", "60", "--discuss", "off"]},
+                     "settings": {"base_url": forge_url, "login": login, "allow": ["sh"],
+                                  "trust_authors": ["alice"], "time_limit_s": 60, "discuss": "off"}},
     }
 
 

@@ -7,6 +7,7 @@ opened on the forge is claimed, handed to the executor over the bus, and its out
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from bzzz._core import MerkleLog
 from tests.forge.conftest import start_forge, stop_forge
-from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
+from tests.supervisor.conftest import start_agent, toml_config  # noqa: F401 - the fixture
 
 SEED = """
 users:
@@ -37,8 +38,8 @@ def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_pa
         token_file.write_text("agent-1-secret-token\n")
         agent = start_agent({
             "github": {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0,
-                       "args": ["--base-url", forge.url, "--login", "agent-1", "--repo", "alice/tasks",
-                                "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0"],
+                       "settings": {"base_url": forge.url, "login": "agent-1", "repos": ["alice/tasks"],
+                                    "poll_interval_s": 0.3, "settle_s": 0.05, "pace_s": 0},
                        "env": {"GITHUB_TOKEN_FILE": str(token_file)}},
             "executor": {"module": "bzzz.workers.probe", "args": ["--executor", "0.2"]},
             "log": {"module": "bzzz.workers.log"},
@@ -68,8 +69,17 @@ def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_pa
         stop_forge(forge)
 
 
-def test_the_worker_explains_its_arguments() -> None:
-    helped = subprocess.run([sys.executable, "-m", "bzzz.workers.github", "--help"], capture_output=True, text=True,
-                            env={"BZZZ_WORKER": "github", "BZZZ_RUN_DIR": "/tmp", "BZZZ_DATA_DIR": "/tmp",
-                                 "PATH": "/usr/bin:/bin"}, timeout=30)
-    assert helped.returncode == 0 and "--repo" in helped.stdout and "GITHUB_TOKEN_FILE" in helped.stdout
+def test_the_worker_explains_its_settings(tmp_path: Path) -> None:
+    settings = {"login": "agent-1", "repos": ["alice/tasks"]}
+    config = tmp_path / "bzzz.toml"
+    config.write_text(toml_config(tmp_path, {"github": {"module": "bzzz.workers.github", "settings": settings}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BZZZ_", "GITHUB_TOKEN"))}
+    shown = subprocess.run([sys.executable, "-m", "bzzz.cli.main", "config", "show", "--config", str(config)],
+                           capture_output=True, text=True, env=env, timeout=30)
+    assert shown.returncode == 0 and "workers.github.settings.repos" in shown.stdout
+    # The token is not a setting: without one, the worker says where it comes from.
+    helped = subprocess.run([sys.executable, "-m", "bzzz.workers.github"], capture_output=True, text=True,
+                            env={**env, "BZZZ_WORKER": "github", "BZZZ_RUN_DIR": str(tmp_path),
+                                 "BZZZ_DATA_DIR": str(tmp_path), "BZZZ_WORKER_SETTINGS": json.dumps(settings)},
+                            timeout=30)
+    assert helped.returncode == 2 and "GITHUB_TOKEN_FILE" in helped.stderr

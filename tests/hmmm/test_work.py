@@ -41,7 +41,7 @@ def forge(tmp_path: Path) -> Iterator[Any]:
 
 
 def working_agent(start_agent: Any, forge: Any, tmp_path: Path, worker: FakeOllama, critic: FakeOllama,  # noqa: F811
-                  helper: FakeOllama, *executor_args: str) -> tuple[Agent, Agent, Agent]:
+                  helper: FakeOllama, **executor: Any) -> tuple[Agent, Agent, Agent]:
     token = tmp_path / "token"
     token.write_text("agent-1-secret-token\n")
     env = {"GITHUB_TOKEN_FILE": str(token)}
@@ -50,12 +50,12 @@ def working_agent(start_agent: Any, forge: Any, tmp_path: Path, worker: FakeOlla
     first = MeshClient(critic_agent.run_dir).status()["listen"][0]
     crew = workers(port=free_port(), bootstrap=[first], ollama=worker.url, hmmm_settings={"window_s": 8})
     crew["github"] = {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
-                      "args": ["--base-url", forge.url, "--login", "agent-1", "--repo", "alice/tasks",
-                               "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0", "--task-timeout", "300"]}
+                      "settings": {"base_url": forge.url, "login": "agent-1", "repos": ["alice/tasks"],
+                                   "poll_interval_s": 0.3, "settle_s": 0.05, "pace_s": 0, "task_timeout_s": 300}}
     crew["executor"] = {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
-                        "args": ["--base-url", forge.url, "--login", "agent-1", "--allow", "grep",
-                                 "--trust-author", "alice", "--time-limit", "30", "--ollama", worker.url,
-                                 *executor_args]}
+                        "settings": {"base_url": forge.url, "login": "agent-1", "allow": ["grep"],
+                                     "trust_authors": ["alice"], "time_limit_s": 30,
+                                     "ollama_endpoints": [worker.url], **executor}}
     agent = start_agent(crew, name="agent-1", node_id="agent-1")
     for name in ("hmmm", "github", "executor"):
         agent.wait_running(name, timeout=30)
@@ -103,7 +103,7 @@ def test_after_three_rounds_of_help_that_do_not_work_the_task_fails_to_a_person(
           fake_ollama(MODEL, ["ACK"], rules={"TASK: help": ["CANNOT"]}) as critic,
           fake_ollama(MODEL, ["ACK"], rules={"TASK: help": [f"HELP: {advice}"]}) as helper):
         agent, critic_agent, helper_agent = working_agent(start_agent, forge, tmp_path, worker, critic, helper,
-                                                          "--rounds", "1", "--help-window", "8")
+                                                          rounds=1, help_window_s=8)
         number = open_issue(forge, "Add a greeting", TASK)
         bodies = wait_for_comment(forge, number, "Could not finish", timeout=180)
         work = [r for r in worker.requests if "messages" in r and r["messages"][0]["role"] == "system"]

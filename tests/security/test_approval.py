@@ -52,9 +52,8 @@ NOTICE = "bzzz:approval-needed"
 
 def trusting_agent(forge_url: str, token_file: Path) -> dict[str, dict[str, Any]]:
     """The review's cluster: alice trusted, `bzzz-approved` trusted, in both workers."""
-    workers = agent_workers(forge_url, token_file, "--trust-label", "bzzz-approved")
-    workers["github"]["args"] = [*workers["github"]["args"], "--trust-author", "alice",
-                                 "--trust-label", "bzzz-approved"]
+    workers = agent_workers(forge_url, token_file, trust_labels=["bzzz-approved"])
+    workers["github"]["settings"] |= {"trust_authors": ["alice"], "trust_labels": ["bzzz-approved"]}
     return workers
 
 

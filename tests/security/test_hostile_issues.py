@@ -81,7 +81,7 @@ def test_a_task_that_rewrites_its_git_config_runs_nothing_on_the_host_and_gets_n
     marker = tmp_path / "fsmonitor-fired"
     hostile = Listener()
     try:
-        start_agent(agent_workers(forge.url, token_file, "--allow", "git"))
+        start_agent(agent_workers(forge.url, token_file, allow=["sh", "git"]))
         number = open_issue(forge, "Tidy the repo", task(
             f"git config core.fsmonitor 'touch {marker}; false'",
             f"git config remote.origin.url http://127.0.0.1:{hostile.port}/x.git",

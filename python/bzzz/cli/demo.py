@@ -123,18 +123,17 @@ def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: s
     mesh = {"listen": [f"/ip4/127.0.0.1/tcp/{port}"], "capabilities_interval_s": 2,
             "discovery": {"mdns": False, "dht": False, "bootstrap": [bootstrap] if bootstrap else []},
             "capabilities": {"ollama_endpoints": [ollama_url] if models else [], "tools": list(ALLOWED)}}
-    github_args = ["--base-url", forge_url, "--login", name, "--repo", "alice/widgets", "--poll-interval", "1",
-                   "--settle", "0.3", "--pace", "0", "--task-timeout", "300", "--max-tasks", "1",
-                   # The executor's trust, checked before claiming: an issue that is not approved is
-                   # told so once and left unclaimed, not claimed and failed.
-                   "--trust-author", "alice"]
-    # No --tool / --model: the github worker claims with what the mesh worker advertises.
-    executor_args = ["--base-url", forge_url, "--login", name, "--trust-author", "alice", "--time-limit", "60"]
-    for tool in ALLOWED:
-        executor_args += ["--allow", tool]
+    github = {"base_url": forge_url, "login": name, "repos": ["alice/widgets"], "poll_interval_s": 1,
+              "settle_s": 0.3, "pace_s": 0, "task_timeout_s": 300, "max_tasks": 1,
+              # The executor's trust, checked before claiming: an issue that is not approved is
+              # told so once and left unclaimed, not claimed and failed.
+              "trust_authors": ["alice"]}
+    # No tools / models: the github worker claims with what the mesh worker advertises.
+    executor: dict[str, Any] = {"base_url": forge_url, "login": name, "trust_authors": ["alice"], "time_limit_s": 60,
+                                "allow": list(ALLOWED)}
     if models:
         # Bounded for a small local model: two tries, then one round of help from peers.
-        executor_args += ["--ollama", ollama_url, "--rounds", "2", "--help-rounds", "1", "--help-window", "5"]
+        executor |= {"ollama_endpoints": [ollama_url], "rounds": 2, "help_rounds": 1, "help_window_s": 5}
     # A short objection period: the demo shows the discussion without waiting 30 s a task. Peers
     # review plans with the model only if it is a real Ollama: the embedded base model answers
     # review prompts with noise (which is never read as agreement), at a minute's cost a plan.
@@ -147,8 +146,8 @@ def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: s
             "log": {"module": "bzzz.workers.log"},
             "mesh": {"module": "bzzz.workers.mesh", "settings": mesh, "heartbeat_timeout_s": 30},
             "hmmm": {"module": "bzzz.workers.hmmm", "settings": hmmm, "heartbeat_timeout_s": 30},
-            "github": {"module": "bzzz.workers.github", "args": github_args, "env": env, "heartbeat_timeout_s": 30},
-            "executor": {"module": "bzzz.workers.executor", "args": executor_args, "env": env,
+            "github": {"module": "bzzz.workers.github", "settings": github, "env": env, "heartbeat_timeout_s": 30},
+            "executor": {"module": "bzzz.workers.executor", "settings": executor, "env": env,
                          "heartbeat_timeout_s": 30},
         },
     }

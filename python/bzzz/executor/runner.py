@@ -1,11 +1,15 @@
 """From a claimed issue to a pull request: trust, workspace, commands in the sandbox, PR.
 
     runner = TaskRunner(settings, github, journal)
-    outcome = runner.run(repo="acme/widgets", number=12)
+    outcome = runner.run("acme/widgets", 12, title, body)   # the issue's text as it was claimed
 
 1. **Trust.** Only an issue whose author is in `trusted_authors`, or that carries one of
    `trusted_labels`, is executed; anyone can open an issue, and its commands would run
    here. Anything else fails without retry elsewhere: no agent of this cluster should run it.
+   What runs is the title and body the runner is given, and only if they are exactly what is
+   approved on GitHub now (`bzzz.github.approval`, checked at run time): an issue edited since
+   it was claimed is not run from the text it was claimed with, and not from its new text
+   either (another attempt takes that, and is checked the same way).
 2. **What to run.** The `run` commands of the issue's `bzzz-task` block
    (`bzzz.github.tasks`); with none, the model executor (`bzzz.executor.model`), if the agent
    has one, proposes the change and the block's `check` commands judge it. Each program must
@@ -23,7 +27,8 @@
    attempt opened) whose body says what ran, closes the issue, and names the agent's log by
    key and the range of this task's entries in it.
 
-What is journalled goes to the agent's signed log through `journal(kind, fields) -> index`.
+What is journalled goes to the agent's signed log through `journal(kind, fields) -> index`
+(`bzzz.log.journal.Journal`: the index if the entry is in the log already, else None).
 """
 
 from __future__ import annotations
@@ -112,15 +117,17 @@ class TaskRunner:
         self.model = model
         self.discussant = discussant  # the hmmm worker, if it runs now
 
-    def run(self, repo: str, number: int) -> Outcome:
-        """The outcome, redacted: its summary goes into comments, the reply cache (a state file)
+    def run(self, repo: str, number: int, title: str, body: str) -> Outcome:
+        """Carry out issue `number` of `repo` as `title` and `body` say (what was claimed).
+
+        The outcome, redacted: its summary goes into comments, the reply cache (a state file)
         and the github worker's journal, so every configured secret is taken out here, once."""
-        outcome = self._outcome(repo, number)
+        outcome = self._outcome(repo, number, title, body)
         return Outcome(outcome.ok, redaction.redact(outcome.summary), outcome.retry_elsewhere, outcome.pull_request)
 
-    def _outcome(self, repo: str, number: int) -> Outcome:
+    def _outcome(self, repo: str, number: int, title: str, body: str) -> Outcome:
         try:
-            return self._run(repo, number)
+            return self._run(repo, number, title, body)
         except (SandboxUnavailable, DiscussionUnavailable) as err:
             return Outcome(False, f"Not executed: {err}.", retry_elsewhere=True)
         except ResultRefused as err:
@@ -129,18 +136,23 @@ class TaskRunner:
             log.warning("task failed", repo=repo, number=number, error=redaction.redact(str(err)))
             return Outcome(False, f"The task could not be carried out here: {err}", retry_elsewhere=True)
 
-    def _run(self, repo_name: str, number: int) -> Outcome:
+    def _run(self, repo_name: str, number: int, title: str, body: str) -> Outcome:
         settings = self.settings
         repo = self.github.get_repo(repo_name)
         issue = repo.get_issue(number)
-        # What runs is what was approved: the title and body read here, checked here, and never
-        # read again (a later edit of the issue cannot slip in between the check and the run).
-        title, body = issue.title, issue.body or ""
+        # What runs is what was approved: the approval is decided on the issue as GitHub has it
+        # now, and must cover the digest of the exact title and body that were sent here, which
+        # are all that is used from then on (a later edit cannot slip in between check and run).
         approval = decide(issue, trusted_authors=settings.trusted_authors, trusted_labels=settings.trusted_labels)
-        if not approval.approved or approval.digest != task_digest(title, body):
+        if not approval.approved:
             return Outcome(False, f"Not executed: {approval.why}")
+        if approval.digest != task_digest(title, body):
+            # Edited since it was claimed: neither text is run by this attempt. The next one
+            # claims what the issue says then, after the github worker's own approval check.
+            return Outcome(False, "Not executed: the issue was edited after this attempt took it; "
+                                  "what it says now is left to another attempt.", retry_elsewhere=True)
         if redaction.contains_secret(f"{title}\n{body}"):
-            # The github worker does not hand such an issue out; this one was edited since.
+            # The github worker does not hand such an issue out; whoever did is refused here too.
             # The log says why; the issue is not told that the credential is live.
             log.warning("not executing an issue whose text holds a secret of this agent; revoke it",
                         repo=repo_name, number=number)

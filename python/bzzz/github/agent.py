@@ -49,10 +49,11 @@ Claims live in the worker's SQLite state (table `claims`), so a restarted worker
 held: it re-verifies each claim against GitHub before it goes on (another agent may have
 released it meanwhile, if the restart took longer than the lease).
 
-Work itself is done by `run_task` (the executor, issue 7, over the bus): it gets a `Task`, runs
-in a thread of its own, and returns an `Outcome`. GitHub being down does not stop it: leases
-cannot be renewed then (the outage would have to outlast the lease for a peer to release the
-claim, and peers are down with GitHub too), and what must be posted waits in the outbox.
+Work itself is done by `run_task` (the executor, over the bus: `bzzz.executor.service`): it
+gets a `Task`, runs in a thread of its own, and returns an `Outcome`. GitHub being down does
+not stop it: leases cannot be renewed then (the outage would have to outlast the lease for a
+peer to release the claim, and peers are down with GitHub too), and what must be posted waits
+in the outbox.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ from bzzz.github.budget import CommentBudget
 from bzzz.github.claims import FAILED_LABEL, Claimer
 from bzzz.github.client import Poller, rate_limited_for
 from bzzz.github.reporter import Reporter
+from bzzz.github.settings import GithubWorkerSettings
 from bzzz.github.tasks import Capabilities, LabelFilter, assess, parse_task
 from bzzz.state import WorkerState
 
@@ -139,6 +141,21 @@ class Settings:
     def checks_approval(self) -> bool:
         return bool(self.trusted_authors or self.trusted_labels)
 
+    @classmethod
+    def of(cls, settings: GithubWorkerSettings, node_id: str) -> Settings:
+        """The agent's settings from the worker's (`[workers.github.settings]`), on node `node_id`."""
+        return cls(
+            login=settings.login, repos=settings.repos,
+            capabilities=Capabilities(models=settings.models, tools=settings.tools, languages=settings.languages),
+            filters=LabelFilter(include=frozenset(settings.include_labels),
+                                exclude=frozenset(settings.exclude_labels)),
+            poll_interval_s=settings.poll_interval_s, max_tasks=settings.max_tasks, lease_s=settings.lease_s,
+            settle_s=settings.settle_s, node_id=node_id,
+            trusted_authors=frozenset(settings.trust_authors), trusted_labels=frozenset(settings.trust_labels),
+            max_attempts=settings.max_attempts, retry_backoff_s=settings.retry_backoff_s,
+            comments_per_hour=settings.comments_per_hour,
+        )
+
 
 @dataclass
 class _Held:
@@ -153,13 +170,13 @@ class _Held:
 class GithubAgent:
     def __init__(self, settings: Settings, github: Github, state: WorkerState,
                  run_task: Callable[[Task], Outcome], *, can_work: Callable[[], bool] = lambda: True,
-                 journal: Callable[[str, dict[str, Any]], None] | None = None,
+                 journal: Callable[[str, dict[str, Any]], object] | None = None,
                  capabilities: Callable[[], Capabilities | None] | None = None) -> None:
         self.settings, self.github, self.state, self.run_task = settings, github, state, run_task
         self.can_work = can_work  # e.g. "the executor is up": claim nothing this agent cannot start
         # What the agent advertises, read afresh at each poll (None: not known yet); else the settings' own.
         self.capabilities = capabilities or (lambda: settings.capabilities)
-        # What this agent decided, for its signed log (the worker queues it to the log service).
+        # What this agent decided, for its signed log (the worker's `bzzz.log.journal.Journal`).
         self.journal = journal or (lambda kind, fields: None)
         self.log = log.bind(agent=settings.login)
         budget = CommentBudget(per_hour=settings.comments_per_hour)
@@ -231,6 +248,10 @@ class GithubAgent:
                     self.log.warning("polling failed; will try again", repo=repo, error=str(error))
 
     def _tend(self, held: _Held, now: float) -> None:
+        with structlog.contextvars.bound_contextvars(task=f"{held.repo}#{held.number}"):
+            self._tend_one(held, now)
+
+    def _tend_one(self, held: _Held, now: float) -> None:
         key = (held.repo, held.number)
         if held.future is None:
             try:
@@ -263,11 +284,13 @@ class GithubAgent:
                             error=str(error))
 
     def _run(self, task: Task) -> Outcome:
-        try:
-            return self.run_task(task)
-        except Exception as error:  # a task that crashes is a failed task, not a dead worker
-            self.log.exception("task failed", repo=task.repo, issue=task.number)
-            return Outcome(False, f"the task failed: {type(error).__name__}: {error}", retry_elsewhere=True)
+        # In the pool's thread, which has a context of its own: its log lines name the task too.
+        with structlog.contextvars.bound_contextvars(task=f"{task.repo}#{task.number}"):
+            try:
+                return self.run_task(task)
+            except Exception as error:  # a task that crashes is a failed task, not a dead worker
+                self.log.exception("task failed", repo=task.repo, issue=task.number)
+                return Outcome(False, f"the task failed: {type(error).__name__}: {error}", retry_elsewhere=True)
 
     def _finish(self, held: _Held) -> None:
         """Report the outcome, by the failure policy (module docs): done; failed for good (one

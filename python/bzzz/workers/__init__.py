@@ -19,6 +19,8 @@ SETTINGS: dict[str, str] = {
     "bzzz.workers.log": "bzzz.log.service:LogWorkerSettings",
     "bzzz.workers.mesh": "bzzz.mesh.settings:MeshSettings",
     "bzzz.workers.hmmm": "bzzz.hmmm.service:HmmmWorkerSettings",
+    "bzzz.workers.executor": "bzzz.executor.settings:ExecutorWorkerSettings",
+    "bzzz.workers.github": "bzzz.github.settings:GithubWorkerSettings",
 }
 
 

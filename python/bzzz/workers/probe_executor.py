@@ -2,22 +2,22 @@
 
 It stands in for the real executor (issue 7) where the github worker is tested end to end:
 the task arrives over the bus as the github worker sends it, and the answer goes back the
-same way.
+same way (`bzzz.executor.service`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 
 from bzzz.bus import Request, Service
+from bzzz.executor.service import SERVICE, TaskResult, decode_task, encode_result
 from bzzz.workers import runtime
 
 
 def serve_executor(rt: runtime.WorkerRuntime, seconds: float) -> Service:
     def handle(request: Request) -> bytes:
-        task = json.loads(request.body)
+        task = decode_task(request.body)
         time.sleep(seconds)
-        return json.dumps({"ok": True, "summary": f"the probe executor did {task['title']!r}"}).encode()
+        return encode_result(TaskResult(True, f"the probe executor did {task.title!r}"))
 
-    return Service(rt.run_dir, "executor", handle)
+    return Service(rt.run_dir, SERVICE, handle)
