@@ -11,12 +11,14 @@ later (its request id is stable across restarts; the log service deduplicates). 
 
 When the log does not answer, `record` stops trying at once for a while (entries keep going to
 the outbox): a worker's loop must not stall a second per entry on a log worker that is being
-restarted.
+restarted. A journal may be shared by threads (a task thread records while the main loop
+delivers): one delivery at a time, so each `record` learns where its own entry went.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ class Journal:
         self.state, self.agent, self.node_id = state, agent, node_id
         self.client = Client(run_dir, sender=sender, timeout_s=timeout_s, retries=0)
         self._quiet_until = 0.0
+        self._delivering = threading.Lock()
 
     def record(self, kind: str, fields: dict[str, Any]) -> int | None:
         """Journal one entry; its index in the log if it is there already, else None (it will be)."""
@@ -61,6 +64,10 @@ class Journal:
         return len(self._deliver(limit))
 
     def _deliver(self, limit: int) -> dict[int, int | None]:
+        with self._delivering:
+            return self._deliver_locked(limit)
+
+    def _deliver_locked(self, limit: int) -> dict[int, int | None]:
         indexes: dict[int, int | None] = {}
 
         def on_reply(item: OutboxItem, reply: bytes) -> None:
