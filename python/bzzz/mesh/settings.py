@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, field_validator
 import multiaddr
 
 from bzzz._core import Safeguards
-from bzzz.mesh.capabilities import CapabilityConfig
+from bzzz.capabilities import CapabilityConfig
 
 DEFAULT_PORT = 4001
 RENDEZVOUS = "bzzz/rendezvous/v1"

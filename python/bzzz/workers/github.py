@@ -18,7 +18,7 @@ Failures follow the mesh's failure policy (`bzzz.github.agent`: `--max-attempts`
 the worker gives its claims back at once; killed, it resumes them when it starts again.
 
 It claims with what the agent advertises: the models and tools its mesh worker detected and
-broadcast (`bzzz.mesh.advertised`), so that peers never see one list and GitHub another. Only
+broadcast (`bzzz.capabilities.advertised`), so that peers never see one list and GitHub another. Only
 an agent without a mesh worker claims with `--model` / `--tool`.
 
 Given `--trust-author` / `--trust-label` (the same as the executor's), it claims only issues
@@ -38,13 +38,13 @@ from typing import Any
 import structlog
 
 from bzzz.bus import BusError, Client, service_available
+from bzzz.capabilities import advertised
 from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
 from bzzz.github.client import TokenError, connect, load_token
 from bzzz.github.tasks import Capabilities, LabelFilter
 from bzzz.log import encode_event
 from bzzz.log.service import SERVICE as LOG_SERVICE
 from bzzz.log.service import append_request
-from bzzz.mesh import advertised
 from bzzz.supervisor.rundir import PID_FILE
 from bzzz.state import WorkerState
 from bzzz.workers import outbox, runtime

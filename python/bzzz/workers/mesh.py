@@ -30,8 +30,8 @@ from pydantic import ValidationError
 
 from bzzz._core import Envelope, EnvelopeRejected
 from bzzz.bus import Publisher, Request, Service
+from bzzz.capabilities import advertised
 from bzzz.log.store import log_key
-from bzzz.mesh import advertised
 from bzzz.mesh.client import (
     PEERS_TOPIC,
     SERVICE,
