@@ -27,7 +27,7 @@ import structlog
 
 from bzzz.bus import BusError, Request, Service, service_available
 from bzzz.executor.model import ModelExecutor, ModelSettings
-from bzzz.executor.runner import DiscussionUnavailable, ExecutorSettings, Outcome, TaskRunner
+from bzzz.executor.runner import DiscussionUnavailable, ExecutorSettings, TaskRunner
 from bzzz.executor.sandbox import SANDBOX_UID, Limits, SandboxUnavailable, check_available, clean_stale
 from bzzz.executor.workspace import remove_stale
 from bzzz.github.client import TokenError, connect, load_token
@@ -38,6 +38,7 @@ from bzzz.log.service import LogAppendError, LogClient
 from bzzz.log.store import log_key
 from bzzz.mesh.client import SERVICE as MESH
 from bzzz.mesh.client import MeshClient
+from bzzz.tasks import Outcome
 from bzzz.workers import runtime
 
 log = structlog.get_logger("bzzz.workers.executor")

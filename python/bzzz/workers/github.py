@@ -38,15 +38,15 @@ from typing import Any
 import structlog
 
 from bzzz.bus import BusError, Client, service_available
-from bzzz.capabilities import advertised
-from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
+from bzzz.capabilities import Capabilities, advertised
+from bzzz.github.agent import GithubAgent, Settings, Task
 from bzzz.github.client import TokenError, connect, load_token
-from bzzz.github.tasks import Capabilities, LabelFilter
 from bzzz.log import encode_event
 from bzzz.log.service import SERVICE as LOG_SERVICE
 from bzzz.log.service import append_request
 from bzzz.supervisor.rundir import PID_FILE
 from bzzz.state import WorkerState
+from bzzz.tasks import LabelFilter, Outcome
 from bzzz.workers import outbox, runtime
 
 log = structlog.get_logger("bzzz.workers.github")
