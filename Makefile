@@ -9,7 +9,7 @@ JSDIR  := tests/interop/js
 # Rebuild the extension whenever any Rust source or manifest changes.
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: sysdeps setup build model demo test test-rust test-python bench stubtest typecheck clean
+.PHONY: sysdeps setup build model demo test lint test-rust test-python bench stubtest typecheck clean
 
 # Debian packages the Python deps build against (libp2p pins fastecdsa, built from source
 # against GMP) and the agent and its tests use (iproute2: network namespaces for the mesh tests;
@@ -63,7 +63,11 @@ stubtest: build
 typecheck: build
 	$(PY) -m mypy
 
-test: test-rust test-python stubtest typecheck
+lint: setup
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+
+test: lint test-rust test-python stubtest typecheck
 
 bench: build $(JSDIR)/node_modules/.installed
 	$(PY) -m pytest benches --benchmark-columns=min,mean,median,ops,rounds \

@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,7 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bzzz.log.store import default_data_dir
+from bzzz.paths import DataDir, default_data_dir
+from bzzz.workers import settings_model
 
 
 class Restart(str, Enum):
@@ -35,10 +36,18 @@ class Restart(str, Enum):
 
 
 class WorkerConfig(BaseModel):
-    """One worker process. `module` is run as `python -m module`."""
+    """One worker process. `module` is run as `python -m module`.
+
+    A built-in worker (`bzzz.workers.SETTINGS`) takes its typed settings from
+    `[workers.NAME.settings]`: checked here, when the config is read, and filled with their
+    defaults, so `bzzz config show` shows every one and a mistake stops the agent before it
+    starts. A module of your own gets `settings` unchecked (`BZZZ_WORKER_SETTINGS`) and `args`."""
+
+    model_config = ConfigDict(extra="forbid")
 
     module: str
-    args: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list, description="Command-line arguments (your own modules only).")
+    settings: dict[str, Any] = Field(default_factory=dict, description="The worker's own settings.")
     restart: Restart = Restart.PERMANENT
     heartbeat_timeout_s: float | None = Field(
         default=10.0, gt=0, description="Kill and restart a worker silent this long; None: no heartbeat expected."
@@ -46,8 +55,27 @@ class WorkerConfig(BaseModel):
     shutdown_timeout_s: float = Field(default=5.0, gt=0, description="SIGTERM, then SIGKILL after this long.")
     env: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _built_in_settings(self) -> WorkerConfig:
+        model = settings_model(self.module)
+        if model is None:
+            return self
+        if self.args:
+            raise ValueError(f"{self.module} takes no args: give its settings in [workers.<name>.settings]")
+        try:
+            checked = model.model_validate(self.settings)
+        except ValidationError as err:
+            raise ValueError("; ".join(
+                "settings." + ".".join(str(part) for part in error["loc"]) + f": {error['msg']}"
+                + ("" if error["type"] == "missing" or isinstance(error["input"], dict) else f" (got {error['input']!r})")
+                for error in err.errors(include_url=False))) from None
+        self.settings = checked.model_dump(mode="json")
+        return self
+
 
 class SupervisorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     max_restarts: int = Field(default=5, ge=0, description="R: restarts allowed within max_seconds ...")
     max_seconds: float = Field(default=30.0, gt=0, description="... P: past R restarts in P seconds the agent stops.")
     backoff_initial_s: float = Field(default=0.1, ge=0, description="Delay before the second quick restart.")
@@ -96,7 +124,7 @@ class AgentConfig(BaseSettings):
 
     @property
     def runtime_dir(self) -> Path:
-        return self.run_dir if self.run_dir is not None else self.data_dir / "run"
+        return self.run_dir if self.run_dir is not None else DataDir(self.data_dir).run
 
     @classmethod
     def settings_customise_sources(
@@ -151,7 +179,9 @@ def _describe(err: ValidationError, path: Path | None) -> str:
         where = f" (env {env})" if env in os.environ else ""
         value = f" (got {error['input']!r})" if error["type"] != "missing" and not isinstance(error["input"], dict) \
             else ""
-        problems.append(f"{key}{where}: {error['msg']}{value}")
+        # A check of our own (a worker's settings) says it all; pydantic would prefix "Value error, ".
+        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        problems.append(f"{key}{where}: {message}{value}")
     return f"{path if path is not None else 'the environment'}: invalid configuration: " + "; ".join(problems)
 
 

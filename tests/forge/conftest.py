@@ -3,6 +3,9 @@
 Every API exchange the forge answers is recorded (`--record`), and at the end of each test
 module every recorded response is checked against GitHub's OpenAPI description: whatever
 PyGithub or a test made the forge say has to be what GitHub would have said.
+
+Also the git client that the tests of the forge's repositories and of git over HTTP share
+(`client_env`, `git`, `commit_on`).
 """
 
 from __future__ import annotations
@@ -166,3 +169,35 @@ def check_contract(forge: Forge) -> None:
             failures.append(str(error))
     assert not failures, f"{len(failures)} responses differ from GitHub's description:\n" + "\n".join(
         dict.fromkeys(failures))
+
+
+# -- a git client ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The git client's environment: its own HOME and identity, no system config, no prompts."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".gitconfig").write_text("[user]\n\tname = Client Person\n\temail = client@example.com\n")
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "LC_ALL": "C",
+    }
+
+
+def git(
+    env: dict[str, str], *args: str, cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=60)
+    if check and result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def commit_on(env: dict[str, str], repo: Path, parent: str, message: str) -> str:
+    """A new commit in a bare repository: `parent`'s tree, `parent` as its parent; its sha."""
+    tree = git(env, "--git-dir", str(repo), "rev-parse", f"{parent}^{{tree}}").stdout.strip()
+    return git(env, "--git-dir", str(repo), "commit-tree", tree, "-p", parent, "-m", message).stdout.strip()

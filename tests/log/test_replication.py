@@ -18,7 +18,7 @@ import msgspec
 import pytest
 
 from bzzz._core import KeyPair, MerkleLog
-from bzzz.log.replica import LOG_DIR, replicas_dir
+from bzzz.paths import DataDir, merkle_dir
 from bzzz.log.service import LogClient
 from bzzz.mesh.client import MeshClient
 from bzzz.mesh.replication import PROTOCOL, Chunk, Done, _requests, head_of, read_frame, write_frame
@@ -46,7 +46,7 @@ def address(agent: Agent) -> str:
 
 
 def own_log(agent: Agent) -> Path:
-    return agent.data_dir / "log" / LOG_DIR
+    return merkle_dir(DataDir(agent.data_dir).log)
 
 
 def key_of(agent: Agent) -> str:
@@ -90,7 +90,7 @@ def test_ten_thousand_entries_are_replicated_verified_and_a_killed_transfer_resu
     job = replicate(reader, key)  # found by the key the writer advertises
     written = state(own_log(writer))[0]  # the 10,000, and what the log worker journals itself
     assert written >= 10_000 and job["state"] == "done" and job["length"] == written, job
-    copy = replicas_dir(reader.data_dir) / key / LOG_DIR
+    copy = merkle_dir(DataDir(reader.data_dir).replica(key))
     assert state(copy) == state(own_log(writer))
     shown = subprocess.run([sys.executable, "-m", "bzzz.cli.main", "log", "verify", key, "--data-dir",
                             str(reader.data_dir)], capture_output=True, text=True, timeout=120)
@@ -99,7 +99,7 @@ def test_ten_thousand_entries_are_replicated_verified_and_a_killed_transfer_resu
     # 10,000 more; the reader's mesh worker is killed in the middle of copying them.
     write(writer, 10_000, tag="more")
     MeshClient(reader.run_dir, timeout_s=10.0).replicate(key, timeout_s=0.0)  # starts it, does not wait
-    staging = replicas_dir(reader.data_dir) / key / "staging.sqlite"
+    staging = DataDir(reader.data_dir).replica(key) / "staging.sqlite"
 
     def staged() -> int:
         with sqlite3.connect(staging) as db:
@@ -135,7 +135,7 @@ def test_a_live_log_is_followed_while_its_writer_appends_even_across_a_restart(s
         lines = [show.stdout.readline()]
         while not lines[-1].startswith("#"):  # the summary, then the last entry held: it is reading
             lines.append(show.stdout.readline())
-        copy = replicas_dir(reader.data_dir) / key / LOG_DIR
+        copy = merkle_dir(DataDir(reader.data_dir).replica(key))
         for n in range(5):
             with LogClient(writer.run_dir, sender="test") as client:
                 client.append(f"live {n}".encode())
@@ -170,9 +170,9 @@ def test_a_log_outlives_its_writer_in_the_replicas_of_its_peers(start_agent) -> 
     wait_until(lambda: any(key in (p["capabilities"].get("replicas") or [])
                            for p in MeshClient(latecomer.run_dir).peers()), 30, "the keeper's replica advertised")
     job = replicate(latecomer, key)
-    kept = state(replicas_dir(keeper.data_dir) / key / LOG_DIR)  # what the writer had signed when it left
+    kept = state(merkle_dir(DataDir(keeper.data_dir).replica(key)))  # what the writer had signed when it left
     assert job["state"] == "done" and job["length"] == kept[0] >= 300 and job["peer"] != writer_peer
-    assert state(replicas_dir(latecomer.data_dir) / key / LOG_DIR) == kept
+    assert state(merkle_dir(DataDir(latecomer.data_dir).replica(key))) == kept
 
 
 # --- a peer that lies ----------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_a_lying_peer_is_caught_every_time_and_the_copy_is_never_touched(start_a
     with liar_serving(tmp_path) as (peer, liar, key):
         job = replicate(reader, key, peer.addr)
         assert job["state"] == "done" and job["length"] == 100, job
-        copy = replicas_dir(reader.data_dir) / key / LOG_DIR
+        copy = merkle_dir(DataDir(reader.data_dir).replica(key))
         # The writer goes on; so does the forked twin (the same key, a history that parts at entry 50).
         liar.log.append_batch([f"entry {n}".encode() for n in range(100, 150)])
         liar.fork.append_batch([f"other {n}".encode() for n in range(100, 150)])
@@ -261,7 +261,7 @@ def test_js_hypercore_accepts_the_proofs_of_a_replicated_log(start_agent, tmp_pa
         assert replicate(reader, key, peer.addr)["length"] == 100
     reader.call("shutdown")
     reader.process.wait(30)
-    with MerkleLog.open(replicas_dir(reader.data_dir) / key / LOG_DIR) as copy:
+    with MerkleLog.open(merkle_dir(DataDir(reader.data_dir).replica(key))) as copy:
         proofs = [copy.proof(i).to_json() for i in (0, 37, 99)]
         verified = js_hypercore.verify_proofs(copy.key, proofs)
         tree_hash = copy.tree_hash()

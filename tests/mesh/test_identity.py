@@ -9,12 +9,13 @@ import pytest
 from libp2p.peer.id import ID
 
 from bzzz.log.keys import KeyFileError
-from bzzz.mesh.identity import IDENTITY_FILE, load_or_create
+from bzzz.mesh.identity import load_or_create
+from bzzz.paths import DataDir
 
 
 def test_the_first_start_creates_a_private_key_and_later_starts_reuse_it(tmp_path: Path) -> None:
     first = load_or_create(tmp_path)
-    assert stat.S_IMODE((tmp_path / IDENTITY_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE(DataDir(tmp_path).identity.stat().st_mode) == 0o600
     assert load_or_create(tmp_path).peer_id == first.peer_id
 
 
@@ -26,13 +27,13 @@ def test_the_peer_id_is_libp2ps_own_for_the_key(tmp_path: Path) -> None:
 
 def test_a_key_file_others_can_read_is_refused_not_replaced(tmp_path: Path) -> None:
     load_or_create(tmp_path)
-    (tmp_path / IDENTITY_FILE).chmod(0o644)
+    DataDir(tmp_path).identity.chmod(0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         load_or_create(tmp_path)
 
 
 def test_a_damaged_key_file_is_refused_not_replaced(tmp_path: Path) -> None:
     load_or_create(tmp_path)
-    (tmp_path / IDENTITY_FILE).write_text("not a key\n")
+    DataDir(tmp_path).identity.write_text("not a key\n")
     with pytest.raises(KeyFileError, match="valid secret key"):
         load_or_create(tmp_path)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bzzz.supervisor import ControlClient, ControlError
-from bzzz.supervisor.datadir import LOCK_FILE
+from bzzz.paths import DataDir
 from tests.supervisor.conftest import toml_config
 
 PROBE = {"module": "bzzz.workers.probe", "heartbeat_timeout_s": 5.0}
@@ -65,11 +65,11 @@ def test_the_lock_dies_with_a_killed_agent_so_the_next_one_starts(start_agent, t
     refused_at_start(second, "holds the data dir")  # the lock is really held while the first lives
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(30)
-    assert (first.data_dir / LOCK_FILE).exists(), "nothing cleaned up after the killed agent"
+    assert (DataDir(first.data_dir).lock).exists(), "nothing cleaned up after the killed agent"
     replacement = start_agent({"alpha": PROBE}, name="replacement", data_dir=first.data_dir,
                               run_dir=tmp_path / "second-run")
     replacement.wait_running("alpha", timeout=30)
-    assert int((first.data_dir / LOCK_FILE).read_text()) == replacement.process.pid
+    assert int((DataDir(first.data_dir).lock).read_text()) == replacement.process.pid
 
 
 def open_files(pid: int) -> set[str]:
@@ -85,7 +85,7 @@ def open_files(pid: int) -> set[str]:
 def test_only_the_supervisor_holds_the_lock_file_open_and_its_workers_do_not(start_agent) -> None:
     agent = start_agent({"alpha": PROBE})
     worker = agent.wait_running("alpha")
-    lock = str(agent.data_dir / LOCK_FILE)
+    lock = str(DataDir(agent.data_dir).lock)
     assert lock in open_files(agent.process.pid)  # the control: the supervisor has it open
     assert lock not in open_files(worker["pid"])
 

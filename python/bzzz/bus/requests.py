@@ -174,7 +174,8 @@ class Service:
             self.duplicates += 1
             return Reply(request.request_id, True, cached)
         try:
-            result = self.handler(request)
+            with structlog.contextvars.bound_contextvars(request_id=request.request_id, sender=request.sender):
+                result = self.handler(request)
             if not isinstance(result, bytes):
                 raise TypeError(f"the handler of {self.name!r} returned {type(result).__name__}, not bytes")
         except Exception as error:

@@ -33,6 +33,7 @@ from bzzz.capabilities import list_models
 from bzzz.cli.errors import fail
 from bzzz.log.events import decode_entry
 from bzzz.mesh.client import SERVICE, MeshClient
+from bzzz.paths import DataDir, merkle_dir
 from bzzz.supervisor import ControlClient, ControlError
 
 AGENTS = ("agent-1", "agent-2", "agent-3")
@@ -349,7 +350,7 @@ def _replicate(agents: list[Running]) -> None:
     reader = agents[0]
     for agent in agents[1:]:
         try:
-            with MerkleLog.open(agent.data_dir / "log" / "hypercore") as log:
+            with MerkleLog.open(merkle_dir(DataDir(agent.data_dir).log)) as log:
                 key = log.key.hex()
             job = MeshClient(reader.run_dir, timeout_s=5.0).replicate(key, timeout_s=60.0)
         except Exception as err:  # the demo reports; it does not hide a failure
@@ -365,7 +366,7 @@ def _logs(agents: list[Running]) -> None:
     typer.echo("\nSigned logs (replicate and verify by key), and the discussions in them:")
     for agent in agents:
         try:
-            with MerkleLog.open(agent.data_dir / "log" / "hypercore") as log:
+            with MerkleLog.open(merkle_dir(DataDir(agent.data_dir).log)) as log:
                 log.verify()
                 events = [decode_entry(log.get(i)) for i in range(log.length)]
                 typer.echo(f"  {agent.name}: {log.length} entries, verified, key {log.key.hex()}")

@@ -14,9 +14,9 @@ import typer
 from bzzz._core import CoreError, LogCorrupted, LogVerifier, MerkleLog, Proof, VerificationFailed
 from bzzz.bus import BusError, service_available
 from bzzz.cli.errors import USAGE, describe_os_error, fail
-from bzzz.log import AgentLog, KeyFileError, default_data_dir
+from bzzz.log import AgentLog, KeyFileError
 from bzzz.log.events import decode_entry, describe_event
-from bzzz.log.replica import LOG_DIR, replicas_dir
+from bzzz.paths import DataDir, merkle_dir
 from bzzz.log.store import log_key
 from bzzz.mesh.client import SERVICE as MESH
 from bzzz.mesh.client import MeshClient
@@ -41,7 +41,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text
 
 
 def _dir(directory: Path | None) -> Path:
-    return directory if directory is not None else default_data_dir() / "log"
+    return directory if directory is not None else DataDir.default().log
 
 
 def _open(directory: Path | None, *, writable: bool) -> AgentLog:
@@ -133,7 +133,7 @@ def append(
 KeyArg = Annotated[str | None, typer.Argument(
     help="A log's key (64 hex digits, as peers advertise it): this agent's replica of it, or its own "
          "log. Without it: the log in --dir.", show_default=False)]
-DataDir = Annotated[Path | None, typer.Option(
+DataDirOption = Annotated[Path | None, typer.Option(
     "--data-dir", envvar="BZZZ_DATA_DIR", help="The agent's data dir, where replicas are kept (env BZZZ_DATA_DIR).",
     show_default=False)]
 
@@ -146,12 +146,12 @@ def _by_key(key: str, data_dir: Path | None) -> Path:
             raise ValueError
     except ValueError:
         fail(f"a log key is 64 hex digits, got {key!r}", 2)
-    root = data_dir if data_dir is not None else default_data_dir()
-    if log_key(root / "log") == wanted:
-        return root / "log" / LOG_DIR
-    path = replicas_dir(root) / key / LOG_DIR
+    root = DataDir(data_dir) if data_dir is not None else DataDir.default()
+    if log_key(root.log) == wanted:
+        return merkle_dir(root.log)
+    path = merkle_dir(root.replica(key))
     if not (path / "header").exists():
-        fail(f"no copy of log {key} in {root}: replicate it first (`bzzz log replicate {key}`)")
+        fail(f"no copy of log {key} in {root.root}: replicate it first (`bzzz log replicate {key}`)")
     return path
 
 
@@ -171,7 +171,7 @@ def _print_entry(index: int, value: Any, as_json: bool) -> None:
 def show(
     key: KeyArg = None,
     directory: LogDir = None,
-    data_dir: DataDir = None,
+    data_dir: DataDirOption = None,
     start: Annotated[int | None, typer.Option("--from", min=0, help="First entry to print (default 0).",
                                               show_default=False)] = None,
     end: Annotated[int | None, typer.Option("--to", min=0, help="Stop before this entry.")] = None,
@@ -190,7 +190,7 @@ def show(
     if key is not None:
         path = _by_key(key, data_dir)
         if follow:
-            _ask_to_follow(key, run_dir or (data_dir or default_data_dir()) / "run")
+            _ask_to_follow(key, run_dir or (DataDir(data_dir) if data_dir else DataDir.default()).run)
         _show_path(path, start, end, tail, follow, as_json)
         return
     with _open(directory, writable=False) as agent_log:
@@ -246,7 +246,7 @@ def _ask_to_follow(key: str, run_dir: Path) -> None:
 
 
 @app.command()
-def verify(key: KeyArg = None, directory: LogDir = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+def verify(key: KeyArg = None, directory: LogDir = None, data_dir: DataDirOption = None, as_json: AsJson = False) -> None:
     """Re-hash every entry and check every signature with the writer's public key; exit 1 if anything is wrong."""
     if key is not None:
         path = _by_key(key, data_dir)
@@ -283,7 +283,7 @@ def replicate(
                                                    "the log or a replica of it.")] = None,
     follow: Annotated[bool, typer.Option("--follow", help="Keep the copy up to date from now on "
                                          "(also after the agent restarts).")] = False,
-    data_dir: DataDir = None,
+    data_dir: DataDirOption = None,
     run_dir: Annotated[Path | None, typer.Option(help="The agent's run dir (default <data dir>/run).")] = None,
     timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the copy.")] = 600.0,
     as_json: AsJson = False,
@@ -292,7 +292,7 @@ def replicate(
 
     Done by this agent's mesh worker; the copy is kept in <data dir>/replicas/KEY, resumes where it
     stopped, and is served to peers in turn."""
-    directory = run_dir or (data_dir or default_data_dir()) / "run"
+    directory = run_dir or (DataDir(data_dir) if data_dir else DataDir.default()).run
     if not service_available(directory, MESH):
         fail(f"no mesh worker is running in {directory}; replication is done by a running agent")
     try:

@@ -25,6 +25,7 @@ import typer
 from bzzz._core import LogVerifier, Proof, VerificationFailed
 from bzzz.log import AgentLog
 from bzzz.log.events import encode_event
+from bzzz.paths import merkle_dir
 
 LIFECYCLE: list[tuple[str, dict[str, Any]]] = [
     ("agent_started", {"node_id": "demo-agent", "models": ["gemma3:270m"], "tools": ["git", "pytest"]}),
@@ -96,9 +97,9 @@ def run(directory: Path, batch_entries: int) -> int:
         length = agent_log.log.length
 
     _step("4. tear the tail, as a crash in the middle of a write would")
-    with open(directory / "hypercore" / "data", "ab") as data:
+    with open(merkle_dir(directory) / "data", "ab") as data:
         data.write(b'{"type":"half-writ')
-    with open(directory / "hypercore" / "signatures", "ab") as sigs:
+    with open(merkle_dir(directory) / "signatures", "ab") as sigs:
         sigs.write(b"\x00" * 40)
     with AgentLog.open(directory) as agent_log:
         typer.echo(f"recovery: {agent_log.log.recovery}")

@@ -3,10 +3,10 @@
 Authentication (`Authorization: token T`, `Bearer T`, or HTTP Basic with the token as the
 password; a bad token is a 401 "Bad credentials", no token is anonymous), the primary rate
 limit (`X-RateLimit-*` headers; a 403 once used up), the secondary limit on content creation
-(`ContentLimiter`), a JSON body (a 400 "Problems parsing JSON" if it is not strict JSON in
-UTF-8: invalid UTF-8, a lone surrogate escape, NaN, a truncated document are all refused
-before any handler sees them), ETags (`If-None-Match` -> 304, which does not count against the rate
-limit), pagination (`per_page`, `page`, and a `Link` header), and GitHub's error bodies.
+(both counted by `bzzz.forge.limits`), a JSON body (a 400 "Problems parsing JSON" if it is not
+strict JSON in UTF-8: invalid UTF-8, a lone surrogate escape, NaN, a truncated document are all
+refused before any handler sees them), ETags (`If-None-Match` -> 304, which does not count
+against the rate limit), pagination (`per_page`, `page`, and a `Link` header), and GitHub's error bodies.
 A handler raises `ApiError` for anything else; an unexpected exception is a 500 with
 GitHub's body, logged, never a traceback on the wire.
 """
@@ -18,9 +18,6 @@ import binascii
 import hashlib
 import json
 import math
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,95 +172,6 @@ class Context:
             raise invalid("Query", name, message=f"{name} must be an integer") from None
 
 
-class RateLimiter:
-    """GitHub's primary rate limit: `limit` calls an hour per user (per address if anonymous)."""
-
-    def __init__(self, limit: int, anonymous_limit: int, window_s: int = 3600) -> None:
-        self.limit, self.anonymous_limit, self.window_s = limit, anonymous_limit, window_s
-        self._lock = threading.Lock()
-        self._used: dict[str, tuple[int, int]] = {}  # key -> (reset epoch, used)
-
-    def _window(self, key: str) -> tuple[int, int]:
-        reset, used = self._used.get(key, (0, 0))
-        if time.time() >= reset:
-            reset, used = int(time.time()) + self.window_s, 0
-        return reset, used
-
-    def take(self, key: str, limit: int) -> tuple[bool, dict[str, str]]:
-        with self._lock:
-            reset, used = self._window(key)
-            allowed = used < limit
-            if allowed:
-                used += 1
-            self._used[key] = (reset, used)
-            return allowed, self.headers(limit, used, reset)
-
-    def give_back(self, key: str, limit: int) -> dict[str, str]:
-        with self._lock:
-            reset, used = self._window(key)
-            used = max(0, used - 1)
-            self._used[key] = (reset, used)
-            return self.headers(limit, used, reset)
-
-    def status(self, key: str, limit: int) -> tuple[int, int, int]:
-        with self._lock:
-            reset, used = self._window(key)
-            return used, limit - used, reset
-
-    @staticmethod
-    def headers(limit: int, used: int, reset: int) -> dict[str, str]:
-        return {
-            "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(0, limit - used)),
-            "X-RateLimit-Reset": str(reset),
-            "X-RateLimit-Used": str(used),
-            "X-RateLimit-Resource": "core",
-        }
-
-
-class ContentLimiter:
-    """GitHub's secondary rate limit on content creation, per user, over sliding windows.
-
-    GitHub: "no more than 80 content-generating requests per minute and no more than 500
-    content-generating requests per hour". A limit of 0 is off. The windows' lengths are
-    settable so that a test can see one end without waiting a real minute.
-    """
-
-    def __init__(self, per_minute: int = 80, per_hour: int = 500, minute_s: float = 60.0,
-                 hour_s: float = 3600.0) -> None:
-        self.windows = [(n, s) for n, s in ((per_minute, minute_s), (per_hour, hour_s)) if n > 0]
-        self._lock = threading.Lock()
-        self._taken: dict[str, deque[float]] = {}
-
-    def take(self, key: str) -> tuple[float | None, float]:
-        """(None, stamp) with a slot reserved, or (seconds until one frees, 0) when none is left."""
-        if not self.windows:
-            return None, 0.0
-        with self._lock:
-            now = time.monotonic()
-            taken = self._taken.setdefault(key, deque())
-            longest = max(s for _, s in self.windows)
-            while taken and taken[0] <= now - longest:
-                taken.popleft()
-            wait = 0.0
-            for limit, seconds in self.windows:
-                inside = [t for t in taken if t > now - seconds]
-                if len(inside) >= limit:
-                    # one more fits once enough of the oldest have left the window
-                    wait = max(wait, inside[len(inside) - limit] + seconds - now)
-            if wait > 0:
-                return wait, 0.0
-            taken.append(now)
-            return None, now
-
-    def give_back(self, key: str, stamp: float) -> None:
-        """Undo a `take`: the request created nothing (it failed)."""
-        with self._lock:
-            taken = self._taken.get(key)
-            if taken is not None and stamp in taken:
-                taken.remove(stamp)
-
-
 def secondary_limit_error(wait_s: float, rate_headers: dict[str, str]) -> ApiError:
     retry_after = max(1, math.ceil(wait_s))
     return ApiError(403, SECONDARY_MESSAGE, documentation_url=SECONDARY_DOCS,
@@ -312,7 +220,7 @@ def endpoint(handler: Handler, *, creates_content: bool = False) -> Callable[[Re
     """A Starlette endpoint running `handler` with everything above around it.
 
     `creates_content`: the operation is one GitHub counts towards its secondary limit on
-    content creation (see `ContentLimiter`); only a call that succeeds uses up a slot.
+    content creation (see `bzzz.forge.limits.ContentLimiter`); only a call that succeeds uses up a slot.
     """
 
     async def run(request: Request) -> Response:
@@ -369,5 +277,5 @@ def endpoint(handler: Handler, *, creates_content: bool = False) -> Callable[[Re
     return run
 
 
-__all__ = ["ApiError", "ContentLimiter", "Context", "RateLimiter", "Reply", "authenticate", "endpoint", "inspect",
+__all__ = ["ApiError", "Context", "Reply", "authenticate", "endpoint", "inspect",
            "invalid", "not_found", "parse_json", "token_of", "wrong_type"]

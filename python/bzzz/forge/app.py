@@ -26,9 +26,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from bzzz.forge.api import ApiError, ContentLimiter, RateLimiter, authenticate, parse_json
+from bzzz.forge.api import ApiError, authenticate, parse_json
 from bzzz.forge.faults import Faults, FaultSettings
-from bzzz.forge.git import Repositories, http_backend
+from bzzz.forge.git_http import BASIC_CHALLENGE, http_backend
+from bzzz.forge.limits import ContentLimiter, RateLimiter
+from bzzz.forge.repositories import Repositories
 from bzzz.forge.render import Renderer
 from bzzz.forge.routes import ROUTES
 from bzzz.forge.store import Row, Store
@@ -112,20 +114,19 @@ class Forge:
 
     async def _git_endpoint(self, request: Request) -> Response:
         owner, name, rest = (request.path_params[k] for k in ("owner", "name", "rest"))
-        challenge = {"WWW-Authenticate": 'Basic realm="GitHub"'}
         try:
             user = await authenticate(self.store, request)
         except ApiError:
-            return Response("Invalid username or token.\n", status_code=401, headers=challenge)
+            return Response("Invalid username or token.\n", status_code=401, headers=BASIC_CHALLENGE)
         repo = await run_in_threadpool(self.store.repo, owner, name)
         if repo is None or self.store.permission(repo, user) is None:
             if user is None:  # a private repository asks for credentials first, as GitHub does
-                return Response("Authentication required\n", status_code=401, headers=challenge)
+                return Response("Authentication required\n", status_code=401, headers=BASIC_CHALLENGE)
             return Response("Repository not found.\n", status_code=404)
         pushing = rest == "git-receive-pack" or request.query_params.get("service") == "git-receive-pack"
         if pushing and not self.store.can_push(repo, user):
             if user is None:
-                return Response("Authentication required\n", status_code=401, headers=challenge)
+                return Response("Authentication required\n", status_code=401, headers=BASIC_CHALLENGE)
             return Response(f"Permission to {owner}/{name}.git denied to {user['login']}.\n", status_code=403)
         response = await http_backend(request, self.git, repo["owner_login"], repo["name"], f"/{rest}",
                                       user["login"] if user is not None else None)

@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from bzzz.forge.app import Forge
-from bzzz.forge.store import Conflict
+from bzzz.forge.store import DEFAULT_LABEL_COLOR, Conflict
 
 
 class SeedUser(BaseModel, extra="forbid"):
@@ -46,7 +46,7 @@ class SeedUser(BaseModel, extra="forbid"):
 
 class SeedLabel(BaseModel, extra="forbid"):
     name: str
-    color: str = Field(default="ededed", pattern=r"^[0-9a-fA-F]{6}$")
+    color: str = Field(default=DEFAULT_LABEL_COLOR, pattern=r"^[0-9a-fA-F]{6}$")
     description: str | None = None
 
 

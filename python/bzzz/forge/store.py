@@ -570,4 +570,4 @@ class Store:
                            (*sets.values(), pull_id))
 
 
-__all__ = ["Conflict", "IssueFilter", "Store", "iso", "now", "parse_iso"]
+__all__ = ["DEFAULT_LABEL_COLOR", "Conflict", "IssueFilter", "Store", "iso", "now", "parse_iso"]

@@ -2,13 +2,12 @@
 
 from bzzz.log.events import decode_entry, encode_event
 from bzzz.log.keys import KeyFileError, load_key_pair, save_key_pair
-from bzzz.log.store import AgentLog, default_data_dir
+from bzzz.log.store import AgentLog
 
 __all__ = [
     "AgentLog",
     "KeyFileError",
     "decode_entry",
-    "default_data_dir",
     "encode_event",
     "load_key_pair",
     "save_key_pair",

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bzzz._core import CoreError, LogVerifier, MerkleLog, VerificationFailed, VerifiedTree
+from bzzz.paths import DataDir, merkle_dir
 
-REPLICAS = "replicas"
-LOG_DIR = "hypercore"
 _NodeTuple = tuple[int, int, bytes]
 
 
@@ -53,16 +52,12 @@ class Head:
     manifest: bytes | None
 
 
-def replicas_dir(data_dir: Path) -> Path:
-    return data_dir / REPLICAS
-
-
 def held_keys(data_dir: Path) -> list[str]:
     """The log keys (hex) this agent holds replicas of."""
-    root = replicas_dir(data_dir)
+    root = DataDir(data_dir).replicas
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / LOG_DIR / "header").exists())
+    return sorted(p.name for p in root.iterdir() if (merkle_dir(p) / "header").exists())
 
 
 class Replica:
@@ -70,7 +65,7 @@ class Replica:
 
     def __init__(self, data_dir: Path, key: bytes) -> None:
         self.key = key
-        self.directory = replicas_dir(data_dir) / key.hex()
+        self.directory = DataDir(data_dir).replica(key.hex())
         self.log: MerkleLog | None = None
         self.verifier: LogVerifier | None = None
         self._staging: sqlite3.Connection | None = None
@@ -79,7 +74,7 @@ class Replica:
 
     def open(self, head: Head | None = None) -> Replica:
         """Open the copy to grow it; creating it needs the writer's `head` (its public key)."""
-        path = self.directory / LOG_DIR
+        path = merkle_dir(self.directory)
         if (path / "header").exists():
             self.log = MerkleLog.open_replica(path)
         elif head is None:

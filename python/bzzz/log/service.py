@@ -7,7 +7,7 @@ The log has one writer, the log worker; everyone else asks it over the bus, and 
 lands exactly once, whichever of the two is killed when. The client side is at-least-once:
 `bzzz.bus.Client` resends the same `request_id` until it is answered, and a worker that must
 not lose an entry across its *own* restarts keeps it in its outbox with a stable id
-(`bzzz.workers.outbox`). The log worker makes the effect happen once:
+(`bzzz.state.outbox`). The log worker makes the effect happen once:
 
 1. **intent**: in one SQLite transaction it accepts the request id into its inbox and records
    the index the first entry will get (the log's length right now);
@@ -36,6 +36,7 @@ from pathlib import Path
 
 import msgspec
 import structlog
+from pydantic import BaseModel, ConfigDict, Field
 
 from bzzz._core import MerkleLog
 from bzzz.bus import Client, Request, ServiceError
@@ -44,6 +45,18 @@ from bzzz.state import WorkerState
 SERVICE = "log"
 MAX_ATTEMPTS = 3
 MAX_ENTRIES_PER_REQUEST = 10_000
+
+
+class LogWorkerSettings(BaseModel):
+    """`[workers.log.settings]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A client resends a request for a few seconds at most (bzzz.bus.Client: timeout x retries),
+    # and an outbox for as long as it keeps retrying: a day of finished request ids answers
+    # every late copy and keeps the inbox small.
+    retention_s: float = Field(default=24 * 3600.0, gt=0, description="How long a finished request's answer is kept.")
+    prune_every_s: float = Field(default=600.0, gt=0, description="How often answers older than that are dropped.")
 
 log = structlog.get_logger("bzzz.log.service")
 

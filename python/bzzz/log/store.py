@@ -18,24 +18,15 @@ from typing import Any
 from bzzz._core import KeyPair, MerkleLog
 from bzzz.log.events import decode_entry, encode_event
 from bzzz.log.keys import load_key_pair, save_key_pair
+from bzzz.paths import LOG_KEY_FILE, merkle_dir
 
-KEY_FILE = "secret_key"
-LOG_DIR = "hypercore"
-
-
-def default_data_dir() -> Path:
-    """`$BZZZ_DATA_DIR`, else `$XDG_DATA_HOME/bzzz`, else `~/.local/share/bzzz`."""
-    if env := os.environ.get("BZZZ_DATA_DIR"):
-        return Path(env)
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg) / "bzzz"
 
 
 def log_key(directory: Path) -> bytes | None:
     """The key of the log in `directory` (what peers replicate it by), read without the
     writer's key; None while the log worker has not created it yet."""
     try:
-        with MerkleLog.open(directory / LOG_DIR) as opened:
+        with MerkleLog.open(merkle_dir(directory)) as opened:
             return opened.key
     except (OSError, ValueError):
         return None
@@ -53,18 +44,18 @@ class AgentLog:
         cls, directory: Path, key_pair: KeyPair | None = None, *, compat: bool = False, sync: bool = False
     ) -> AgentLog:
         """A new log with a new (or the given) key pair; FileExistsError if one is there."""
-        if (directory / LOG_DIR).exists() or (directory / KEY_FILE).exists():
+        if (merkle_dir(directory)).exists() or (directory / LOG_KEY_FILE).exists():
             raise FileExistsError(f"a log already exists in {directory}")
         key_pair = key_pair or KeyPair.generate()
-        save_key_pair(directory / KEY_FILE, key_pair)
-        return cls(directory, MerkleLog.create(directory / LOG_DIR, key_pair, compat=compat, sync=sync))
+        save_key_pair(directory / LOG_KEY_FILE, key_pair)
+        return cls(directory, MerkleLog.create(merkle_dir(directory), key_pair, compat=compat, sync=sync))
 
     @classmethod
     def open(cls, directory: Path, *, writable: bool = True, sync: bool = False) -> AgentLog:
-        if not (directory / LOG_DIR).exists():
+        if not (merkle_dir(directory)).exists():
             raise FileNotFoundError(f"no log in {directory} (create one with `bzzz log create`)")
-        key_pair = load_key_pair(directory / KEY_FILE) if writable else None
-        return cls(directory, MerkleLog.open(directory / LOG_DIR, key_pair, sync=sync))
+        key_pair = load_key_pair(directory / LOG_KEY_FILE) if writable else None
+        return cls(directory, MerkleLog.open(merkle_dir(directory), key_pair, sync=sync))
 
     def append_event(self, event_type: str, /, **fields: Any) -> int:
         """Log one event; returns its index."""

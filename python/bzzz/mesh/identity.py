@@ -18,8 +18,8 @@ from libp2p.peer.id import ID
 
 from bzzz._core import KeyPair, peer_id
 from bzzz.log.keys import load_key_pair, save_key_pair
+from bzzz.paths import DataDir
 
-IDENTITY_FILE = Path("mesh") / "identity.key"
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def load_or_create(data_dir: Path) -> Identity:
     Raises `bzzz.log.keys.KeyFileError` for a key file that is unreadable, malformed or
     readable by others: a silently regenerated identity would change the peer id and
     orphan everything peers know about this agent."""
-    path = data_dir / IDENTITY_FILE
+    path = DataDir(data_dir).identity
     if not path.exists():
         try:
             save_key_pair(path, KeyPair.generate())

@@ -33,7 +33,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from bzzz._core import Envelope, Gate, Limits, forward_envelope, sign_envelope, verify_envelope
 from bzzz.capabilities import CapabilityDetector, Detected
-from bzzz.log.replica import Replica, held_keys, replicas_dir
+from bzzz.log.replica import Replica, held_keys
 from bzzz.mesh.discovery import Dialer, rendezvous
 from bzzz.mesh.gossip import GatedPubsub, install_library_fixes, make_pubsub, make_router
 from bzzz.mesh.identity import Identity
@@ -44,6 +44,7 @@ from bzzz.mesh.replication import Server as ReplicationServer
 from bzzz.mesh.replication import fetch as fetch_log
 from bzzz.mesh.replication import follow as follow_log
 from bzzz.mesh.settings import MeshSettings
+from bzzz.paths import DataDir
 
 log = structlog.get_logger("bzzz.mesh")
 
@@ -57,7 +58,6 @@ STANDING_TOPICS = (TOPIC_CAPABILITIES, TOPIC_HELP, TOPIC_ESCALATION)
 DETECT_EVERY_S = 5.0
 REPLICATE_TIMEOUT_S = 600.0
 FOLLOW_RETRY_S = 2.0
-FOLLOWING = "following.json"  # the keys this agent keeps up to date, across restarts
 
 
 class MeshNode:
@@ -437,7 +437,7 @@ class MeshNode:
 
     def _followed_keys(self) -> list[bytes]:
         assert self.data_dir is not None
-        path = replicas_dir(self.data_dir) / FOLLOWING
+        path = DataDir(self.data_dir).following
         try:
             return [bytes.fromhex(k) for k in json.loads(path.read_text())]
         except FileNotFoundError:
@@ -452,7 +452,7 @@ class MeshNode:
             return
         scope = trio.CancelScope()
         self._following[key] = scope
-        path = replicas_dir(self.data_dir) / FOLLOWING
+        path = DataDir(self.data_dir).following
         path.parent.mkdir(parents=True, exist_ok=True)
         # Whole or not at all: a crash mid-write must not forget every log followed.
         tmp = path.with_suffix(".tmp")

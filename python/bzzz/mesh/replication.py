@@ -28,8 +28,9 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from bzzz._core import MerkleLog
-from bzzz.log.replica import LOG_DIR, Head, Replica, ReplicationRefused, replicas_dir
+from bzzz.log.replica import Head, Replica, ReplicationRefused
 from bzzz.mesh.metrics import MeshMetrics
+from bzzz.paths import DataDir, merkle_dir
 
 log = structlog.get_logger("bzzz.mesh.replication")
 
@@ -133,8 +134,8 @@ class Server:
 
     def path_of(self, key: bytes) -> Path | None:
         if self.own_key() == key.hex():
-            return self.data_dir / "log" / LOG_DIR
-        held = replicas_dir(self.data_dir) / key.hex() / LOG_DIR
+            return merkle_dir(DataDir(self.data_dir).log)
+        held = merkle_dir(DataDir(self.data_dir).replica(key.hex()))
         return held if (held / "header").exists() else None
 
     async def handle(self, stream: Any) -> None:

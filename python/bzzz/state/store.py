@@ -53,6 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from bzzz.paths import DataDir
+
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x627A7A7A  # b"bzzz": marks the file as a bzzz state file (PRAGMA application_id)
 
@@ -127,7 +129,7 @@ def state_path(data_dir: Path, worker: str) -> Path:
     """`<data_dir>/state/<worker>.sqlite3`; the worker name is checked to be a plain name."""
     if not _WORKER_NAME.fullmatch(worker):
         raise ValueError(f"worker name {worker!r} must be letters, digits, '-' or '_'")
-    return data_dir / "state" / f"{worker}.sqlite3"
+    return DataDir(data_dir).state / f"{worker}.sqlite3"
 
 
 class WorkerState:

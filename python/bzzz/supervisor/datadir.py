@@ -16,9 +16,9 @@ import fcntl
 import os
 from pathlib import Path
 
+from bzzz.paths import DataDir
 from bzzz.supervisor.errors import StartError
 
-LOCK_FILE = "agent.lock"
 
 
 class DataDirBusy(StartError):
@@ -36,7 +36,7 @@ def _holder(fd: int) -> int | None:
 class DataDirLock:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.path = data_dir / LOCK_FILE
+        self.path = DataDir(data_dir).lock
         self._fd: int | None = None
 
     @property
@@ -77,4 +77,4 @@ class DataDirLock:
             self._fd = None
 
 
-__all__ = ["LOCK_FILE", "DataDirBusy", "DataDirLock"]
+__all__ = ["DataDirBusy", "DataDirLock"]

@@ -39,6 +39,7 @@ import zmq
 
 from bzzz.bus import BusError, BusProxy
 from bzzz.config import AgentConfig, Restart, WorkerConfig
+from bzzz.paths import DataDir
 from bzzz.supervisor import rundir
 from bzzz.supervisor.commands import COMMANDS
 from bzzz.supervisor.commands.errors import BAD_REQUEST, UNKNOWN_COMMAND, WRONG_STATE, CommandError
@@ -91,7 +92,7 @@ class Supervisor:
         self.config = config
         self.run_dir = config.runtime_dir
         self.workers = {
-            name: Worker(name, worker_config, config.data_dir / "logs" / f"{name}.log")
+            name: Worker(name, worker_config, DataDir(config.data_dir).worker_output(name))
             for name, worker_config in config.workers.items()
         }
         self.restart_times: deque[float] = deque()
@@ -221,6 +222,7 @@ class Supervisor:
                     "BZZZ_NODE_ID": self.config.node_id,
                     "BZZZ_HEARTBEAT_INTERVAL_S": str(self.config.supervisor.heartbeat_interval_s),
                     "BZZZ_WORKERS": ",".join(sorted(self.workers)),
+                    "BZZZ_WORKER_SETTINGS": json.dumps(worker.config.settings),
                 },
                 now,
             )

@@ -38,6 +38,7 @@ from bzzz.log.service import LogAppendError, LogClient
 from bzzz.log.store import log_key
 from bzzz.mesh.client import SERVICE as MESH
 from bzzz.mesh.client import MeshClient
+from bzzz.paths import DataDir
 from bzzz.tasks import Outcome
 from bzzz.workers import runtime
 
@@ -106,10 +107,10 @@ def main(rt: runtime.WorkerRuntime) -> int:
     hidden = [rt.data_dir, rt.run_dir]
     if os.environ.get("GITHUB_TOKEN_FILE"):
         hidden.append(Path(os.environ["GITHUB_TOKEN_FILE"]))
-    key = log_key(rt.data_dir / "log")
+    key = log_key(DataDir(rt.data_dir).log)
     settings = ExecutorSettings(
         login=args.login, token=token, email=args.email,
-        work_root=args.work_dir or rt.data_dir / "workspaces", api_url=args.base_url, sandbox_uid=args.sandbox_uid,
+        work_root=args.work_dir or DataDir(rt.data_dir).workspaces, api_url=args.base_url, sandbox_uid=args.sandbox_uid,
         allowlist=frozenset(args.allow), trusted_authors=frozenset(args.trust_author),
         trusted_labels=frozenset(args.trust_label), network=args.network,
         allow_unsandboxed=args.allow_unsandboxed, hidden=tuple(hidden), log_key=key.hex() if key else None,

@@ -46,8 +46,9 @@ from bzzz.log.service import SERVICE as LOG_SERVICE
 from bzzz.log.service import append_request
 from bzzz.supervisor.rundir import PID_FILE
 from bzzz.state import WorkerState
+from bzzz.state import outbox
 from bzzz.tasks import LabelFilter, Outcome
-from bzzz.workers import outbox, runtime
+from bzzz.workers import runtime
 
 log = structlog.get_logger("bzzz.workers.github")
 

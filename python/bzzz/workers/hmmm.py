@@ -43,7 +43,8 @@ from bzzz.log.service import SERVICE as LOG_SERVICE
 from bzzz.log.service import LogAppendError, LogClient, append_request
 from bzzz.mesh.client import GOSSIP_PREFIX, PEERS_TOPIC, PeerEvent
 from bzzz.state import WorkerState
-from bzzz.workers import outbox, runtime
+from bzzz.state import outbox
+from bzzz.workers import runtime
 
 log = structlog.get_logger("bzzz.workers.hmmm")
 

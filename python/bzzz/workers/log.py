@@ -16,27 +16,22 @@ import structlog
 
 from bzzz.bus import Service
 from bzzz.log import AgentLog
-from bzzz.log.service import SERVICE, LogAppender
+from bzzz.log.service import SERVICE, LogAppender, LogWorkerSettings
+from bzzz.paths import DataDir, merkle_dir
 from bzzz.state import WorkerState
 from bzzz.workers import runtime
 
 log = structlog.get_logger("bzzz.workers.log")
 
-# A client resends a request for a few seconds at most (bzzz.bus.Client: timeout x retries), and
-# an outbox for as long as it keeps retrying; a day of finished request ids is plenty to answer
-# every late copy, and keeps the inbox small.
-RETENTION_S = 24 * 3600.0
-PRUNE_EVERY_S = 600.0
-
-
 def open_log(rt: runtime.WorkerRuntime) -> AgentLog:
-    directory = rt.data_dir / "log"
-    if (directory / "hypercore").exists():
+    directory = DataDir(rt.data_dir).log
+    if merkle_dir(directory).exists():
         return AgentLog.open(directory)
     return AgentLog.create(directory)
 
 
 def main(rt: runtime.WorkerRuntime) -> int:
+    settings = rt.settings(LogWorkerSettings)
     with open_log(rt) as agent_log, WorkerState.for_worker(rt.data_dir, rt.name) as state:
         if agent_log.log.recovery:
             log.warning("log recovered after a crash", recovery=agent_log.log.recovery)
@@ -52,8 +47,8 @@ def main(rt: runtime.WorkerRuntime) -> int:
                 service.serve_one(rt.interval / 2)
                 rt.heartbeat()
                 if time.monotonic() >= next_prune:
-                    appender.prune(RETENTION_S)
-                    next_prune = time.monotonic() + PRUNE_EVERY_S
+                    appender.prune(settings.retention_s)
+                    next_prune = time.monotonic() + settings.prune_every_s
         agent_log.append_event("worker_stopped", worker=rt.name, node_id=rt.node_id, pid=os.getpid())
     return 0
 

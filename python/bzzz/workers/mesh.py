@@ -56,6 +56,7 @@ from bzzz.mesh.metrics import MeshMetrics
 from bzzz.mesh.node import MeshNode
 from bzzz.mesh.peers import Change
 from bzzz.mesh.settings import MeshSettings
+from bzzz.paths import DataDir
 from bzzz.workers import runtime
 
 log = structlog.get_logger("bzzz.workers.mesh")
@@ -112,7 +113,7 @@ def log_key_reader(data_dir: Path) -> Callable[[], str | None]:
     found: list[str] = []
 
     def read() -> str | None:
-        if not found and (key := log_key(data_dir / "log")) is not None:
+        if not found and (key := log_key(DataDir(data_dir).log)) is not None:
             found.append(key.hex())
         return found[0] if found else None
 

@@ -8,7 +8,8 @@ from bzzz.bus import Client
 from bzzz.log import encode_event
 from bzzz.log.service import SERVICE, append_request
 from bzzz.state import WorkerState
-from bzzz.workers import outbox, runtime
+from bzzz.state import outbox
+from bzzz.workers import runtime
 
 
 class Appender:

@@ -1,8 +1,10 @@
 """What every worker process shares: who it is, where its agent lives, heartbeats, stopping.
 
 The supervisor passes the worker's identity in the environment (`BZZZ_WORKER`, `BZZZ_RUN_DIR`,
-`BZZZ_DATA_DIR`, `BZZZ_NODE_ID`, `BZZZ_HEARTBEAT_INTERVAL_S`, and the agent's workers in
-`BZZZ_WORKERS`). Heartbeats are sent from the
+`BZZZ_DATA_DIR`, `BZZZ_NODE_ID`, `BZZZ_HEARTBEAT_INTERVAL_S`, the agent's workers in
+`BZZZ_WORKERS`, and the worker's settings, checked and completed by `bzzz.config`, as JSON in
+`BZZZ_WORKER_SETTINGS`). A worker logs JSON lines (structlog), each with its worker name and,
+inside a bus request, the request id. Heartbeats are sent from the
 worker's own main loop, never from a side thread: a thread would keep beating while the main
 loop hangs, which is exactly what heartbeats are there to catch.
 """
@@ -17,10 +19,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import msgspec
+import structlog
+from structlog.typing import EventDict
 import zmq
+from pydantic import BaseModel, ValidationError
 
 from bzzz.redaction import install_stream_redaction
 
@@ -30,6 +35,9 @@ HEARTBEAT_SOCKET = "heartbeat.sock"
 class Heartbeat(msgspec.Struct):
     worker: str
     pid: int
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
 class WorkerRuntime:
@@ -52,6 +60,14 @@ class WorkerRuntime:
         self._beat.connect(f"ipc://{self.run_dir / HEARTBEAT_SOCKET}")
         self._message = msgspec.msgpack.encode(Heartbeat(worker=self.name, pid=os.getpid()))
         self._last_beat = 0.0
+
+    def settings(self, model: type[SettingsT]) -> SettingsT:
+        """This worker's `[workers.NAME.settings]`, as `model`."""
+        try:
+            return model.model_validate_json(os.environ.get("BZZZ_WORKER_SETTINGS") or "{}")
+        except ValidationError as err:  # the supervisor checked them: only a hand-started worker gets here
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors(include_url=False))
+            raise SystemExit(f"{self.name}: invalid settings: {problems}") from None
 
     def heartbeat(self) -> None:
         """Tell the supervisor this worker's main loop is alive (at most twice an interval).
@@ -81,12 +97,34 @@ class WorkerRuntime:
         self._beat.close()
 
 
+def configure_logging(worker: str) -> None:
+    """JSON lines on stderr (the worker's log file), each with its time, level and worker, and
+    whatever the code binds for its context (`request_id` inside a bus request, `task`...)."""
+    def add_worker(logger: Any, method: str, event: EventDict) -> EventDict:
+        event.setdefault("worker", worker)  # a processor, not a context variable: every thread's lines
+        return event
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            add_worker,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.dict_tracebacks,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
 def run(main: Callable[[WorkerRuntime], int | None]) -> NoReturn:
     """Run a worker's main function: SIGTERM asks it to stop, its return value is the exit status.
 
     Everything the worker prints (log lines, tracebacks) goes through `bzzz.redaction` first:
     its log file is an artifact a secret must not reach, and a task's output or an exception's
     message can carry one. Secrets registered later (`load_token`) are covered from then on."""
+    configure_logging(os.environ.get("BZZZ_WORKER", ""))
     install_stream_redaction()
     runtime = WorkerRuntime()
 

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from bzzz.forge.api import ApiError, Context, Reply, endpoint, invalid, not_found
 from bzzz.forge.routes.common import bool_field, pushable_repo, repo_name, repo_of, string_field
-from bzzz.forge.store import Conflict
+from bzzz.forge.store import DEFAULT_LABEL_COLOR, Conflict
 
 _COLOR = re.compile(r"[0-9a-fA-F]{6}\Z")
 
@@ -99,7 +99,7 @@ def create_label(ctx: Context) -> Reply:
     body = ctx.json_object()
     name = string_field(body, "name", "Label", required=True)
     assert name is not None
-    color = (string_field(body, "color", "Label") or "ededed").lstrip("#")
+    color = (string_field(body, "color", "Label") or DEFAULT_LABEL_COLOR).lstrip("#")
     if not _COLOR.match(color):
         raise invalid("Label", "color")
     try:

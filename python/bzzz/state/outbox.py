@@ -17,7 +17,7 @@ import structlog
 from bzzz.bus import BusError, Client
 from bzzz.state import OutboxItem, WorkerState
 
-log = structlog.get_logger("bzzz.workers.outbox")
+log = structlog.get_logger("bzzz.state.outbox")
 
 
 def request_id(sender: str, item: OutboxItem) -> str:
@@ -31,8 +31,12 @@ def deliver(
     limit: int = 100,
     topic: str | None = None,
     on_reply: Callable[[OutboxItem, bytes], None] | None = None,
+    max_failures: int | None = None,
 ) -> tuple[int, int]:
-    """Send up to `limit` due messages (of `topic` only, if given); returns (delivered, failed)."""
+    """Send up to `limit` due messages (of `topic` only, if given); returns (delivered, failed).
+
+    Past `max_failures` failures it stops: a service that did not answer one message will not
+    answer the next either, and each try costs the client's whole timeout."""
     delivered = failed = 0
     for item in state.pending(limit, topic=topic):
         try:
@@ -41,6 +45,8 @@ def deliver(
             delay = state.nack(item.id)
             failed += 1
             log.warning("delivery failed; will retry", service=item.topic, id=item.id, error=str(error), retry_in_s=delay)
+            if max_failures is not None and failed >= max_failures:
+                break
             continue
         if on_reply is not None:
             on_reply(item, reply)

@@ -12,7 +12,7 @@ import pytest
 
 from bzzz.bus import Client, Request, Service
 from bzzz.state import WorkerState
-from bzzz.workers.outbox import deliver
+from bzzz.state.outbox import deliver
 
 
 @pytest.fixture
