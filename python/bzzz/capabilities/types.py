@@ -50,9 +50,7 @@ class Capabilities:
     tools: frozenset[str]
     languages: frozenset[str]
 
-    def __init__(
-        self, models: Iterable[str] = (), tools: Iterable[str] = (), languages: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, models: Iterable[str] = (), tools: Iterable[str] = (), languages: Iterable[str] = ()) -> None:
         object.__setattr__(self, "models", name_set("models", models))
         object.__setattr__(self, "tools", name_set("tools", tools))
         object.__setattr__(self, "languages", name_set("languages", languages))

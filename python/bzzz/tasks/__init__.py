@@ -67,8 +67,8 @@ More prose.
 | `needs.models`     | list of names, or one name | `[]`    | each of these models, any tag (see Matching)   |
 | `estimate_minutes` | integer >= 1, or `null`    | `null`  | the author's estimate of the work              |
 | `split`            | boolean                    | `false` | the agent may split the task into follow-up issues |
-| `run`              | list of commands, or one   | `[]`    | commands to run in the repository, in order (the command executor) |
-| `check`            | list of commands, or one   | `[]`    | the project's checks a model's change must pass (the model executor) |
+| `run`              | list of commands, or one   | `[]`    | run in the repository, in order (the command executor) |
+| `check`            | list of commands, or one   | `[]`    | checks a model's change must pass (the model executor) |
 
 A command is one line, split as a POSIX shell would split it (`shlex`), but never given to a
 shell: `ruff format src` runs `ruff` with two arguments. At most 20 commands of at most 1,024

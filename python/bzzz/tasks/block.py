@@ -93,7 +93,7 @@ def _kind(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int | float):
         return f"a number ({quoted(value)})"
     if isinstance(value, str):
         return f"a string ({quoted(value)})"

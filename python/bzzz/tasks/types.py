@@ -61,5 +61,9 @@ class Outcome(msgspec.Struct, frozen=True):
 
     def as_reply(self) -> dict[str, Any]:
         """What the executor's bus service answers with."""
-        return {"ok": self.ok, "summary": self.summary, "retry_elsewhere": self.retry_elsewhere,
-                "pull_request": self.pull_request}
+        return {
+            "ok": self.ok,
+            "summary": self.summary,
+            "retry_elsewhere": self.retry_elsewhere,
+            "pull_request": self.pull_request,
+        }
