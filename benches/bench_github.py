@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 from benches.rates import CEILINGS
-from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
+from bzzz.github.agent import GithubAgent, Settings, Task
 from bzzz.github.client import connect
 from bzzz.state import WorkerState
+from bzzz.tasks import Outcome
 from tests.forge.conftest import start_forge, stop_forge
 
 AGENTS = [f"agent-{n}" for n in range(10)]

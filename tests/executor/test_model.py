@@ -12,8 +12,9 @@ from pathlib import Path
 import ollama
 import pytest
 
+from bzzz.capabilities import choose_model
 from bzzz.executor.edits import EditError, apply_edits, parse_edits
-from bzzz.executor.model import ModelExecutor, ModelSettings, ModelUnavailable, choose_model
+from bzzz.executor.model import ModelExecutor, ModelSettings, ModelUnavailable
 from bzzz.executor.sandbox import Sandbox, clean_stale
 from bzzz.executor.workspace import Workspace, git_url
 from tests.executor.fake_ollama import fake_ollama

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
+from bzzz.capabilities import Capabilities
+from bzzz.github.agent import GithubAgent, Settings, Task
 from bzzz.github.client import connect
-from bzzz.github.tasks import Capabilities
 from bzzz.state import WorkerState
+from bzzz.tasks import Outcome
 from tests.forge.conftest import Forge, start_forge, stop_forge
 
 SEED = """

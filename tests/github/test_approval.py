@@ -16,10 +16,11 @@ import pytest
 from github import Github
 from github.GithubException import GithubException
 
-from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
+from bzzz.github.agent import GithubAgent, Settings, Task
 from bzzz.github.approval import MIN_PIN_HEX, Approval, decide, pins, task_digest
 from bzzz.github.client import connect
 from bzzz.state import WorkerState
+from bzzz.tasks import Outcome
 from tests.forge.conftest import Forge, check_contract, start_forge, stop_forge
 
 SEED = """

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 import bzzz.github.agent as agent_module
-from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
+from bzzz.github.agent import GithubAgent, Settings, Task
 from bzzz.github.claims import CLAIM_LABEL, FAILED_LABEL, MARKER, Claimer
 from bzzz.github.client import connect
 from bzzz.state import WorkerState
+from bzzz.tasks import Outcome
 from tests.forge.conftest import Forge, start_forge, stop_forge
 
 SEED = """

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bzzz.mesh import advertised
+from bzzz.capabilities import advertised
 from tests.executor.test_end_to_end import comments, open_issue, wait_for_comment
 from tests.github.test_claims_that_end import forge, token_for, workers  # noqa: F401 - the fixture
 from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from bzzz.capabilities import satisfied
 from bzzz.hmmm.discussion import Discussion, DiscussionClosed, DiscussionSettings
 from bzzz.hmmm.escalation import Escalation
-from bzzz.hmmm.helpdesk import has_capability
 from bzzz.hmmm.messages import Message
 from bzzz.hmmm.thinking import Answer, Issue, ModelThinker, NoThinker, Ruling, _keyword
 
@@ -206,7 +206,7 @@ def test_noise_from_a_model_never_reads_as_agreement() -> None:
     ("terraform", set(), False),
 ])
 def test_a_help_request_names_what_helping_needs(need: str, mine: set[str], met: bool) -> None:
-    assert has_capability(need, frozenset(mine)) is met
+    assert satisfied(need, frozenset(mine)) is met
 
 
 def test_escalation_bodies_carry_the_issue_and_keep_slack_markup_literal() -> None:

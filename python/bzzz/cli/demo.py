@@ -29,6 +29,7 @@ import yaml
 
 from bzzz._core import MerkleLog
 from bzzz.bus import BusError, service_available
+from bzzz.capabilities import list_models
 from bzzz.cli.errors import fail
 from bzzz.log.events import decode_entry
 from bzzz.mesh.client import SERVICE, MeshClient
@@ -91,9 +92,7 @@ def _free_port() -> int:
 
 def _ollama_models(url: str) -> list[str]:
     try:
-        import ollama
-
-        return [m.model for m in ollama.Client(host=url, timeout=2.0).list().models if m.model]
+        return list(list_models(url, timeout_s=2.0))
     except Exception:  # no Ollama here: the demo does the command tasks
         return []
 

@@ -3,10 +3,10 @@
     executor = ModelExecutor(ModelSettings(endpoints=("http://127.0.0.1:11434",), default_model="qwen2.5-coder"))
     result = executor.work(workspace, title, body, needs_models, checks, run_check)
 
-1. **Model.** Every endpoint's models are listed (`ollama` client, `/api/tags`); the task's
-   `needs.models` pick one (a name matches any tag of it), else the configured default if
-   installed, else the first listed. No endpoint answering, or no model fitting: the task is
-   not done here (another agent may have the model).
+1. **Model.** Every endpoint's models are listed (`bzzz.capabilities.list_models`); the task's
+   `needs.models` pick one (`bzzz.capabilities.choose_model`: a name without a tag matches any
+   tag of it), else the configured default if installed, else the first listed. No endpoint
+   answering, or no model fitting: the task is not done here (another agent may have the model).
 2. **Prompt.** The issue's title and body, the repository's file list, and the contents of
    the files the issue mentions (up to `max_context_bytes`), with the answer format of
    `bzzz.executor.edits`. Only regular files inside the workspace are read, never through a
@@ -30,6 +30,7 @@ from typing import Any
 import ollama
 import structlog
 
+from bzzz.capabilities import choose_model, list_models
 from bzzz.executor.edits import EditError, apply_edits, check_path, is_git_name, parse_edits
 from bzzz.executor.sandbox import Result
 
@@ -70,23 +71,6 @@ class ModelResult:
     changed: tuple[str, ...] = ()
 
 
-def choose_model(needs: frozenset[str], installed: Sequence[str], default: str | None) -> str | None:
-    """The model to use: one the task needs (any tag), else the default, else the first."""
-    def fits(want: str, have: str) -> bool:
-        want, have = want.lower(), have.lower()
-        return have == want or have.startswith(want + ":") or (":" not in want and have == want + ":latest")
-
-    for want in sorted(needs):
-        for have in installed:
-            if fits(want, have):
-                return have
-    if needs:
-        return None
-    if default is not None:
-        return next((have for have in installed if fits(default, have)), None)
-    return installed[0] if installed else None
-
-
 class ModelExecutor:
     def __init__(self, settings: ModelSettings, client: Callable[..., Any] = ollama.Client) -> None:
         self.settings = settings
@@ -97,11 +81,11 @@ class ModelExecutor:
         found = []
         for url in self.settings.endpoints:
             try:
-                listing = self._client(host=url, timeout=10.0).list()
+                models = list_models(url, timeout_s=10.0, client=self._client)
             except Exception as err:  # an endpoint that is down is simply not used
                 log.info("ollama endpoint not answering", url=url, error=str(err)[:200])
                 continue
-            found.append((url, [m.model for m in listing.models if m.model]))
+            found.append((url, list(models)))
         return found
 
     def pick(self, needs: frozenset[str]) -> tuple[str, str]:

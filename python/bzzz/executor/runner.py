@@ -11,7 +11,7 @@
    it was claimed is not run from the text it was claimed with, and not from its new text
    either (another attempt takes that, and is checked the same way).
 2. **What to run.** The `run` commands of the issue's `bzzz-task` block
-   (`bzzz.github.tasks`); with none, the model executor (`bzzz.executor.model`), if the agent
+   (`bzzz.tasks`); with none, the model executor (`bzzz.executor.model`), if the agent
    has one, proposes the change and the block's `check` commands judge it. Each program must
    be a bare name on the `allowlist`; a task with a program that is not fails here, and may be
    retried by an agent that allows it.
@@ -51,23 +51,11 @@ from bzzz.executor.sandbox import Limits, Result, Sandbox, SandboxUnavailable
 from bzzz.executor.workspace import ResultRefused, Workspace, WorkspaceError, branch_name, git_url
 from bzzz.github.approval import decide, task_digest
 from bzzz.github.claims import Claimer
-from bzzz.github.tasks import parse_task
+from bzzz.tasks import IssueRef, Outcome, parse_task
 
 log = structlog.get_logger("bzzz.executor")
 
 OUTPUT_TAIL = 1500  # characters of a failed command's output quoted in the issue comment
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    summary: str
-    retry_elsewhere: bool = False
-    pull_request: str | None = None
-
-    def as_reply(self) -> dict[str, Any]:
-        return {"ok": self.ok, "summary": self.summary, "retry_elsewhere": self.retry_elsewhere,
-                "pull_request": self.pull_request}
 
 
 @dataclass(frozen=True)
@@ -243,7 +231,7 @@ class TaskRunner:
         """Run the task in the sandbox: (what ran, what it did) for the pull request, or the
         Outcome of a failure."""
         settings = self.settings
-        env = {"BZZZ_ISSUE": f"{repo_name}#{number}"}
+        env = {"BZZZ_ISSUE": str(IssueRef(repo_name, number))}
         if spec.run:
             results: list[Result] = []
             for argv in spec.run:
@@ -300,7 +288,7 @@ class TaskRunner:
         tried = [worked.summary[:2000]]
         needs = sorted(spec.needs_models | spec.needs_tools)
         for round_ in range(1, self.settings.help_rounds + 1):
-            answers = hmmm.ask_help(f"{repo}#{number}", worked.summary[:4000], tried, needs,
+            answers = hmmm.ask_help(str(IssueRef(repo, number)), worked.summary[:4000], tried, needs,
                                     window_s=self.settings.help_window_s)
             self.journal("task_help", {"repo": repo, "issue": number, "round": round_, "answers": len(answers),
                                        "from": [a["node_id"] for a in answers]})

@@ -1,12 +1,12 @@
 """Handing a claimed task to the agent's executor: the executor worker's `executor` service on the bus.
 
     ExecutorClient.run(task) ──Request(TaskRequest)──> svc-executor.sock ──> TaskService.handle
-                             <──Reply(TaskResult)─────                       (TaskRunner, in a thread)
+                             <──Reply(Outcome)────────                       (TaskRunner, in a thread)
 
 The github worker claims an issue and sends the task as it claimed it: the issue, its title
 and body, and the attempt (`TaskRequest`). The executor runs exactly that text, and only if
 GitHub says now that it is approved (`bzzz.executor.runner`), and answers how it went
-(`TaskResult`). One request id per attempt (`task:<repo>#<n>:<attempt id>`): a task handed over
+(`bzzz.tasks.Outcome`). One request id per attempt (`task:<repo>#<n>:<attempt id>`): a task handed over
 twice (the client resends while the executor works) is run once and answered from the reply
 cache, and a later attempt, by this agent or after a peer's, runs again. An executor that does
 not answer within the github worker's `task_timeout_s` fails the attempt, for another to retry.
@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 import structlog
@@ -33,7 +34,6 @@ from bzzz.executor.runner import DiscussionUnavailable, ExecutorSettings, TaskRu
 from bzzz.executor.sandbox import Limits, check_available, clean_stale
 from bzzz.executor.settings import ExecutorWorkerSettings
 from bzzz.executor.workspace import remove_stale
-from bzzz.github.agent import Outcome, Task
 from bzzz.github.client import connect
 from bzzz.hmmm.client import SERVICE as HMMM
 from bzzz.hmmm.client import HmmmClient
@@ -42,6 +42,7 @@ from bzzz.log.store import log_key
 from bzzz.mesh.client import SERVICE as MESH
 from bzzz.mesh.client import MeshClient
 from bzzz.paths import DataDir
+from bzzz.tasks import Outcome
 
 log = structlog.get_logger("bzzz.executor.service")
 
@@ -60,18 +61,24 @@ class TaskRequest(msgspec.Struct, frozen=True, array_like=True, gc=False):
     attempt_id: str
 
 
-class TaskResult(msgspec.Struct, frozen=True, array_like=True, gc=False):
-    """How the task ended (the fields of the agent's `Outcome` the executor decides)."""
+class ClaimedTask(Protocol):
+    """What the github worker hands over (`bzzz.github.agent.Task`)."""
 
-    ok: bool
-    summary: str
-    retry_elsewhere: bool = False
-    pull_request: str | None = None
+    @property
+    def repo(self) -> str: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def attempt_id(self) -> str: ...
 
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_request = msgspec.msgpack.Decoder(TaskRequest).decode
-_decode_result = msgspec.msgpack.Decoder(TaskResult).decode
+_decode_outcome = msgspec.msgpack.Decoder(Outcome).decode
 
 
 def decode_task(body: bytes) -> TaskRequest:
@@ -82,9 +89,9 @@ def decode_task(body: bytes) -> TaskRequest:
         raise ValueError(f"not a task: {error}") from None
 
 
-def encode_result(result: TaskResult) -> bytes:
+def encode_outcome(outcome: Outcome) -> bytes:
     """The body of the executor's reply."""
-    return _encode(result)
+    return _encode(outcome)
 
 
 def runner_settings(settings: ExecutorWorkerSettings, *, token: str | None, work_root: Path,
@@ -185,7 +192,7 @@ class TaskService:
                 log.info("could not tell the mesh", error=str(error))
 
     def handle(self, request: Request) -> bytes:
-        """The bus handler: run the task (a `TaskRequest`), reply with a `TaskResult`."""
+        """The bus handler: run the task (a `TaskRequest`), reply with its `Outcome`."""
         task = decode_task(request.body)
         with structlog.contextvars.bound_contextvars(task=f"{task.repo}#{task.number}"):
             self.tell_mesh(1)
@@ -203,7 +210,7 @@ class TaskService:
             finally:
                 self.tell_mesh(0)
             log.info("task done", attempt=task.attempt_id, ok=outcome.ok, summary=outcome.summary[:200])
-            return encode_result(TaskResult(outcome.ok, outcome.summary, outcome.retry_elsewhere, outcome.pull_request))
+            return encode_outcome(outcome)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -224,7 +231,7 @@ class ExecutorClient:
         """Whether the executor's service is up (the github worker claims nothing it cannot start)."""
         return service_available(self.run_dir, SERVICE)
 
-    def run(self, task: Task) -> Outcome:
+    def run(self, task: ClaimedTask) -> Outcome:
         """Carry out `task` (its text as claimed); a failure to be retried elsewhere if the executor does not answer."""
         request = TaskRequest(task.repo, task.number, task.title, task.body, task.attempt_id)
         try:
@@ -233,8 +240,7 @@ class ExecutorClient:
                                         request_id=f"task:{task.repo}#{task.number}:{task.attempt_id}")
         except BusError as error:
             return Outcome(False, f"the executor did not take the task ({error})", retry_elsewhere=True)
-        result = _decode_result(reply)
-        return Outcome(result.ok, result.summary, result.retry_elsewhere)
+        return _decode_outcome(reply)
 
     def close(self) -> None:
         self.client.close()
@@ -251,9 +257,9 @@ __all__ = [
     "Discussion",
     "ExecutorClient",
     "TaskRequest",
-    "TaskResult",
+    "ClaimedTask",
     "TaskService",
     "decode_task",
-    "encode_result",
+    "encode_outcome",
     "runner_settings",
 ]

@@ -50,7 +50,7 @@ held: it re-verifies each claim against GitHub before it goes on (another agent 
 released it meanwhile, if the restart took longer than the lease).
 
 Work itself is done by `run_task` (the executor, over the bus: `bzzz.executor.service`): it
-gets a `Task`, runs in a thread of its own, and returns an `Outcome`. GitHub being down does
+gets a `Task`, runs in a thread of its own, and returns an `Outcome` (`bzzz.tasks`). GitHub being down does
 not stop it: leases cannot be renewed then (the outage would have to outlast the lease for a
 peer to release the claim, and peers are down with GitHub too), and what must be posted waits
 in the outbox.
@@ -76,14 +76,15 @@ from github.Issue import Issue
 from github.IssueComment import IssueComment
 
 from bzzz import redaction
+from bzzz.capabilities import Capabilities
 from bzzz.github.approval import Approval, decide, task_digest
 from bzzz.github.budget import CommentBudget
 from bzzz.github.claims import FAILED_LABEL, Claimer
 from bzzz.github.client import Poller, rate_limited_for
 from bzzz.github.reporter import Reporter
 from bzzz.github.settings import GithubWorkerSettings
-from bzzz.github.tasks import Capabilities, LabelFilter, assess, parse_task
 from bzzz.state import WorkerState
+from bzzz.tasks import LabelFilter, Outcome, assess, parse_task
 
 log = structlog.get_logger("bzzz.github")
 
@@ -103,20 +104,14 @@ GITHUB_DOWN = (GithubException, requests.RequestException)
 
 @dataclass(frozen=True)
 class Task:
+    """A claimed issue, handed to `run_task`: its text as claimed, and how to tell it to stop."""
+
     repo: str
     number: int
     title: str
     body: str
     stop: threading.Event = field(compare=False)  # set when the claim is lost: stop working
     attempt_id: str = ""  # this claim's, unique: the executor does each attempt once, and every attempt
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    summary: str  # goes into the issue comment
-    retry_elsewhere: bool = False  # failed in a way another agent might not: release the claim
-    follow_ups: tuple[tuple[str, str], ...] = ()  # (title, body) of issues the task was split into
 
 
 @dataclass
@@ -550,4 +545,4 @@ def _settled(outcome: Outcome) -> Future[Outcome]:
     return future
 
 
-__all__ = ["GithubAgent", "Outcome", "Settings", "Task", "approval_marker"]
+__all__ = ["GithubAgent", "Settings", "Task", "approval_marker"]

@@ -1,6 +1,6 @@
 """What the github worker claims with: what the agent's mesh worker advertises (one source).
 
-Peers schedule on what the mesh advertises (`bzzz.mesh.advertised`); an agent that claimed on
+Peers schedule on what the mesh advertises (`bzzz.capabilities.advertised`); an agent that claimed on
 GitHub with a list of its own could take work it told its peers it cannot do. So an agent that
 runs a mesh worker claims with the models and tools that worker advertised in this run, and
 with nothing until it has; its `models` / `tools` settings are not used (said once in the
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import structlog
 
-from bzzz.github.tasks import Capabilities
-from bzzz.mesh import advertised
+from bzzz.capabilities import Capabilities
+from bzzz.capabilities import advertised
 from bzzz.supervisor.rundir import PID_FILE
 
 log = structlog.get_logger("bzzz.github.capabilities")

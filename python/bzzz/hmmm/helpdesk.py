@@ -2,8 +2,9 @@
 
 * **Asking** (`ask`): the request says what fails, what was tried, and what capabilities
   (models, tools) helping needs; answers are gathered for a window.
-* **Answering**: an agent that has every capability the request needs, and a model to think
-  with, asks its model for advice and answers with it. Others do not answer.
+* **Answering**: an agent that has every capability the request needs (a model by any tag of
+  it, as `bzzz.capabilities.names` says), and a model to think with, asks its model for advice
+  and answers with it. Others do not answer.
 * **Relaying**: gossip reaches every agent online when the request is sent. An agent that
   could not help keeps the request while it is valid and unanswered, and relays it when a new
   peer joins (it may be the one who can), re-signed as the relay with `hop_count + 1`
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 import structlog
 
 from bzzz._core import Envelope, SeenCache
+from bzzz.capabilities import satisfied
 from bzzz.hmmm.messages import HELP_TOPIC, help_request_payload, help_response_payload, new_request_id
 from bzzz.hmmm.thinking import Thinker
 
@@ -66,12 +68,6 @@ class _Relayable:
 @dataclass
 class _Ask:
     answers: queue.Queue[HelpAnswer] = field(default_factory=queue.Queue)
-
-
-def has_capability(need: str, mine: frozenset[str]) -> bool:
-    """A need is met by a capability of the same name, or a model tag of it (`qwen2.5-coder` by `qwen2.5-coder:7b`)."""
-    need = need.lower()
-    return any(have == need or have.startswith(need + ":") for have in (m.lower() for m in mine))
 
 
 class HelpDesk:
@@ -145,7 +141,7 @@ class HelpDesk:
             return
         needs = [str(n) for n in payload["needs"]]
         mine = self.capabilities()
-        missing = [n for n in needs if not has_capability(n, mine)]
+        missing = [n for n in needs if not satisfied(n, mine)]
         if not missing:
             self._think(lambda: self._answer(envelope, about))
             return

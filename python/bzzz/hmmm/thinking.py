@@ -17,6 +17,8 @@ from typing import Any, Literal, Protocol
 import ollama
 import structlog
 
+from bzzz.capabilities import choose_model, list_models
+
 log = structlog.get_logger("bzzz.hmmm")
 
 TEXT_MAX = 4000  # characters of a model's answer carried into a message (the core allows 8 KiB)
@@ -149,15 +151,13 @@ class NoThinker:
 
 def pick_thinker(endpoints: list[str], model: str | None, *, timeout_s: float = 120.0) -> Thinker:
     """A ModelThinker on the first endpoint that answers and has `model` (or any model); else NoThinker."""
-    from bzzz.executor.model import choose_model
-
     for url in endpoints:
         try:
-            listing = ollama.Client(host=url, timeout=10.0).list()
+            models = list_models(url, timeout_s=10.0)
         except Exception as err:
             log.info("ollama endpoint not answering", url=url, error=str(err)[:200])
             continue
-        chosen = choose_model(frozenset(), [m.model for m in listing.models if m.model], model)
+        chosen = choose_model(frozenset(), models, model)
         if chosen is not None:
             return ModelThinker(url, chosen, timeout_s=timeout_s)
     return NoThinker()

@@ -1,1 +1,4 @@
-"""The mesh: libp2p host, discovery, gossip <-> bus, capabilities and the peer table."""
+"""The mesh: libp2p host, discovery, gossip <-> bus, capability broadcasts and the peer table.
+
+What is broadcast (detection, the payload) is `bzzz.capabilities`.
+"""

@@ -32,8 +32,8 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
 from bzzz._core import Envelope, Gate, Limits, forward_envelope, sign_envelope, verify_envelope
+from bzzz.capabilities import CapabilityDetector, Detected
 from bzzz.log.replica import Replica, held_keys
-from bzzz.mesh.capabilities import Capabilities, CapabilityDetector
 from bzzz.mesh.discovery import Dialer, rendezvous
 from bzzz.mesh.gossip import GatedPubsub, install_library_fixes, make_pubsub, make_router
 from bzzz.mesh.identity import Identity
@@ -95,7 +95,7 @@ class MeshNode:
         self.hmmm: dict[str, Any] | None = None  # what the hmmm worker says of discussions (capabilities)
         self.listen_addrs: list[str] = []
         self._last_seq = 0
-        self._capabilities: Capabilities | None = None
+        self._capabilities: Detected | None = None
         self._broadcast_soon = trio.Event()
         self._pubsub: GatedPubsub | None = None
         self._dialer: Dialer | None = None
@@ -328,7 +328,7 @@ class MeshNode:
             with trio.move_on_after(min(interval, DETECT_EVERY_S) / 2):
                 await self._broadcast_soon.wait()
 
-    def capability_payload(self, caps: Capabilities) -> dict[str, Any]:
+    def capability_payload(self, caps: Detected) -> dict[str, Any]:
         payload = caps.payload(
             node_id=self.node_id,
             peer_id=self.peer_id,

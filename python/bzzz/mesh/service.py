@@ -28,7 +28,7 @@ from prometheus_client import start_http_server
 from bzzz._core import Envelope, EnvelopeRejected
 from bzzz.bus import Publisher, Request, Service
 from bzzz.log.store import log_key
-from bzzz.mesh import advertised
+from bzzz.capabilities import advertised
 from bzzz.mesh.client import (
     PEERS_TOPIC,
     SERVICE,

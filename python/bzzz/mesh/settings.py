@@ -39,7 +39,7 @@ import multiaddr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bzzz._core import Safeguards
-from bzzz.mesh.capabilities import CapabilityConfig
+from bzzz.capabilities import CapabilityConfig
 
 DEFAULT_PORT = 4001
 RENDEZVOUS = "bzzz/rendezvous/v1"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 from bzzz.bus import Request, Service
-from bzzz.executor.service import SERVICE, TaskResult, decode_task, encode_result
+from bzzz.executor.service import SERVICE, decode_task, encode_outcome
+from bzzz.tasks import Outcome
 from bzzz.workers import runtime
 
 
@@ -18,6 +19,6 @@ def serve_executor(rt: runtime.WorkerRuntime, seconds: float) -> Service:
     def handle(request: Request) -> bytes:
         task = decode_task(request.body)
         time.sleep(seconds)
-        return encode_result(TaskResult(True, f"the probe executor did {task.title!r}"))
+        return encode_outcome(Outcome(True, f"the probe executor did {task.title!r}"))
 
     return Service(rt.run_dir, SERVICE, handle)

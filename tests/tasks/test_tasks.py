@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bzzz.github import tasks
-from bzzz.github.tasks import (
+from bzzz import tasks
+from bzzz.capabilities import Capabilities
+from bzzz.tasks import (
     MAX_BLOCK_BYTES,
     MAX_BRACKET_DEPTH,
-    Capabilities,
     LabelFilter,
     TaskSpec,
     Verdict,

@@ -1,11 +1,11 @@
 """What this agent advertises to the mesh, for its other workers: one source of capabilities.
 
-The mesh worker detects what the agent can do (`bzzz.mesh.capabilities`) and broadcasts it;
+The mesh worker detects what the agent can do (`bzzz.capabilities.detect`) and broadcasts it;
 peers schedule on that. If the github worker claimed with another list (its own flags), the
 agent could advertise one thing and take work for another. So the mesh worker writes what it
 broadcast to `<run dir>/capabilities.json` (atomically: a reader never sees half a file), and
-the github worker claims with what it reads there. An agent without a mesh worker advertises
-nothing; its github worker then claims with its flags.
+the github worker claims with what it reads there (as `Capabilities`, with its languages). An
+agent without a mesh worker advertises nothing; its github worker then claims with its flags.
 
     write(run_dir, payload)            # the mesh worker, whenever its broadcast changes
     read(run_dir, since=started)       # the github worker: (models, tools), or None

@@ -24,13 +24,13 @@ import structlog
 from pydantic import ValidationError
 
 from bzzz._core import KeyPair, sign_envelope, verify_envelope
-from bzzz.mesh.capabilities import (
+from bzzz.capabilities import (
     DEFAULT_OLLAMA_ENDPOINT,
     LIST_MAX,
     NAME_MAX_BYTES,
-    Capabilities,
     CapabilityConfig,
     CapabilityDetector,
+    Detected,
     Endpoint,
     Gpu,
     detect,
@@ -443,7 +443,7 @@ def test_the_payload_says_what_the_caller_says_about_tasks() -> None:
     assert caps.payload(**{**PAYLOAD_ARGS, "active_tasks": 1})["active_tasks"] == 1
 
 
-def hand_made(models: list[str], tools: Sequence[str] = (), **fields: Any) -> Capabilities:
+def hand_made(models: list[str], tools: Sequence[str] = (), **fields: Any) -> Detected:
     values: dict[str, Any] = {
         "models": tuple(models),
         "endpoints": (Endpoint(url=DEFAULT_OLLAMA_ENDPOINT, reachable=True, models=tuple(models)),),
@@ -457,7 +457,7 @@ def hand_made(models: list[str], tools: Sequence[str] = (), **fields: Any) -> Ca
         "max_tasks": 1,
         "version": "0.1.0",
     }
-    return Capabilities(**{**values, **fields})
+    return Detected(**{**values, **fields})
 
 
 def test_names_the_schema_refuses_are_left_out_not_sent() -> None:
@@ -611,6 +611,6 @@ def test_settings_out_of_range_are_refused(settings: dict[str, Any]) -> None:
 
 def test_the_value_survives_msgspec_for_the_bus() -> None:
     caps = hand_made(["llama3:8b"], tools=["git"])
-    assert msgspec.msgpack.decode(msgspec.msgpack.encode(caps), type=Capabilities) == caps
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(caps), type=Detected) == caps
     assert hash(caps) == hash(msgspec.structs.replace(caps))
     assert caps.tool_path("git") == "/usr/bin/git"
