@@ -15,6 +15,7 @@ Merkle log). The rest is one sub-package or module per concern:
 - `redaction`: the one redaction point: no configured secret in anything that leaves a task;
 - `state`: each worker's durable inbox and outbox (SQLite);
 - `supervisor`: the agent process: starts, watches and restarts the workers; `bzzz ctl`'s socket;
+- `testing`: test support, not the agent: the probe workers tests run in place of real ones;
 - `workers`: the worker processes' entry points (`python -m bzzz.workers.<name>`).
 """
 

@@ -40,7 +40,7 @@ def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_pa
                        "args": ["--base-url", forge.url, "--login", "agent-1", "--repo", "alice/tasks",
                                 "--poll-interval", "0.3", "--settle", "0.05", "--pace", "0"],
                        "env": {"GITHUB_TOKEN_FILE": str(token_file)}},
-            "executor": {"module": "bzzz.workers.probe", "args": ["--executor", "0.2"]},
+            "executor": {"module": "bzzz.testing.probe", "args": ["--executor", "0.2"]},
             "log": {"module": "bzzz.workers.log"},
         })
         deadline = time.monotonic() + 30

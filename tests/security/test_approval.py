@@ -195,7 +195,7 @@ def test_a_label_the_stranger_sets_herself_approves_nothing(
 
 def probe_agent(forge_url: str, token_file: Path) -> dict[str, dict[str, Any]]:
     workers = trusting_agent(forge_url, token_file)
-    workers["executor"] = {"module": "bzzz.workers.probe", "args": ["--executor", "0.2"]}
+    workers["executor"] = {"module": "bzzz.testing.probe", "args": ["--executor", "0.2"]}
     return workers
 
 

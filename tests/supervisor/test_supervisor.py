@@ -16,7 +16,7 @@ import zmq
 from bzzz.bus import Publisher, Subscriber
 from bzzz.supervisor import ControlError
 
-PROBE = "bzzz.workers.probe"
+PROBE = "bzzz.testing.probe"
 
 
 def probe(*args: str, **settings: object) -> dict[str, object]:
