@@ -19,7 +19,7 @@ from benches.rates import CEILINGS
 from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
 from bzzz.github.client import connect
 from bzzz.state import WorkerState
-from tests.forge.conftest import start_forge, stop_forge
+from tests.forge.harness import start_forge, stop_forge
 
 AGENTS = [f"agent-{n}" for n in range(10)]
 POLL_S = 2.0

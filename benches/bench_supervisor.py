@@ -22,7 +22,7 @@ from benches.rates import CEILINGS
 from bzzz.bus import RequestTimeout
 from bzzz.log.service import LogClient
 from bzzz.supervisor import ControlClient, ControlError
-from tests.supervisor.conftest import toml_config
+from tests.agents import toml_config
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
 from bzzz.github.approval import MIN_PIN_HEX, Approval, decide, pins, task_digest
 from bzzz.github.client import connect
 from bzzz.state import WorkerState
-from tests.forge.conftest import Forge, check_contract, start_forge, stop_forge
+from tests.forge.harness import Forge, check_contract, start_forge, stop_forge
 
 SEED = """
 users:

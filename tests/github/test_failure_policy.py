@@ -20,7 +20,7 @@ from bzzz.github.agent import GithubAgent, Outcome, Settings, Task
 from bzzz.github.claims import CLAIM_LABEL, FAILED_LABEL, MARKER, Claimer
 from bzzz.github.client import connect
 from bzzz.state import WorkerState
-from tests.forge.conftest import Forge, start_forge, stop_forge
+from tests.forge.harness import Forge, start_forge, stop_forge
 
 SEED = """
 users:

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 from bzzz._core import MerkleLog
-from tests.forge.conftest import start_forge, stop_forge
-from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
+from tests.forge.harness import start_forge, stop_forge
 
 SEED = """
 users:
@@ -30,7 +29,7 @@ repos:
 """
 
 
-def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_path: Path) -> None:  # noqa: F811
+def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_path: Path) -> None:
     forge = start_forge(tmp_path / "forge", seed=SEED)
     try:
         token_file = tmp_path / "token"

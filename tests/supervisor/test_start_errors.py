@@ -17,7 +17,7 @@ import pytest
 
 from bzzz.supervisor import ControlClient, ControlError
 from bzzz.supervisor.datadir import LOCK_FILE
-from tests.supervisor.conftest import toml_config
+from tests.agents import toml_config
 
 PROBE = {"module": "bzzz.testing.probe", "heartbeat_timeout_s": 5.0}
 

@@ -258,15 +258,7 @@ def test_two_agents_started_together_on_one_run_dir_end_with_exactly_one_running
     running = next(agent for agent in agents if agent is not refused)
     output, _ = refused.process.communicate(timeout=30)
     assert refused.process.returncode == 2 and f"already running in {shared}" in output, output
-
-    def answering() -> bool:
-        try:
-            running.call("status")
-        except ControlError:
-            return False
-        return True
-
-    running.wait_for(answering, 30, "the control socket")
+    running.wait_for(running.answering, 30, "the control socket")
     running.wait_running("alpha", timeout=30)
     assert running.process.poll() is None
     assert running.call("status")["agent"]["pid"] == running.process.pid
