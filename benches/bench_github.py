@@ -20,7 +20,7 @@ from bzzz.github.agent import GithubAgent, Settings, Task
 from bzzz.github.client import connect
 from bzzz.state import WorkerState
 from bzzz.tasks import Outcome
-from tests.forge.conftest import start_forge, stop_forge
+from tests.forge.harness import start_forge, stop_forge
 
 AGENTS = [f"agent-{n}" for n in range(10)]
 POLL_S = 2.0

@@ -9,12 +9,11 @@ from benches.rates import FIGURES
 from tests.log.test_replication import ENTRY, address, agent_with_log, key_of, replicate, write
 from tests.mesh.test_worker import wait_until
 from bzzz.mesh.client import MeshClient
-from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
 
 PER_ROUND = 10_000
 
 
-def test_replication_throughput(start_agent, benchmark: Any) -> None:  # noqa: F811
+def test_replication_throughput(start_agent, benchmark: Any) -> None:
     writer = agent_with_log(start_agent, "writer")
     reader = agent_with_log(start_agent, "reader", [address(writer)])
     key = key_of(writer)

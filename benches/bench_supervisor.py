@@ -22,14 +22,14 @@ from benches.rates import CEILINGS
 from bzzz.bus import RequestTimeout
 from bzzz.log.service import LogClient
 from bzzz.supervisor import ControlClient, ControlError
-from tests.supervisor.conftest import toml_config
+from tests.agents import toml_config
 
 
 @pytest.fixture
 def agent(tmp_path: Path):
     config = tmp_path / "bzzz.toml"
     config.write_text(toml_config(tmp_path, {
-        "server": {"module": "bzzz.workers.probe", "args": ["--serve"], "heartbeat_timeout_s": 5.0},
+        "server": {"module": "bzzz.testing.probe", "args": ["--serve"], "heartbeat_timeout_s": 5.0},
         "log": {"module": "bzzz.workers.log", "heartbeat_timeout_s": 5.0},
     }, {"max_restarts": 1000}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}

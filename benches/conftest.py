@@ -9,12 +9,22 @@ Correctness is checked before anything is timed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benches.rates import CEILINGS, FIGURES, RATES, TARGETS
+from tests.agents import Agent, agents_under
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    """As the tests' own (tests/conftest.py): real agents under tmp_path, stopped at the end."""
+    with agents_under(tmp_path) as start:
+        yield start
+
 
 @pytest.fixture
 def record_rate() -> Callable[[str, str, Any, int], None]:

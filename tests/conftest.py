@@ -1,5 +1,12 @@
+"""Fixtures every test folder may use, by name (no imports): keys' seed, and real agents."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.agents import Agent, agents_under
 
 # Property tests touch the disk; the machines are small and shared, so no deadlines.
 settings.register_profile("bzzz", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -9,3 +16,11 @@ settings.load_profile("bzzz")
 @pytest.fixture
 def seed() -> bytes:
     return bytes(range(32))
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    """`start_agent(workers, ...)`: a real `bzzz agent run` under tmp_path (`tests.agents`),
+    stopped at the end of the test."""
+    with agents_under(tmp_path) as start:
+        yield start

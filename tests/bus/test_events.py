@@ -12,7 +12,7 @@ import zmq
 
 from bzzz import Gate, KeyPair, sign_envelope
 from bzzz.bus import BusError, BusMessage, BusProxy, Publisher, Subscriber
-from tests.bus.conftest import Peer
+from tests.bus.peer_process import Peer
 
 
 def drain(subscriber: Subscriber, timeout_s: float = 0.5) -> list[tuple[str, BusMessage]]:

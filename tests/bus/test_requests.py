@@ -17,7 +17,7 @@ import pytest
 import zmq
 
 from bzzz.bus import BusError, Client, Reply, Request, RequestTimeout, Service, ServiceError
-from tests.bus.conftest import Peer
+from tests.bus.peer_process import Peer
 
 
 @contextmanager

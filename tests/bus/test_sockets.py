@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bzzz.bus import BusError, BusProxy, Client, Publisher, Service, Subscriber
-from tests.bus.conftest import Peer
+from tests.bus.peer_process import Peer
 
 
 def test_the_proxy_binds_bus_in_and_bus_out_readable_by_its_user_alone(run_dir: Path) -> None:

@@ -10,11 +10,39 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 
-from bzzz.executor.ollama_server import ModelInfo, ScriptedBackend, create_app
+from bzzz.executor.ollama_server import ModelInfo, create_app
+
+
+@dataclass
+class ScriptedBackend:
+    """Answers from a script: the first of `rules` whose text occurs in the request (the prompt,
+    or the chat's last message) answers from its own list, else `answers` does. Each list is
+    taken in order, its last answer repeating. Remembers every request."""
+
+    models: list[ModelInfo]
+    answers: list[str]
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    rules: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def _next(self, request: dict[str, Any], text: str) -> Iterator[str]:
+        self.requests.append(request)
+        script = next((answers for needle, answers in self.rules if needle in text), self.answers)
+        answer = script.pop(0) if len(script) > 1 else script[0]
+        words = answer.split(" ")
+        for i, word in enumerate(words):
+            yield word if i == len(words) - 1 else word + " "
+
+    def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[str]:
+        last = str(messages[-1].get("content", "")) if messages else ""
+        return self._next({"model": model, "messages": messages, "options": options}, last)
+
+    def generate(self, model: str, prompt: str, options: dict[str, Any]) -> Iterator[str]:
+        return self._next({"model": model, "prompt": prompt, "options": options}, prompt)
 
 
 class FakeOllama:

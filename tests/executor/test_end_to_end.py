@@ -17,8 +17,8 @@ import pytest
 
 from bzzz._core import MerkleLog
 from tests.executor.fake_ollama import fake_ollama
-from tests.forge.conftest import start_forge, stop_forge
-from tests.supervisor.conftest import Agent, start_agent, toml_config  # noqa: F401 - the fixture
+from tests.forge.harness import start_forge, stop_forge
+from tests.agents import toml_config
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -100,7 +100,7 @@ def open_issue(forge: Any, title: str, body: str, token: str = "alice-token") ->
 
 
 def test_an_issue_becomes_a_pull_request_made_in_the_sandbox_and_linked_to_the_log(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     agent = start_agent(agent_workers(forge.url, token_file))
     number = open_issue(forge, "Add a greeting", TASK)
@@ -135,7 +135,7 @@ def test_an_issue_becomes_a_pull_request_made_in_the_sandbox_and_linked_to_the_l
 
 
 def test_a_command_that_reaches_for_the_token_or_the_network_gets_neither(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     start_agent(agent_workers(forge.url, token_file))
     number = open_issue(forge, "Tidy", SNEAKY.replace("FORGE", forge.url).replace("TOKEN_FILE", str(token_file)))
@@ -148,7 +148,7 @@ def test_a_command_that_reaches_for_the_token_or_the_network_gets_neither(
     assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
 
 
-def test_an_untrusted_authors_issue_is_not_executed(start_agent, forge: Any, token_file: Path) -> None:  # noqa: F811
+def test_an_untrusted_authors_issue_is_not_executed(start_agent, forge: Any, token_file: Path) -> None:
     start_agent(agent_workers(forge.url, token_file))
     number = open_issue(forge, "Add a greeting", TASK, token="mallory-token")
     # GitHub drops labels from an author without push access; a maintainer triaging the
@@ -184,7 +184,7 @@ check: ["grep -q hello GREETING.md"]
 
 
 def test_a_task_without_commands_is_done_by_the_model_and_checked(
-    start_agent, forge: Any, token_file: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path,
 ) -> None:
     answers = ["I think the greeting should say goodbye.\n<<<FILE GREETING.md>>>\ngoodbye\n<<<END>>>\n",
                "<<<FILE GREETING.md>>>\nhello\n<<<END>>>\n"]

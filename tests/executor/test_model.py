@@ -18,7 +18,7 @@ from bzzz.executor.model import ModelExecutor, ModelSettings, ModelUnavailable
 from bzzz.executor.sandbox import Sandbox, clean_stale
 from bzzz.executor.workspace import Workspace, git_url
 from tests.executor.fake_ollama import fake_ollama
-from tests.forge.conftest import Forge, start_forge, stop_forge
+from tests.forge.harness import Forge, start_forge, stop_forge
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 

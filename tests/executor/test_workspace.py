@@ -22,7 +22,7 @@ from bzzz.executor.workspace import (
     remove_stale,
 )
 
-from tests.forge.conftest import Forge, start_forge, stop_forge
+from tests.forge.harness import Forge, start_forge, stop_forge
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

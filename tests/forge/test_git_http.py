@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from bzzz.forge.git_http import http_backend
 from bzzz.forge.repositories import Repositories
-from tests.forge.conftest import commit_on, git
+from tests.forge.harness import commit_on, git
 
 TOKEN = "secret-token"
 

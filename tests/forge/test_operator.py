@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.forge.conftest import SEED
+from tests.forge.harness import SEED
 
 
 def test_the_rate_limit_runs_out_with_githubs_answer(forge_factory) -> None:

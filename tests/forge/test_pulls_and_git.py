@@ -10,7 +10,7 @@ import github
 import pytest
 from github import GithubException
 
-from tests.forge.conftest import Forge
+from tests.forge.harness import Forge
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ import github
 import pytest
 from github import GithubException
 
-from tests.forge.conftest import Forge, contract
+from tests.forge.harness import Forge, contract
 
 
 def test_the_authenticated_user_and_a_bad_token(forge: Forge) -> None:

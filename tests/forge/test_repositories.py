@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bzzz.forge.repositories import Commit, Repositories
-from tests.forge.conftest import commit_on, git
+from tests.forge.harness import commit_on, git
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from github import GithubException
 
-from tests.forge.conftest import Forge, check_contract, start_forge, stop_forge
+from tests.forge.harness import Forge, check_contract, start_forge, stop_forge
 from tests.forge.test_pulls_and_git import push_branch
 
 UNPARSEABLE = {

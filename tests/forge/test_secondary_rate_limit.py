@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from github import Github, GithubException, RateLimitExceededException
 
-from tests.forge.conftest import Forge
+from tests.forge.harness import Forge
 from tests.forge.test_pulls_and_git import push_branch
 
 REFERENCE = Path("/work/shared/reference/github-rest-openapi-subset.json")

@@ -21,7 +21,7 @@ from bzzz.github.approval import MIN_PIN_HEX, Approval, decide, pins, task_diges
 from bzzz.github.client import connect
 from bzzz.state import WorkerState
 from bzzz.tasks import Outcome
-from tests.forge.conftest import Forge, check_contract, start_forge, stop_forge
+from tests.forge.harness import Forge, check_contract, start_forge, stop_forge
 
 SEED = """
 users:

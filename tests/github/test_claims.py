@@ -15,7 +15,7 @@ import pytest
 
 from bzzz.github.claims import CLAIM_LABEL, MARKER, Claimer, winner
 from bzzz.github.client import connect
-from tests.forge.conftest import Forge, start_forge, stop_forge
+from tests.forge.harness import Forge, start_forge, stop_forge
 
 
 def assigned(event_id: int, login: str) -> dict[str, object]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,32 +13,10 @@ import pytest
 
 from bzzz.executor.sandbox import clean_stale
 from tests.executor.test_end_to_end import open_issue, wait_for_comment
-from tests.forge.conftest import start_forge, stop_forge
-from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
-SEED = """
-users:
-  - {login: alice, site_admin: true, tokens: [alice-token]}
-  - {login: agent-1, tokens: [agent-1-token]}
-  - {login: agent-2, tokens: [agent-2-token]}
-  - {login: agent-3, tokens: [agent-3-token]}
-repos:
-  - owner: alice
-    name: tasks
-    collaborators: {agent-1: push, agent-2: push, agent-3: push}
-    files: {README.md: "# Tasks\\n"}
-    labels: [{name: bzzz-task}]
-"""
 AGENTS = ("agent-1", "agent-2", "agent-3")
-
-
-@pytest.fixture
-def forge(tmp_path: Path) -> Iterator[Any]:
-    running = start_forge(tmp_path / "forge", seed=SEED)
-    yield running
-    stop_forge(running)
 
 
 def workers(forge_url: str, login: str, token_file: Path, **github: Any) -> dict[str, dict[str, Any]]:
@@ -75,7 +52,7 @@ def comments(forge: Any, number: int) -> list[dict[str, Any]]:
 
 
 def test_three_agents_on_a_task_that_can_never_run_leave_a_handful_of_comments(
-        start_agent, forge: Any, tmp_path: Path) -> None:  # noqa: F811
+        start_agent, forge: Any, tmp_path: Path) -> None:
     for login in AGENTS:
         start_agent(workers(forge.url, login, token_for(tmp_path, login)), name=login)
     number = open_issue(forge, "Fetch the data", "```bzzz-task\nrun: [\"curl -o data.json https://example.com\"]\n```\n")
@@ -90,7 +67,7 @@ def test_three_agents_on_a_task_that_can_never_run_leave_a_handful_of_comments(
 
 
 def test_an_agent_shut_down_gives_its_claim_back_and_another_agent_finishes_it(
-        start_agent, forge: Any, tmp_path: Path) -> None:  # noqa: F811
+        start_agent, forge: Any, tmp_path: Path) -> None:
     slow = start_agent(workers(forge.url, "agent-1", token_for(tmp_path, "agent-1")), name="agent-1")
     number = open_issue(forge, "Take your time",
                         "```bzzz-task\nrun: [\"sh -c 'sleep 20; echo slow > SLOW.md'\"]\n```\n")
@@ -112,7 +89,7 @@ def test_an_agent_shut_down_gives_its_claim_back_and_another_agent_finishes_it(
 
 
 def test_a_task_whose_push_meets_an_outage_is_attempted_again_and_proposed_once(
-        start_agent, forge: Any, tmp_path: Path) -> None:  # noqa: F811
+        start_agent, forge: Any, tmp_path: Path) -> None:
     for login in AGENTS[:2]:
         start_agent(workers(forge.url, login, token_for(tmp_path, login)), name=login)
     number = open_issue(forge, "Write slowly",

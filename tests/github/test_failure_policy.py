@@ -21,7 +21,7 @@ from bzzz.github.claims import CLAIM_LABEL, FAILED_LABEL, MARKER, Claimer
 from bzzz.github.client import connect
 from bzzz.state import WorkerState
 from bzzz.tasks import Outcome
-from tests.forge.conftest import Forge, start_forge, stop_forge
+from tests.forge.harness import Forge, start_forge, stop_forge
 
 SEED = """
 users:

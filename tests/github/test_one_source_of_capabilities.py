@@ -13,8 +13,7 @@ import pytest
 
 from bzzz.capabilities import advertised
 from tests.executor.test_end_to_end import comments, open_issue, wait_for_comment
-from tests.github.test_claims_that_end import forge, token_for, workers  # noqa: F401 - the fixture
-from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
+from tests.github.test_claims_that_end import token_for, workers
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -28,7 +27,7 @@ def test_what_a_past_run_advertised_counts_for_nothing(tmp_path: Path) -> None:
 
 
 def test_the_agent_claims_with_what_its_mesh_advertises_not_with_its_flags(
-        start_agent, forge: Any, tmp_path: Path) -> None:  # noqa: F811
+        start_agent, forge: Any, tmp_path: Path) -> None:
     config = workers(forge.url, "agent-1", token_for(tmp_path, "agent-1"), tools=["pytest"])
     config["mesh"] = {"module": "bzzz.workers.mesh", "heartbeat_timeout_s": 30.0,
                       "settings": {"listen": ["/ip4/127.0.0.1/tcp/0"], "capabilities_interval_s": 1,

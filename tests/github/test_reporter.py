@@ -14,7 +14,7 @@ from github.GithubException import GithubException
 
 from bzzz.github.reporter import MAX_BODY_CHARS, DeliveryReport, Reporter, _classify, op_marker, redact
 from bzzz.state import WorkerState
-from tests.forge.conftest import Forge, start_forge, stop_forge
+from tests.forge.harness import Forge, start_forge, stop_forge
 
 REPO = "alice/widgets"
 LOG_FIELDS = {"event", "log_level", "op", "key", "status", "id", "attempts", "delay_s", "number"}

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from bzzz._core import MerkleLog
-from tests.forge.conftest import start_forge, stop_forge
-from tests.supervisor.conftest import start_agent, toml_config  # noqa: F401 - the fixture
+from tests.forge.harness import start_forge, stop_forge
+from tests.agents import toml_config
 
 SEED = """
 users:
@@ -31,7 +31,7 @@ repos:
 """
 
 
-def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_path: Path) -> None:  # noqa: F811
+def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_path: Path) -> None:
     forge = start_forge(tmp_path / "forge", seed=SEED)
     try:
         token_file = tmp_path / "token"
@@ -41,7 +41,7 @@ def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_pa
                        "settings": {"base_url": forge.url, "login": "agent-1", "repos": ["alice/tasks"],
                                     "poll_interval_s": 0.3, "settle_s": 0.05, "pace_s": 0},
                        "env": {"GITHUB_TOKEN_FILE": str(token_file)}},
-            "executor": {"module": "bzzz.workers.probe", "args": ["--executor", "0.2"]},
+            "executor": {"module": "bzzz.testing.probe", "args": ["--executor", "0.2"]},
             "log": {"module": "bzzz.workers.log"},
         })
         deadline = time.monotonic() + 30

@@ -11,8 +11,8 @@ from bzzz._core import MerkleLog
 from bzzz.hmmm.client import HmmmClient
 from bzzz.log.events import decode_entry
 from bzzz.mesh.client import MeshClient
+from tests.agents import Agent
 from tests.mesh.test_worker import free_port, wait_until
-from tests.supervisor.conftest import Agent
 
 
 def workers(*, port: int, bootstrap: list[str] = (), tools: tuple[str, ...] = ("git", "sh"),  # type: ignore[assignment]

@@ -18,7 +18,6 @@ from bzzz.hmmm.messages import issue_channel, meta_payload
 from bzzz.mesh.client import MeshClient
 from tests.executor.fake_ollama import fake_ollama
 from tests.hmmm.cluster import entries, eventually, hmmm, messages, pause, start_cluster
-from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
 
 REPO = "acme/widgets"
 TITLE = "The parser rejects empty lists"
@@ -30,7 +29,7 @@ MODEL = ["gemma3:270m"]
 REPLY_WINDOW_S = 8
 
 
-def test_a_plan_without_objections_proceeds_after_the_window_and_is_in_every_log(start_agent) -> None:  # noqa: F811
+def test_a_plan_without_objections_proceeds_after_the_window_and_is_in_every_log(start_agent) -> None:
     with fake_ollama(MODEL, ["ACK"]) as reviewer:
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"b": reviewer.url})
         verdict = hmmm(a).discuss(REPO, 1, TITLE, BODY, PLAN, window_s=REPLY_WINDOW_S)
@@ -52,7 +51,7 @@ def test_a_plan_without_objections_proceeds_after_the_window_and_is_in_every_log
     assert {e["msg_id"] for e in logged if e["type"] == "hmmm_message"} == {plan["msg_id"], ack["msg_id"]}
 
 
-def test_a_valid_objection_changes_the_plan_and_the_revision_goes_ahead(start_agent) -> None:  # noqa: F811
+def test_a_valid_objection_changes_the_plan_and_the_revision_goes_ahead(start_agent) -> None:
     revised = "Change parser.py so that `[]` parses to an empty list; keep tests/test_parser.py and add a case to it."
     with (fake_ollama(MODEL, ["ANSWER: -"], rules={"TASK: rule": [f"REVISE: {revised}"]}) as claimant,
           fake_ollama(MODEL, ["ACK"], rules={"TASK: review": [
@@ -72,7 +71,7 @@ def test_a_valid_objection_changes_the_plan_and_the_revision_goes_ahead(start_ag
     assert {m["query_type"] for m in messages(c, "received", topic=channel)} == {"plan", "objection", "ack"}
 
 
-def test_an_objection_that_stands_stops_the_task_and_asks_a_human(start_agent) -> None:  # noqa: F811
+def test_an_objection_that_stands_stops_the_task_and_asks_a_human(start_agent) -> None:
     # The claimant's model cannot rule on it (noise): the objection must not be waved through.
     with (fake_ollama(MODEL, ["the the the"]) as claimant,
           fake_ollama(MODEL, ["OBJECTION: this must be discussed with the maintainers first."]) as critic):
@@ -117,7 +116,7 @@ def webhooks() -> Iterator[Webhooks]:
 
 
 def test_a_question_for_a_human_is_escalated_and_each_webhook_gets_it_exactly_once(
-    start_agent, webhooks: Webhooks,  # noqa: F811
+    start_agent, webhooks: Webhooks,
 ) -> None:
     question = "Must the parser stay compatible with 1.x inputs?"
     with (fake_ollama(MODEL, ["-"], rules={"TASK: answer": ["HUMAN: only the maintainers know the compatibility policy."]})
@@ -151,7 +150,7 @@ def test_a_question_for_a_human_is_escalated_and_each_webhook_gets_it_exactly_on
     assert len(webhooks.to("/n8n")) == 1 and len(webhooks.to("/slack")) == 1
 
 
-def test_a_help_request_is_answered_by_the_peer_that_has_what_it_needs(start_agent) -> None:  # noqa: F811
+def test_a_help_request_is_answered_by_the_peer_that_has_what_it_needs(start_agent) -> None:
     advice = "Run `make clean` first: the build cache holds objects from the old compiler."
     with (fake_ollama(MODEL, ["HELP: try turning it off and on again"]) as unable,
           fake_ollama(MODEL, [f"HELP: {advice}"]) as able):
@@ -172,7 +171,7 @@ def test_a_help_request_is_answered_by_the_peer_that_has_what_it_needs(start_age
     assert channel not in MeshClient(b.run_dir).status()["topics"]  # help is not a discussion anyone joins
 
 
-def test_a_discussion_past_its_ttl_ends_and_nothing_more_is_admitted(start_agent) -> None:  # noqa: F811
+def test_a_discussion_past_its_ttl_ends_and_nothing_more_is_admitted(start_agent) -> None:
     # A runaway: the critic objects to every revision, the claimant revises every time.
     with (fake_ollama(MODEL, ["-"], rules={"TASK: rule": ["REVISE: yet another plan"]}) as claimant,
           fake_ollama(MODEL, ["OBJECTION: no."]) as critic):

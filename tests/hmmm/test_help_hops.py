@@ -9,17 +9,17 @@ from typing import Any
 
 from bzzz.bus import BusError
 from bzzz.mesh.client import MeshClient
+from tests.agents import Agent
 from tests.executor.fake_ollama import fake_ollama
 from tests.hmmm.cluster import entries, eventually, hmmm, messages, pause, workers
 from tests.mesh.test_worker import free_port
-from tests.supervisor.conftest import Agent, start_agent  # noqa: F401 - the fixture
 
 # Gossip offers a message it has seen to new peers for a few heartbeats (IHAVE); waiting this
 # long before the next agent joins means it can only get the request from a relay.
 GOSSIP_MEMORY_S = 7.0
 
 
-def test_a_help_request_is_relayed_three_hops_and_dropped_at_the_fourth(start_agent) -> None:  # noqa: F811
+def test_a_help_request_is_relayed_three_hops_and_dropped_at_the_fourth(start_agent) -> None:
     with fake_ollama(["gemma3:270m"], ["HELP: rebuild with `make -B`"]) as model:
         line: list[Agent] = []
 

@@ -13,7 +13,6 @@ from tests.executor.fake_ollama import fake_ollama
 from tests.hmmm.cluster import messages, pause, workers
 from tests.mesh.rawpeer import raw_peer
 from tests.mesh.test_worker import free_port, wait_until
-from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
 
 MALLORY = KeyPair.from_seed(bytes([0x3A]) * 32)
 CHANNEL = issue_channel("acme/widgets", 7)
@@ -29,7 +28,7 @@ def rejected(run_dir) -> dict[str, float]:  # type: ignore[no-untyped-def]
     return dict(MeshClient(run_dir).status()["metrics"]["bzzz_mesh_rejected_total"])
 
 
-def test_forged_replayed_and_flooded_meta_messages_are_refused_before_the_hmmm_worker(start_agent) -> None:  # noqa: F811
+def test_forged_replayed_and_flooded_meta_messages_are_refused_before_the_hmmm_worker(start_agent) -> None:
     with fake_ollama(["gemma3:270m"], ["ACK"]) as model:
         # A one-second router memory, so that a replay seconds later reaches the gate.
         agent = start_agent(workers(port=free_port(), ollama=model.url, gossip={"seen_ttl_s": 1}), name="b", node_id="b")

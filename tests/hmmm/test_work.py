@@ -13,12 +13,12 @@ import pytest
 
 from bzzz.hmmm.messages import issue_channel
 from bzzz.mesh.client import MeshClient
+from tests.agents import Agent
 from tests.executor.fake_ollama import FakeOllama, fake_ollama
 from tests.executor.test_end_to_end import SEED, open_issue, wait_for_comment
-from tests.forge.conftest import start_forge, stop_forge
+from tests.forge.harness import start_forge, stop_forge
 from tests.hmmm.cluster import entries, messages, start_cluster, workers
 from tests.mesh.test_worker import free_port, wait_until
-from tests.supervisor.conftest import Agent, start_agent  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -40,7 +40,7 @@ def forge(tmp_path: Path) -> Iterator[Any]:
     stop_forge(running)
 
 
-def working_agent(start_agent: Any, forge: Any, tmp_path: Path, worker: FakeOllama, critic: FakeOllama,  # noqa: F811
+def working_agent(start_agent: Any, forge: Any, tmp_path: Path, worker: FakeOllama, critic: FakeOllama,
                   helper: FakeOllama, **executor: Any) -> tuple[Agent, Agent, Agent]:
     token = tmp_path / "token"
     token.write_text("agent-1-secret-token\n")
@@ -64,7 +64,7 @@ def working_agent(start_agent: Any, forge: Any, tmp_path: Path, worker: FakeOlla
 
 
 def test_an_objection_revises_the_plan_the_model_then_works_to_and_the_pull_request_links_the_discussion(
-    start_agent, forge: Any, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, tmp_path: Path,
 ) -> None:
     revised = "Add GREETING.md saying hello, exactly as the issue asks."
     with (fake_ollama(MODEL, [HELLO], rules={"TASK: plan": ["I will add GREETING.md saying goodbye."],
@@ -96,7 +96,7 @@ def test_an_objection_revises_the_plan_the_model_then_works_to_and_the_pull_requ
 
 
 def test_after_three_rounds_of_help_that_do_not_work_the_task_fails_to_a_person(
-    start_agent, forge: Any, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, tmp_path: Path,
 ) -> None:
     advice = "The check greps for hello; write hello."
     with (fake_ollama(MODEL, [GOODBYE], rules={"TASK: plan": ["Add GREETING.md."]}) as worker,  # never listens

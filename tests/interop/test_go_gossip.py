@@ -18,7 +18,6 @@ from bzzz.bus import Subscriber
 from bzzz.mesh.client import MeshClient, gossip_bus_topic
 from tests.interop.go_peer import GoNotFound, GoPeer, build_go_peer
 from tests.mesh.test_worker import free_port, mesh_worker, wait_until
-from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
 
 META_TOPIC = "bzzz/meta/issue/acme/widgets/7"
 GO_SEED = bytes(range(32))
@@ -42,7 +41,7 @@ def base58(data: bytes) -> str:
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
-def test_gossip_flows_both_ways_between_a_go_libp2p_peer_and_a_bzzz_agent(go_peer_binary, start_agent) -> None:  # noqa: F811
+def test_gossip_flows_both_ways_between_a_go_libp2p_peer_and_a_bzzz_agent(go_peer_binary, start_agent) -> None:
     agent = start_agent({"mesh": mesh_worker(f"/ip4/127.0.0.1/tcp/{free_port()}")}, name="bzzz")
     agent.wait_running("mesh", timeout=30)
     mesh = MeshClient(agent.run_dir)

@@ -22,15 +22,15 @@ from bzzz.paths import DataDir, merkle_dir
 from bzzz.log.service import LogClient
 from bzzz.mesh.client import MeshClient
 from bzzz.mesh.replication import PROTOCOL, Chunk, Done, _requests, head_of, read_frame, write_frame
+from tests.agents import Agent
 from tests.interop import js_hypercore
 from tests.mesh.rawpeer import raw_peer
 from tests.mesh.test_worker import free_port, mesh_worker, wait_until
-from tests.supervisor.conftest import Agent, start_agent  # noqa: F401 - the fixture
 
 ENTRY = 1024
 
 
-def agent_with_log(start_agent: Callable[..., Agent], name: str, bootstrap: list[str] = ()) -> Agent:  # type: ignore[assignment]  # noqa: F811
+def agent_with_log(start_agent: Callable[..., Agent], name: str, bootstrap: list[str] = ()) -> Agent:  # type: ignore[assignment]
     mesh = mesh_worker(f"/ip4/127.0.0.1/tcp/{free_port()}", bootstrap)
     agent = start_agent({"log": {"module": "bzzz.workers.log"}, "mesh": mesh}, name=name, node_id=name)
     agent.wait_running("mesh", timeout=30)
@@ -77,7 +77,7 @@ def replicate(agent: Agent, key: str, *peers: str, follow: bool = False) -> dict
     return MeshClient(agent.run_dir, timeout_s=10.0).replicate(key, list(peers), follow=follow, timeout_s=300.0)
 
 
-def test_ten_thousand_entries_are_replicated_verified_and_a_killed_transfer_resumes(start_agent) -> None:  # noqa: F811
+def test_ten_thousand_entries_are_replicated_verified_and_a_killed_transfer_resumes(start_agent) -> None:
     writer = agent_with_log(start_agent, "writer")
     reader = agent_with_log(start_agent, "reader", [address(writer)])
     key = key_of(writer)
@@ -118,7 +118,7 @@ def test_ten_thousand_entries_are_replicated_verified_and_a_killed_transfer_resu
     assert fetched(reader) == state(own_log(writer))[0] - written - kept and kept >= 2_000
 
 
-def test_a_live_log_is_followed_while_its_writer_appends_even_across_a_restart(start_agent) -> None:  # noqa: F811
+def test_a_live_log_is_followed_while_its_writer_appends_even_across_a_restart(start_agent) -> None:
     writer = agent_with_log(start_agent, "writer")
     reader = agent_with_log(start_agent, "reader", [address(writer)])
     key = key_of(writer)
@@ -154,7 +154,7 @@ def test_a_live_log_is_followed_while_its_writer_appends_even_across_a_restart(s
         f"live {n}" for n in range(5)]
 
 
-def test_a_log_outlives_its_writer_in_the_replicas_of_its_peers(start_agent) -> None:  # noqa: F811
+def test_a_log_outlives_its_writer_in_the_replicas_of_its_peers(start_agent) -> None:
     writer = agent_with_log(start_agent, "writer")
     keeper = agent_with_log(start_agent, "keeper", [address(writer)])
     key = key_of(writer)
@@ -227,7 +227,7 @@ def liar_serving(tmp_path: Path) -> Iterator[tuple[Any, Liar, str]]:
         yield peer, liar, honest.key.hex()
 
 
-def test_a_lying_peer_is_caught_every_time_and_the_copy_is_never_touched(start_agent, tmp_path: Path) -> None:  # noqa: F811
+def test_a_lying_peer_is_caught_every_time_and_the_copy_is_never_touched(start_agent, tmp_path: Path) -> None:
     reader = agent_with_log(start_agent, "reader")
     with liar_serving(tmp_path) as (peer, liar, key):
         job = replicate(reader, key, peer.addr)
@@ -252,7 +252,7 @@ def test_a_lying_peer_is_caught_every_time_and_the_copy_is_never_touched(start_a
 
 
 @pytest.mark.skipif(js_hypercore.node_path() is None, reason="Node.js is not installed")
-def test_js_hypercore_accepts_the_proofs_of_a_replicated_log(start_agent, tmp_path: Path) -> None:  # noqa: F811
+def test_js_hypercore_accepts_the_proofs_of_a_replicated_log(start_agent, tmp_path: Path) -> None:
     js_hypercore.check_installed()
     reader = agent_with_log(start_agent, "reader")
     with liar_serving(tmp_path) as (peer, _liar, key):

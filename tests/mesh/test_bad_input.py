@@ -17,9 +17,9 @@ from libp2p.peer.id import ID
 from bzzz._core import KeyPair, peer_id, sign_envelope, verify_envelope
 from bzzz.bus import Subscriber
 from bzzz.mesh.client import MeshClient, gossip_bus_topic
+from tests.agents import Agent
 from tests.mesh.rawpeer import raw_peer
 from tests.mesh.test_worker import free_port, mesh_worker, wait_until
-from tests.supervisor.conftest import Agent, start_agent  # noqa: F401 - the fixture
 
 TOPIC = "bzzz/meta/escalation"
 ATTACKER = KeyPair.from_seed(bytes([0xA7]) * 32)
@@ -46,7 +46,7 @@ def start_target(start_agent: Callable[..., Agent], **settings: Any) -> tuple[Ag
 
 
 def test_forged_misattributed_malformed_oversize_replayed_and_expired_messages_are_dropped_and_counted(
-    start_agent,  # noqa: F811
+    start_agent,
 ) -> None:
     metrics_port = free_port()
     agent, addr = start_target(start_agent, metrics_port=metrics_port)
@@ -92,7 +92,7 @@ def test_forged_misattributed_malformed_oversize_replayed_and_expired_messages_a
     assert 'bzzz_mesh_dropped_total{where="outbound_queue"} 0.0' in scraped
 
 
-def test_a_peer_that_offers_only_plaintext_is_refused(start_agent) -> None:  # noqa: F811
+def test_a_peer_that_offers_only_plaintext_is_refused(start_agent) -> None:
     agent, addr = start_target(start_agent)
     with raw_peer(ATTACKER, [TOPIC], plaintext=True) as plain:
         with pytest.raises(SwarmDialAllFailedError) as refused:

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from bzzz.mesh.client import PEERS_TOPIC, MeshClient, PeerEvent, gossip_bus_topic
 from bzzz.mesh.settings import MeshSettings
-from tests.supervisor.conftest import Agent, start_agent, toml_config  # noqa: F401 - the fixture
+from tests.agents import Agent
 
 META_TOPIC = "bzzz/meta/issue/acme/widgets/12"
 
@@ -79,7 +79,7 @@ def live_peer_ids(agent: Agent) -> set[str]:
     return {p["peer_id"] for p in MeshClient(agent.run_dir).peers()}
 
 
-def test_two_agents_see_each_others_capabilities_in_their_peer_tables(start_agent) -> None:  # noqa: F811
+def test_two_agents_see_each_others_capabilities_in_their_peer_tables(start_agent) -> None:
     first, second = start_pair(start_agent)
     first_id, second_id = mesh_status(first)["peer_id"], mesh_status(second)["peer_id"]
     wait_until(lambda: live_peer_ids(first) == {second_id}, 30, "the first agent to hear the second")
@@ -109,7 +109,7 @@ def test_the_cli_says_so_when_no_mesh_worker_answers(tmp_path: Path) -> None:
     assert shown.returncode == 1 and "no mesh worker is running" in shown.stderr
 
 
-def test_a_change_is_broadcast_at_once_and_announced_on_the_bus(start_agent) -> None:  # noqa: F811
+def test_a_change_is_broadcast_at_once_and_announced_on_the_bus(start_agent) -> None:
     # A 30-second period: what arrives within seconds was sent because something changed.
     first, second = start_pair(start_agent, capabilities_interval_s=30)
     first_id = mesh_status(first)["peer_id"]
@@ -129,7 +129,7 @@ def test_a_change_is_broadcast_at_once_and_announced_on_the_bus(start_agent) -> 
     assert (caps["active_tasks"], caps["max_tasks"]) == (2, 4)
 
 
-def test_gossip_published_by_one_agent_reaches_the_other_agents_bus(start_agent) -> None:  # noqa: F811
+def test_gossip_published_by_one_agent_reaches_the_other_agents_bus(start_agent) -> None:
     first, second = start_pair(start_agent)
     wait_until(lambda: live_peer_ids(first) and live_peer_ids(second), 30, "the agents to hear each other")
     MeshClient(second.run_dir).join(META_TOPIC)
@@ -156,7 +156,7 @@ def test_gossip_published_by_one_agent_reaches_the_other_agents_bus(start_agent)
     assert envelope.sender.hex() != "" and envelope.topic == META_TOPIC
 
 
-def test_a_payload_the_core_would_refuse_is_refused_before_it_is_sent(start_agent) -> None:  # noqa: F811
+def test_a_payload_the_core_would_refuse_is_refused_before_it_is_sent(start_agent) -> None:
     agent = start_agent({"mesh": mesh_worker()}, name="alone")
     agent.wait_running("mesh", timeout=30)
     client = MeshClient(agent.run_dir)
@@ -168,7 +168,7 @@ def test_a_payload_the_core_would_refuse_is_refused_before_it_is_sent(start_agen
         raise AssertionError("a bad payload was published")
 
 
-def test_a_killed_mesh_worker_comes_back_with_the_same_peer_id_and_is_heard_again(start_agent) -> None:  # noqa: F811
+def test_a_killed_mesh_worker_comes_back_with_the_same_peer_id_and_is_heard_again(start_agent) -> None:
     first, second = start_pair(start_agent)
     first_id = mesh_status(first)["peer_id"]
     wait_until(lambda: live_peer_ids(second) == {first_id}, 30, "the second agent to hear the first")

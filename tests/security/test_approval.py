@@ -27,8 +27,7 @@ from bzzz.github.approval import decide, task_digest
 from github import Auth, Github
 
 from tests.executor.test_end_to_end import agent_workers, comments, wait_for_comment
-from tests.security.conftest import agent_as
-from tests.supervisor.conftest import start_agent  # noqa: F401 - the fixture
+from tests.security.harness import agent_as
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -115,7 +114,7 @@ def nothing_ran(forge: Any, number: int) -> None:
 
 
 def test_an_edit_after_approval_never_runs_and_only_the_approved_text_does(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     start_agent(trusting_agent(forge.url, token_file))
     number = open_issue(forge, HARMLESS, token="mallory-token")
@@ -158,7 +157,7 @@ def test_an_edit_after_approval_never_runs_and_only_the_approved_text_does(
 
 
 def test_positive_control_the_hostile_text_from_the_trusted_author_does_run(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     start_agent(trusting_agent(forge.url, token_file))
     number = open_issue(forge, HOSTILE, token="alice-token")
@@ -169,7 +168,7 @@ def test_positive_control_the_hostile_text_from_the_trusted_author_does_run(
 
 
 def test_a_label_the_stranger_sets_herself_approves_nothing(
-    start_agent, forge: Any, token_file: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path,
 ) -> None:
     start_agent(trusting_agent(forge.url, token_file))
     reply = forge.call("POST", "/repos/alice/tasks/issues", token="mallory-token",
@@ -194,7 +193,7 @@ def test_a_label_the_stranger_sets_herself_approves_nothing(
 
 def probe_agent(forge_url: str, token_file: Path) -> dict[str, dict[str, Any]]:
     workers = trusting_agent(forge_url, token_file)
-    workers["executor"] = {"module": "bzzz.workers.probe", "args": ["--executor", "0.2"]}
+    workers["executor"] = {"module": "bzzz.testing.probe", "args": ["--executor", "0.2"]}
     return workers
 
 
@@ -204,7 +203,7 @@ def assigned(forge: Any, number: int) -> list[str]:
 
 
 def test_an_edit_after_approval_is_never_claimed_before_the_claim(
-    start_agent, forge: Any, token_file: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path,
 ) -> None:
     start_agent(probe_agent(forge.url, token_file))
     number = open_issue(forge, HARMLESS, token="mallory-token")
@@ -230,7 +229,7 @@ def test_an_edit_after_approval_is_never_claimed_before_the_claim(
 
 
 def test_positive_control_the_trusted_authors_hostile_text_is_claimed_before_the_claim(
-    start_agent, forge: Any, token_file: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path,
 ) -> None:
     start_agent(probe_agent(forge.url, token_file))
     number = open_issue(forge, HOSTILE, token="alice-token")

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from bzzz.executor.workspace import ResultLimits, ResultRefused, Workspace, git_url
 
-from tests.forge.conftest import Forge, start_forge, stop_forge
+from tests.forge.harness import Forge, start_forge, stop_forge
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

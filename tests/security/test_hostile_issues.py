@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from bzzz._core import MerkleLog
 
+from tests.agents import Agent
 from tests.executor.test_end_to_end import agent_workers, comments, open_issue, wait_for_comment
-from tests.security.conftest import TOKEN, agent_as
-from tests.supervisor.conftest import Agent, start_agent  # noqa: F401 - the fixture
+from tests.security.harness import TOKEN, agent_as
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
@@ -76,7 +76,7 @@ class Listener:
 
 
 def test_a_task_that_rewrites_its_git_config_runs_nothing_on_the_host_and_gets_no_token(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     marker = tmp_path / "fsmonitor-fired"
     hostile = Listener()
@@ -104,7 +104,7 @@ def test_a_task_that_rewrites_its_git_config_runs_nothing_on_the_host_and_gets_n
 
 
 def test_root_in_the_sandbox_has_no_capabilities_and_cannot_uncover_the_token(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     start_agent(agent_workers(forge.url, token_file))
     number = open_issue(forge, "Look around", task(
@@ -122,7 +122,7 @@ def test_root_in_the_sandbox_has_no_capabilities_and_cannot_uncover_the_token(
 
 
 def test_a_secret_in_a_tasks_output_reaches_no_comment_log_entry_state_file_or_worker_log(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     basic = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
     agent = start_agent(agent_workers(forge.url, token_file))
@@ -162,7 +162,7 @@ def test_a_secret_in_a_tasks_output_reaches_no_comment_log_entry_state_file_or_w
     "ln -s \"$(printf %s%s {a} {b})\" notes.txt",      # as a link's target
 ])
 def test_a_result_that_would_publish_the_token_is_not_committed_or_pushed(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path, how: str,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path, how: str,
 ) -> None:
     start_agent(agent_workers(forge.url, token_file))
     half = len(TOKEN) // 2
@@ -178,7 +178,7 @@ def test_a_result_that_would_publish_the_token_is_not_committed_or_pushed(
 
 
 def test_positive_control_the_same_task_without_the_token_is_proposed(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     start_agent(agent_workers(forge.url, token_file))
     number = open_issue(forge, "Write notes", task("sh -c 'echo ran > RAN.md; printf \"%s%s\\n\" not-a se-cret > notes.txt'"))
@@ -189,7 +189,7 @@ def test_positive_control_the_same_task_without_the_token_is_proposed(
 
 
 def test_an_issue_whose_text_holds_the_token_is_not_taken_and_leaves_it_nowhere(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     agent = start_agent(agent_workers(forge.url, token_file))
     leaky = open_issue(forge, "Print things", task(f"sh -c 'echo {TOKEN}'"))
@@ -207,7 +207,7 @@ def test_an_issue_whose_text_holds_the_token_is_not_taken_and_leaves_it_nowhere(
 
 
 def test_workspaces_left_by_a_killed_executor_are_removed_when_it_starts(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,  # noqa: F811
+    start_agent, forge: Any, token_file: Path, tmp_path: Path,
 ) -> None:
     from bzzz.executor.sandbox import Sandbox, clean_stale
     from bzzz.executor.workspace import Workspace, git_url

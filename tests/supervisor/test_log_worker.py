@@ -52,7 +52,7 @@ def delivered(agent, worker: str) -> int:
 def test_kill_9_each_worker_in_turn_while_appends_flow_loses_nothing_and_does_nothing_twice(start_agent) -> None:
     total = 2000
     producer = {
-        "module": "bzzz.workers.probe",
+        "module": "bzzz.testing.probe",
         "args": ["--append", str(total), "--append-every", "0"],
         "heartbeat_timeout_s": 5.0,
     }

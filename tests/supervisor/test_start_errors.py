@@ -17,9 +17,9 @@ import pytest
 
 from bzzz.supervisor import ControlClient, ControlError
 from bzzz.paths import DataDir
-from tests.supervisor.conftest import toml_config
+from tests.agents import toml_config
 
-PROBE = {"module": "bzzz.workers.probe", "heartbeat_timeout_s": 5.0}
+PROBE = {"module": "bzzz.testing.probe", "heartbeat_timeout_s": 5.0}
 
 
 def agent_run(config: Path, python: str = sys.executable) -> subprocess.Popen[str]:

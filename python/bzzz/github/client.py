@@ -1,14 +1,19 @@
 """One agent's connection to GitHub (or the forge): PyGithub, plus what PyGithub leaves out.
 
+- **Tokens.** `load_token()` reads `GITHUB_TOKEN_FILE` (or `GITHUB_TOKEN`) and registers the
+  token with `bzzz.redaction`, the process's one redaction point; it is handed to PyGithub only.
+- **Failing fast.** `connect()` makes a PyGithub client with short timeouts and a few retries of
+  idempotent requests only, paced as GitHub advises (the agent's own loop and outbox decide
+  when to try again).
 - **Conditional polling.** `Poller.open_issues()` sends the last `ETag` as `If-None-Match`; an
   unchanged list is a 304, which GitHub does not count against the rate limit, so an idle
-  agent polling every few seconds costs nothing.
-- **The server's clock.** Leases are judged by GitHub's `Date` header, never by the agent's own
-  clock: agents on machines whose clocks disagree still agree on whose lease ran out.
-- **Rate limits.** Every answer's `X-RateLimit-Remaining` / `-Reset` is kept; `pause_s()` says
-  how long to hold off when the budget is spent.
-- **Tokens** come from `GITHUB_TOKEN_FILE` (or `GITHUB_TOKEN`) and are handed to PyGithub only;
-  `load_token()` registers them with `bzzz.redaction`, the process's one redaction point.
+  agent polling every few seconds costs nothing. Its `RateBudget` keeps every answer's
+  `X-RateLimit-Remaining` / `-Reset`; `pause_s()` says how long to hold off when it is spent.
+- **Rate limits.** `rate_limited_for()` reads a primary or secondary rate limit (403 or 429)
+  as GitHub documents it: how long to wait, from `Retry-After` or `X-RateLimit-Reset`.
+- **Pages and the server's clock** for the modules that call GitHub themselves: `next_page()`
+  follows a `Link` header, `server_time()` reads the `Date` header (leases are judged by
+  GitHub's clock, never the agent's, so agents whose clocks disagree still agree).
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ class, because 0.8.1 offers no hook for these (docs/notes/py-libp2p-0.8.1.md):
 * `install_library_fixes` replaces the per-peer outbound queue class with one of our size
   that counts its drops, and makes the message cache use our message ids (0.8.1 keys it
   by sender + seqno whatever the pubsub's id function is). Both are process-wide, so one
-  process runs one mesh node.
+  process runs one mesh node. It refuses any py-libp2p but the one it was written for
+  (`LIBP2P_VERSION`); tests/mesh/test_library_fixes.py checks that what it replaces is still
+  there, in the shape it expects.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from importlib import metadata
 from typing import Any, cast
 
 import trio
@@ -104,8 +107,32 @@ class _CountingRpcQueue(RpcQueue):
         return ok
 
 
+LIBP2P_VERSION = "0.8.1"  # the py-libp2p whose internals install_library_fixes replaces
+
+
+class LibraryVersionError(RuntimeError):
+    """The installed py-libp2p is not the one `install_library_fixes` was written for."""
+
+
+def _installed_libp2p() -> str:
+    return metadata.version("libp2p")
+
+
+def check_library_version() -> None:
+    """LibraryVersionError unless the installed py-libp2p is `LIBP2P_VERSION`: the fixes
+    replace its private classes and functions, which any release may rename or reshape, and a
+    fix that no longer applies would fail silently."""
+    installed = _installed_libp2p()
+    if installed != LIBP2P_VERSION:
+        raise LibraryVersionError(
+            f"py-libp2p {installed} is installed, but bzzz.mesh.gossip patches the internals of py-libp2p "
+            f"{LIBP2P_VERSION} (docs/notes/py-libp2p-{LIBP2P_VERSION}.md): install libp2p=={LIBP2P_VERSION}, or "
+            f"check each fix in install_library_fixes against {installed} and update LIBP2P_VERSION")
+
+
 def install_library_fixes(outbound_queue: int, on_outbound_drop: Callable[[], None]) -> None:
-    """Process-wide changes to py-libp2p 0.8.1, made before any peer connects:
+    """Process-wide changes to py-libp2p 0.8.1, made before any peer connects (and refused,
+    LibraryVersionError, on any other version):
 
     * every per-peer outbound queue holds `outbound_queue` RPCs and reports each one it
       refuses;
@@ -116,6 +143,7 @@ def install_library_fixes(outbound_queue: int, on_outbound_drop: Callable[[], No
     * yamux acknowledges received data the way go-yamux does (see below);
     * a peer's signed peer record is verified when it changes, not on every RPC.
     """
+    check_library_version()
     # go-yamux's window updates: one per half window read, not one per read. 0.8.1's
     # default sends a frame back for every message received, a third of a node's work.
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")

@@ -99,7 +99,6 @@ class MeshNode:
         self._broadcast_soon = trio.Event()
         self._pubsub: GatedPubsub | None = None
         self._dialer: Dialer | None = None
-        self._started = trio.Event()
         self._host: Any = None
         self._nursery: trio.Nursery | None = None
         self._replicas: dict[bytes, Replica] = {}
@@ -200,9 +199,6 @@ class MeshNode:
             "metrics": self.metrics.snapshot(),
         }
 
-    async def wait_started(self) -> None:
-        await self._started.wait()
-
     # --- running ------------------------------------------------------------------------
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -260,7 +256,6 @@ class MeshNode:
                     if settings.discovery.dht:
                         nursery.start_soon(self._run_dht, host, dialer)
                     log.info("mesh up", peer_id=self.peer_id, listen=self.listen_addrs)
-                    self._started.set()
                     task_status.started(self.listen_addrs)
         finally:
             if mdns_handler is not None:

@@ -1,23 +1,19 @@
 """One agent per data dir: the supervisor holds an exclusive flock on `<data_dir>/agent.lock`
-for its whole life.
+for its whole life (`bzzz.supervisor.pidlock`).
 
 Two agents with the same data dir but different run dirs would otherwise both run their
-workers on the same state files. The kernel drops the lock when the supervisor's last file
-descriptor for it closes, so a supervisor that crashed or was killed -9 leaves nothing to clean
-up. The descriptor is close-on-exec: workers are the supervisor's children and must neither
-hold the lock after it is gone nor be blocked by it. The file is never removed: removing a
-lock file that another process has open and is about to lock lets two processes each lock a
-different file of the same name.
+workers on the same state files. A supervisor that crashed or was killed -9 leaves nothing to
+clean up: the kernel drops its lock. The file stays when the agent stops; it holds nothing but
+the last holder's pid.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 from pathlib import Path
 
 from bzzz.paths import DataDir
 from bzzz.supervisor.errors import StartError
+from bzzz.supervisor.pidlock import LockHeld, PidLock
 
 
 
@@ -25,23 +21,15 @@ class DataDirBusy(StartError):
     """Another live agent holds this data dir."""
 
 
-def _holder(fd: int) -> int | None:
-    try:
-        text = os.pread(fd, 32, 0).decode().strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None
-
-
 class DataDirLock:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.path = DataDir(data_dir).lock
-        self._fd: int | None = None
+        self._lock = PidLock(self.path)
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.held
 
     def acquire(self) -> None:
         """Create the data dir if need be and lock it; StartError if it cannot be used,
@@ -53,28 +41,18 @@ class DataDirLock:
         except OSError as err:
             raise StartError(f"data dir {self.data_dir}: cannot create it: {err.strerror or err}") from None
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as err:
-            raise StartError(f"data dir {self.data_dir}: cannot write in it ({self.path}: {err.strerror or err})") \
-                from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _holder(fd)
-            os.close(fd)
-            holder = f"another agent (pid {pid})" if pid else "another agent"
+            self._lock.acquire()
+        except LockHeld as held:
+            holder = f"another agent (pid {held.pid})" if held.pid else "another agent"
             raise DataDirBusy(f"{holder} holds the data dir {self.data_dir} (lock {self.path})") from None
-        except OSError as err:  # a file system without flock
-            os.close(fd)
+        except OSError as err:
+            if err.filename is not None:  # opening it failed, not locking it
+                raise StartError(f"data dir {self.data_dir}: cannot write in it ({self.path}: {err.strerror or err})") \
+                    from None
             raise StartError(f"data dir {self.data_dir}: cannot lock {self.path}: {err.strerror or err}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._lock.release()
 
 
 __all__ = ["DataDirBusy", "DataDirLock"]

@@ -1,17 +1,19 @@
 """The agent's run dir: its pid file and sockets, private to the agent's user.
 
-A supervisor that crashed leaves its pid file and socket files behind; the next one removes
-them, but only after checking that the pid in the file is not a live supervisor (two agents
-must never share a run dir).
+The supervisor holds an exclusive flock on its pid file for its whole life
+(`bzzz.supervisor.pidlock`): two agents never share a run dir, however close together they
+start, and a supervisor that crashed leaves no claim behind. It does leave its socket files;
+the next one removes them once the lock is its own.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from bzzz.supervisor.errors import StartError
+from bzzz.supervisor.pidlock import LockHeld, PidLock
 
+# Its modification time is when the agent started (the github worker reads it so).
 PID_FILE = "supervisor.pid"
 # The supervisor's own sockets. Others in the run dir (the bus's, services') belong to
 # whoever binds them, and the bus checks for itself whether a socket file is still live.
@@ -22,57 +24,46 @@ class RunDirBusy(StartError):
     """Another live supervisor owns this run dir."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = PidLock(path / PID_FILE)
 
+    def claim(self) -> list[Path]:
+        """Make the run dir ours (mode 0700, our pid file, locked until `release`); returns the
+        stale files of a previous supervisor it found (the pid file is rewritten, the rest
+        removed).
 
-def claim(run_dir: Path) -> list[Path]:
-    """Make `run_dir` ours (mode 0700, our pid file); returns the stale files removed.
-
-    RunDirBusy if a live supervisor has it; StartError if it cannot be made or written."""
-    try:
-        return _claim(run_dir)
-    except FileExistsError:
-        raise StartError(f"run dir {run_dir}: not a directory") from None
-    except OSError as err:
-        where = f" ({err.filename}: {err.strerror})" if err.filename and str(err.filename) != str(run_dir) else ""
-        raise StartError(f"run dir {run_dir}: cannot use it: {err.strerror or err}{where}") from None
-
-
-def _claim(run_dir: Path) -> list[Path]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run_dir.chmod(0o700)
-    pid_file = run_dir / PID_FILE
-    removed: list[Path] = []
-    if pid_file.exists():
+        RunDirBusy if a live supervisor has it; StartError if it cannot be made or written."""
         try:
-            pid = int(pid_file.read_text().strip() or "0")
-        except ValueError:
-            pid = 0
-        if pid and pid != os.getpid() and _alive(pid):
-            raise RunDirBusy(f"an agent is already running in {run_dir} (supervisor pid {pid})")
-        pid_file.unlink()
-        removed.append(pid_file)
-    for name in OWN_SOCKETS:
-        sock = run_dir / name
-        if sock.exists():
-            sock.unlink()
-            removed.append(sock)
-    tmp = pid_file.with_suffix(".tmp")
-    tmp.write_text(f"{os.getpid()}\n")
-    tmp.replace(pid_file)
-    return removed
+            return self._claim()
+        except FileExistsError:
+            raise StartError(f"run dir {self.path}: not a directory") from None
+        except OSError as err:
+            where = f" ({err.filename}: {err.strerror})" if err.filename and str(err.filename) != str(self.path) else ""
+            raise StartError(f"run dir {self.path}: cannot use it: {err.strerror or err}{where}") from None
 
+    def _claim(self) -> list[Path]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.chmod(0o700)
+        try:
+            self._lock.acquire()
+        except LockHeld as held:
+            pid = f" (supervisor pid {held.pid})" if held.pid else ""
+            raise RunDirBusy(f"an agent is already running in {self.path}{pid}") from None
+        stale = [self._lock.path] if self._lock.previous else []
+        for name in OWN_SOCKETS:
+            sock = self.path / name
+            if sock.exists():
+                sock.unlink()
+                stale.append(sock)
+        return stale
 
-def release(run_dir: Path) -> None:
-    for name in (PID_FILE, *OWN_SOCKETS):
-        (run_dir / name).unlink(missing_ok=True)
+    def release(self) -> None:
+        """Remove our sockets and pid file, then let go of the run dir."""
+        for name in OWN_SOCKETS:
+            (self.path / name).unlink(missing_ok=True)
+        self._lock.release(remove=True)
 
 
 def private_ipc(run_dir: Path, name: str) -> tuple[str, Path]:

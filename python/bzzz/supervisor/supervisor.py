@@ -116,7 +116,8 @@ class Supervisor:
             lock.release()
 
     def _run(self) -> int:
-        removed = rundir.claim(self.run_dir)
+        run_dir = rundir.RunDir(self.run_dir)
+        removed = run_dir.claim()  # held, as the data dir's lock is, until this process ends or lets go
         if removed:
             log.info("cleaned stale files of a previous supervisor", files=[p.name for p in removed])
         context = zmq.Context()
@@ -152,7 +153,7 @@ class Supervisor:
             if self.bus is not None:
                 self.bus.stop()  # after the workers: their last events still go through
             context.term()
-            rundir.release(self.run_dir)
+            run_dir.release()
         level = log.info if self.exit_status == 0 else log.error
         level("agent stopped", status=self.exit_status, reason=self.exit_reason)
         return self.exit_status

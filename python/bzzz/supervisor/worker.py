@@ -123,14 +123,6 @@ class Worker:
         self.kill_at = None
         return status
 
-    def wait_gone(self, timeout: float) -> None:
-        if self.process is not None:
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                self.process.wait()
-
     def status(self, now: float) -> dict[str, object]:
         uptime = self.uptime(now)
         return {

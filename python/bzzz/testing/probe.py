@@ -25,7 +25,7 @@ from bzzz.workers import runtime
 
 
 def main(rt: runtime.WorkerRuntime) -> int:
-    parser = argparse.ArgumentParser(prog=f"bzzz.workers.probe ({rt.name})")
+    parser = argparse.ArgumentParser(prog=f"bzzz.testing.probe ({rt.name})")
     parser.add_argument("--exit-after", type=float)
     parser.add_argument("--exit-code", type=int, default=0)
     parser.add_argument("--hang-after", type=float)
@@ -46,12 +46,12 @@ def main(rt: runtime.WorkerRuntime) -> int:
     if args.append:
         # Imported only when asked for: without --append the probe starts as fast as a worker
         # can, and the supervisor's restart benchmark measures the supervisor, not imports.
-        from bzzz.workers.probe_append import Appender
+        from bzzz.testing.probe_append import Appender
 
         appender = Appender(rt, args.append, args.append_every)
     executor = None
     if args.executor is not None:
-        from bzzz.workers.probe_executor import serve_executor
+        from bzzz.testing.probe_executor import serve_executor
 
         executor = serve_executor(rt, args.executor)
     started = time.monotonic()

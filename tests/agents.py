@@ -1,4 +1,7 @@
-"""Agents for the tests: a real `bzzz agent run` process with probe workers, and its control client."""
+"""Agents for the tests and benchmarks: a real `bzzz agent run` process and its control client.
+
+The `start_agent` fixture (tests/conftest.py, benches/conftest.py) is `agents_under(tmp_path)`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bzzz.supervisor import ControlClient, ControlError
 
@@ -26,6 +28,14 @@ class Agent:
 
     def call(self, command: str, **properties: Any) -> dict[str, Any]:
         return self.client.call(command, **properties)
+
+    def answering(self) -> bool:
+        """Whether its control socket answers."""
+        try:
+            self.call("status")
+        except ControlError:
+            return False
+        return True
 
     def worker(self, name: str) -> dict[str, Any]:
         return next(w for w in self.call("status")["workers"] if w["worker"] == name)
@@ -73,8 +83,9 @@ def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: 
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+@contextmanager
+def agents_under(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    """Starts agents (the function it gives) and stops every one still running at the end."""
     agents: list[Agent] = []
 
     def start(workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None,
@@ -97,22 +108,17 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
         agent = Agent(process, ControlClient(runtime, timeout_s=5), data_dir, runtime)
         agents.append(agent)
         if wait:
-            def answering() -> bool:
-                try:
-                    agent.call("status")
-                except ControlError:
-                    return False
-                return True
-
-            agent.wait_for(answering, 15, "the control socket")
+            agent.wait_for(agent.answering, 15, "the control socket")
         return agent
 
-    yield start
-    for agent in agents:
-        if agent.process.poll() is None:
-            agent.process.terminate()
-            try:
-                agent.process.wait(15)
-            except subprocess.TimeoutExpired:
-                agent.process.kill()
-                agent.process.wait()
+    try:
+        yield start
+    finally:
+        for agent in agents:
+            if agent.process.poll() is None:
+                agent.process.terminate()
+                try:
+                    agent.process.wait(15)
+                except subprocess.TimeoutExpired:
+                    agent.process.kill()
+                    agent.process.wait()
