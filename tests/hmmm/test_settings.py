@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bzzz.config import ConfigError, load
-from bzzz.hmmm.service import HmmmWorkerSettings
+from bzzz.hmmm.settings import HmmmWorkerSettings
 
 SECRET = "https://hooks.slack.example/services/T000/B000/very-secret"
 

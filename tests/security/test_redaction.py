@@ -257,7 +257,7 @@ WORKER = textwrap.dedent(
     import base64, os, sys, warnings
     import structlog
     from bzzz.github.client import load_token
-    from bzzz.workers import runtime
+    from bzzz import runtime
 
     # As the CLI does: a logger bound to stderr as it was before any wrapping.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
-from pydantic import BaseModel, Field
+
 
 from bzzz._core import Envelope, SeenCache
 from bzzz.hmmm.discussion import Discussion, DiscussionClosed, DiscussionSettings, Verdict
+from bzzz.hmmm.settings import HmmmSettings
 from bzzz.hmmm.escalation import Escalation, WebhookForwarder
 from bzzz.hmmm.helpdesk import HelpAnswer, HelpDesk
 from bzzz.hmmm.messages import (
@@ -52,18 +53,6 @@ log = structlog.get_logger("bzzz.hmmm")
 
 RATE_RETRIES = 10
 MAX_FOLLOWED = 64  # channels followed at once; a flood of announcements cannot make us join thousands
-
-
-class HmmmSettings(BaseModel):
-    window_s: float = Field(default=30.0, gt=0, description="Objection period after each plan revision.")
-    gather_s: float = Field(default=5.0, ge=0, description="Longest wait for followers to join a channel before the plan.")
-    ttl_s: float = Field(default=3600.0, gt=0, description="A discussion's lifetime (the mesh's safeguards enforce theirs).")
-    max_revisions: int = Field(default=3, ge=1, description="Plan revisions before an objection stands unruled.")
-    message_ttl_s: int = Field(default=600, ge=1, description="Validity of each message sent.")
-    follow: bool = Field(default=True, description="Join the channels peers discuss in, and journal them.")
-    review: bool = Field(default=True, description="Review peers' plans with this agent's model.")
-    relay: bool = Field(default=True, description="Relay help requests this agent cannot answer to peers who join.")
-    relay_delay_s: float = Field(default=1.5, ge=0, description="Wait before relaying a help request to a peer that joined.")
 
 
 class Transport(Protocol):
@@ -368,4 +357,4 @@ class _HelpSide:
         self.hub.transcripts.record(kind, fields, about)
 
 
-__all__ = ["Hub", "HmmmSettings", "Transcript", "Transcripts", "Transport", "about_task"]
+__all__ = ["Hub", "Transcript", "Transcripts", "Transport", "about_task"]

@@ -20,17 +20,16 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 import structlog
-from pydantic import ConfigDict, Field, field_validator
 
 from bzzz._core import EnvelopeRejected, verify_envelope
 from bzzz.bus import BusError, Request, Service, Subscriber
 from bzzz.hmmm.client import SERVICE, AskHelp, Discuss, Escalate, Finish, GetTranscript, HmmmRequest, request_decoder
-from bzzz.hmmm.engine import HmmmSettings, Hub, Transcripts
+from bzzz.hmmm.engine import Hub, Transcripts
+from bzzz.hmmm.settings import HmmmWorkerSettings
 from bzzz.hmmm.escalation import WebhookForwarder
 from bzzz.hmmm.messages import HELP_TOPIC, issue_channel, issue_id
 from bzzz.hmmm.thinking import Issue, NoThinker, Thinker, pick_thinker
@@ -38,7 +37,7 @@ from bzzz.hmmm.transport import MeshTransport
 from bzzz.log.journal import Journal
 from bzzz.mesh.client import GOSSIP_PREFIX, PEERS_TOPIC, PeerEvent
 from bzzz.state import WorkerState
-from bzzz.workers.runtime import WorkerRuntime
+from bzzz.runtime import WorkerRuntime
 
 log = structlog.get_logger("bzzz.hmmm.service")
 
@@ -47,61 +46,6 @@ T = TypeVar("T")
 GOSSIP_TOPICS = (GOSSIP_PREFIX + "bzzz/meta/", GOSSIP_PREFIX + HELP_TOPIC, GOSSIP_PREFIX + "bzzz/capabilities")
 THINKER_RETRY_S = 30.0
 CAPABILITIES_FRESH_S = 10.0
-
-
-class HmmmWorkerSettings(HmmmSettings):
-    """`[workers.hmmm.settings]`: the hub's settings, the model it thinks with, and the webhooks
-    escalations go to."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ollama_endpoints: list[str] = Field(
-        default_factory=list,
-        description="Ollama endpoints for reviews, rulings, answers and advice, tried in order "
-        "(none: this agent follows and journals discussions, and thinks nothing of them).",
-    )
-    model: str | None = Field(default=None, description="The model to think with (default: the first installed).")
-    model_timeout_s: float = Field(default=120.0, gt=0, description="Seconds one model answer may take.")
-    n8n_webhook: str | None = Field(default=None, description="Forward escalations to this N8N webhook URL.")
-    slack_webhook: str | None = Field(
-        default=None,
-        description="Forward escalations to this Slack incoming-webhook URL (better: slack_webhook_file).",
-    )
-    slack_webhook_file: Path | None = Field(
-        default=None, description="A file holding the Slack webhook URL, which is a secret (used if slack_webhook is not)."
-    )
-
-    @field_validator("n8n_webhook", "slack_webhook")
-    @classmethod
-    def _http_url(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError("a webhook must be an http(s) URL")
-        return url
-
-    @field_validator("slack_webhook_file")
-    @classmethod
-    def _holds_a_webhook(cls, path: Path | None) -> Path | None:
-        if path is None:
-            return None
-        path = path.expanduser().absolute()  # relative to where the agent starts, not to the worker
-        _read_webhook(path)
-        return path
-
-    def slack_url(self) -> str | None:
-        """The Slack webhook: `slack_webhook`, else the one in `slack_webhook_file` (read now: never stored)."""
-        if self.slack_webhook is not None or self.slack_webhook_file is None:
-            return self.slack_webhook
-        return _read_webhook(self.slack_webhook_file)
-
-
-def _read_webhook(path: Path) -> str:
-    try:
-        url = path.read_text().strip()
-    except OSError as err:
-        raise ValueError(f"cannot read it: {err.strerror or err}") from None
-    if not url.startswith(("http://", "https://")):
-        raise ValueError("it does not hold an http(s) URL")  # the URL is a secret: not repeated here
-    return url
 
 
 def task_of(request: HmmmRequest) -> str:
@@ -250,4 +194,4 @@ class HmmmService:
             self.transport.close()
 
 
-__all__ = ["HmmmService", "HmmmWorkerSettings", "dispatch", "listen", "task_of", "while_heartbeating"]
+__all__ = ["HmmmService", "dispatch", "listen", "task_of", "while_heartbeating"]

@@ -54,7 +54,7 @@ from bzzz.mesh.node import MeshNode
 from bzzz.mesh.peers import Change
 from bzzz.mesh.settings import MeshSettings
 from bzzz.paths import DataDir
-from bzzz.workers.runtime import WorkerRuntime
+from bzzz.runtime import WorkerRuntime
 
 log = structlog.get_logger("bzzz.mesh.service")
 

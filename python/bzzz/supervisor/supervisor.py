@@ -46,7 +46,7 @@ from bzzz.supervisor.commands.errors import BAD_REQUEST, UNKNOWN_COMMAND, WRONG_
 from bzzz.supervisor.datadir import DataDirLock
 from bzzz.supervisor.errors import StartError
 from bzzz.supervisor.worker import State, Worker, WorkerStartError, describe_exit
-from bzzz.workers.runtime import HEARTBEAT_SOCKET, Heartbeat
+from bzzz.runtime import HEARTBEAT_SOCKET, Heartbeat
 
 CONTROL_SOCKET = "control.sock"
 TICK_S = 0.02

@@ -21,7 +21,7 @@ import time
 
 import zmq
 
-from bzzz.workers import runtime
+from bzzz import runtime
 
 
 def main(rt: runtime.WorkerRuntime) -> int:

@@ -9,7 +9,7 @@ from bzzz.log import encode_event
 from bzzz.log.service import SERVICE, append_request
 from bzzz.state import WorkerState
 from bzzz.state import outbox
-from bzzz.workers import runtime
+from bzzz import runtime
 
 
 class Appender:

@@ -12,7 +12,7 @@ import time
 from bzzz.bus import Request, Service
 from bzzz.executor.service import SERVICE, decode_task, encode_outcome
 from bzzz.tasks import Outcome
-from bzzz.workers import runtime
+from bzzz import runtime
 
 
 def serve_executor(rt: runtime.WorkerRuntime, seconds: float) -> Service:

@@ -1,6 +1,6 @@
 """The agent's worker processes: each a short entry point that reads its typed settings, wires
 them to its concern's bus service (`bzzz.log.service`, `bzzz.mesh.service`, ...) and serves it
-under the supervisor (`bzzz.workers.runtime`).
+under the supervisor (`bzzz.runtime`).
 
 `SETTINGS` names each built-in worker's settings model, so the agent's config is checked, and
 shown by `bzzz config show`, before any worker starts. A worker module of your own takes what
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 SETTINGS: dict[str, str] = {
     "bzzz.workers.log": "bzzz.log.service:LogWorkerSettings",
     "bzzz.workers.mesh": "bzzz.mesh.settings:MeshSettings",
-    "bzzz.workers.hmmm": "bzzz.hmmm.service:HmmmWorkerSettings",
+    "bzzz.workers.hmmm": "bzzz.hmmm.settings:HmmmWorkerSettings",
     "bzzz.workers.executor": "bzzz.executor.settings:ExecutorWorkerSettings",
     "bzzz.workers.github": "bzzz.github.settings:GithubWorkerSettings",
 }

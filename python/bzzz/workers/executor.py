@@ -29,7 +29,7 @@ from bzzz.executor.settings import ExecutorWorkerSettings
 from bzzz.github.client import TokenError, load_token
 from bzzz.log.journal import Journal
 from bzzz.state import WorkerState
-from bzzz.workers import runtime
+from bzzz import runtime
 
 log = structlog.get_logger("bzzz.workers.executor")
 

@@ -32,7 +32,7 @@ from bzzz.github.client import TokenError, connect, load_token
 from bzzz.github.settings import GithubWorkerSettings
 from bzzz.log.journal import Journal
 from bzzz.state import WorkerState
-from bzzz.workers import runtime
+from bzzz import runtime
 
 log = structlog.get_logger("bzzz.workers.github")
 

@@ -14,15 +14,16 @@ It needs the agent's `mesh` worker (gossip) and `log` worker (the transcript). I
 follows its peers' discussions, reviews their plans with its model, answers and relays help
 requests, and forwards escalations to the webhooks it is given. Every HMMM message it sends or
 receives is journalled to the agent's signed log (`bzzz.log.journal`). Every setting:
-`bzzz.hmmm.service.HmmmWorkerSettings` (`bzzz config show` lists them).
+`bzzz.hmmm.settings.HmmmWorkerSettings` (`bzzz config show` lists them).
 """
 
 from __future__ import annotations
 
-from bzzz.hmmm.service import HmmmService, HmmmWorkerSettings
+from bzzz.hmmm.service import HmmmService
+from bzzz.hmmm.settings import HmmmWorkerSettings
 from bzzz.log.journal import Journal
 from bzzz.state import WorkerState
-from bzzz.workers import runtime
+from bzzz import runtime
 
 
 def main(rt: runtime.WorkerRuntime) -> int:

@@ -19,7 +19,7 @@ from bzzz.log import AgentLog
 from bzzz.log.service import SERVICE, LogAppender, LogWorkerSettings
 from bzzz.paths import DataDir, merkle_dir
 from bzzz.state import WorkerState
-from bzzz.workers import runtime
+from bzzz import runtime
 
 log = structlog.get_logger("bzzz.workers.log")
 

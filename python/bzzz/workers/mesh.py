@@ -20,7 +20,7 @@ import trio
 
 from bzzz.mesh.service import run
 from bzzz.mesh.settings import MeshSettings
-from bzzz.workers import runtime
+from bzzz import runtime
 
 
 def main(rt: runtime.WorkerRuntime) -> int:
