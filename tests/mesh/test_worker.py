@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from bzzz.mesh.client import PEERS_TOPIC, MeshClient, PeerEvent, gossip_bus_topic
 from bzzz.mesh.settings import MeshSettings
-from tests.agents import Agent
+from tests.agents import Agent, toml_config
 
 META_TOPIC = "bzzz/meta/issue/acme/widgets/12"
 
