@@ -4,16 +4,20 @@ Re-exported here: the Rust core (`bzzz._core`: keys, signed envelopes and their 
 Merkle log). The rest is one sub-package or module per concern:
 
 - `bus`: how one agent's workers talk: ZeroMQ events and requests over the run dir's sockets;
+- `capabilities`: what an agent can do (tools, models, GPUs, load), detected and advertised;
 - `cli`: the `bzzz` command line, one module per command group;
 - `config`: the agent's configuration (TOML, `BZZZ_*` environment variables);
 - `executor`: doing a task: workspaces, commands in the sandbox, the model, the Ollama server;
 - `forge`: a GitHub-compatible server (REST API and git over HTTP) for the tests and the demo;
-- `github`: taking work from GitHub: task specs, race-safe claims, comments and results;
+- `github`: taking work from GitHub: race-safe claims, leases, comments and results;
 - `hmmm`: agents discuss an issue before they act, and ask each other for help;
 - `log`: the agent's own signed log: its store, key, entries and bus service;
+- `paths`: the layout of an agent's data dir, spelled once;
 - `mesh`: the libp2p mesh: discovery, gated gossip, capabilities, peers, log replication;
+- `runtime`: what every worker process shares: its identity, settings, heartbeats, JSON logs;
 - `redaction`: the one redaction point: no configured secret in anything that leaves a task;
 - `state`: each worker's durable inbox and outbox (SQLite);
+- `tasks`: the task: which issue, what it asks (its `bzzz-task` block), how it ended;
 - `supervisor`: the agent process: starts, watches and restarts the workers; `bzzz ctl`'s socket;
 - `testing`: test support, not the agent: the probe workers tests run in place of real ones;
 - `workers`: the worker processes' entry points (`python -m bzzz.workers.<name>`).

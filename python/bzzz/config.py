@@ -7,6 +7,7 @@ the TOML file (`--config`, else `$BZZZ_CONFIG`) > the defaults below.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import tomllib
@@ -24,7 +25,26 @@ from pydantic_settings import (
 )
 
 from bzzz.paths import DataDir, default_data_dir
-from bzzz.workers import settings_model
+
+
+# module -> "package.module:Class". Imported on demand: reading a config must not load libp2p.
+BUILT_IN_SETTINGS: dict[str, str] = {
+    "bzzz.workers.log": "bzzz.log.service:LogWorkerSettings",
+    "bzzz.workers.mesh": "bzzz.mesh.settings:MeshSettings",
+    "bzzz.workers.hmmm": "bzzz.hmmm.settings:HmmmWorkerSettings",
+    "bzzz.workers.executor": "bzzz.executor.settings:ExecutorWorkerSettings",
+    "bzzz.workers.github": "bzzz.github.settings:GithubWorkerSettings",
+}
+
+
+def settings_model(module: str) -> type[BaseModel] | None:
+    """The settings model of built-in worker `module`, or None for any other module."""
+    where = BUILT_IN_SETTINGS.get(module)
+    if where is None:
+        return None
+    module_name, _, attribute = where.partition(":")
+    model: Any = getattr(importlib.import_module(module_name), attribute)
+    return model  # type: ignore[no-any-return]
 
 
 class Restart(str, Enum):
@@ -38,7 +58,7 @@ class Restart(str, Enum):
 class WorkerConfig(BaseModel):
     """One worker process. `module` is run as `python -m module`.
 
-    A built-in worker (`bzzz.workers.SETTINGS`) takes its typed settings from
+    A built-in worker (`BUILT_IN_SETTINGS`) takes its typed settings from
     `[workers.NAME.settings]`: checked here, when the config is read, and filled with their
     defaults, so `bzzz config show` shows every one and a mistake stops the agent before it
     starts. A module of your own gets `settings` unchecked (`BZZZ_WORKER_SETTINGS`) and `args`."""

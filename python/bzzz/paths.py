@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+PID_FILE = "supervisor.pid"  # in the run dir: the supervisor's, locked for its life
 MERKLE_DIR = "hypercore"  # inside a log directory: the Merkle log's own files
 LOG_KEY_FILE = "secret_key"  # inside the agent's own log directory
 
@@ -85,4 +86,4 @@ class DataDir:
         return self.root / "workspaces"
 
 
-__all__ = ["LOG_KEY_FILE", "MERKLE_DIR", "DataDir", "default_data_dir", "merkle_dir"]
+__all__ = ["LOG_KEY_FILE", "MERKLE_DIR", "PID_FILE", "DataDir", "default_data_dir", "merkle_dir"]

@@ -18,7 +18,8 @@ import pytest
 
 from bzzz.supervisor import pidlock
 from bzzz.supervisor.pidlock import LockHeld, PidLock
-from bzzz.supervisor.rundir import PID_FILE, RunDir, RunDirBusy
+from bzzz.paths import PID_FILE
+from bzzz.supervisor.rundir import RunDir, RunDirBusy
 
 CHILD = Path(__file__).with_name("lock_child.py")
 

@@ -20,7 +20,7 @@ import structlog
 
 from bzzz.capabilities import Capabilities
 from bzzz.capabilities import advertised
-from bzzz.supervisor.rundir import PID_FILE
+from bzzz.paths import PID_FILE
 
 log = structlog.get_logger("bzzz.github.capabilities")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bzzz.paths import PID_FILE
 from bzzz.supervisor.errors import StartError
 from bzzz.supervisor.pidlock import LockHeld, PidLock
 
 # Its modification time is when the agent started (the github worker reads it so).
-PID_FILE = "supervisor.pid"
 # The supervisor's own sockets. Others in the run dir (the bus's, services') belong to
 # whoever binds them, and the bus checks for itself whether a socket file is still live.
 OWN_SOCKETS = ("control.sock", "heartbeat.sock")
