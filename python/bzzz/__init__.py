@@ -12,13 +12,13 @@ Merkle log). The rest is one sub-package or module per concern:
 - `github`: taking work from GitHub: race-safe claims, leases, comments and results;
 - `hmmm`: agents discuss an issue before they act, and ask each other for help;
 - `log`: the agent's own signed log: its store, key, entries and bus service;
-- `paths`: the layout of an agent's data dir, spelled once;
 - `mesh`: the libp2p mesh: discovery, gated gossip, capabilities, peers, log replication;
-- `runtime`: what every worker process shares: its identity, settings, heartbeats, JSON logs;
+- `paths`: the layout of an agent's data dir, spelled once;
 - `redaction`: the one redaction point: no configured secret in anything that leaves a task;
+- `runtime`: what every worker process shares: its identity, settings, heartbeats, JSON logs;
 - `state`: each worker's durable inbox and outbox (SQLite);
-- `tasks`: the task: which issue, what it asks (its `bzzz-task` block), how it ended;
 - `supervisor`: the agent process: starts, watches and restarts the workers; `bzzz ctl`'s socket;
+- `tasks`: the task: which issue, what it asks (its `bzzz-task` block), how it ended;
 - `testing`: test support, not the agent: the probe workers tests run in place of real ones;
 - `workers`: the worker processes' entry points (`python -m bzzz.workers.<name>`).
 """
