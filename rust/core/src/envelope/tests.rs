@@ -553,6 +553,20 @@ fn the_gate_admits_once_and_then_says_duplicate() {
 }
 
 #[test]
+fn threads_sharing_a_gate_admit_a_message_once() {
+    let gate = Gate::new(Limits::default(), 100);
+    let bytes = signed().to_bytes();
+    let batch = [bytes.as_slice(), bytes.as_slice()];
+    let admitted: usize = std::thread::scope(|s| {
+        let singles: Vec<_> = (0..4).map(|_| s.spawn(|| usize::from(gate.admit(&bytes, NOW).is_ok()))).collect();
+        let batches: Vec<_> =
+            (0..4).map(|_| s.spawn(|| gate.admit_batch(&batch, NOW).iter().filter(|r| r.is_ok()).count())).collect();
+        singles.into_iter().chain(batches).map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!((admitted, gate.len()), (1, 1));
+}
+
+#[test]
 fn a_forged_message_cannot_claim_a_msg_id_in_the_gate() {
     let gate = Gate::new(Limits::default(), 100);
     let good = signed().to_bytes();
