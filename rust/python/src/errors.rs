@@ -9,6 +9,9 @@
 //! OSError                       I/O failures: FileNotFoundError, FileExistsError, ... as Python's own
 //! ```
 
+use bzzz_core::crypto::KeyError;
+use bzzz_core::envelope::{InvalidSafeguards, Reason, Rejected};
+use bzzz_core::log::LogError;
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -42,15 +45,35 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-pub fn key_error(err: bzzz_core::crypto::KeyError) -> PyErr {
+pub fn key_error(err: KeyError) -> PyErr {
     CoreError::new_err(err.to_string())
 }
 
-/// Raise `EnvelopeRejected` with its machine-readable `reason` attribute set.
-pub fn envelope_rejected(py: Python<'_>, reason: &str, message: String) -> PyErr {
-    let err = EnvelopeRejected::new_err(message);
+/// I/O errors as Python's own `OSError` subclasses, the rest as the core's.
+pub fn log_error(err: LogError) -> PyErr {
+    match err {
+        LogError::Io(e) => PyErr::from(e),
+        LogError::Key(e) => key_error(e),
+        e @ LogError::Corrupted { .. } => LogCorrupted::new_err(e.to_string()),
+        LogError::Verification(msg) => VerificationFailed::new_err(msg),
+        LogError::Invalid(msg) => CoreError::new_err(msg),
+    }
+}
+
+pub fn invalid_safeguards(err: InvalidSafeguards) -> PyErr {
+    CoreError::new_err(err.to_string())
+}
+
+/// `EnvelopeRejected` with its machine-readable `reason` attribute set.
+pub fn rejected(py: Python<'_>, err: Rejected) -> PyErr {
+    let exc = EnvelopeRejected::new_err(err.to_string());
     // Exception instances have a __dict__, so this cannot fail in practice; if it
     // somehow did, the reason is still in the message.
-    let _ = err.value(py).setattr("reason", reason);
-    err
+    let _ = exc.value(py).setattr("reason", err.reason.as_str());
+    exc
+}
+
+/// A Python value refused as the same value would be on the wire.
+pub fn malformed(py: Python<'_>, message: String) -> PyErr {
+    rejected(py, Rejected::new(Reason::Malformed, message))
 }

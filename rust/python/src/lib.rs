@@ -7,9 +7,12 @@
 use pyo3::prelude::*;
 
 mod convert;
+mod dedup;
 mod envelope;
 mod errors;
+mod gate;
 mod log;
+mod payload;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -17,5 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     log::register(m)?;
     envelope::register(m)?;
+    dedup::register(m)?;
+    gate::register(m)?;
     Ok(())
 }

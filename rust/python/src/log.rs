@@ -15,17 +15,7 @@ use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
 
-use crate::errors::{key_error, CoreError, LogCorrupted, VerificationFailed};
-
-pub fn log_error(err: LogError) -> PyErr {
-    match err {
-        LogError::Io(e) => PyErr::from(e),
-        LogError::Key(e) => key_error(e),
-        e @ LogError::Corrupted { .. } => LogCorrupted::new_err(e.to_string()),
-        LogError::Verification(msg) => VerificationFailed::new_err(msg),
-        LogError::Invalid(msg) => CoreError::new_err(msg),
-    }
-}
+use crate::errors::{key_error, log_error, CoreError};
 
 /// An ed25519 key pair; the secret key is libsodium's 64 bytes (seed || public key).
 #[pyclass(frozen, module = "bzzz._core")]

@@ -1,7 +1,17 @@
 //! Strict JSON in, canonical JSON out (the rules are in the parent module's docs).
 
-use super::*;
-// Strict JSON in, canonical JSON out
+use std::fmt;
+use std::io::Write as _;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+use super::{reject, Map, Reason, Rejected, Value};
+use crate::crypto;
+
+/// Deepest nesting of arrays and objects accepted, the envelope object being 1.
+pub const MAX_DEPTH: usize = 32;
+/// Bytes of a gossip message id.
+pub const MESSAGE_ID_LEN: usize = 20;
 
 /// A serde seed that builds a `Value` while refusing floats, duplicate keys and
 /// deep nesting; objects come out with their keys sorted (the canonical order).

@@ -1,11 +1,12 @@
 //! Discussion safeguards: steps 11 to 13 of the checks (see the module docs).
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::*;
+use super::{reject, Envelope, MessageType, Reason, Rejected, Value};
+use crate::crypto::PUBLIC_KEY_LEN;
 
-/// What a [`Gate`] allows one signer and one discussion. Every field is
+/// What a [`Gate`](super::Gate) allows one signer and one discussion. Every field is
 /// configurable; [`Safeguards::check`] says which values make sense.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Safeguards {
@@ -71,11 +72,11 @@ impl Envelope {
     /// `meta_msg`'s topic (one issue), `"help:" + request_id` for a help
     /// request and its responses; `None` for `capabilities` and `escalation`.
     pub fn discussion_key(&self) -> Option<String> {
-        match self.parts.kind {
-            MessageType::MetaMsg => Some(self.parts.topic.clone()),
+        match self.message_type() {
+            MessageType::MetaMsg => Some(self.topic().to_owned()),
             MessageType::TaskHelpRequest | MessageType::TaskHelpResponse => {
                 // Always present: the schema requires it of both types.
-                self.parts.payload.get("request_id").and_then(Value::as_str).map(|id| format!("help:{id}"))
+                self.payload().get("request_id").and_then(Value::as_str).map(|id| format!("help:{id}"))
             }
             MessageType::Capabilities | MessageType::Escalation => None,
         }

@@ -1,7 +1,22 @@
 //! Message types, their topics, and the payload schema of each.
 
-use super::*;
-// Message types and schemas
+use std::fmt;
+
+use super::{reject, Map, Reason, Rejected, Value};
+
+const ID_MAX: usize = 256;
+const TEXT_MAX: usize = 8192;
+const LIST_MAX: usize = 256;
+const TOPIC_MAX: usize = 256;
+
+pub const TOPIC_CAPABILITIES: &str = "bzzz/capabilities";
+pub const TOPIC_HELP: &str = "bzzz/tasks/help";
+pub const TOPIC_META_ISSUE_PREFIX: &str = "bzzz/meta/issue/";
+pub const TOPIC_ESCALATION: &str = "bzzz/meta/escalation";
+
+/// The `query_type`s a `meta_msg` may carry.
+pub const QUERY_TYPES: &[&str] =
+    &["plan", "objection", "question", "answer", "suggestion", "correction", "ack", "help"];
 
 /// The message types, each bound to its topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,6 +1,8 @@
-use super::*;
 use proptest::prelude::*;
 use serde_json::json;
+
+use super::*;
+use crate::crypto::{self, KeyPair, PublicKey, PUBLIC_KEY_LEN};
 
 const NOW: u64 = 1_750_000_000_000;
 const MSG_ID: &str = "00112233445566778899aabbccddeeff";
@@ -541,7 +543,7 @@ fn every_reason_has_a_distinct_lowercase_name() {
 
 #[test]
 fn the_gate_admits_once_and_then_says_duplicate() {
-    let mut gate = Gate::new(Limits::default(), 100);
+    let gate = Gate::new(Limits::default(), 100);
     let bytes = signed().to_bytes();
     assert!(gate.admit(&bytes, NOW).is_ok());
     assert_eq!(gate.admit(&bytes, NOW + 1).unwrap_err().reason, Reason::Duplicate);
@@ -551,18 +553,32 @@ fn the_gate_admits_once_and_then_says_duplicate() {
 }
 
 #[test]
+fn threads_sharing_a_gate_admit_a_message_once() {
+    let gate = Gate::new(Limits::default(), 100);
+    let bytes = signed().to_bytes();
+    let batch = [bytes.as_slice(), bytes.as_slice()];
+    let admitted: usize = std::thread::scope(|s| {
+        let singles: Vec<_> = (0..4).map(|_| s.spawn(|| usize::from(gate.admit(&bytes, NOW).is_ok()))).collect();
+        let batches: Vec<_> =
+            (0..4).map(|_| s.spawn(|| gate.admit_batch(&batch, NOW).iter().filter(|r| r.is_ok()).count())).collect();
+        singles.into_iter().chain(batches).map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!((admitted, gate.len()), (1, 1));
+}
+
+#[test]
 fn a_forged_message_cannot_claim_a_msg_id_in_the_gate() {
-    let mut gate = Gate::new(Limits::default(), 100);
+    let gate = Gate::new(Limits::default(), 100);
     let good = signed().to_bytes();
     let forged = String::from_utf8(good.clone()).unwrap().replacen("fix the parser", "rm -rf /", 1);
     assert_eq!(gate.admit(forged.as_bytes(), NOW).unwrap_err().reason, Reason::Signature);
-    assert_eq!(gate.seen.len(), 0);
+    assert_eq!(gate.len(), 0);
     assert!(gate.admit(&good, NOW).is_ok());
 }
 
 #[test]
 fn a_gate_entry_lasts_exactly_as_long_as_its_message() {
-    let mut gate = Gate::new(Limits::default(), 100);
+    let gate = Gate::new(Limits::default(), 100);
     let bytes = signed().to_bytes();
     assert!(gate.admit(&bytes, NOW).is_ok());
     assert_eq!(gate.admit(&bytes, NOW + 60_000).unwrap_err().reason, Reason::Duplicate);
@@ -581,7 +597,7 @@ fn a_gate_entry_lasts_exactly_as_long_as_its_message() {
         meta_payload(),
     );
     assert!(gate.admit(&other.unwrap().to_bytes(), NOW + 60_001).is_ok());
-    assert_eq!(gate.seen.len(), 1);
+    assert_eq!(gate.len(), 1);
 }
 
 // --- properties -----------------------------------------------------------
@@ -669,7 +685,7 @@ fn a_batch_refuses_exactly_the_bad_ones_and_admits_the_rest() {
     items[6] = b"not json".to_vec();
     items.push(items[2].clone());
     let refs: Vec<&[u8]> = items.iter().map(|v| v.as_slice()).collect();
-    let mut gate = Gate::new(Limits::default(), 100);
+    let gate = Gate::new(Limits::default(), 100);
     let reasons: Vec<Option<Reason>> =
         gate.admit_batch(&refs, NOW).into_iter().map(|r| r.err().map(|e| e.reason)).collect();
     let mut expected = vec![None; 10];
@@ -677,7 +693,7 @@ fn a_batch_refuses_exactly_the_bad_ones_and_admits_the_rest() {
     expected[6] = Some(Reason::Malformed);
     expected[9] = Some(Reason::Duplicate);
     assert_eq!(reasons, expected);
-    assert_eq!(gate.keys.len(), 2, "two senders, two decoded keys");
+    assert_eq!(gate.keys().len(), 2, "two senders, two decoded keys");
 }
 
 proptest! {
@@ -723,7 +739,7 @@ fn a_peer_id_is_the_identity_multihash_of_the_protobuf_key() {
 
 #[test]
 fn the_gate_admits_a_message_only_from_its_signer() {
-    let mut gate = Gate::new(Limits::default(), 100);
+    let gate = Gate::new(Limits::default(), 100);
     let bytes = signed().to_bytes();
     let bobs_peer = peer_id(&bob().public_key());
     let err = gate.admit_from(&bytes, &bobs_peer, NOW).unwrap_err();
@@ -736,7 +752,7 @@ fn the_gate_admits_a_message_only_from_its_signer() {
 
 #[test]
 fn a_forged_signature_is_blamed_on_the_signature_not_the_source() {
-    let mut gate = Gate::new(Limits::default(), 100);
+    let gate = Gate::new(Limits::default(), 100);
     let mut wire = wire_value();
     wire.insert("seq".into(), json!(6));
     let forged = serde_json::to_vec(&wire).unwrap();
@@ -785,16 +801,12 @@ fn guarded(safeguards: Safeguards) -> Gate {
     Gate::with_safeguards(Limits::default(), 100_000, safeguards).unwrap()
 }
 
-fn outcome(gate: &mut Gate, bytes: &[u8], now: u64) -> Result<(), Reason> {
+fn outcome(gate: &Gate, bytes: &[u8], now: u64) -> Result<(), Reason> {
     gate.admit(bytes, now).map(|_| ()).map_err(|e| e.reason)
 }
 
-fn admitted(gate: &mut Gate, items: &[Vec<u8>], now: u64) -> usize {
+fn admitted(gate: &Gate, items: &[Vec<u8>], now: u64) -> usize {
     items.iter().filter(|b| gate.admit(b, now).is_ok()).count()
-}
-
-fn guards(gate: &Gate) -> &Guards {
-    gate.guards.as_ref().unwrap()
 }
 
 #[test]
@@ -838,65 +850,65 @@ fn safeguards_that_make_no_sense_are_refused() {
 
 #[test]
 fn a_gate_without_safeguards_admits_a_flood() {
-    let mut gate = Gate::new(Limits::default(), 1000);
+    let gate = Gate::new(Limits::default(), 1000);
     let flood: Vec<Vec<u8>> = (0..200).map(|_| meta_from(&alice(), ISSUE, NOW)).collect();
-    assert_eq!(admitted(&mut gate, &flood, NOW), 200);
+    assert_eq!(admitted(&gate, &flood, NOW), 200);
 }
 
 #[test]
 fn a_signer_gets_its_burst_at_once_then_its_rate() {
-    let mut gate = guarded(Safeguards::default());
+    let gate = guarded(Safeguards::default());
     let flood = |n: usize| -> Vec<Vec<u8>> { (0..n).map(|_| escalation_from(&alice())).collect() };
-    assert_eq!(admitted(&mut gate, &flood(200), NOW), 20);
-    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
+    assert_eq!(admitted(&gate, &flood(200), NOW), 20);
+    assert_eq!(outcome(&gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
     // A refusal takes nothing: a second later, exactly the rate's 5 tokens.
-    assert_eq!(admitted(&mut gate, &flood(200), NOW + 1000), 5);
-    assert_eq!(admitted(&mut gate, &flood(200), NOW + 1200), 1);
+    assert_eq!(admitted(&gate, &flood(200), NOW + 1000), 5);
+    assert_eq!(admitted(&gate, &flood(200), NOW + 1200), 1);
     // Refilling stops at the burst.
-    assert_eq!(admitted(&mut gate, &flood(200), NOW + 59_000), 20);
+    assert_eq!(admitted(&gate, &flood(200), NOW + 59_000), 20);
     // Another signer has its own bucket.
-    assert_eq!(admitted(&mut gate, &(0..30).map(|_| escalation_from(&bob())).collect::<Vec<_>>(), NOW), 20);
+    assert_eq!(admitted(&gate, &(0..30).map(|_| escalation_from(&bob())).collect::<Vec<_>>(), NOW), 20);
 }
 
 #[test]
 fn refills_add_up_exactly_where_floating_point_would_not() {
     // 0.1 added ten times is 0.9999999999999999 in f64: not a token.
-    let mut gate = guarded(Safeguards { sender_rate: 0.1, sender_burst: 1, ..Safeguards::default() });
+    let gate = guarded(Safeguards { sender_rate: 0.1, sender_burst: 1, ..Safeguards::default() });
     assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
     for second in 1..10 {
-        assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW + second * 1000), Err(Reason::Rate));
+        assert_eq!(outcome(&gate, &escalation_from(&alice()), NOW + second * 1000), Err(Reason::Rate));
     }
     assert!(gate.admit(&escalation_from(&alice()), NOW + 10_000).is_ok());
 }
 
 #[test]
 fn a_clock_that_goes_back_refills_nothing() {
-    let mut gate = guarded(Safeguards { sender_burst: 1, ..Safeguards::default() });
+    let gate = guarded(Safeguards { sender_burst: 1, ..Safeguards::default() });
     assert!(gate.admit(&escalation_from(&alice()), NOW + 10_000).is_ok());
-    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
-    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW + 10_100), Err(Reason::Rate));
+    assert_eq!(outcome(&gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
+    assert_eq!(outcome(&gate, &escalation_from(&alice()), NOW + 10_100), Err(Reason::Rate));
     assert!(gate.admit(&escalation_from(&alice()), NOW + 10_200).is_ok());
 }
 
 #[test]
 fn capabilities_are_never_rate_limited_nor_remembered() {
-    let mut gate = guarded(Safeguards { sender_burst: 1, ..Safeguards::default() });
+    let gate = guarded(Safeguards { sender_burst: 1, ..Safeguards::default() });
     let flood: Vec<Vec<u8>> = (0..50).map(|_| capabilities_from(&alice())).collect();
-    assert_eq!(admitted(&mut gate, &flood, NOW), 50);
-    assert_eq!((guards(&gate).signers(), guards(&gate).discussions()), (0, 0));
+    assert_eq!(admitted(&gate, &flood, NOW), 50);
+    assert_eq!(gate.remembered(), (0, 0));
     // Nor do they spend the signer's tokens for anything else.
     assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
 }
 
 #[test]
 fn escalations_are_rate_limited_but_belong_to_no_discussion() {
-    let mut gate = guarded(Safeguards { sender_burst: 2, ..Safeguards::default() });
+    let gate = guarded(Safeguards { sender_burst: 2, ..Safeguards::default() });
     let env = verify(&escalation_from(&alice())).unwrap();
     assert_eq!(env.discussion_key(), None);
     assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
     assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
-    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
-    assert_eq!((guards(&gate).signers(), guards(&gate).discussions()), (1, 0));
+    assert_eq!(outcome(&gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
+    assert_eq!(gate.remembered(), (1, 0));
 }
 
 #[test]
@@ -911,28 +923,28 @@ fn each_type_has_its_discussion_key() {
 
 #[test]
 fn a_help_request_and_its_responses_are_one_discussion_keyed_by_request_id() {
-    let mut gate = guarded(Safeguards { max_discussion_messages: 2, ..Safeguards::default() });
+    let gate = guarded(Safeguards { max_discussion_messages: 2, ..Safeguards::default() });
     let other = "ffffffffffffffffffffffffffffffff";
     assert!(gate.admit(&help_from(&alice(), false, HEX32_A), NOW).is_ok());
     assert!(gate.admit(&help_from(&bob(), true, HEX32_A), NOW).is_ok());
-    assert_eq!(outcome(&mut gate, &help_from(&signer(1), true, HEX32_A), NOW), Err(Reason::Closed));
+    assert_eq!(outcome(&gate, &help_from(&signer(1), true, HEX32_A), NOW), Err(Reason::Closed));
     assert!(gate.admit(&help_from(&signer(1), false, other), NOW).is_ok());
-    let state = guards(&gate).discussion(&format!("help:{HEX32_A}"), NOW).unwrap();
+    let state = gate.discussion(&format!("help:{HEX32_A}"), NOW).unwrap();
     assert_eq!((state.messages, state.participants, state.closed), (2, 2, true));
-    assert_eq!(guards(&gate).discussion(&format!("help:{other}"), NOW).unwrap().messages, 1);
-    assert_eq!(guards(&gate).discussion(HEX32_A, NOW), None);
+    assert_eq!(gate.discussion(&format!("help:{other}"), NOW).unwrap().messages, 1);
+    assert_eq!(gate.discussion(HEX32_A, NOW), None);
 }
 
 #[test]
 fn a_discussion_closes_after_its_ttl_and_stays_closed() {
-    let mut gate = guarded(Safeguards { discussion_ttl: 10, ..Safeguards::default() });
+    let gate = guarded(Safeguards { discussion_ttl: 10, ..Safeguards::default() });
     assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
-    let state = guards(&gate).discussion(ISSUE, NOW).unwrap();
+    let state = gate.discussion(ISSUE, NOW).unwrap();
     assert_eq!((state.opened_ms, state.closes_ms, state.closed), (NOW, NOW + 10_000, false));
     assert!(gate.admit(&meta_from(&bob(), ISSUE, NOW + 10_000), NOW + 10_000).is_ok());
     for later in [NOW + 10_001, NOW + 30_000, NOW + 10_000_000] {
-        assert_eq!(outcome(&mut gate, &meta_from(&bob(), ISSUE, later), later), Err(Reason::Closed));
-        assert!(guards(&gate).discussion(ISSUE, later).unwrap().closed);
+        assert_eq!(outcome(&gate, &meta_from(&bob(), ISSUE, later), later), Err(Reason::Closed));
+        assert!(gate.discussion(ISSUE, later).unwrap().closed);
     }
     // Another issue is another discussion.
     assert!(gate.admit(&meta_from(&bob(), "bzzz/meta/issue/o/r/2", NOW + 30_000), NOW + 30_000).is_ok());
@@ -940,159 +952,160 @@ fn a_discussion_closes_after_its_ttl_and_stays_closed() {
 
 #[test]
 fn a_discussion_opens_at_the_earlier_of_its_first_ts_and_now() {
-    let mut gate = guarded(Safeguards::default());
+    let gate = guarded(Safeguards::default());
     let (late, early) = ("bzzz/meta/issue/o/r/2", "bzzz/meta/issue/o/r/3");
     assert!(gate.admit(&meta_from(&alice(), late, NOW - 5000), NOW).is_ok());
     assert!(gate.admit(&meta_from(&alice(), early, NOW + 20_000), NOW).is_ok());
-    assert_eq!(guards(&gate).discussion(late, NOW).unwrap().opened_ms, NOW - 5000);
-    assert_eq!(guards(&gate).discussion(early, NOW).unwrap().closes_ms, NOW + 3_600_000);
+    assert_eq!(gate.discussion(late, NOW).unwrap().opened_ms, NOW - 5000);
+    assert_eq!(gate.discussion(early, NOW).unwrap().closes_ms, NOW + 3_600_000);
 }
 
 #[test]
 fn a_discussion_closes_at_its_message_cap_and_stays_closed() {
-    let mut gate = guarded(Safeguards { max_discussion_messages: 3, ..Safeguards::default() });
+    let gate = guarded(Safeguards { max_discussion_messages: 3, ..Safeguards::default() });
     for i in 0..3 {
         assert!(gate.admit(&meta_from(&signer(i), ISSUE, NOW), NOW).is_ok());
     }
-    assert!(guards(&gate).discussion(ISSUE, NOW).unwrap().closed);
+    assert!(gate.discussion(ISSUE, NOW).unwrap().closed);
     for (i, now) in [(0, NOW), (7, NOW + 1000), (0, NOW + 50_000)] {
-        assert_eq!(outcome(&mut gate, &meta_from(&signer(i), ISSUE, now), now), Err(Reason::Closed));
+        assert_eq!(outcome(&gate, &meta_from(&signer(i), ISSUE, now), now), Err(Reason::Closed));
     }
-    assert_eq!(guards(&gate).discussion(ISSUE, NOW).unwrap().messages, 3);
+    assert_eq!(gate.discussion(ISSUE, NOW).unwrap().messages, 3);
 }
 
 #[test]
 fn a_discussion_refuses_one_participant_too_many_but_not_those_already_in() {
-    let mut gate = guarded(Safeguards { max_participants: 2, ..Safeguards::default() });
+    let gate = guarded(Safeguards { max_participants: 2, ..Safeguards::default() });
     assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
     assert!(gate.admit(&meta_from(&bob(), ISSUE, NOW), NOW).is_ok());
-    assert_eq!(outcome(&mut gate, &meta_from(&signer(1), ISSUE, NOW), NOW), Err(Reason::Participants));
+    assert_eq!(outcome(&gate, &meta_from(&signer(1), ISSUE, NOW), NOW), Err(Reason::Participants));
     assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
     assert!(gate.admit(&meta_from(&signer(1), "bzzz/meta/issue/o/r/2", NOW), NOW).is_ok());
-    let state = guards(&gate).discussion(ISSUE, NOW).unwrap();
+    let state = gate.discussion(ISSUE, NOW).unwrap();
     assert_eq!((state.messages, state.participants), (3, 2));
 }
 
 #[test]
 fn dedup_and_source_come_before_the_rate_and_take_no_token() {
-    let mut gate = guarded(Safeguards { sender_burst: 2, ..Safeguards::default() });
+    let gate = guarded(Safeguards { sender_burst: 2, ..Safeguards::default() });
     let first = escalation_from(&alice());
     assert!(gate.admit(&first, NOW).is_ok());
-    assert_eq!(outcome(&mut gate, &first, NOW), Err(Reason::Duplicate));
+    assert_eq!(outcome(&gate, &first, NOW), Err(Reason::Duplicate));
     let bobs_peer = peer_id(&bob().public_key());
     let second = escalation_from(&alice());
     assert_eq!(gate.admit_from(&second, &bobs_peer, NOW).unwrap_err().reason, Reason::Source);
     assert!(gate.admit_from(&second, &peer_id(&alice().public_key()), NOW).is_ok());
-    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
+    assert_eq!(outcome(&gate, &escalation_from(&alice()), NOW), Err(Reason::Rate));
 }
 
 #[test]
 fn the_rate_comes_before_closed_and_closed_before_participants() {
     let safeguards = Safeguards { sender_burst: 1, max_participants: 1, discussion_ttl: 10, ..Safeguards::default() };
-    let mut gate = guarded(safeguards);
+    let gate = guarded(safeguards);
     assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
     // Alice has no token left and the discussion has closed: the rate is checked first.
     let later = NOW + 10_001;
-    assert_eq!(outcome(&mut gate, &meta_from(&alice(), ISSUE, later), NOW + 100), Err(Reason::Rate));
+    assert_eq!(outcome(&gate, &meta_from(&alice(), ISSUE, later), NOW + 100), Err(Reason::Rate));
     // Bob would be a second participant in a closed discussion: closed is checked first.
-    assert_eq!(outcome(&mut gate, &meta_from(&bob(), ISSUE, later), later), Err(Reason::Closed));
+    assert_eq!(outcome(&gate, &meta_from(&bob(), ISSUE, later), later), Err(Reason::Closed));
     // Open but full of participants.
     assert!(gate.admit(&meta_from(&alice(), "bzzz/meta/issue/o/r/2", later), later).is_ok());
     assert_eq!(
-        outcome(&mut gate, &meta_from(&signer(1), "bzzz/meta/issue/o/r/2", later), later),
+        outcome(&gate, &meta_from(&signer(1), "bzzz/meta/issue/o/r/2", later), later),
         Err(Reason::Participants)
     );
 }
 
 #[test]
 fn a_message_refused_by_a_safeguard_keeps_its_msg_id_and_its_token() {
-    let mut gate = guarded(Safeguards { sender_burst: 2, max_participants: 1, ..Safeguards::default() });
+    let gate = guarded(Safeguards { sender_burst: 2, max_participants: 1, ..Safeguards::default() });
     assert!(gate.admit(&meta_from(&alice(), ISSUE, NOW), NOW).is_ok());
     let bobs = meta_from(&bob(), ISSUE, NOW);
-    assert_eq!(outcome(&mut gate, &bobs, NOW), Err(Reason::Participants));
+    assert_eq!(outcome(&gate, &bobs, NOW), Err(Reason::Participants));
     // Replayed later, or relayed by someone else, it is a duplicate.
-    assert_eq!(outcome(&mut gate, &bobs, NOW + 1000), Err(Reason::Duplicate));
+    assert_eq!(outcome(&gate, &bobs, NOW + 1000), Err(Reason::Duplicate));
     let relayed = verify(&bobs).unwrap().forward(&signer(1), &Limits::default()).unwrap();
-    assert_eq!(outcome(&mut gate, &relayed.to_bytes(), NOW), Err(Reason::Duplicate));
+    assert_eq!(outcome(&gate, &relayed.to_bytes(), NOW), Err(Reason::Duplicate));
     // The refusal took one of Bob's two tokens.
     assert!(gate.admit(&escalation_from(&bob()), NOW).is_ok());
-    assert_eq!(outcome(&mut gate, &escalation_from(&bob()), NOW), Err(Reason::Rate));
-    assert_eq!(guards(&gate).discussion(ISSUE, NOW).unwrap().participants, 1);
+    assert_eq!(outcome(&gate, &escalation_from(&bob()), NOW), Err(Reason::Rate));
+    assert_eq!(gate.discussion(ISSUE, NOW).unwrap().participants, 1);
 }
 
 #[test]
 fn a_batch_applies_the_safeguards_in_order() {
-    let mut gate = guarded(Safeguards { sender_burst: 3, ..Safeguards::default() });
+    let gate = guarded(Safeguards { sender_burst: 3, ..Safeguards::default() });
     let items: Vec<Vec<u8>> = (0..5).map(|_| meta_from(&alice(), ISSUE, NOW)).collect();
     let refs: Vec<&[u8]> = items.iter().map(|v| v.as_slice()).collect();
     let reasons: Vec<Option<Reason>> =
         gate.admit_batch(&refs, NOW).into_iter().map(|r| r.err().map(|e| e.reason)).collect();
     assert_eq!(reasons, [None, None, None, Some(Reason::Rate), Some(Reason::Rate)]);
-    assert_eq!(guards(&gate).discussion(ISSUE, NOW).unwrap().messages, 3);
+    assert_eq!(gate.discussion(ISSUE, NOW).unwrap().messages, 3);
 }
 
 #[test]
 fn clearing_the_gate_forgets_signers_and_discussions() {
-    let mut gate = guarded(Safeguards { sender_burst: 1, max_discussion_messages: 1, ..Safeguards::default() });
+    let gate = guarded(Safeguards { sender_burst: 1, max_discussion_messages: 1, ..Safeguards::default() });
     let first = meta_from(&alice(), ISSUE, NOW);
     assert!(gate.admit(&first, NOW).is_ok());
-    assert_eq!(outcome(&mut gate, &meta_from(&alice(), ISSUE, NOW), NOW), Err(Reason::Rate));
+    assert_eq!(outcome(&gate, &meta_from(&alice(), ISSUE, NOW), NOW), Err(Reason::Rate));
     gate.clear();
-    assert_eq!((guards(&gate).signers(), guards(&gate).discussions(), gate.seen.len()), (0, 0, 0));
+    assert_eq!((gate.remembered(), gate.len()), ((0, 0), 0));
     assert!(gate.admit(&first, NOW).is_ok());
 }
 
 #[test]
 fn memory_stays_bounded_at_capacity() {
-    let mut gate = guarded(Safeguards { capacity: 10, ..Safeguards::default() });
+    let gate = guarded(Safeguards { capacity: 10, ..Safeguards::default() });
     for i in 0..30 {
         let topic = format!("bzzz/meta/issue/o/r/{}", i + 1);
         assert!(gate.admit(&meta_from(&signer(i), &topic, NOW), NOW + u64::from(i)).is_ok());
-        assert!(guards(&gate).signers() <= 10 && guards(&gate).discussions() <= 10);
+        let (signers, discussions) = gate.remembered();
+        assert!(signers <= 10 && discussions <= 10);
     }
-    assert_eq!((guards(&gate).signers(), guards(&gate).discussions()), (10, 10));
-    assert!(guards(&gate).discussion("bzzz/meta/issue/o/r/1", NOW).is_none());
-    assert!(guards(&gate).discussion("bzzz/meta/issue/o/r/30", NOW).is_some());
+    assert_eq!(gate.remembered(), (10, 10));
+    assert!(gate.discussion("bzzz/meta/issue/o/r/1", NOW).is_none());
+    assert!(gate.discussion("bzzz/meta/issue/o/r/30", NOW).is_some());
 }
 
 #[test]
 fn at_capacity_the_signer_refilled_longest_ago_is_forgotten() {
     let safeguards = Safeguards { sender_rate: 0.001, sender_burst: 1, capacity: 2, ..Safeguards::default() };
-    let mut gate = guarded(safeguards);
+    let gate = guarded(safeguards);
     let (carol, dave) = (signer(1), signer(2));
     assert!(gate.admit(&escalation_from(&alice()), NOW).is_ok());
     assert!(gate.admit(&escalation_from(&bob()), NOW + 1).is_ok());
     // Alice's refused message refills her bucket (by nothing) at NOW + 2: now Bob's is the oldest.
-    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW + 2), Err(Reason::Rate));
+    assert_eq!(outcome(&gate, &escalation_from(&alice()), NOW + 2), Err(Reason::Rate));
     assert!(gate.admit(&escalation_from(&carol), NOW + 3).is_ok());
-    assert_eq!(outcome(&mut gate, &escalation_from(&alice()), NOW + 4), Err(Reason::Rate));
+    assert_eq!(outcome(&gate, &escalation_from(&alice()), NOW + 4), Err(Reason::Rate));
     // Bob was forgotten, so he starts full again; making room for him forgets Carol.
     assert!(gate.admit(&escalation_from(&bob()), NOW + 5).is_ok());
     assert!(gate.admit(&escalation_from(&carol), NOW + 6).is_ok());
     // Of equal refill times, the signer whose last message came first goes: Carol, not Bob.
-    assert_eq!(outcome(&mut gate, &escalation_from(&bob()), NOW + 6), Err(Reason::Rate));
+    assert_eq!(outcome(&gate, &escalation_from(&bob()), NOW + 6), Err(Reason::Rate));
     assert!(gate.admit(&escalation_from(&dave), NOW + 6).is_ok());
-    assert_eq!(outcome(&mut gate, &escalation_from(&bob()), NOW + 6), Err(Reason::Rate));
+    assert_eq!(outcome(&gate, &escalation_from(&bob()), NOW + 6), Err(Reason::Rate));
     assert!(gate.admit(&escalation_from(&carol), NOW + 6).is_ok());
-    assert_eq!(guards(&gate).signers(), 2);
+    assert_eq!(gate.remembered().0, 2);
 }
 
 #[test]
 fn at_capacity_the_discussion_with_the_earliest_deadline_is_forgotten() {
-    let mut gate = guarded(Safeguards { capacity: 2, discussion_ttl: 10, ..Safeguards::default() });
+    let gate = guarded(Safeguards { capacity: 2, discussion_ttl: 10, ..Safeguards::default() });
     let topic = |n: u32| format!("bzzz/meta/issue/o/r/{n}");
     assert!(gate.admit(&meta_from(&alice(), &topic(1), NOW), NOW).is_ok());
     // Opened later but written earlier: its deadline is the earliest.
     assert!(gate.admit(&meta_from(&alice(), &topic(2), NOW - 5000), NOW + 1).is_ok());
     assert!(gate.admit(&meta_from(&alice(), &topic(3), NOW), NOW + 2).is_ok());
-    assert!(guards(&gate).discussion(&topic(2), NOW).is_none());
+    assert!(gate.discussion(&topic(2), NOW).is_none());
     // Of equal deadlines (both passed), the one opened first goes.
     assert!(gate.admit(&meta_from(&alice(), &topic(4), NOW + 20_000), NOW + 20_000).is_ok());
-    assert!(guards(&gate).discussion(&topic(1), NOW).is_none());
-    assert!(guards(&gate).discussion(&topic(3), NOW).is_some());
+    assert!(gate.discussion(&topic(1), NOW).is_none());
+    assert!(gate.discussion(&topic(3), NOW).is_some());
     // Beyond capacity a forgotten discussion, though it had closed, opens afresh.
     assert!(gate.admit(&meta_from(&alice(), &topic(1), NOW + 20_000), NOW + 20_000).is_ok());
-    assert_eq!(guards(&gate).discussion(&topic(1), NOW + 20_000).unwrap().opened_ms, NOW + 20_000);
+    assert_eq!(gate.discussion(&topic(1), NOW + 20_000).unwrap().opened_ms, NOW + 20_000);
 }
 
 /// Messages from 8 signers: `meta_msg`s in 4 issues, a help request and a
