@@ -45,17 +45,33 @@ def envelopes(ts_ms: int) -> list[bytes]:
     for i in range(DISTINCT):
         sender = KeyPair.from_seed(bytes([i % 20 + 1]) * 32)
         payload = {
-            "node_id": f"agent-{i % 20}", "peer_id": "12D3KooW" + "x" * 44,
-            "models": ["gemma3:270m", "qwen2.5-coder:7b"], "tools": ["git", "pytest", "ruff"],
-            "load_permille": 250, "active_tasks": 1, "max_tasks": 4, "log_key": sender.public_key.hex(),
+            "node_id": f"agent-{i % 20}",
+            "peer_id": "12D3KooW" + "x" * 44,
+            "models": ["gemma3:270m", "qwen2.5-coder:7b"],
+            "tools": ["git", "pytest", "ruff"],
+            "load_permille": 250,
+            "active_tasks": 1,
+            "max_tasks": 4,
+            "log_key": sender.public_key.hex(),
             "version": "0.1.0",
         }
-        wire.append(sign_envelope(sender.secret_key, "capabilities", TOPIC, payload["node_id"], payload,
-                                  msg_id=f"{i:032x}", seq=i, ts_ms=ts_ms))
+        wire.append(
+            sign_envelope(
+                sender.secret_key,
+                "capabilities",
+                TOPIC,
+                payload["node_id"],
+                payload,
+                msg_id=f"{i:032x}",
+                seq=i,
+                ts_ms=ts_ms,
+            )
+        )
     return wire
 
 
 # ---- the peer process: waits for "go" lines on stdin, sends COUNT messages for each ----
+
 
 def peer(role: str, run_dir: str, ts_ms: int) -> None:
     from bzzz.bus import Publisher
@@ -74,6 +90,7 @@ def peer(role: str, run_dir: str, ts_ms: int) -> None:
 
         def send(i: int) -> None:
             push.send(wire[i % DISTINCT])
+
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() != "go":
@@ -86,7 +103,10 @@ def peer(role: str, run_dir: str, ts_ms: int) -> None:
 class Peer:
     def __init__(self, role: str, run_dir: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, role, str(run_dir), str(NOW)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, role, str(run_dir), str(NOW)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
 
@@ -105,6 +125,7 @@ class Peer:
 
 
 # ---- the receiving side, in this process ----
+
 
 @pytest.fixture(scope="module")
 def run_dir() -> Iterator[Path]:

@@ -30,8 +30,9 @@ def capabilities(i: int) -> bytes:
         "log_key": sender.public_key.hex(),
         "version": "0.1.0",
     }
-    return sign_envelope(sender.secret_key, "capabilities", "bzzz/capabilities", payload["node_id"], payload,
-                         seq=i, ts_ms=NOW)
+    return sign_envelope(
+        sender.secret_key, "capabilities", "bzzz/capabilities", payload["node_id"], payload, seq=i, ts_ms=NOW
+    )
 
 
 # Distinct messages: a gate admits each once, so every round gets a fresh gate.
@@ -103,8 +104,15 @@ def plan(i: int) -> bytes:
         "parent_id": None,
         "content": {"query_type": "plan", "text": "split the parser into a lexer and a parser", "parameters": {}},
     }
-    return sign_envelope(SENDERS[i % len(SENDERS)].secret_key, "meta_msg", f"bzzz/meta/issue/acme/widgets/{issue}",
-                         f"agent-{i % len(SENDERS)}", payload, seq=i, ts_ms=NOW)
+    return sign_envelope(
+        SENDERS[i % len(SENDERS)].secret_key,
+        "meta_msg",
+        f"bzzz/meta/issue/acme/widgets/{issue}",
+        f"agent-{i % len(SENDERS)}",
+        payload,
+        seq=i,
+        ts_ms=NOW,
+    )
 
 
 PLANS = [plan(i) for i in range(COUNT)]

@@ -27,16 +27,18 @@ POLL_S = 2.0
 SETTLE_S = 0.2
 ISSUES = 30
 
-SEED = "\n".join([
-    "users:",
-    "  - {login: alice, site_admin: true, tokens: [alice-token]}",
-    *[f"  - {{login: {a}, tokens: [{a}-token]}}" for a in AGENTS],
-    "repos:",
-    "  - owner: alice",
-    "    name: tasks",
-    "    collaborators: {" + ", ".join(f"{a}: push" for a in AGENTS) + "}",
-    "    labels: [{name: bzzz-task}]",
-])
+SEED = "\n".join(
+    [
+        "users:",
+        "  - {login: alice, site_admin: true, tokens: [alice-token]}",
+        *[f"  - {{login: {a}, tokens: [{a}-token]}}" for a in AGENTS],
+        "repos:",
+        "  - owner: alice",
+        "    name: tasks",
+        "    collaborators: {" + ", ".join(f"{a}: push" for a in AGENTS) + "}",
+        "    labels: [{name: bzzz-task}]",
+    ]
+)
 
 
 def done(task: Task) -> Outcome:
@@ -48,9 +50,12 @@ def test_issue_created_to_verified_claim_with_10_agents(benchmark) -> None:
     forge = start_forge(root / "forge", seed=SEED)
     stop = threading.Event()
     agents = [
-        GithubAgent(Settings(a, ["alice/tasks"], poll_interval_s=POLL_S, settle_s=SETTLE_S, max_tasks=ISSUES),
-                    connect(forge.url, f"{a}-token", pace_s=0, write_pace_s=0),
-                    WorkerState(root / f"{a}.sqlite3"), done)
+        GithubAgent(
+            Settings(a, ["alice/tasks"], poll_interval_s=POLL_S, settle_s=SETTLE_S, max_tasks=ISSUES),
+            connect(forge.url, f"{a}-token", pace_s=0, write_pace_s=0),
+            WorkerState(root / f"{a}.sqlite3"),
+            done,
+        )
         for a in AGENTS
     ]
 
@@ -67,8 +72,12 @@ def test_issue_created_to_verified_claim_with_10_agents(benchmark) -> None:
     try:
         for _ in range(ISSUES):
             time.sleep(pace.uniform(0, POLL_S))
-            response = forge.call("POST", "/repos/alice/tasks/issues", token="alice-token",
-                                  json={"title": "task", "labels": ["bzzz-task"]})
+            response = forge.call(
+                "POST",
+                "/repos/alice/tasks/issues",
+                token="alice-token",
+                json={"title": "task", "labels": ["bzzz-task"]},
+            )
             opened[response.json()["number"]] = time.time()
         deadline = time.monotonic() + 60
         claimed: dict[int, list[float]] = {}

@@ -56,8 +56,9 @@ def free_ports(n: int) -> list[int]:
 
 class Peer:
     def __init__(self, argv: list[str]) -> None:
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        text=True, bufsize=1)
+        self.process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
+        )
         self.addr = self.expect("READY")[0]
 
     def send(self, line: str) -> None:
@@ -92,8 +93,17 @@ def start_cluster(root: Path) -> list[Peer]:
     peers: list[Peer] = []
     for i in range(NODES):
         earlier = wiring.sample(range(i), min(3, i))
-        argv = [sys.executable, "-m", "benches.mesh_peer", "--data", str(root / f"node{i}"), "--port", str(ports[i]),
-                "--max-rate", "100000"]
+        argv = [
+            sys.executable,
+            "-m",
+            "benches.mesh_peer",
+            "--data",
+            str(root / f"node{i}"),
+            "--port",
+            str(ports[i]),
+            "--max-rate",
+            "100000",
+        ]
         for j in earlier:
             argv += ["--bootstrap", peers[j].addr]
         peers.append(Peer(argv))
@@ -208,8 +218,12 @@ def go_mesh_wide_latency() -> tuple[list[float], int] | str:
         for t in threads:
             t.join()
         time.sleep(2)
-        latencies = [(m.recv_ns - int.from_bytes(m.data[:8], "big")) / 1e6 for p in peers for m in p.messages()
-                     if m.topic == GO_TOPIC]
+        latencies = [
+            (m.recv_ns - int.from_bytes(m.data[:8], "big")) / 1e6
+            for p in peers
+            for m in p.messages()
+            if m.topic == GO_TOPIC
+        ]
         return latencies, per_node * NODES * (NODES - 1)
     finally:
         for p in peers:
@@ -233,12 +247,22 @@ def test_propagation_across_10_agents(benchmark) -> None:
             p.close()
     dropped = {k: sum(r["dropped"][k] for r in drops) for k in drops[0]["dropped"]}
     p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
-    benchmark.extra_info.update({"p50_ms": p50, "p99_ms": p99, "delivered": got, "expected": expected,
-                                 "max_rate_per_node": best, "steps": notes})
+    benchmark.extra_info.update(
+        {
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "delivered": got,
+            "expected": expected,
+            "max_rate_per_node": best,
+            "steps": notes,
+        }
+    )
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     CEILINGS["mesh: propagation p50 at 50 msg/s (10 agents)"] = (p50, TARGET_P99_MS, "ms")
     CEILINGS["mesh: propagation p99 at 50 msg/s (10 agents)"] = (p99, TARGET_P99_MS, "ms")
-    FIGURES["mesh: delivered at 50 msg/s (10 agents)"] = f"{got}/{expected} (message, receiver) pairs; dropped {dropped}"
+    FIGURES["mesh: delivered at 50 msg/s (10 agents)"] = (
+        f"{got}/{expected} (message, receiver) pairs; dropped {dropped}"
+    )
     FIGURES["mesh: highest sustained rate from one node (py-libp2p)"] = f"{best:.0f} msg/s ({'; '.join(notes)})"
     # Late is measured above; lost would be a bug (every drop place is counted).
     go = go_mesh_wide_latency()
@@ -248,9 +272,12 @@ def test_propagation_across_10_agents(benchmark) -> None:
         go_latencies, go_expected = go
         FIGURES["mesh: go-libp2p, same scenario"] = (
             f"p50 {statistics.median(go_latencies):.2f} ms, p99 {percentile(go_latencies, 0.99):.2f} ms, "
-            f"delivered {len(go_latencies)}/{go_expected}")
+            f"delivered {len(go_latencies)}/{go_expected}"
+        )
     FIGURES[f"mesh: propagation at {LIGHT_RATE:.0f} msg/s (10 agents)"] = (
-        f"p50 {statistics.median(light):.1f} ms, p99 {percentile(light, 0.99):.1f} ms")
+        f"p50 {statistics.median(light):.1f} ms, p99 {percentile(light, 0.99):.1f} ms"
+    )
     FIGURES["mesh: CPU per message, all 10 nodes together"] = (
-        f"{cpu_per_message_ms:.0f} ms (2 cores carry about {2000 / cpu_per_message_ms:.0f} msg/s mesh-wide)")
+        f"{cpu_per_message_ms:.0f} ms (2 cores carry about {2000 / cpu_per_message_ms:.0f} msg/s mesh-wide)"
+    )
     assert got >= 0.99 * expected, f"only {got} of {expected} deliveries; dropped {dropped}"

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from benches.rates import FIGURES
+from bzzz.mesh.client import MeshClient
 from tests.log.test_replication import ENTRY, address, agent_with_log, key_of, replicate, write
 from tests.mesh.test_worker import wait_until
-from bzzz.mesh.client import MeshClient
 
 PER_ROUND = 10_000
 
@@ -34,4 +34,5 @@ def test_replication_throughput(start_agent, benchmark: Any) -> None:
     fastest = benchmark.stats.stats.min
     rate = PER_ROUND / fastest
     FIGURES["log replication, 1 KiB entries, two agents on 127.0.0.1, every entry verified"] = (
-        f"{rate:,.0f} entries/s, {rate * ENTRY / 1e6:.1f} MB/s (10,000 entries in {fastest:.2f} s, fastest of 3)")
+        f"{rate:,.0f} entries/s, {rate * ENTRY / 1e6:.1f} MB/s (10,000 entries in {fastest:.2f} s, fastest of 3)"
+    )

@@ -28,13 +28,23 @@ from tests.agents import toml_config
 @pytest.fixture
 def agent(tmp_path: Path):
     config = tmp_path / "bzzz.toml"
-    config.write_text(toml_config(tmp_path, {
-        "server": {"module": "bzzz.testing.probe", "args": ["--serve"], "heartbeat_timeout_s": 5.0},
-        "log": {"module": "bzzz.workers.log", "heartbeat_timeout_s": 5.0},
-    }, {"max_restarts": 1000}))
+    config.write_text(
+        toml_config(
+            tmp_path,
+            {
+                "server": {"module": "bzzz.testing.probe", "args": ["--serve"], "heartbeat_timeout_s": 5.0},
+                "log": {"module": "bzzz.workers.log", "heartbeat_timeout_s": 5.0},
+            },
+            {"max_restarts": 1000},
+        )
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
-    process = subprocess.Popen([sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = ControlClient(tmp_path / "run")
     deadline = time.monotonic() + 20
     while True:

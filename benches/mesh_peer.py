@@ -44,16 +44,21 @@ def main() -> None:
     parser.add_argument("--bootstrap", action="append", default=[])
     parser.add_argument("--max-rate", type=float, default=200.0)
     args = parser.parse_args()
-    settings = MeshSettings.model_validate({
-        "listen": [f"/ip4/127.0.0.1/tcp/{args.port}"],
-        "discovery": {"mdns": False, "dht": False, "bootstrap": args.bootstrap, "redial_initial_s": 0.2},
-        # The discussion safeguards would (rightly) stop one sender's hundreds of messages a
-        # second on one topic; this benchmark measures the mesh itself, so they are opened wide.
-        "gossip": {"max_publish_rate": args.max_rate, "safeguards": UNGUARDED,
-                   **json.loads(os.environ.get("BENCH_GOSSIP", "{}"))},
-        "capabilities": {"ollama_endpoints": [], "tools": []},
-        "capabilities_interval_s": 5.0,
-    })
+    settings = MeshSettings.model_validate(
+        {
+            "listen": [f"/ip4/127.0.0.1/tcp/{args.port}"],
+            "discovery": {"mdns": False, "dht": False, "bootstrap": args.bootstrap, "redial_initial_s": 0.2},
+            # The discussion safeguards would (rightly) stop one sender's hundreds of messages a
+            # second on one topic; this benchmark measures the mesh itself, so they are opened wide.
+            "gossip": {
+                "max_publish_rate": args.max_rate,
+                "safeguards": UNGUARDED,
+                **json.loads(os.environ.get("BENCH_GOSSIP", "{}")),
+            },
+            "capabilities": {"ollama_endpoints": [], "tools": []},
+            "capabilities_interval_s": 5.0,
+        }
+    )
     received: list[tuple[str, float]] = []
 
     def on_envelope(envelope: Envelope) -> None:
@@ -69,8 +74,11 @@ def main() -> None:
             delay = started + i / rate - time.monotonic()
             if delay > 0:
                 await trio.sleep(delay)
-            payload = {"issue_id": "bench/mesh#1", "parent_id": None,
-                       "content": {"query_type": "plan", "text": "x" * 200, "parameters": {"sent_ns": time.time_ns()}}}
+            payload = {
+                "issue_id": "bench/mesh#1",
+                "parent_id": None,
+                "content": {"query_type": "plan", "text": "x" * 200, "parameters": {"sent_ns": time.time_ns()}},
+            }
             await node.publish("meta_msg", TOPIC, payload, ttl=60)
         print("SENT", count, round(time.monotonic() - started, 4), flush=True)
 
@@ -96,8 +104,17 @@ def main() -> None:
                         by_origin.setdefault(origin, []).append(round(ms, 3))
                     received.clear()
                     metrics = node.metrics.snapshot()
-                    print("REPORT", json.dumps({"latency_ms": by_origin, "dropped": metrics["bzzz_mesh_dropped_total"],
-                                                "rejected": metrics["bzzz_mesh_rejected_total"]}), flush=True)
+                    print(
+                        "REPORT",
+                        json.dumps(
+                            {
+                                "latency_ms": by_origin,
+                                "dropped": metrics["bzzz_mesh_dropped_total"],
+                                "rejected": metrics["bzzz_mesh_rejected_total"],
+                            }
+                        ),
+                        flush=True,
+                    )
 
     trio.run(run)
 

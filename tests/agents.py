@@ -59,8 +59,13 @@ class Agent:
         return self.worker(name)
 
 
-def toml_config(data_dir: Path, workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None,
-                node_id: str = "test-agent", run_dir: Path | None = None) -> str:
+def toml_config(
+    data_dir: Path,
+    workers: dict[str, dict[str, Any]],
+    supervisor: dict[str, Any] | None = None,
+    node_id: str = "test-agent",
+    run_dir: Path | None = None,
+) -> str:
     def value(v: Any) -> str:
         if isinstance(v, str):
             return json.dumps(v)  # a JSON string is a TOML basic string, escapes and all
@@ -88,9 +93,15 @@ def agents_under(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     """Starts agents (the function it gives) and stops every one still running at the end."""
     agents: list[Agent] = []
 
-    def start(workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None,
-              name: str = "agent", wait: bool = True, node_id: str = "test-agent",
-              data_dir: Path | None = None, run_dir: Path | None = None) -> Agent:
+    def start(
+        workers: dict[str, dict[str, Any]],
+        supervisor: dict[str, Any] | None = None,
+        name: str = "agent",
+        wait: bool = True,
+        node_id: str = "test-agent",
+        data_dir: Path | None = None,
+        run_dir: Path | None = None,
+    ) -> Agent:
         """An agent whose config is tmp_path/<name>/bzzz.toml; its data dir is that folder
         unless `data_dir` names another (two agents may then share one), its run dir
         <data dir>/run unless `run_dir` is given."""
@@ -102,7 +113,10 @@ def agents_under(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
         process = subprocess.Popen(
             [sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         runtime = run_dir if run_dir is not None else data_dir / "run"
         agent = Agent(process, ControlClient(runtime, timeout_s=5), data_dir, runtime)

@@ -4,10 +4,27 @@ import bzzz
 import bzzz._core
 
 PUBLIC = {
-    "CoreError", "EnvelopeRejected", "LogCorrupted", "VerificationFailed",
-    "KeyPair", "MerkleLog", "Proof", "LogVerifier", "VerifiedTree", "discovery_key",
-    "REJECT_REASONS", "Limits", "Safeguards", "Envelope", "SeenCache", "Gate",
-    "sign_envelope", "verify_envelope", "forward_envelope", "message_id", "peer_id",
+    "CoreError",
+    "EnvelopeRejected",
+    "LogCorrupted",
+    "VerificationFailed",
+    "KeyPair",
+    "MerkleLog",
+    "Proof",
+    "LogVerifier",
+    "VerifiedTree",
+    "discovery_key",
+    "REJECT_REASONS",
+    "Limits",
+    "Safeguards",
+    "Envelope",
+    "SeenCache",
+    "Gate",
+    "sign_envelope",
+    "verify_envelope",
+    "forward_envelope",
+    "message_id",
+    "peer_id",
     "__version__",
 }
 

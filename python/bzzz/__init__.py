@@ -24,28 +24,28 @@ Merkle log). The rest is one sub-package or module per concern:
 """
 
 from bzzz._core import (
+    REJECT_REASONS,
     CoreError,
-    discovery_key,
     Envelope,
     EnvelopeRejected,
-    forward_envelope,
     Gate,
     KeyPair,
     Limits,
     LogCorrupted,
     LogVerifier,
     MerkleLog,
-    message_id,
-    peer_id,
     Proof,
-    REJECT_REASONS,
     Safeguards,
     SeenCache,
-    sign_envelope,
     VerificationFailed,
     VerifiedTree,
-    verify_envelope,
     __version__,
+    discovery_key,
+    forward_envelope,
+    message_id,
+    peer_id,
+    sign_envelope,
+    verify_envelope,
 )
 
 __all__ = [

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from os import PathLike
 from types import TracebackType
-from typing import final
+from typing import Any, final
 
 __version__: str
 __all__ = [
@@ -50,7 +50,6 @@ class EnvelopeRejected(CoreError):
 # Every MerkleLog method releases the GIL while it hashes, signs or touches the
 # disk, and a MerkleLog may be shared between threads (calls are serialized).
 # KeyPair, Proof, LogVerifier and VerifiedTree calls are short and keep the GIL.
-
 
 _NodeTuple = tuple[int, int, bytes]
 """(flat-tree index, bytes below the node, BLAKE2b-256 hash)"""
@@ -184,9 +183,7 @@ class MerkleLog:
         survives the process dying at any point.
         """
     @classmethod
-    def open(
-        cls, path: str | PathLike[str], key_pair: KeyPair | None = None, *, sync: bool = False
-    ) -> MerkleLog:
+    def open(cls, path: str | PathLike[str], key_pair: KeyPair | None = None, *, sync: bool = False) -> MerkleLog:
         """Open to append (with the key pair) or to read. FileNotFoundError if no log
         is there, CoreError for the wrong key pair, OSError if another writer holds it,
         LogCorrupted if no intact signed state is found."""
@@ -265,6 +262,7 @@ class MerkleLog:
 
 def discovery_key(key: bytes) -> bytes:
     """BLAKE2b-256 of b"hypercore" keyed with `key`; CoreError unless 32 bytes."""
+
 # --- log: end ---
 
 # --- envelope: begin ---
@@ -274,8 +272,6 @@ def discovery_key(key: bytes) -> bytes:
 # Gate.admit_batch release the GIL for their hashing, signing and verifying;
 # Envelope accessors, Limits, Safeguards, SeenCache and Gate.discussion calls
 # are short and keep it. SeenCache and Gate may be shared between threads.
-
-from typing import Any
 
 REJECT_REASONS: tuple[str, ...]
 """Every `EnvelopeRejected.reason`: size, malformed, schema, signature, source, hops, ttl, skew, duplicate,
@@ -417,9 +413,7 @@ def verify_envelope(data: bytes, limits: Limits | None = None, now_ms: int | Non
     in that order) at `now_ms` (default: now). Releases the GIL.
     Raises EnvelopeRejected with `reason` set."""
 
-def forward_envelope(
-    data: bytes, secret_key: bytes, limits: Limits | None = None, now_ms: int | None = None
-) -> bytes:
+def forward_envelope(data: bytes, secret_key: bytes, limits: Limits | None = None, now_ms: int | None = None) -> bytes:
     """Verify `data`, then re-sign it as the relay with hop_count + 1. Releases the GIL.
     Raises CoreError for a bad secret key, EnvelopeRejected as verify_envelope does,
     and EnvelopeRejected('hops') when hop_count + 1 would pass max_hops."""
@@ -490,4 +484,5 @@ class Gate:
         """Forget every message id, signer and discussion."""
     def __len__(self) -> int:
         """Message ids held."""
+
 # --- envelope: end ---

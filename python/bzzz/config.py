@@ -26,7 +26,6 @@ from pydantic_settings import (
 
 from bzzz.paths import DataDir, default_data_dir
 
-
 # module -> "package.module:Class". Imported on demand: reading a config must not load libp2p.
 BUILT_IN_SETTINGS: dict[str, str] = {
     "bzzz.workers.log": "bzzz.log.service:LogWorkerSettings",
@@ -85,11 +84,18 @@ class WorkerConfig(BaseModel):
         try:
             checked = model.model_validate(self.settings)
         except ValidationError as err:
-            raise ValueError("; ".join(
-                ".".join(("settings", *map(str, error["loc"])))  # a check of the whole model has no loc
-                + f": {error['ctx']['error'] if error['type'] == 'value_error' else error['msg']}"
-                + ("" if error["type"] == "missing" or isinstance(error["input"], dict) else f" (got {error['input']!r})")
-                for error in err.errors(include_url=False))) from None
+            raise ValueError(
+                "; ".join(
+                    ".".join(("settings", *map(str, error["loc"])))  # a check of the whole model has no loc
+                    + f": {error['ctx']['error'] if error['type'] == 'value_error' else error['msg']}"
+                    + (
+                        ""
+                        if error["type"] == "missing" or isinstance(error["input"], dict)
+                        else f" (got {error['input']!r})"
+                    )
+                    for error in err.errors(include_url=False)
+                )
+            ) from None
         self.settings = checked.model_dump(mode="json")
         return self
 
@@ -109,8 +115,11 @@ def default_workers() -> dict[str, WorkerConfig]:
     """What an agent runs unless its config names its workers: its signed log, the mesh
     (listening on port 4001 of every address, finding peers by mDNS and the DHT), and hmmm
     (following and journalling its peers' discussions; it reviews only with `ollama_endpoints`)."""
-    return {"log": WorkerConfig(module="bzzz.workers.log"), "mesh": WorkerConfig(module="bzzz.workers.mesh"),
-            "hmmm": WorkerConfig(module="bzzz.workers.hmmm")}
+    return {
+        "log": WorkerConfig(module="bzzz.workers.log"),
+        "mesh": WorkerConfig(module="bzzz.workers.mesh"),
+        "hmmm": WorkerConfig(module="bzzz.workers.hmmm"),
+    }
 
 
 class AgentConfig(BaseSettings):
@@ -198,8 +207,9 @@ def _describe(err: ValidationError, path: Path | None) -> str:
         key = ".".join(str(part) for part in error["loc"])
         env = "BZZZ_" + "__".join(str(part) for part in error["loc"]).upper()
         where = f" (env {env})" if env in os.environ else ""
-        value = f" (got {error['input']!r})" if error["type"] != "missing" and not isinstance(error["input"], dict) \
-            else ""
+        value = (
+            f" (got {error['input']!r})" if error["type"] != "missing" and not isinstance(error["input"], dict) else ""
+        )
         # A check of our own (a worker's settings) says it all; pydantic would prefix "Value error, ".
         message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
         problems.append(f"{key}{where}: {message}{value}")
@@ -216,8 +226,9 @@ def load(path: Path | None = None, **overrides: Any) -> AgentConfig:
         if path is None:
             return AgentConfig(**overrides)
         read_file(path)  # a syntax error is reported with its line, not as pydantic's "error parsing"
-        from_file = type("AgentConfig", (AgentConfig,),
-                         {"model_config": {**AgentConfig.model_config, "toml_file": path}})
+        from_file = type(
+            "AgentConfig", (AgentConfig,), {"model_config": {**AgentConfig.model_config, "toml_file": path}}
+        )
         config: AgentConfig = from_file(**overrides)
         return config
     except ValidationError as err:

@@ -23,9 +23,9 @@ from typing import Any, NoReturn, TypeVar
 
 import msgspec
 import structlog
-from structlog.typing import EventDict
 import zmq
 from pydantic import BaseModel, ValidationError
+from structlog.typing import EventDict
 
 from bzzz.redaction import install_stream_redaction
 
@@ -100,6 +100,7 @@ class WorkerRuntime:
 def configure_logging(worker: str) -> None:
     """JSON lines on stderr (the worker's log file), each with its time, level and worker, and
     whatever the code binds for its context (`request_id` inside a bus request, `task`...)."""
+
     def add_worker(logger: Any, method: str, event: EventDict) -> EventDict:
         event.setdefault("worker", worker)  # a processor, not a context variable: every thread's lines
         return event

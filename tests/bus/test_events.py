@@ -26,11 +26,14 @@ def test_events_cross_processes_through_the_proxy_and_only_subscribed_topics_arr
     run_dir: Path, spawn: Callable[..., Peer]
 ) -> None:
     with BusProxy(run_dir), Subscriber(run_dir, ["bzzz/tasks/", "hello/test"]) as subscriber:
-        publisher = spawn("publish", run_dir, "github", "50", "bzzz/tasks/help", "bzzz/capabilities",
-                          "--wait-for", "hello/test").ready()
+        publisher = spawn(
+            "publish", run_dir, "github", "50", "bzzz/tasks/help", "bzzz/capabilities", "--wait-for", "hello/test"
+        ).ready()
         assert publisher.next() == {"published": 100, "dropped": 0}
         got = drain(subscriber)
-    assert [(topic, m.body) for topic, m in got] == [("bzzz/tasks/help", f"bzzz/tasks/help {i}".encode()) for i in range(50)]
+    assert [(topic, m.body) for topic, m in got] == [
+        ("bzzz/tasks/help", f"bzzz/tasks/help {i}".encode()) for i in range(50)
+    ]
     assert {m.sender for _, m in got} == {"github"}
     assert [m.seq for _, m in got] == list(range(1, 51)) and subscriber.missed == 0
     assert len({m.msg_id for _, m in got}) == 50
@@ -41,21 +44,39 @@ def test_every_one_of_several_subscribers_gets_every_message(run_dir: Path, spaw
         subscribers = [spawn("subscribe", run_dir, "200", "bzzz/", "--hello", f"hello/{i}").ready() for i in range(3)]
         # Each subscriber also subscribes to a topic of its own, after the shared one and on
         # the same connection: once the publisher sees all three, all three get everything.
-        publisher = spawn("publish", run_dir, "hmmm", "100", "bzzz/meta/issue/acme/widgets/1", "bzzz/meta/escalation",
-                          "--wait-for", *(f"hello/{i}" for i in range(3))).ready()
+        publisher = spawn(
+            "publish",
+            run_dir,
+            "hmmm",
+            "100",
+            "bzzz/meta/issue/acme/widgets/1",
+            "bzzz/meta/escalation",
+            "--wait-for",
+            *(f"hello/{i}" for i in range(3)),
+        ).ready()
         assert publisher.next() == {"published": 200, "dropped": 0}
-        expected = [[topic, f"{topic} {i}", "hmmm"] for i in range(100)
-                    for topic in ("bzzz/meta/issue/acme/widgets/1", "bzzz/meta/escalation")]
+        expected = [
+            [topic, f"{topic} {i}", "hmmm"]
+            for i in range(100)
+            for topic in ("bzzz/meta/issue/acme/widgets/1", "bzzz/meta/escalation")
+        ]
         for subscriber in subscribers:
             assert subscriber.next() == {"got": expected, "missed": 0}
 
 
 def test_an_exact_subscription_gets_its_topic_and_not_the_topics_it_prefixes(run_dir: Path) -> None:
-    with BusProxy(run_dir), Subscriber(run_dir, ["bzzz/meta/issue/acme/widgets/1", "hello/1"], exact=True) as exact, \
-            Subscriber(run_dir, ["bzzz/meta/issue/acme/widgets/1", "hello/2"]) as prefix, \
-            Publisher(run_dir, "hmmm") as publisher:
+    with (
+        BusProxy(run_dir),
+        Subscriber(run_dir, ["bzzz/meta/issue/acme/widgets/1", "hello/1"], exact=True) as exact,
+        Subscriber(run_dir, ["bzzz/meta/issue/acme/widgets/1", "hello/2"]) as prefix,
+        Publisher(run_dir, "hmmm") as publisher,
+    ):
         assert publisher.wait_for_subscriber("hello/1", 5) and publisher.wait_for_subscriber("hello/2", 5)
-        for topic in ("bzzz/meta/issue/acme/widgets/1", "bzzz/meta/issue/acme/widgets/12", "bzzz/meta/issue/acme/widgets/1/x"):
+        for topic in (
+            "bzzz/meta/issue/acme/widgets/1",
+            "bzzz/meta/issue/acme/widgets/12",
+            "bzzz/meta/issue/acme/widgets/1/x",
+        ):
             assert publisher.publish(topic, b"x")
         assert [t for t, _ in drain(exact)] == ["bzzz/meta/issue/acme/widgets/1"]
         assert len(drain(prefix)) == 3
@@ -63,8 +84,17 @@ def test_an_exact_subscription_gets_its_topic_and_not_the_topics_it_prefixes(run
 
 def test_a_signed_envelope_travels_as_the_body_untouched_and_still_verifies(run_dir: Path) -> None:
     me = KeyPair.generate()
-    payload = {"node_id": "walnut", "peer_id": "12D3KooW" + "x" * 44, "models": ["gemma3:270m"], "tools": ["git"],
-               "load_permille": 10, "active_tasks": 0, "max_tasks": 2, "log_key": me.public_key.hex(), "version": "0.1.0"}
+    payload = {
+        "node_id": "walnut",
+        "peer_id": "12D3KooW" + "x" * 44,
+        "models": ["gemma3:270m"],
+        "tools": ["git"],
+        "load_permille": 10,
+        "active_tasks": 0,
+        "max_tasks": 2,
+        "log_key": me.public_key.hex(),
+        "version": "0.1.0",
+    }
     wire = sign_envelope(me.secret_key, "capabilities", "bzzz/capabilities", "walnut", payload, seq=1)
     with BusProxy(run_dir), Subscriber(run_dir, "bzzz/") as subscriber, Publisher(run_dir, "mesh") as publisher:
         assert publisher.wait_for_subscriber("bzzz/capabilities", 5)
@@ -82,8 +112,12 @@ def test_recv_returns_none_when_nothing_comes_in_time(run_dir: Path) -> None:
 
 
 def test_a_subscriber_that_falls_behind_misses_messages_and_counts_every_one_it_missed(run_dir: Path) -> None:
-    with BusProxy(run_dir, hwm=50), Subscriber(run_dir, ["flood", "hello/slow"], hwm=50) as slow, \
-            Subscriber(run_dir, ["flood", "hello/fast"]) as fast, Publisher(run_dir, "loud") as publisher:
+    with (
+        BusProxy(run_dir, hwm=50),
+        Subscriber(run_dir, ["flood", "hello/slow"], hwm=50) as slow,
+        Subscriber(run_dir, ["flood", "hello/fast"]) as fast,
+        Publisher(run_dir, "loud") as publisher,
+    ):
         assert publisher.wait_for_subscriber("hello/slow", 5) and publisher.wait_for_subscriber("hello/fast", 5)
         body = b"x" * 1000
         fast_got = 0
@@ -101,7 +135,9 @@ def test_a_subscriber_that_falls_behind_misses_messages_and_counts_every_one_it_
     assert fast_got == 5001 and fast.missed == 0, "the slow subscriber never held up the fast one"
 
 
-def test_a_publisher_with_a_full_queue_counts_what_it_dropped_and_subscribers_do_not_count_it_again(run_dir: Path) -> None:
+def test_a_publisher_with_a_full_queue_counts_what_it_dropped_and_subscribers_do_not_count_it_again(
+    run_dir: Path,
+) -> None:
     with BusProxy(run_dir), Subscriber(run_dir, "burst") as subscriber, Publisher(run_dir, "loud", hwm=1) as publisher:
         assert publisher.wait_for_subscriber("burst", 5)
         accepted = sum(publisher.publish("burst", b"y" * 700) for _ in range(20_000))
@@ -163,8 +199,12 @@ def test_a_subscriber_skips_and_counts_frames_that_are_not_bus_messages(run_dir:
         rogue.connect(f"ipc://{run_dir / 'bus.in'}")
         assert rogue.recv() == b"\x01t"
         honest = msgspec.msgpack.encode(BusMessage("t", "w", "1", 0, b"real"))
-        for junk in (b"t no NUL", b"t\x00not msgpack", b"t\x00" + msgspec.msgpack.encode([1, 2]),
-                     b"tx\x00" + honest):  # the topic outside differs from the one inside
+        for junk in (
+            b"t no NUL",
+            b"t\x00not msgpack",
+            b"t\x00" + msgspec.msgpack.encode([1, 2]),
+            b"tx\x00" + honest,
+        ):  # the topic outside differs from the one inside
             rogue.send(junk)
         rogue.send(b"t\x00" + honest)
         item = subscriber.recv(5)

@@ -62,8 +62,13 @@ def test_a_socket_file_nobody_listens_on_is_stale_even_if_no_zeromq_made_it(run_
 
 def test_a_run_dir_too_long_for_a_unix_socket_is_a_clear_error(run_dir: Path) -> None:
     deep = run_dir / ("d" * 100)
-    for make in (lambda: BusProxy(deep), lambda: Publisher(deep, "w"), lambda: Subscriber(deep),
-                 lambda: Service(deep, "log", lambda r: b""), lambda: Client(deep).request("log", b"")):
+    for make in (
+        lambda: BusProxy(deep),
+        lambda: Publisher(deep, "w"),
+        lambda: Subscriber(deep),
+        lambda: Service(deep, "log", lambda r: b""),
+        lambda: Client(deep).request("log", b""),
+    ):
         with pytest.raises(BusError, match=r"Unix sockets allow 10\d.*shorter run dir"):
             make()
 
@@ -74,7 +79,9 @@ def test_two_agents_side_by_side_never_hear_each_other(run_dir: Path, other_run_
     subscribers = {name: Subscriber(d, "") for name, d in agents.items()}
     publishers = {name: Publisher(d, f"{name}-worker") for name, d in agents.items()}
     stop = threading.Event()
-    services = {name: Service(d, "log", lambda r, name=name: name.encode() + b":" + r.body) for name, d in agents.items()}
+    services = {
+        name: Service(d, "log", lambda r, name=name: name.encode() + b":" + r.body) for name, d in agents.items()
+    }
     threads = [threading.Thread(target=s.serve_forever, args=(stop, 0.02)) for s in services.values()]
     for thread in threads:
         thread.start()
@@ -91,7 +98,9 @@ def test_two_agents_side_by_side_never_hear_each_other(run_dir: Path, other_run_
             assert {m.sender for m in got} == {f"{name}-worker"}
         for name, d in agents.items():
             with Client(d) as client:
-                assert [client.request("log", b"x", request_id="same-id") for _ in range(2)] == [f"{name}:x".encode()] * 2
+                assert [client.request("log", b"x", request_id="same-id") for _ in range(2)] == [
+                    f"{name}:x".encode()
+                ] * 2
         assert all(s.handled == 1 and s.duplicates == 1 for s in services.values()), "same id, different agents"
     finally:
         stop.set()

@@ -366,7 +366,11 @@ def test_a_hanging_gpu_command_is_bounded_by_its_timeout(tmp_path: Path) -> None
 
 def test_amd_gpus_come_from_rocm_smi_alongside_nvidia_ones(tmp_path: Path) -> None:
     report = {
-        "card0": {"Card series": "Navi 21 [Radeon RX 6800 XT]", "Card model": "0x73bf", "VRAM Total Memory (B)": "17163091968"},
+        "card0": {
+            "Card series": "Navi 21 [Radeon RX 6800 XT]",
+            "Card model": "0x73bf",
+            "VRAM Total Memory (B)": "17163091968",
+        },
         "card1": {"Card Series": "Instinct MI210", "VRAM Total Memory (B)": "68702699520"},
         "system": {"Driver version": "6.7.0"},
     }
@@ -565,7 +569,9 @@ def test_the_fingerprint_changes_with_what_peers_schedule_on(change: dict[str, A
 
 def test_an_error_message_alone_is_no_change() -> None:
     down = hand_made([], endpoints=(Endpoint(url=DEFAULT_OLLAMA_ENDPOINT, reachable=False, error="refused"),))
-    other = msgspec.structs.replace(down, endpoints=(Endpoint(url=DEFAULT_OLLAMA_ENDPOINT, reachable=False, error="reset"),))
+    other = msgspec.structs.replace(
+        down, endpoints=(Endpoint(url=DEFAULT_OLLAMA_ENDPOINT, reachable=False, error="reset"),)
+    )
     assert other.fingerprint() == down.fingerprint()
 
 
@@ -580,13 +586,22 @@ def test_config_defaults() -> None:
 
 
 def test_endpoints_are_normalized_and_deduplicated() -> None:
-    cfg = CapabilityConfig(ollama_endpoints=["http://gpu-box:11434/", "HTTP://gpu-box:11434", "https://ollama.example.com/api-root/"])
+    cfg = CapabilityConfig(
+        ollama_endpoints=["http://gpu-box:11434/", "HTTP://gpu-box:11434", "https://ollama.example.com/api-root/"]
+    )
     assert cfg.ollama_endpoints == ["http://gpu-box:11434", "https://ollama.example.com/api-root"]
 
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["localhost:11434", "ftp://gpu-box:11434", "http://", "http://user:secret@gpu-box:11434", "http://gpu-box:99999", "http://gpu-box:11434/?x=1"],
+    [
+        "localhost:11434",
+        "ftp://gpu-box:11434",
+        "http://",
+        "http://user:secret@gpu-box:11434",
+        "http://gpu-box:99999",
+        "http://gpu-box:11434/?x=1",
+    ],
 )
 def test_endpoints_that_are_no_http_url_are_refused(endpoint: str) -> None:
     with pytest.raises(ValidationError):

@@ -14,9 +14,25 @@ import pytest
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="the agents' executors need bubblewrap")
 def test_the_demo_turns_every_issue_into_a_pull_request_and_says_who_did_what(tmp_path: Path) -> None:
     # A relative --dir, as `make demo` gives (./demo-data/...): every worker must still agree on it.
-    done = subprocess.run([sys.executable, "-m", "bzzz.cli.main", "demo", "--dir", "demo",
-                           "--ollama", "http://127.0.0.1:9", "--no-embedded", "--timeout", "180"],
-                          capture_output=True, text=True, timeout=400, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bzzz.cli.main",
+            "demo",
+            "--dir",
+            "demo",
+            "--ollama",
+            "http://127.0.0.1:9",
+            "--no-embedded",
+            "--timeout",
+            "180",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=tmp_path,
+    )
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "none (the model task is left out)" in out

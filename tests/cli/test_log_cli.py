@@ -11,12 +11,19 @@ from pathlib import Path
 import pytest
 
 
-def bzzz(*args: str, data_dir: Path, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def bzzz(
+    *args: str, data_dir: Path, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BZZZ_DATA_DIR": str(data_dir)}
     env.pop("BZZZ_LOG_DIR", None)
     return subprocess.run(
         [sys.executable, "-m", "bzzz.cli.main", *args],
-        input=stdin, capture_output=True, text=True, env=env, cwd=cwd, timeout=120,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
     )
 
 
@@ -94,7 +101,9 @@ def test_a_proof_checks_out_with_only_the_key(data_dir: Path, created: dict, tmp
     bzzz("log", "append", "alpha", "beta", "gamma", data_dir=data_dir)
     proof = bzzz("log", "proof", "1", data_dir=data_dir)
     assert proof.returncode == 0
-    checked = bzzz("log", "check-proof", created["public_key"], "-", data_dir=tmp_path / "elsewhere", stdin=proof.stdout)
+    checked = bzzz(
+        "log", "check-proof", created["public_key"], "-", data_dir=tmp_path / "elsewhere", stdin=proof.stdout
+    )
     assert checked.returncode == 0 and checked.stdout.splitlines()[-1] == "beta"
     assert created["key"] in checked.stdout
     stranger = "11" * 32

@@ -18,8 +18,16 @@ VALID = 'node_id = "walnut"\ndata_dir = "{data}"\n\n[supervisor]\nmax_restarts =
 
 # Every command that takes --config; each reads the file before anything else.
 CONFIG_COMMANDS = [
-    ["agent", "run"], ["config", "show"], ["ctl", "status"], ["ctl", "start", "log"], ["ctl", "stop", "log"],
-    ["ctl", "restart", "log"], ["ctl", "logs", "log"], ["ctl", "shutdown"], ["mesh", "peers"], ["mesh", "status"],
+    ["agent", "run"],
+    ["config", "show"],
+    ["ctl", "status"],
+    ["ctl", "start", "log"],
+    ["ctl", "stop", "log"],
+    ["ctl", "restart", "log"],
+    ["ctl", "logs", "log"],
+    ["ctl", "shutdown"],
+    ["mesh", "peers"],
+    ["mesh", "status"],
 ]
 
 
@@ -31,8 +39,13 @@ NO_DAC = ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-se
 def bzzz(*args: str, denied: bool = False, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
     prefix = NO_DAC if denied and os.geteuid() == 0 else []
-    return subprocess.run([*prefix, sys.executable, "-m", "bzzz.cli.main", *args], capture_output=True, text=True,
-                          env={**clean, **env}, timeout=120)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "bzzz.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=120,
+    )
 
 
 def refused(result: subprocess.CompletedProcess[str], status: int, *words: str) -> str:
@@ -55,7 +68,9 @@ def valid(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", CONFIG_COMMANDS, ids=" ".join)
-def test_a_config_with_a_toml_syntax_error_is_refused_with_its_file_and_line(tmp_path: Path, command: list[str]) -> None:
+def test_a_config_with_a_toml_syntax_error_is_refused_with_its_file_and_line(
+    tmp_path: Path, command: list[str]
+) -> None:
     config = tmp_path / "bzzz.toml"
     config.write_text('node_id = "walnut"\n\ndata_dir "/var/lib/bzzz"\n')
     with pytest.raises(tomllib.TOMLDecodeError):  # the fault is real
@@ -108,11 +123,22 @@ def test_an_unreadable_config_is_refused(unreadable: Path, command: list[str]) -
 def test_an_invalid_value_is_one_line_naming_the_setting_and_where_it_came_from(tmp_path: Path) -> None:
     config = tmp_path / "bzzz.toml"
     config.write_text("[supervisor]\nmax_restarts = -1\n")
-    line = refused(bzzz("config", "show", "--config", str(config)), 2, str(config), "invalid configuration",
-                   "supervisor.max_restarts", "-1")
+    line = refused(
+        bzzz("config", "show", "--config", str(config)),
+        2,
+        str(config),
+        "invalid configuration",
+        "supervisor.max_restarts",
+        "-1",
+    )
     assert "env" not in line
-    refused(bzzz("config", "show", "--config", str(config), BZZZ_SUPERVISOR__MAX_SECONDS="soon"), 2,
-            "supervisor.max_seconds (env BZZZ_SUPERVISOR__MAX_SECONDS)", "'soon'", "supervisor.max_restarts")
+    refused(
+        bzzz("config", "show", "--config", str(config), BZZZ_SUPERVISOR__MAX_SECONDS="soon"),
+        2,
+        "supervisor.max_seconds (env BZZZ_SUPERVISOR__MAX_SECONDS)",
+        "'soon'",
+        "supervisor.max_restarts",
+    )
     refused(bzzz("config", "show", BZZZ_WORKERS="not json"), 2, "environment", "workers")
 
 

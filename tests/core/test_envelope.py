@@ -8,12 +8,13 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from bzzz import _core
@@ -112,8 +113,14 @@ SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def sign(impl: Impl = RUST, key: KeyPair = ALICE, type_: str = "meta_msg", topic: str = META_TOPIC,
-         payload: dict[str, Any] | None = None, **kw: Any) -> bytes:
+def sign(
+    impl: Impl = RUST,
+    key: KeyPair = ALICE,
+    type_: str = "meta_msg",
+    topic: str = META_TOPIC,
+    payload: dict[str, Any] | None = None,
+    **kw: Any,
+) -> bytes:
     kw = {"msg_id": MSG_ID, "seq": 5, "ts_ms": NOW, **kw}
     return impl.sign_envelope(key.secret_key, type_, topic, "walnut", payload or meta_payload(), **kw)
 
@@ -187,13 +194,19 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "an integer below i64": (lambda: text_replace('"steps":3', '"steps":-9223372036854775809'), "malformed"),
     "NaN": (lambda: text_replace('"steps":3', '"steps":NaN'), "malformed"),
     "a duplicate key": (lambda: text_replace('"steps":3', '"steps":3,"steps":3'), "malformed"),
-    "a duplicate key spelled with an escape": (lambda: text_replace('"steps":3', '"steps":3,"\\u0073teps":3'), "malformed"),
+    "a duplicate key spelled with an escape": (
+        lambda: text_replace('"steps":3', '"steps":3,"\\u0073teps":3'),
+        "malformed",
+    ),
     "a duplicate top-level key": (lambda: text_replace('"seq":5', '"seq":5,"seq":5'), "malformed"),
     "a lone surrogate": (lambda: text_replace("fix the parser", "fix \\ud800"), "malformed"),
     "a raw control character": (lambda: text_replace("fix the parser", "fix\x01"), "malformed"),
     # envelope 1, payload 2, content 3, parameters 4, then 29 arrays
     "nesting 33 deep": (lambda: text_replace('"steps":3', '"steps":' + "[" * 29 + "]" * 29), "malformed"),
-    "uppercase hex in from": (lambda: text_replace(ALICE.public_key.hex(), ALICE.public_key.hex().upper()), "malformed"),
+    "uppercase hex in from": (
+        lambda: text_replace(ALICE.public_key.hex(), ALICE.public_key.hex().upper()),
+        "malformed",
+    ),
     "a short msg_id": (lambda: edited(msg_id="abc"), "malformed"),
     "a short sig": (lambda: text_replace('"sig":"', '"sig":"00'), "malformed"),
     "bad hex beats an unknown field": (lambda: edited(msg_id="XYZ", extra=1), "malformed"),
@@ -223,11 +236,17 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "a payload field of the wrong type": (lambda: edited_payload(issue_id=12), "schema"),
     "a bad parent_id": (lambda: edited_payload(parent_id="XYZ"), "schema"),
     "an unknown query_type": (
-        lambda: edited_payload(content={"query_type": "rant", "text": "", "parameters": {}}), "schema"),
+        lambda: edited_payload(content={"query_type": "rant", "text": "", "parameters": {}}),
+        "schema",
+    ),
     "text over 8 KiB": (
-        lambda: edited_payload(content={"query_type": "plan", "text": "é" * 4097, "parameters": {}}), "schema"),
+        lambda: edited_payload(content={"query_type": "plan", "text": "é" * 4097, "parameters": {}}),
+        "schema",
+    ),
     "parameters not an object": (
-        lambda: edited_payload(content={"query_type": "plan", "text": "", "parameters": 1}), "schema"),
+        lambda: edited_payload(content={"query_type": "plan", "text": "", "parameters": 1}),
+        "schema",
+    ),
     # hops, ttl, skew
     "four hops": (lambda: edited(hop_count=4), "hops"),
     "a ttl above an hour": (lambda: edited(ttl=3601), "ttl"),
@@ -310,7 +329,15 @@ def test_both_implementations_sign_the_same_bytes_and_verify_each_other(type_: s
     from_python = _core.verify_envelope(python, now_ms=NOW)
     for env in (from_rust, from_python):
         assert (env.type, env.topic, env.node_id, env.msg_id, env.seq, env.ts_ms, env.ttl, env.hop_count) == (
-            type_, topic, "walnut", MSG_ID, 5, NOW, 60, 0)
+            type_,
+            topic,
+            "walnut",
+            MSG_ID,
+            5,
+            NOW,
+            60,
+            0,
+        )
         assert env.payload == payload
         assert env.sender == ALICE.public_key
     assert from_rust.signed_bytes() == from_python.signed_bytes()
@@ -321,8 +348,10 @@ def test_the_signed_bytes_are_the_domain_tag_and_the_sorted_compact_object() -> 
     env = _core.verify_envelope(sign(), now_ms=NOW)
     obj = wire()
     del obj["sig"]
-    assert env.signed_bytes() == b"bzzz/envelope/v1\n" + json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert (
+        env.signed_bytes()
+        == b"bzzz/envelope/v1\n" + json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
     assert env.signature == bytes.fromhex(wire()["sig"])
     assert ALICE.public_key == env.sender
 
@@ -349,7 +378,17 @@ def test_signing_defaults_to_a_random_msg_id_and_the_current_time() -> None:
         ({**meta_payload(), "x": {1, 2}}, TypeError),
         ({**meta_payload(), "x": b"bytes"}, TypeError),
     ],
-    ids=["float", "above u64", "below i64", "lone surrogate", "wrong type", "missing fields", "int key", "set", "bytes"],
+    ids=[
+        "float",
+        "above u64",
+        "below i64",
+        "lone surrogate",
+        "wrong type",
+        "missing fields",
+        "int key",
+        "set",
+        "bytes",
+    ],
 )
 def test_signing_checks_the_payload_as_a_receiver_would(impl: Impl, payload: dict[Any, Any], error: Any) -> None:
     if isinstance(error, str):
@@ -379,8 +418,11 @@ def test_signing_refuses_a_bad_msg_id_and_a_wrong_topic(impl: Impl) -> None:
 
 def test_tuples_sign_as_lists_and_bools_stay_bools(impl: Impl) -> None:
     topic, payload = SAMPLES["capabilities"]
-    env = impl.verify_envelope(sign(impl, type_="capabilities", topic=topic,
-                                    payload={**payload, "models": ("a", "b"), "flag": True}), None, NOW)
+    env = impl.verify_envelope(
+        sign(impl, type_="capabilities", topic=topic, payload={**payload, "models": ("a", "b"), "flag": True}),
+        None,
+        NOW,
+    )
     assert env.payload["models"] == ["a", "b"] and env.payload["flag"] is True
 
 
@@ -402,13 +444,19 @@ def test_a_relay_forwards_with_one_more_hop_under_its_own_key(impl: Impl) -> Non
     origin = impl.verify_envelope(sign(), None, NOW)
     assert env.hop_count == 1 and env.sender == BOB.public_key
     assert (env.msg_id, env.payload, env.node_id, env.seq, env.ts_ms, env.ttl) == (
-        origin.msg_id, origin.payload, origin.node_id, origin.seq, origin.ts_ms, origin.ttl)
+        origin.msg_id,
+        origin.payload,
+        origin.node_id,
+        origin.seq,
+        origin.ts_ms,
+        origin.ttl,
+    )
     assert relayed == (ref if impl is RUST else _core).forward_envelope(sign(), BOB.secret_key, None, NOW)
 
 
 def test_a_relay_refuses_past_max_hops(impl: Impl) -> None:
     data = sign()
-    for hop in (1, 2, 3):
+    for _hop in (1, 2, 3):
         data = impl.forward_envelope(data, BOB.secret_key, None, NOW)
     with pytest.raises(impl.Rejected) as info:
         impl.forward_envelope(data, BOB.secret_key, None, NOW)

@@ -31,15 +31,32 @@ def test_every_core_error_is_a_value_error_under_core_error(error: type, parent:
 
 def test_the_reject_reasons_are_a_closed_documented_set() -> None:
     assert REJECT_REASONS == (
-        "size", "malformed", "schema", "signature", "source", "hops", "ttl", "skew", "duplicate",
-        "rate", "closed", "participants",
+        "size",
+        "malformed",
+        "schema",
+        "signature",
+        "source",
+        "hops",
+        "ttl",
+        "skew",
+        "duplicate",
+        "rate",
+        "closed",
+        "participants",
     )
 
 
 def test_a_rejection_carries_its_reason_and_a_readable_message() -> None:
     key = KeyPair.from_seed(b"\x05" * 32)
-    data = sign_envelope(key.secret_key, "escalation", "bzzz/meta/escalation", "n1",
-                         {"issue_id": "o/r#1", "reason": "r", "summary": "s", "messages": []}, seq=1, ttl=5)
+    data = sign_envelope(
+        key.secret_key,
+        "escalation",
+        "bzzz/meta/escalation",
+        "n1",
+        {"issue_id": "o/r#1", "reason": "r", "summary": "s", "messages": []},
+        seq=1,
+        ttl=5,
+    )
     with pytest.raises(EnvelopeRejected) as caught:
         verify_envelope(data, now_ms=2**62)
     assert caught.value.reason == "ttl"

@@ -175,8 +175,10 @@ def test_a_closed_log_says_so(log: MerkleLog) -> None:
         (lambda: discovery_key(b"\x00" * 33), "key must be 32 bytes, got 33"),
         (lambda: Proof.from_json("{}"), "not a proof"),
         (lambda: Proof.from_json("not json"), "not a proof"),
-        (lambda: Proof(index=0, value=b"", nodes=[], length=1, roots=[], signature=b"", manifest=b"x" * 70),
-         "default single-signer"),
+        (
+            lambda: Proof(index=0, value=b"", nodes=[], length=1, roots=[], signature=b"", manifest=b"x" * 70),
+            "default single-signer",
+        ),
     ],
 )
 def test_bad_input_raises_core_error_with_a_clear_message(call, message: str) -> None:
@@ -205,11 +207,18 @@ def test_a_proof_with_any_byte_changed_is_refused(log: MerkleLog) -> None:
     log.append_batch(entries(11))
     proof = log.proof(6)
     verifier = LogVerifier(log.public_key)
-    fields = dict(index=proof.index, value=proof.value, nodes=proof.nodes, length=proof.length,
-                  roots=proof.roots, signature=proof.signature, manifest=proof.manifest)
+    fields = dict(
+        index=proof.index,
+        value=proof.value,
+        nodes=proof.nodes,
+        length=proof.length,
+        roots=proof.roots,
+        signature=proof.signature,
+        manifest=proof.manifest,
+    )
 
     def flipped(b: bytes, at: int) -> bytes:
-        return b[:at] + bytes([b[at] ^ 0x01]) + b[at + 1:]
+        return b[:at] + bytes([b[at] ^ 0x01]) + b[at + 1 :]
 
     variants = []
     for at in range(len(proof.value)):
@@ -246,8 +255,7 @@ def test_a_proof_is_refused_by_another_key(log: MerkleLog) -> None:
 
 def signed_tree(log: MerkleLog) -> dict[str, object]:
     """The log's head as a peer reports it, in `LogVerifier.verify_tree`'s terms."""
-    return dict(length=log.length, roots=log.roots(), signature=log.signature(), fork=log.fork,
-                manifest=log.manifest)
+    return dict(length=log.length, roots=log.roots(), signature=log.signature(), fork=log.fork, manifest=log.manifest)
 
 
 def test_a_signed_tree_checked_once_proves_every_entry_by_its_nodes(log: MerkleLog) -> None:
@@ -263,8 +271,13 @@ def test_a_signed_tree_refuses_what_it_does_not_hold(log: MerkleLog) -> None:
     tree = LogVerifier(log.public_key).verify_tree(**signed_tree(log))
     nodes = log.proof(6).nodes
     (index, size, hash_), *rest = nodes
-    for value, at, path in [(b"entry 7", 6, nodes), (log.get(6), 7, nodes), (log.get(6), 6, nodes[1:]),
-                            (log.get(6), 6, [(index, size, bytes(32)), *rest]), (b"entry 11", 11, [])]:
+    for value, at, path in [
+        (b"entry 7", 6, nodes),
+        (log.get(6), 7, nodes),
+        (log.get(6), 6, nodes[1:]),
+        (log.get(6), 6, [(index, size, bytes(32)), *rest]),
+        (b"entry 11", 11, []),
+    ]:
         with pytest.raises(VerificationFailed):
             tree.prove(at, value, path)
 
@@ -275,8 +288,13 @@ def test_a_head_whose_roots_or_signature_do_not_check_out_is_refused(log: Merkle
     roots = log.roots()
     index, size, hash_ = roots[0]
     verifier = LogVerifier(log.public_key)
-    for changed in [{"roots": [(index, size, bytes(32)), *roots[1:]]}, {"roots": roots[1:]}, {"length": 12},
-                    {"fork": 1}, {"signature": bytes(len(log.signature() or b""))}]:
+    for changed in [
+        {"roots": [(index, size, bytes(32)), *roots[1:]]},
+        {"roots": roots[1:]},
+        {"length": 12},
+        {"fork": 1},
+        {"signature": bytes(len(log.signature() or b""))},
+    ]:
         with pytest.raises(VerificationFailed):
             verifier.verify_tree(**{**head, **changed})
     with pytest.raises(VerificationFailed, match="another writer"):

@@ -52,7 +52,9 @@ def test_random_appends_and_reopens_agree_with_the_reference(history: list[list[
 
 
 @given(history=batches, which=st.sampled_from(FILES), where=st.integers(min_value=0), bit=st.integers(0, 7))
-def test_flipping_any_stored_bit_never_goes_unnoticed(history: list[list[bytes]], which: str, where: int, bit: int) -> None:
+def test_flipping_any_stored_bit_never_goes_unnoticed(
+    history: list[list[bytes]], which: str, where: int, bit: int
+) -> None:
     directory = Path(tempfile.mkdtemp())
     try:
         written, _ = build(directory / "log", history)
@@ -80,8 +82,13 @@ def test_flipping_any_stored_bit_never_goes_unnoticed(history: list[list[bytes]]
 @given(
     history=batches,
     damage=st.lists(
-        st.tuples(st.sampled_from(FILES[1:]), st.one_of(st.integers(0, 400).map(lambda n: ("cut", n)),
-                                                         st.binary(min_size=1, max_size=200).map(lambda b: ("add", b)))),
+        st.tuples(
+            st.sampled_from(FILES[1:]),
+            st.one_of(
+                st.integers(0, 400).map(lambda n: ("cut", n)),
+                st.binary(min_size=1, max_size=200).map(lambda b: ("add", b)),
+            ),
+        ),
         min_size=1,
         max_size=3,
         unique_by=lambda d: d[0],  # one tear per file: cut short, or garbage past the end

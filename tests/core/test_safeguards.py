@@ -42,8 +42,9 @@ def sign(key: KeyPair, type_: str, topic: str, payload: dict[str, Any], ts_ms: i
 
 def meta(key: KeyPair, topic: str = ISSUE, ts_ms: int = NOW) -> bytes:
     content = {"query_type": "plan", "text": "fix the parser", "parameters": {}}
-    return sign(key, "meta_msg", topic, {"issue_id": "anthonyrawlins/bzzz#12", "parent_id": None, "content": content},
-                ts_ms)
+    return sign(
+        key, "meta_msg", topic, {"issue_id": "anthonyrawlins/bzzz#12", "parent_id": None, "content": content}, ts_ms
+    )
 
 
 def help_request(key: KeyPair, request_id: str = REQUEST) -> bytes:
@@ -63,14 +64,21 @@ def escalation(key: KeyPair) -> bytes:
 
 def capabilities(key: KeyPair) -> bytes:
     payload = {
-        "node_id": "walnut", "peer_id": "12D3KooWabc", "models": [], "tools": [], "load_permille": 0,
-        "active_tasks": 0, "max_tasks": 1, "log_key": key.public_key.hex(), "version": "0.1.0",
+        "node_id": "walnut",
+        "peer_id": "12D3KooWabc",
+        "models": [],
+        "tools": [],
+        "load_permille": 0,
+        "active_tasks": 0,
+        "max_tasks": 1,
+        "log_key": key.public_key.hex(),
+        "version": "0.1.0",
     }
     return sign(key, "capabilities", "bzzz/capabilities", payload)
 
 
 def outcome(gate: Gate, data: bytes, now_ms: int = NOW) -> str:
-    """"admitted", or the reason it was refused."""
+    """ "admitted", or the reason it was refused."""
     try:
         gate.admit(data, now_ms)
     except EnvelopeRejected as e:
@@ -97,23 +105,41 @@ def state(gate: Gate, key: str, now_ms: int = NOW) -> dict[str, Any]:
 
 def test_safeguards_have_readable_defaults_and_are_frozen() -> None:
     s = Safeguards()
-    assert (s.sender_rate, s.sender_burst, s.max_participants, s.discussion_ttl, s.max_discussion_messages,
-            s.capacity) == (5.0, 20, 16, 3600, 500, 10000)
+    assert (
+        s.sender_rate,
+        s.sender_burst,
+        s.max_participants,
+        s.discussion_ttl,
+        s.max_discussion_messages,
+        s.capacity,
+    ) == (5.0, 20, 16, 3600, 500, 10000)
     assert s == Safeguards(5, 20, 16, 3600, 500, 10000) and hash(s) == hash(Safeguards())
     assert Safeguards(sender_rate=2.5) != s
-    assert repr(s) == ("Safeguards(sender_rate=5.0, sender_burst=20, max_participants=16, discussion_ttl=3600, "
-                       "max_discussion_messages=500, capacity=10000)")
+    assert repr(s) == (
+        "Safeguards(sender_rate=5.0, sender_burst=20, max_participants=16, discussion_ttl=3600, "
+        "max_discussion_messages=500, capacity=10000)"
+    )
     with pytest.raises(AttributeError):
         s.sender_burst = 1  # type: ignore[misc]
     with pytest.raises(OverflowError):
         Safeguards(sender_burst=-1)
 
 
-@pytest.mark.parametrize("bad", [
-    {"sender_rate": 0.0}, {"sender_rate": -1.0}, {"sender_rate": float("nan")}, {"sender_rate": float("inf")},
-    {"sender_burst": 0}, {"max_participants": 0}, {"discussion_ttl": 0}, {"max_discussion_messages": 0},
-    {"capacity": 0},
-], ids=lambda bad: f"{next(iter(bad))}={next(iter(bad.values()))}")
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"sender_rate": 0.0},
+        {"sender_rate": -1.0},
+        {"sender_rate": float("nan")},
+        {"sender_rate": float("inf")},
+        {"sender_burst": 0},
+        {"max_participants": 0},
+        {"discussion_ttl": 0},
+        {"max_discussion_messages": 0},
+        {"capacity": 0},
+    ],
+    ids=lambda bad: f"{next(iter(bad))}={next(iter(bad.values()))}",
+)
 def test_safeguards_that_make_no_sense_are_a_core_error(bad: dict[str, Any]) -> None:
     with pytest.raises(CoreError, match=next(iter(bad))):
         Safeguards(**bad)
@@ -213,7 +239,11 @@ def test_a_help_request_and_its_responses_are_counted_together() -> None:
     assert outcome(gate, help_response(KeyPair.generate())) == "closed"
     assert outcome(gate, help_response(BOB, OTHER_REQUEST)) == "admitted"
     assert gate.discussion(f"help:{REQUEST}", NOW) == {
-        "opened_ms": NOW, "closes_ms": NOW + 3_600_000, "messages": 3, "participants": 2, "closed": True,
+        "opened_ms": NOW,
+        "closes_ms": NOW + 3_600_000,
+        "messages": 3,
+        "participants": 2,
+        "closed": True,
     }
     assert state(gate, f"help:{OTHER_REQUEST}", NOW)["messages"] == 1
     assert gate.discussion(REQUEST, NOW) is None
@@ -225,7 +255,11 @@ def test_a_discussion_opens_with_its_first_message_at_the_earlier_of_ts_and_now(
     gate.admit(meta(ALICE, late, ts_ms=NOW - 5000), NOW)
     gate.admit(meta(ALICE, early, ts_ms=NOW + 20_000), NOW)  # from the allowed future
     assert gate.discussion(late, NOW) == {
-        "opened_ms": NOW - 5000, "closes_ms": NOW + 5000, "messages": 1, "participants": 1, "closed": False,
+        "opened_ms": NOW - 5000,
+        "closes_ms": NOW + 5000,
+        "messages": 1,
+        "participants": 1,
+        "closed": False,
     }
     assert state(gate, early, NOW)["opened_ms"] == NOW
 

@@ -47,8 +47,11 @@ class ScriptedBackend:
 
 class FakeOllama:
     def __init__(self, models: list[str], answers: list[str], rules: dict[str, list[str]] | None = None) -> None:
-        self.backend = ScriptedBackend([ModelInfo(m, size=291_000_000, family="gemma3") for m in models], list(answers),
-                                       rules=[(needle, list(script)) for needle, script in (rules or {}).items()])
+        self.backend = ScriptedBackend(
+            [ModelInfo(m, size=291_000_000, family="gemma3") for m in models],
+            list(answers),
+            rules=[(needle, list(script)) for needle, script in (rules or {}).items()],
+        )
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -76,7 +79,9 @@ class FakeOllama:
 
 
 @contextmanager
-def fake_ollama(models: list[str], answers: list[str], rules: dict[str, list[str]] | None = None) -> Iterator[FakeOllama]:
+def fake_ollama(
+    models: list[str], answers: list[str], rules: dict[str, list[str]] | None = None
+) -> Iterator[FakeOllama]:
     server = FakeOllama(models, answers, rules).start()
     try:
         yield server

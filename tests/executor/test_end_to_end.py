@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from bzzz._core import MerkleLog
+from tests.agents import toml_config
 from tests.executor.fake_ollama import fake_ollama
 from tests.forge.harness import start_forge, stop_forge
-from tests.agents import toml_config
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -68,12 +68,34 @@ def agent_workers(forge_url: str, token_file: Path, **executor: Any) -> dict[str
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
     return {
         "log": {"module": "bzzz.workers.log"},
-        "github": {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
-                   "settings": {"base_url": forge_url, "login": "agent-1", "repos": ["alice/tasks"],
-                                "poll_interval_s": 0.3, "settle_s": 0.05, "pace_s": 0, "task_timeout_s": 120}},
-        "executor": {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
-                     "settings": {"base_url": forge_url, "login": "agent-1", "allow": ["sh"],
-                                  "trust_authors": ["alice"], "time_limit_s": 30, "discuss": "off", **executor}},
+        "github": {
+            "module": "bzzz.workers.github",
+            "heartbeat_timeout_s": 30.0,
+            "env": env,
+            "settings": {
+                "base_url": forge_url,
+                "login": "agent-1",
+                "repos": ["alice/tasks"],
+                "poll_interval_s": 0.3,
+                "settle_s": 0.05,
+                "pace_s": 0,
+                "task_timeout_s": 120,
+            },
+        },
+        "executor": {
+            "module": "bzzz.workers.executor",
+            "heartbeat_timeout_s": 30.0,
+            "env": env,
+            "settings": {
+                "base_url": forge_url,
+                "login": "agent-1",
+                "allow": ["sh"],
+                "trust_authors": ["alice"],
+                "time_limit_s": 30,
+                "discuss": "off",
+                **executor,
+            },
+        },
     }
 
 
@@ -94,13 +116,17 @@ def wait_for_comment(forge: Any, number: int, needle: str, timeout: float = 60) 
 
 
 def open_issue(forge: Any, title: str, body: str, token: str = "alice-token") -> int:
-    reply = forge.call("POST", "/repos/alice/tasks/issues", token=token,
-                       json={"title": title, "body": body, "labels": ["bzzz-task"]})
+    reply = forge.call(
+        "POST", "/repos/alice/tasks/issues", token=token, json={"title": title, "body": body, "labels": ["bzzz-task"]}
+    )
     return int(reply.json()["number"])
 
 
 def test_an_issue_becomes_a_pull_request_made_in_the_sandbox_and_linked_to_the_log(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,
+    start_agent,
+    forge: Any,
+    token_file: Path,
+    tmp_path: Path,
 ) -> None:
     agent = start_agent(agent_workers(forge.url, token_file))
     number = open_issue(forge, "Add a greeting", TASK)
@@ -114,11 +140,14 @@ def test_an_issue_becomes_a_pull_request_made_in_the_sandbox_and_linked_to_the_l
 
     # The branch holds the command's work, committed as the agent.
     checkout = tmp_path / "checkout"
-    subprocess.run(["git", "clone", "--quiet", "--branch", pull["head"]["ref"],
-                    f"{forge.url}/alice/tasks.git", str(checkout)], check=True)
+    subprocess.run(
+        ["git", "clone", "--quiet", "--branch", pull["head"]["ref"], f"{forge.url}/alice/tasks.git", str(checkout)],
+        check=True,
+    )
     assert (checkout / "GREETING.md").read_text() == "hello from the sandbox\n"
-    author = subprocess.run(["git", "log", "-1", "--format=%an"], cwd=checkout, capture_output=True,
-                            text=True, check=True).stdout.strip()
+    author = subprocess.run(
+        ["git", "log", "-1", "--format=%an"], cwd=checkout, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert author == "agent-1"
     assert "agent-1-secret-token" not in (checkout / ".git" / "config").read_text()
 
@@ -135,7 +164,10 @@ def test_an_issue_becomes_a_pull_request_made_in_the_sandbox_and_linked_to_the_l
 
 
 def test_a_command_that_reaches_for_the_token_or_the_network_gets_neither(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,
+    start_agent,
+    forge: Any,
+    token_file: Path,
+    tmp_path: Path,
 ) -> None:
     start_agent(agent_workers(forge.url, token_file))
     number = open_issue(forge, "Tidy", SNEAKY.replace("FORGE", forge.url).replace("TOKEN_FILE", str(token_file)))
@@ -153,8 +185,9 @@ def test_an_untrusted_authors_issue_is_not_executed(start_agent, forge: Any, tok
     number = open_issue(forge, "Add a greeting", TASK, token="mallory-token")
     # GitHub drops labels from an author without push access; a maintainer triaging the
     # issue adds the task label, which makes it work for the agents but not trusted code.
-    forge.call("POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token",
-               json={"labels": ["bzzz-task"]})
+    forge.call(
+        "POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token", json={"labels": ["bzzz-task"]}
+    )
     bodies = wait_for_comment(forge, number, "Not executed")
     assert any("@mallory is not a trusted author" in b for b in bodies)
     assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
@@ -166,8 +199,12 @@ def test_the_worker_explains_its_settings_and_refuses_to_trust_everyone(tmp_path
         executor = {"module": "bzzz.workers.executor", "settings": settings}
         config.write_text(toml_config(tmp_path, {"executor": executor}))
         env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
-        return subprocess.run([sys.executable, "-m", "bzzz.cli.main", "config", "show", "--config", str(config)],
-                              capture_output=True, text=True, env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "bzzz.cli.main", "config", "show", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
 
     shown = show({"login": "a", "allow": ["sh"], "trust_authors": ["alice"]})
     assert shown.returncode == 0 and "allow_unsandboxed" in shown.stdout and "trust_labels" in shown.stdout
@@ -184,10 +221,14 @@ check: ["grep -q hello GREETING.md"]
 
 
 def test_a_task_without_commands_is_done_by_the_model_and_checked(
-    start_agent, forge: Any, token_file: Path,
+    start_agent,
+    forge: Any,
+    token_file: Path,
 ) -> None:
-    answers = ["I think the greeting should say goodbye.\n<<<FILE GREETING.md>>>\ngoodbye\n<<<END>>>\n",
-               "<<<FILE GREETING.md>>>\nhello\n<<<END>>>\n"]
+    answers = [
+        "I think the greeting should say goodbye.\n<<<FILE GREETING.md>>>\ngoodbye\n<<<END>>>\n",
+        "<<<FILE GREETING.md>>>\nhello\n<<<END>>>\n",
+    ]
     with fake_ollama(["gemma3:270m"], answers) as model:
         start_agent(agent_workers(forge.url, token_file, ollama_endpoints=[model.url], allow=["sh", "grep"]))
         number = open_issue(forge, "Add a greeting", MODEL_TASK)

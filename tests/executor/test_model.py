@@ -66,8 +66,13 @@ def task(forge: Forge, tmp_path: Path) -> Iterator[Task]:
     # bubblewrap resolves the paths it binds as the (unprivileged) sandbox uid.
     parent = Path(tempfile.mkdtemp(prefix="bzzz-model-test-", dir="/var/tmp"))
     parent.chmod(0o711)
-    ws = Workspace.clone(tmp_path / "work", git_url(forge.url, "alice/tasks"), token="agent-1-token",
-                        branch="bzzz/1-agent", author=("agent", "a@b"))
+    ws = Workspace.clone(
+        tmp_path / "work",
+        git_url(forge.url, "alice/tasks"),
+        token="agent-1-token",
+        branch="bzzz/1-agent",
+        author=("agent", "a@b"),
+    )
     try:
         with Sandbox.open(parent) as sandbox:
             ws.export(sandbox.files)
@@ -80,8 +85,15 @@ def task(forge: Forge, tmp_path: Path) -> Iterator[Task]:
 
 def work(server_url: str, task: Task, rounds: int = 3, needs: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
     executor = ModelExecutor(ModelSettings(endpoints=(server_url,), rounds=rounds))
-    return executor.work(task.files, "Add a greeting", "Write hello into GREETING.md", needs, CHECK,
-                         lambda argv: task.sandbox.run(argv), lambda: task.workspace.export(task.files))
+    return executor.work(
+        task.files,
+        "Add a greeting",
+        "Write hello into GREETING.md",
+        needs,
+        CHECK,
+        lambda argv: task.sandbox.run(argv),
+        lambda: task.workspace.export(task.files),
+    )
 
 
 @needs_bwrap
@@ -119,8 +131,10 @@ def test_an_answer_that_writes_outside_the_repository_is_refused(task: Task, tmp
     with fake_ollama(["gemma3:270m"], [ESCAPE, GOOD]) as server:
         result = work(server.url, task)
     assert result.ok and result.rounds == 2
-    assert "leads outside" in server.requests[1]["messages"][-1]["content"] or \
-        "not a relative path" in server.requests[1]["messages"][-1]["content"]
+    assert (
+        "leads outside" in server.requests[1]["messages"][-1]["content"]
+        or "not a relative path" in server.requests[1]["messages"][-1]["content"]
+    )
     assert not (task.files.parent / "outside.txt").exists()
 
 
@@ -147,8 +161,10 @@ def test_the_fake_server_speaks_ollamas_api_to_the_real_client() -> None:
         assert [m.model for m in client.list().models] == ["gemma3:270m"]
         whole = client.chat(model="gemma3:270m", messages=[{"role": "user", "content": "hi"}])
         assert whole.message.content == "one two three" and whole.done
-        streamed = "".join(p.message.content or "" for p in client.chat(
-            model="gemma3:270m", messages=[{"role": "user", "content": "hi"}], stream=True))
+        streamed = "".join(
+            p.message.content or ""
+            for p in client.chat(model="gemma3:270m", messages=[{"role": "user", "content": "hi"}], stream=True)
+        )
         assert streamed.strip() == "one two three"
         assert client.generate(model="gemma3:270m", prompt="hi").response == "one two three"
         with pytest.raises(ollama.ResponseError):
@@ -177,8 +193,10 @@ def test_the_server_refuses_bad_requests_and_bounds_every_answer() -> None:
         bad = httpx.post(f"{server.url}/api/chat", content=b"{not json")
         assert bad.status_code == 400 and "invalid request" in bad.json()["error"]
         assert httpx.post(f"{server.url}/api/chat", json={"model": "gemma3:270m", "messages": "x"}).status_code == 400
-        answer = httpx.post(f"{server.url}/api/generate", json={"model": "gemma3:270m", "prompt": "p",
-                                                                "system": "be brief", "stream": False}).json()
+        answer = httpx.post(
+            f"{server.url}/api/generate",
+            json={"model": "gemma3:270m", "prompt": "p", "system": "be brief", "stream": False},
+        ).json()
         assert answer["response"] == "fine" and answer["done"] and answer["done_reason"] == "stop"
         seen = server.requests[-1]
         assert seen["prompt"] == "be brief\n\np" and seen["options"]["num_predict"] == 256

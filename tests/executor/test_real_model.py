@@ -50,26 +50,36 @@ def test_the_model_is_listed_and_answers_whole_and_streamed(served: str) -> None
     assert [m.model for m in client.list().models] == ["gemma3:270m"]
     whole = client.generate(model="gemma3:270m", prompt="The bee is", options={"num_predict": 12})
     assert whole.done and whole.response.strip()
-    pieces = list(client.generate(model="gemma3:270m", prompt="Bees make honey because", stream=True,
-                                  options={"num_predict": 12}))
+    pieces = list(
+        client.generate(model="gemma3:270m", prompt="Bees make honey because", stream=True, options={"num_predict": 12})
+    )
     assert len(pieces) > 2 and pieces[-1].done and "".join(p.response for p in pieces).strip()
     # Through the chat template a base model may end its turn at once: the shape is what counts.
-    chat = client.chat(model="gemma3:270m", messages=[{"role": "user", "content": "Say hello."}],
-                       options={"num_predict": 12})
+    chat = client.chat(
+        model="gemma3:270m", messages=[{"role": "user", "content": "Say hello."}], options={"num_predict": 12}
+    )
     assert chat.done and chat.message.role == "assistant"
 
 
 def test_a_client_that_will_not_wait_gets_a_timeout_not_a_hang(served: str) -> None:
     with pytest.raises(httpx.TimeoutException):
-        ollama.Client(host=served, timeout=0.001).generate(model="gemma3:270m", prompt="Tell a long story",
-                                                           options={"num_predict": 200})
+        ollama.Client(host=served, timeout=0.001).generate(
+            model="gemma3:270m", prompt="Tell a long story", options={"num_predict": 200}
+        )
 
 
 def test_a_model_round_that_yields_no_usable_edit_fails_cleanly(served: str, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
     executor = ModelExecutor(ModelSettings(endpoints=(served,), rounds=1, options={"num_predict": 48}))
-    result = executor.work(workspace, "Add a greeting", "Write hello into GREETING.md", frozenset(),
-                           [("test", "-s", "GREETING.md")], Sandbox(workspace).run, lambda: None)
+    result = executor.work(
+        workspace,
+        "Add a greeting",
+        "Write hello into GREETING.md",
+        frozenset(),
+        [("test", "-s", "GREETING.md")],
+        Sandbox(workspace).run,
+        lambda: None,
+    )
     assert result.model == "gemma3:270m" and result.rounds == 1
     assert result.ok or "no working change in 1 round(s)" in result.summary

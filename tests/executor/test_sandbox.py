@@ -47,8 +47,9 @@ def test_a_command_writes_its_workspace_and_nothing_else(parent: Path) -> None:
 
 
 @needs_bwrap
-def test_the_agents_environment_and_token_never_reach_a_command(parent: Path, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_agents_environment_and_token_never_reach_a_command(
+    parent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     token_file = tmp_path / "secrets" / "github-token"
     token_file.parent.mkdir()
     token_file.write_text("ghp_secret\n")
@@ -57,8 +58,9 @@ def test_the_agents_environment_and_token_never_reach_a_command(parent: Path, tm
     (data_dir / "mesh" / "identity.key").write_text("secret key\n")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
     with Sandbox.open(parent, hidden=[token_file, data_dir]) as sandbox:
-        result = sandbox.run(["sh", "-c", f'echo "env=[$GITHUB_TOKEN]"; cat {token_file}; ls -A {data_dir}; env'],
-                             env={"TASK": "42"})
+        result = sandbox.run(
+            ["sh", "-c", f'echo "env=[$GITHUB_TOKEN]"; cat {token_file}; ls -A {data_dir}; env'], env={"TASK": "42"}
+        )
     assert "ghp_secret" not in result.stdout + result.stderr
     assert "env=[]" in result.stdout and "TASK=42" in result.stdout and "HOME=/tmp/home" in result.stdout
     assert "identity.key" not in result.stdout
@@ -174,7 +176,8 @@ def test_an_unsandboxed_task_needs_a_work_dir_its_uid_may_pass(tmp_path: Path) -
 
 
 def test_an_operator_may_opt_in_to_running_without_isolation_and_keeps_the_clean_environment(
-    parent: Path, monkeypatch: pytest.MonkeyPatch,
+    parent: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
     with Sandbox.open(parent, bwrap=None, allow_unsandboxed=True) as sandbox:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from bzzz.executor.workspace import (
     Workspace,
     WorkspaceError,
@@ -21,7 +22,6 @@ from bzzz.executor.workspace import (
     git_url,
     remove_stale,
 )
-
 from tests.forge.harness import Forge, start_forge, stop_forge
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -49,14 +49,16 @@ def forge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forge]:
 
 
 def clone(forge: Forge, tmp_path: Path, branch: str, token: str = TOKEN, **kwargs: int) -> Workspace:
-    return Workspace.clone(tmp_path / "work", git_url(forge.url, "alice/tasks"), token=token, branch=branch,
-                           author=AUTHOR, **kwargs)
+    return Workspace.clone(
+        tmp_path / "work", git_url(forge.url, "alice/tasks"), token=token, branch=branch, author=AUTHOR, **kwargs
+    )
 
 
 def plain_git(*args: str, cwd: Path | None = None) -> str:
     env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True,
-                          timeout=120).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=120
+    ).stdout
 
 
 def every_file(*roots: Path) -> Iterator[Path]:
@@ -67,7 +69,8 @@ def every_file(*roots: Path) -> Iterator[Path]:
 
 
 def test_a_change_made_in_the_exported_copy_becomes_a_commit_by_the_agent_on_the_forges_branch(
-        forge: Forge, tmp_path: Path) -> None:
+    forge: Forge, tmp_path: Path
+) -> None:
     workspace = clone(forge, tmp_path, "bzzz/1-agent-1")
     assert workspace.base == "main" and workspace.branch == "bzzz/1-agent-1"
     dest = tmp_path / "dest"
@@ -94,10 +97,14 @@ def test_a_change_made_in_the_exported_copy_becomes_a_commit_by_the_agent_on_the
     assert (checkout / "README.md").read_text() == "# Tasks\n\nMore.\n"
     assert not (checkout / "docs" / "old.md").exists() and not (checkout / "debug.log").exists()
     assert os.access(checkout / "tool.sh", os.X_OK)
-    assert plain_git("-C", str(checkout), "log", "-1", "--format=%an <%ae>|%cn|%s").strip() == \
-        "agent-1 <agent-1@users.noreply.bzzz>|agent-1|Edit the README (#1)"
-    assert plain_git("-C", str(checkout), "rev-parse", "HEAD^").strip() == \
-        plain_git("-C", str(checkout), "rev-parse", "origin/main").strip()
+    assert (
+        plain_git("-C", str(checkout), "log", "-1", "--format=%an <%ae>|%cn|%s").strip()
+        == "agent-1 <agent-1@users.noreply.bzzz>|agent-1|Edit the README (#1)"
+    )
+    assert (
+        plain_git("-C", str(checkout), "rev-parse", "HEAD^").strip()
+        == plain_git("-C", str(checkout), "rev-parse", "origin/main").strip()
+    )
     workspace.remove()
     assert not workspace.path.exists()
 
@@ -172,15 +179,18 @@ def test_a_repository_larger_than_its_cap_is_not_cloned_and_leaves_nothing(forge
     assert os.listdir(tmp_path / "work") == []
 
 
-@pytest.mark.parametrize("url", [
-    "http://example.com/alice/tasks.git",
-    "ssh://git@github.com/alice/tasks.git",
-    "git://github.com/alice/tasks.git",
-    "file:///srv/repo.git",
-    "ext::sh -c touch% /tmp/pwned",
-    "/srv/repo.git",
-    "https://x-access-token:secret@github.com/alice/tasks.git",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/alice/tasks.git",
+        "ssh://git@github.com/alice/tasks.git",
+        "git://github.com/alice/tasks.git",
+        "file:///srv/repo.git",
+        "ext::sh -c touch% /tmp/pwned",
+        "/srv/repo.git",
+        "https://x-access-token:secret@github.com/alice/tasks.git",
+    ],
+)
 def test_a_clone_url_other_than_https_or_http_to_this_machine_is_refused(tmp_path: Path, url: str) -> None:
     with pytest.raises(WorkspaceError) as refused:
         Workspace.clone(tmp_path / "work", url, token=TOKEN, branch="bzzz/7-agent-1", author=AUTHOR)
@@ -190,13 +200,15 @@ def test_a_clone_url_other_than_https_or_http_to_this_machine_is_refused(tmp_pat
 
 def test_a_clone_that_cannot_reach_the_forge_fails_cleanly(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="git clone failed"):
-        Workspace.clone(tmp_path / "work", "http://127.0.0.1:9/alice/tasks.git", token=TOKEN,
-                        branch="bzzz/8-agent-1", author=AUTHOR)
+        Workspace.clone(
+            tmp_path / "work", "http://127.0.0.1:9/alice/tasks.git", token=TOKEN, branch="bzzz/8-agent-1", author=AUTHOR
+        )
     assert os.listdir(tmp_path / "work") == []
 
 
 def test_workspaces_left_by_a_killed_executor_are_removed_at_start_and_nothing_else(
-        forge: Forge, tmp_path: Path) -> None:
+    forge: Forge, tmp_path: Path
+) -> None:
     left = clone(forge, tmp_path, "bzzz/9-agent-1")
     other = tmp_path / "work" / "not-a-workspace"
     other.mkdir()
@@ -205,13 +217,16 @@ def test_workspaces_left_by_a_killed_executor_are_removed_at_start_and_nothing_e
     assert remove_stale(tmp_path / "missing") == []
 
 
-@pytest.mark.parametrize(("base", "expected"), [
-    ("https://api.github.com", "https://github.com/alice/tasks.git"),
-    ("https://api.github.com/", "https://github.com/alice/tasks.git"),
-    ("https://ghe.example.com/api/v3", "https://ghe.example.com/alice/tasks.git"),
-    ("https://ghe.example.com/api/v3/", "https://ghe.example.com/alice/tasks.git"),
-    ("http://127.0.0.1:8080", "http://127.0.0.1:8080/alice/tasks.git"),
-])
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("https://api.github.com", "https://github.com/alice/tasks.git"),
+        ("https://api.github.com/", "https://github.com/alice/tasks.git"),
+        ("https://ghe.example.com/api/v3", "https://ghe.example.com/alice/tasks.git"),
+        ("https://ghe.example.com/api/v3/", "https://ghe.example.com/alice/tasks.git"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/alice/tasks.git"),
+    ],
+)
 def test_the_git_url_comes_from_the_configured_api_base(base: str, expected: str) -> None:
     assert git_url(base, "alice/tasks") == expected
 
@@ -230,7 +245,8 @@ def test_branch_names_keep_only_what_git_accepts() -> None:
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 def test_a_task_in_the_real_sandbox_commits_with_its_own_git_and_the_agent_takes_only_its_files(
-        forge: Forge, tmp_path: Path) -> None:
+    forge: Forge, tmp_path: Path
+) -> None:
     from bzzz.executor.sandbox import Sandbox
 
     work = tmp_path / "work"
@@ -241,8 +257,10 @@ def test_a_task_in_the_real_sandbox_commits_with_its_own_git_and_the_agent_takes
     workspace = clone(forge, tmp_path, "bzzz/10-agent-1")
     with Sandbox.open(work) as sandbox:
         workspace.export(sandbox.files)
-        script = (f"echo hi > GREETING.md && git add -A && git commit -qm mine && "
-                  f"git config core.fsmonitor 'touch {marker}' && git log --format=%an -1")
+        script = (
+            f"echo hi > GREETING.md && git add -A && git commit -qm mine && "
+            f"git config core.fsmonitor 'touch {marker}' && git log --format=%an -1"
+        )
         ran = sandbox.run(["sh", "-c", script])
         assert ran.returncode == 0, ran.stderr
         assert ran.stdout.strip() == "agent-1", "the task's git ran, on its own copy"
@@ -253,8 +271,14 @@ def test_a_task_in_the_real_sandbox_commits_with_its_own_git_and_the_agent_takes
         assert not marker.exists()
         # Positive control: plain host git on the task's copy (owned by the sandbox's uid, hence
         # safe.directory) runs what the task configured.
-        subprocess.run(["git", "-c", "safe.directory=*", "status"], cwd=sandbox.files, capture_output=True,
-                       timeout=60, check=False, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+        subprocess.run(
+            ["git", "-c", "safe.directory=*", "status"],
+            cwd=sandbox.files,
+            capture_output=True,
+            timeout=60,
+            check=False,
+            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+        )
         assert marker.exists()
         workspace.export(sandbox.files)
         again = sandbox.run(["sh", "-c", "git status --porcelain; git config core.fsmonitor; cat GREETING.md"])
@@ -262,5 +286,7 @@ def test_a_task_in_the_real_sandbox_commits_with_its_own_git_and_the_agent_takes
     checkout = tmp_path / "checkout"
     plain_git("clone", "--quiet", "--branch", "bzzz/10-agent-1", workspace.url, str(checkout))
     assert (checkout / "GREETING.md").read_text() == "hi\n"
-    assert plain_git("-C", str(checkout), "log", "--format=%s", "-2").splitlines() == ["Add a greeting",
-                                                                                          "Initial commit"]
+    assert plain_git("-C", str(checkout), "log", "--format=%s", "-2").splitlines() == [
+        "Add a greeting",
+        "Initial commit",
+    ]

@@ -394,4 +394,3 @@ def _describe(error: ValidationError) -> str:
     if len(full) > 80 and full in message:
         message = message.replace(full, str(_short(error.instance)), 1)
     return message
-

@@ -75,9 +75,26 @@ def start_forge(data: Path, *args: str, seed: str = SEED) -> Forge:
     record = data / "exchanges.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bzzz.cli.main", "forge", "serve", "--data", str(data / "forge"), "--port", "0",
-         "--seed", str(data / "seed.yaml"), "--record", str(record), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "bzzz.cli.main",
+            "forge",
+            "serve",
+            "--data",
+            str(data / "forge"),
+            "--port",
+            "0",
+            "--seed",
+            str(data / "seed.yaml"),
+            "--record",
+            str(record),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     assert process.stdout is not None
     deadline = time.monotonic() + 30
@@ -134,12 +151,16 @@ def check_contract(forge: Forge) -> None:
             contract().validate(str(method), str(path), int(status), body)  # type: ignore[call-overload]
         except AssertionError as error:
             if status in CROSS_CUTTING and "status not documented" in str(error):
-                if isinstance(body, dict) and isinstance(body.get("message"), str) and isinstance(
-                        body.get("documentation_url"), str):
+                if (
+                    isinstance(body, dict)
+                    and isinstance(body.get("message"), str)
+                    and isinstance(body.get("documentation_url"), str)
+                ):
                     continue
             failures.append(str(error))
     assert not failures, f"{len(failures)} responses differ from GitHub's description:\n" + "\n".join(
-        dict.fromkeys(failures))
+        dict.fromkeys(failures)
+    )
 
 
 # -- a git client ---------------------------------------------------------------------------------

@@ -484,7 +484,7 @@ def tiny_document() -> dict[str, Any]:
     }
 
 
-TINY_HEADERS = {"etag": '"abc"', "LINK": "<https://example.test/things?page=2>; rel=\"next\""}
+TINY_HEADERS = {"etag": '"abc"', "LINK": '<https://example.test/things?page=2>; rel="next"'}
 
 
 def test_required_response_headers_must_be_present_in_any_case() -> None:

@@ -248,4 +248,3 @@ def test_only_smart_http_paths_are_served(server: Server, widgets: str) -> None:
     assert status("acme/widgets.git/objects/info/packs") == 404
     assert status("acme/nothing.git/info/refs?service=git-upload-pack") == 404
     assert status("acme/..%2F..%2Fetc.git/HEAD") == 404
-

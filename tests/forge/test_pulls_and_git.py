@@ -15,9 +15,16 @@ from tests.forge.harness import Forge
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     home = Path(os.environ.get("TMPDIR", "/tmp"))
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "Agent One", "GIT_AUTHOR_EMAIL": "agent-1@bzzz.invalid",
-           "GIT_COMMITTER_NAME": "Agent One", "GIT_COMMITTER_EMAIL": "agent-1@bzzz.invalid"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Agent One",
+        "GIT_AUTHOR_EMAIL": "agent-1@bzzz.invalid",
+        "GIT_COMMITTER_NAME": "Agent One",
+        "GIT_COMMITTER_EMAIL": "agent-1@bzzz.invalid",
+    }
     done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     if check and done.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")
@@ -28,8 +35,9 @@ def with_token(forge: Forge, token: str, repo: str) -> str:
     return forge.url.replace("http://", f"http://x-access-token:{token}@") + f"/{repo}.git"
 
 
-def push_branch(forge: Forge, tmp_path: Path, branch: str, token: str = "agent-1-token",
-                repo: str = "alice/widgets") -> Path:
+def push_branch(
+    forge: Forge, tmp_path: Path, branch: str, token: str = "agent-1-token", repo: str = "alice/widgets"
+) -> Path:
     work = tmp_path / branch.replace("/", "-")
     git("clone", "--quiet", f"{forge.url}/{repo}.git", str(work))
     git("checkout", "--quiet", "-b", branch, cwd=work)
@@ -54,8 +62,10 @@ def test_a_private_repository_needs_a_token_with_access(forge: Forge, tmp_path: 
 
 def test_a_push_needs_push_access(forge: Forge, tmp_path: Path) -> None:
     work = push_branch(forge, tmp_path, "agent-1/pushed")
-    assert forge.github().get_repo("alice/widgets").get_branch("agent-1/pushed").commit.commit.message == \
-        "Work on agent-1/pushed"
+    assert (
+        forge.github().get_repo("alice/widgets").get_branch("agent-1/pushed").commit.commit.message
+        == "Work on agent-1/pushed"
+    )
     git("checkout", "--quiet", "-b", "stranger/nope", cwd=work)
     refused = git("push", with_token(forge, "stranger-token", "alice/widgets"), "stranger/nope", cwd=work, check=False)
     assert refused.returncode != 0 and "403" in refused.stderr
@@ -66,8 +76,9 @@ def test_a_push_needs_push_access(forge: Forge, tmp_path: Path) -> None:
 def test_a_pull_request_from_a_pushed_branch(forge: Forge, tmp_path: Path) -> None:
     push_branch(forge, tmp_path, "agent-1/verbose")
     repo = forge.github().get_repo("alice/widgets")
-    pull = repo.create_pull(title="Add --verbose", body="Closes #1\n\nLog: hypercore://abc/12", head="agent-1/verbose",
-                            base="main")
+    pull = repo.create_pull(
+        title="Add --verbose", body="Closes #1\n\nLog: hypercore://abc/12", head="agent-1/verbose", base="main"
+    )
     assert (pull.state, pull.head.ref, pull.base.ref, pull.user.login) == ("open", "agent-1/verbose", "main", "agent-1")
     assert pull.head.sha == repo.get_branch("agent-1/verbose").commit.sha
     assert pull.number in {p.number for p in repo.get_pulls(state="open")}
@@ -86,8 +97,11 @@ def test_a_pull_request_from_a_pushed_branch(forge: Forge, tmp_path: Path) -> No
 def test_a_pull_request_needs_commits_and_existing_branches(forge: Forge) -> None:
     repo = forge.github().get_repo("alice/widgets")
     repo.create_git_ref("refs/heads/agent-1/empty", repo.get_branch("main").commit.sha)
-    for head, base, text in [("agent-1/empty", "main", "No commits between"), ("nope", "main", "head"),
-                             ("agent-1/empty", "nope", "base")]:
+    for head, base, text in [
+        ("agent-1/empty", "main", "No commits between"),
+        ("nope", "main", "head"),
+        ("agent-1/empty", "nope", "base"),
+    ]:
         with pytest.raises(GithubException) as refused:
             repo.create_pull(title="t", body="", head=head, base=base)
         assert refused.value.status == 422 and text in str(refused.value.data)
@@ -99,8 +113,7 @@ def test_a_fork_then_a_pull_request_from_it(forge: Forge, tmp_path: Path) -> Non
     assert (fork.full_name, fork.fork) == ("stranger/widgets", True)
     assert [f.full_name for f in forge.github().get_repo("alice/widgets").get_forks()] == ["stranger/widgets"]
     push_branch(forge, tmp_path, "typo", token="stranger-token", repo="stranger/widgets")
-    pull = stranger.get_repo("alice/widgets").create_pull(title="Fix typo", body="", head="stranger:typo",
-                                                          base="main")
+    pull = stranger.get_repo("alice/widgets").create_pull(title="Fix typo", body="", head="stranger:typo", base="main")
     assert (pull.head.label, pull.head.repo.full_name) == ("stranger:typo", "stranger/widgets")
 
 

@@ -22,14 +22,18 @@ def test_the_authenticated_user_and_a_bad_token(forge: Forge) -> None:
     me.edit(name="Agent One", bio="works issues")
     assert forge.github("agent-1-token").get_user().name == "Agent One"
     with pytest.raises(github.BadCredentialsException) as bad:
-        forge.github("not-a-token").get_user().login
+        _ = forge.github("not-a-token").get_user().login  # the lazy user is fetched on first use
     assert bad.value.status == 401 and bad.value.data["message"] == "Bad credentials"
 
 
 def test_a_repository_is_what_github_would_say(forge: Forge) -> None:
     repo = forge.github().get_repo("alice/widgets")
-    assert (repo.full_name, repo.default_branch, repo.private, repo.owner.login) == ("alice/widgets", "main", False,
-                                                                                     "alice")
+    assert (repo.full_name, repo.default_branch, repo.private, repo.owner.login) == (
+        "alice/widgets",
+        "main",
+        False,
+        "alice",
+    )
     assert repo.permissions.push and not repo.permissions.admin
     assert repo.clone_url == f"{forge.url}/alice/widgets.git"
     assert {u.login for u in repo.get_assignees()} == {"alice", "agent-1", "agent-2"}
@@ -49,8 +53,11 @@ def test_issues_are_created_edited_and_read_back(forge: Forge) -> None:
     assert issue.user.login == "agent-1"
     issue.edit(title="Support YAML and TOML config", body="both", labels=["bug"])
     again = repo.get_issue(issue.number)
-    assert (again.title, again.body, [label.name for label in again.labels]) == ("Support YAML and TOML config",
-                                                                                 "both", ["bug"])
+    assert (again.title, again.body, [label.name for label in again.labels]) == (
+        "Support YAML and TOML config",
+        "both",
+        ["bug"],
+    )
     again.edit(state="closed", state_reason="not_planned")
     closed = repo.get_issue(issue.number)
     assert closed.state == "closed" and closed.state_reason == "not_planned" and closed.closed_by.login == "agent-1"
@@ -105,14 +112,19 @@ def test_assignees_are_added_never_replaced_and_strangers_are_silently_ignored(f
     issue.remove_from_assignees("agent-2")
     assert [a.login for a in repo.get_issue(issue.number).assignees] == ["agent-1"]
     events = [(e.event, e.assignee.login, e.actor.login) for e in repo.get_issue(issue.number).get_events()]
-    assert events == [("assigned", "agent-1", "agent-1"), ("assigned", "agent-2", "agent-1"),
-                      ("unassigned", "agent-2", "agent-1")]
+    assert events == [
+        ("assigned", "agent-1", "agent-1"),
+        ("assigned", "agent-2", "agent-1"),
+        ("unassigned", "agent-2", "agent-1"),
+    ]
 
 
 def test_at_most_ten_assignees(forge_factory) -> None:
     helpers = [f"helper-{n}" for n in range(12)]
     users = "\n".join(f"  - {{login: {login}}}" for login in helpers)
-    crowd = forge_factory(name="crowd", seed=f"""
+    crowd = forge_factory(
+        name="crowd",
+        seed=f"""
 users:
   - {{login: alice, tokens: [alice-token]}}
 {users}
@@ -120,18 +132,24 @@ repos:
   - owner: alice
     name: crowded
     collaborators: {{{", ".join(f"{login}: push" for login in helpers)}}}
-""")
+""",
+    )
     issue = crowd.github("alice-token").get_repo("alice/crowded").create_issue("Many hands")
     issue.add_to_assignees(*helpers[:8])
     issue.add_to_assignees(*helpers[8:])  # only two more fit
-    assert [a.login for a in crowd.github("alice-token").get_repo("alice/crowded").get_issue(1).assignees] == \
-        helpers[:10]
+    assert [a.login for a in crowd.github("alice-token").get_repo("alice/crowded").get_issue(1).assignees] == helpers[
+        :10
+    ]
 
 
 def test_a_user_without_push_access_cannot_assign(forge: Forge) -> None:
     issue = forge.github("alice-token").get_repo("alice/widgets").create_issue("Not yours")
-    response = forge.call("POST", f"/repos/alice/widgets/issues/{issue.number}/assignees", token="stranger-token",
-                          json={"assignees": ["stranger", "agent-1"]})
+    response = forge.call(
+        "POST",
+        f"/repos/alice/widgets/issues/{issue.number}/assignees",
+        token="stranger-token",
+        json={"assignees": ["stranger", "agent-1"]},
+    )
     assert response.status_code == 201 and response.json()["assignees"] == []
 
 
@@ -142,8 +160,12 @@ def test_two_clients_assigning_at_the_same_moment_both_succeed_and_both_are_assi
 
     def claim(login: str) -> None:
         barrier.wait()
-        response = forge.call("POST", f"/repos/alice/widgets/issues/{number}/assignees", token=f"{login}-token",
-                              json={"assignees": [login]})
+        response = forge.call(
+            "POST",
+            f"/repos/alice/widgets/issues/{number}/assignees",
+            token=f"{login}-token",
+            json={"assignees": [login]},
+        )
         results[login] = response.status_code
 
     threads = [threading.Thread(target=claim, args=(login,)) for login in ("agent-1", "agent-2")]
@@ -186,8 +208,9 @@ def test_comments_are_created_edited_listed_and_deleted(forge: Forge) -> None:
     assert repo.get_issue(issue.number).comments == 1
     assert issue.get_comment(comment.id).body == "Plan: add --verbose."
     with pytest.raises(GithubException) as denied:
-        forge.github("stranger-token").get_repo("alice/widgets").get_issue(issue.number).get_comment(
-            comment.id).edit("mine now")
+        forge.github("stranger-token").get_repo("alice/widgets").get_issue(issue.number).get_comment(comment.id).edit(
+            "mine now"
+        )
     assert denied.value.status == 403
     comment.delete()
     assert list(issue.get_comments()) == []
@@ -210,9 +233,13 @@ def test_events_and_timeline_record_who_did_what_in_order(forge: Forge) -> None:
     assert timeline == ["assigned", "labeled", "commented", "closed", "reopened"]
     # The timeline's schema is an anyOf loose enough to take almost anything: hold each item
     # to the schema of its own kind.
-    kinds = {"assigned": "timeline-assigned-issue-event", "labeled": "labeled-issue-event",
-             "commented": "timeline-comment-event", "closed": "state-change-issue-event",
-             "reopened": "state-change-issue-event"}
+    kinds = {
+        "assigned": "timeline-assigned-issue-event",
+        "labeled": "labeled-issue-event",
+        "commented": "timeline-comment-event",
+        "closed": "state-change-issue-event",
+        "reopened": "state-change-issue-event",
+    }
     raw = forge.call("GET", f"/repos/alice/widgets/issues/{issue.number}/timeline").json()
     for item in raw:
         contract().validate_schema(kinds[item["event"]], item)
@@ -268,8 +295,9 @@ def test_a_conditional_request_is_answered_304_and_not_counted(forge: Forge) -> 
         ("POST", "/repos/alice/widgets/issues", b"[" * 2_000_000, 413, "Payload too large"),
     ],
 )
-def test_bad_requests_get_githubs_error_body_never_a_traceback(forge: Forge, method: str, path: str,
-                                                              body: bytes | None, status: int, message: str) -> None:
+def test_bad_requests_get_githubs_error_body_never_a_traceback(
+    forge: Forge, method: str, path: str, body: bytes | None, status: int, message: str
+) -> None:
     response = forge.call(method, path, data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status
     assert response.json()["message"] == message and response.json()["documentation_url"].startswith("https://")

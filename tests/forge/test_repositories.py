@@ -286,9 +286,21 @@ def test_create_ref_refuses_an_existing_ref(repos: Repositories, history: dict[s
 
 @pytest.mark.parametrize(
     "ref",
-    ["heads/feature", "feature", "refs/feature", "refs/heads/", "refs/heads/a..b", "refs/heads/a b",
-     "refs/heads/x.lock", "refs/heads/.hidden", "refs/heads/a~1", "refs/heads/a:b", "refs/heads/a@{1}",
-     "refs//heads/a", "refs/heads/a/"],
+    [
+        "heads/feature",
+        "feature",
+        "refs/feature",
+        "refs/heads/",
+        "refs/heads/a..b",
+        "refs/heads/a b",
+        "refs/heads/x.lock",
+        "refs/heads/.hidden",
+        "refs/heads/a~1",
+        "refs/heads/a:b",
+        "refs/heads/a@{1}",
+        "refs//heads/a",
+        "refs/heads/a/",
+    ],
 )
 def test_create_ref_refuses_bad_names(repos: Repositories, history: dict[str, str], ref: str) -> None:
     with pytest.raises(ValueError):

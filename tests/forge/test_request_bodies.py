@@ -41,8 +41,11 @@ class Endpoints:
         assert comment.status_code == 201
         self.comment_id = comment.json()["id"]
         push_branch(forge, tmp_path, "agent-1/bodies")
-        pull = forge.call("POST", "/repos/alice/widgets/pulls",
-                          json={"title": "A pull to edit", "head": "agent-1/bodies", "base": "main"})
+        pull = forge.call(
+            "POST",
+            "/repos/alice/widgets/pulls",
+            json={"title": "A pull to edit", "head": "agent-1/bodies", "base": "main"},
+        )
         assert pull.status_code == 201, pull.text
         self.pull_number = pull.json()["number"]
         self.main_sha = forge.call("GET", "/repos/alice/widgets/branches/main").json()["commit"]["sha"]
@@ -55,18 +58,38 @@ class Endpoints:
             ("POST", "/repos/alice/widgets/issues", "agent-1-token", lambda: {"title": "A new issue"}, 201),
             ("PATCH", issue, "agent-1-token", lambda: {"body": "Edited."}, 200),
             ("POST", f"{issue}/comments", "agent-1-token", lambda: {"body": "A comment."}, 201),
-            ("PATCH", f"/repos/alice/widgets/issues/comments/{comment}", "agent-1-token",
-             lambda: {"body": "Edited comment."}, 200),
+            (
+                "PATCH",
+                f"/repos/alice/widgets/issues/comments/{comment}",
+                "agent-1-token",
+                lambda: {"body": "Edited comment."},
+                200,
+            ),
             ("POST", f"{issue}/assignees", "agent-1-token", lambda: {"assignees": ["agent-2"]}, 201),
             ("DELETE", f"{issue}/assignees", "agent-1-token", lambda: {"assignees": ["agent-2"]}, 200),
             ("POST", f"{issue}/labels", "agent-1-token", lambda: {"labels": ["bug"]}, 200),
             ("PUT", f"{issue}/labels", "agent-1-token", lambda: {"labels": ["bzzz-task"]}, 200),
-            ("POST", "/repos/alice/widgets/labels", "agent-1-token",
-             lambda: {"name": f"label-{unique()}", "color": "aabbcc"}, 201),
-            ("POST", "/repos/alice/widgets/git/refs", "agent-1-token",
-             lambda: {"ref": f"refs/heads/ref-{unique()}", "sha": self.main_sha}, 201),
-            ("POST", "/repos/alice/widgets/pulls", "agent-1-token",
-             lambda: {"title": "Same head again", "head": "agent-1/bodies", "base": "main"}, 422),
+            (
+                "POST",
+                "/repos/alice/widgets/labels",
+                "agent-1-token",
+                lambda: {"name": f"label-{unique()}", "color": "aabbcc"},
+                201,
+            ),
+            (
+                "POST",
+                "/repos/alice/widgets/git/refs",
+                "agent-1-token",
+                lambda: {"ref": f"refs/heads/ref-{unique()}", "sha": self.main_sha},
+                201,
+            ),
+            (
+                "POST",
+                "/repos/alice/widgets/pulls",
+                "agent-1-token",
+                lambda: {"title": "Same head again", "head": "agent-1/bodies", "base": "main"},
+                422,
+            ),
             ("PATCH", f"/repos/alice/widgets/pulls/{pull}", "agent-1-token", lambda: {"body": "Edited pull."}, 200),
             ("POST", "/repos/alice/widgets/forks", "agent-2-token", lambda: {}, 202),
             ("PATCH", "/repos/alice/widgets", "alice-token", lambda: {"description": "Widgets, edited"}, 200),
@@ -104,8 +127,9 @@ def test_every_endpoint_accepts_its_valid_body(endpoints: Endpoints) -> None:
 @pytest.mark.parametrize("what", list(UNPARSEABLE))
 def test_a_body_that_is_not_json_in_utf8_is_a_400_on_every_endpoint(endpoints: Endpoints, what: str) -> None:
     for method, path, token, _, _ in [*endpoints.all(), ("PUT", "/_forge/faults", "alice-token", dict, 200)]:
-        response = endpoints.forge.call(method, path, token=token, data=UNPARSEABLE[what],
-                                        headers={"Content-Type": "application/json"})
+        response = endpoints.forge.call(
+            method, path, token=token, data=UNPARSEABLE[what], headers={"Content-Type": "application/json"}
+        )
         assert response.status_code == 400, f"{method} {path}: {response.status_code} {response.text}"
         assert response.json()["message"] == "Problems parsing JSON"
         assert response.json()["documentation_url"].startswith("https://docs.github.com/")
@@ -124,8 +148,23 @@ def test_json_that_is_not_an_object_is_githubs_422_invalid_request(endpoints: En
             assert message == f"Invalid request.\n\nFor 'links/0/schema', {NOT_AN_OBJECT[raw]} is not an object."
 
 
-VALUES: list[Any] = [None, True, 0, 2**70, 1.5, "", "\u0000", "x" * 300, [], [1], [None], [{}], [{"name": 7}],
-                     {}, {"name": "bug"}]
+VALUES: list[Any] = [
+    None,
+    True,
+    0,
+    2**70,
+    1.5,
+    "",
+    "\u0000",
+    "x" * 300,
+    [],
+    [1],
+    [None],
+    [{}],
+    [{"name": 7}],
+    {},
+    {"name": "bug"},
+]
 
 
 def fields_of(method: str, path: str) -> list[str]:
@@ -169,8 +208,10 @@ def test_no_value_of_any_json_type_in_any_field_makes_the_forge_fail(endpoints: 
     assert refused > 100  # the values really were wrong for most fields: these were not all ignored
     for field in ("name", "default_branch", "private", "description", "homepage"):
         for value in VALUES:
-            for method, path, token in (("PATCH", "/repos/alice/widgets", "alice-token"),
-                                        ("POST", "/repos/alice/widgets/forks", "stranger-token")):
+            for method, path, token in (
+                ("PATCH", "/repos/alice/widgets", "alice-token"),
+                ("POST", "/repos/alice/widgets/forks", "stranger-token"),
+            ):
                 response = endpoints.forge.call(method, path, token=token, json={field: value})
                 assert response.status_code < 500, f"{method} {path} {field}={value!r}: {response.text}"
     assert endpoints.forge.call("GET", "/repos/alice/widgets").status_code == 200  # never renamed to a wrong name

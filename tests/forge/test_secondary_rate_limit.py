@@ -22,8 +22,10 @@ from tests.forge.harness import Forge
 from tests.forge.test_pulls_and_git import push_branch
 
 REFERENCE = Path("/work/shared/reference/github-rest-openapi-subset.json")
-MESSAGE = ("You have exceeded a secondary rate limit and have been temporarily blocked from content creation. "
-           "Please retry your request again later.")
+MESSAGE = (
+    "You have exceeded a secondary rate limit and have been temporarily blocked from content creation. "
+    "Please retry your request again later."
+)
 WARNING = "Creating content too quickly using this endpoint may result in secondary rate limiting"
 
 
@@ -50,10 +52,17 @@ def assert_secondary_limited(response: object, longest_s: float) -> int:
 
 def test_githubs_description_marks_exactly_the_operations_the_forge_counts() -> None:
     spec = json.loads(REFERENCE.read_text())
-    warned = {f"{method.upper()} {path}" for path, ops in spec["paths"].items() for method, op in ops.items()
-              if isinstance(op, dict) and WARNING in " ".join(op.get("description", "").split())}
-    assert warned == {"POST /repos/{owner}/{repo}/issues", "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
-                      "POST /repos/{owner}/{repo}/pulls"}
+    warned = {
+        f"{method.upper()} {path}"
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if isinstance(op, dict) and WARNING in " ".join(op.get("description", "").split())
+    }
+    assert warned == {
+        "POST /repos/{owner}/{repo}/issues",
+        "POST /repos/{owner}/{repo}/issues/{issue_number}/comments",
+        "POST /repos/{owner}/{repo}/pulls",
+    }
 
 
 def test_by_default_the_81st_content_post_within_a_minute_is_refused(forge_factory: Callable[..., Forge]) -> None:
@@ -64,7 +73,8 @@ def test_by_default_the_81st_content_post_within_a_minute_is_refused(forge_facto
 
 
 def test_the_limit_counts_issues_comments_and_pull_requests_and_nothing_else(
-        forge_factory: Callable[..., Forge], tmp_path: Path) -> None:
+    forge_factory: Callable[..., Forge], tmp_path: Path
+) -> None:
     forge = forge_factory("--secondary-per-minute", "3")
     push_branch(forge, tmp_path, "agent-1/limited")
     # Failed attempts create nothing and use up nothing: without that, the third creation below would be refused.
@@ -73,8 +83,9 @@ def test_the_limit_counts_issues_comments_and_pull_requests_and_nothing_else(
     assert forge.call("POST", "/repos/alice/widgets/pulls", json={"head": "nope", "base": "main"}).status_code == 422
     assert issue(forge) == 201
     assert comment(forge) == 201
-    pull = forge.call("POST", "/repos/alice/widgets/pulls",
-                      json={"title": "Limited", "head": "agent-1/limited", "base": "main"})
+    pull = forge.call(
+        "POST", "/repos/alice/widgets/pulls", json={"title": "Limited", "head": "agent-1/limited", "base": "main"}
+    )
     assert pull.status_code == 201, pull.text
 
     assert_secondary_limited(forge.call("POST", "/repos/alice/widgets/issues/1/comments", json={"body": "4th"}), 60)
@@ -84,14 +95,22 @@ def test_the_limit_counts_issues_comments_and_pull_requests_and_nothing_else(
     assert forge.call("GET", "/repos/alice/widgets/issues/1").status_code == 200
     assert forge.call("GET", "/repos/alice/widgets/issues/1/comments").status_code == 200
     comment_id = forge.call("GET", "/repos/alice/widgets/issues/1/comments").json()[-1]["id"]
-    assert forge.call("PATCH", f"/repos/alice/widgets/issues/comments/{comment_id}",
-                      json={"body": "Edited while limited."}).status_code == 200
+    assert (
+        forge.call(
+            "PATCH", f"/repos/alice/widgets/issues/comments/{comment_id}", json={"body": "Edited while limited."}
+        ).status_code
+        == 200
+    )
     assert forge.call("PATCH", "/repos/alice/widgets/issues/1", json={"body": "Edited."}).status_code == 200
     assert forge.call("POST", "/repos/alice/widgets/issues/1/labels", json={"labels": ["bug"]}).status_code == 200
-    assert forge.call("POST", "/repos/alice/widgets/issues/1/assignees",
-                      json={"assignees": ["agent-1"]}).status_code == 201
-    assert forge.call("PATCH", f"/repos/alice/widgets/pulls/{pull.json()['number']}",
-                      json={"body": "Edited."}).status_code == 200
+    assert (
+        forge.call("POST", "/repos/alice/widgets/issues/1/assignees", json={"assignees": ["agent-1"]}).status_code
+        == 201
+    )
+    assert (
+        forge.call("PATCH", f"/repos/alice/widgets/pulls/{pull.json()['number']}", json={"body": "Edited."}).status_code
+        == 200
+    )
     assert forge.call("POST", "/repos/alice/widgets/labels", json={"name": "new-label"}).status_code == 201
     assert forge.call("GET", "/rate_limit").status_code == 200
     # Per user: another account creates as before.
@@ -112,8 +131,7 @@ def test_zero_turns_the_limit_off(forge_factory: Callable[..., Forge]) -> None:
 
 def test_after_retry_after_seconds_the_limit_lifts(forge_factory: Callable[..., Forge]) -> None:
     # A "minute" of 3 s so that its end comes within the test.
-    forge = forge_factory("--secondary-per-minute", "2", "--secondary-minute-seconds", "3",
-                          "--secondary-per-hour", "0")
+    forge = forge_factory("--secondary-per-minute", "2", "--secondary-minute-seconds", "3", "--secondary-per-hour", "0")
     for _ in range(50):  # on a slow machine a slot may free while posting: post until refused
         response = forge.call("POST", "/repos/alice/widgets/issues/1/comments", json={"body": "Fast."})
         if response.status_code != 201:

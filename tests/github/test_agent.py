@@ -42,14 +42,24 @@ def forge(tmp_path: Path) -> Iterator[Forge]:
     stop_forge(f)
 
 
-def make_agent(forge: Forge, tmp_path: Path, login: str, run: Callable[[Task], Outcome], **settings: object
-               ) -> GithubAgent:
+def make_agent(
+    forge: Forge, tmp_path: Path, login: str, run: Callable[[Task], Outcome], **settings: object
+) -> GithubAgent:
     state = WorkerState(tmp_path / f"{login}.sqlite3", backoff_initial_s=0.2, backoff_max_s=2.0)
     # A short backoff after a failed or reaped attempt: these tests are about what comes after it.
-    options: dict[str, object] = {"poll_interval_s": 0.2, "settle_s": 0.05, "lease_s": 30.0, "retry_backoff_s": 0.5,
-                                  **settings}
-    return GithubAgent(Settings(login, ["alice/tasks"], **options),  # type: ignore[arg-type]
-                       connect(forge.url, f"{login}-token", pace_s=0, write_pace_s=0), state, run)
+    options: dict[str, object] = {
+        "poll_interval_s": 0.2,
+        "settle_s": 0.05,
+        "lease_s": 30.0,
+        "retry_backoff_s": 0.5,
+        **settings,
+    }
+    return GithubAgent(
+        Settings(login, ["alice/tasks"], **options),  # type: ignore[arg-type]
+        connect(forge.url, f"{login}-token", pace_s=0, write_pace_s=0),
+        state,
+        run,
+    )
 
 
 def step_until(agents: list[GithubAgent], done: Callable[[], bool], timeout: float, what: str) -> None:
@@ -89,7 +99,8 @@ def test_an_agent_claims_works_and_reports_once(forge: Forge, tmp_path: Path) ->
 
 
 def test_github_down_for_a_minute_mid_task_the_task_completes_and_is_reported_once_after(
-        forge: Forge, tmp_path: Path) -> None:
+    forge: Forge, tmp_path: Path
+) -> None:
     running, finish = threading.Event(), threading.Event()
 
     def slow(task: Task) -> Outcome:
@@ -107,18 +118,22 @@ def test_github_down_for_a_minute_mid_task_the_task_completes_and_is_reported_on
         agent.step()  # keeps trying to deliver: every attempt meets the outage
         assert forge.call("GET", "/user", token="alice-token").status_code == 503 or time.monotonic() - down_at >= 59
         time.sleep(0.5)
-    step_until([agent], lambda: bool(outcomes(forge)) and not agent.state.counts()["pending"] and not agent.held,
-               30, "the outcome after the outage")
+    step_until(
+        [agent],
+        lambda: bool(outcomes(forge)) and not agent.state.counts()["pending"] and not agent.held,
+        30,
+        "the outcome after the outage",
+    )
     for _ in range(10):
         agent.step()
-    assert outcomes(forge) == [("agent-1", "✅ Done (`agent-1`): finished during the outage\n"
-                                + outcomes(forge)[0][1].split("\n", 1)[1])]
+    assert outcomes(forge) == [
+        ("agent-1", "✅ Done (`agent-1`): finished during the outage\n" + outcomes(forge)[0][1].split("\n", 1)[1])
+    ]
     assert len(outcomes(forge)) == 1
     agent.close()
 
 
-def test_a_vanished_agents_claim_is_released_after_the_lease_and_taken_by_another(
-        forge: Forge, tmp_path: Path) -> None:
+def test_a_vanished_agents_claim_is_released_after_the_lease_and_taken_by_another(forge: Forge, tmp_path: Path) -> None:
     started, stopped = threading.Event(), threading.Event()
 
     def forever(task: Task) -> Outcome:
@@ -162,7 +177,8 @@ def test_a_restarted_agent_resumes_its_claim(forge: Forge, tmp_path: Path) -> No
 
 
 def test_a_split_task_opens_its_follow_up_issues_once_and_the_log_hears_of_every_decision(
-        forge: Forge, tmp_path: Path) -> None:
+    forge: Forge, tmp_path: Path
+) -> None:
     journal: list[tuple[str, dict[str, object]]] = []
 
     def split(task: Task) -> Outcome:
@@ -172,8 +188,12 @@ def test_a_split_task_opens_its_follow_up_issues_once_and_the_log_hears_of_every
 
     agent = make_agent(forge, tmp_path, "agent-1", split)
     agent.journal = lambda kind, fields: journal.append((kind, fields))
-    step_until([agent], lambda: not agent.held and bool(outcomes(forge)) and not agent.state.counts()["pending"], 20,
-               "the split task to be reported")
+    step_until(
+        [agent],
+        lambda: not agent.held and bool(outcomes(forge)) and not agent.state.counts()["pending"],
+        20,
+        "the split task to be reported",
+    )
     for _ in range(5):
         agent.step()
     titles = [i["title"] for i in forge.call("GET", "/repos/alice/tasks/issues?state=all").json()]
@@ -193,8 +213,12 @@ def test_a_claim_cut_short_after_assigning_is_finished_by_the_next_poll(forge: F
 
 
 def test_an_agent_only_takes_what_it_can_do(forge: Forge, tmp_path: Path) -> None:
-    forge.call("POST", "/repos/alice/tasks/issues", token="alice-token",
-               json={"title": "Port to Rust", "labels": ["bzzz-task", "needs:tool:cargo"]})
+    forge.call(
+        "POST",
+        "/repos/alice/tasks/issues",
+        token="alice-token",
+        json={"title": "Port to Rust", "labels": ["bzzz-task", "needs:tool:cargo"]},
+    )
     agent = make_agent(forge, tmp_path, "agent-1", quick, capabilities=Capabilities(tools=["git"]), max_tasks=2)
     step_until([agent], lambda: bool(outcomes(forge, 1)), 20, "issue 1 done")
     for _ in range(5):

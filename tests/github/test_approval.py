@@ -90,8 +90,9 @@ def say(forge: Forge, login: str, number: int, text: str) -> None:
     as_user(forge, login).get_repo("alice/tasks").get_issue(number).create_comment(text)
 
 
-def judge(forge: Forge, number: int, authors: frozenset[str] = TRUSTED_AUTHORS,
-          labels: frozenset[str] = TRUSTED_LABELS) -> Approval:
+def judge(
+    forge: Forge, number: int, authors: frozenset[str] = TRUSTED_AUTHORS, labels: frozenset[str] = TRUSTED_LABELS
+) -> Approval:
     """What the agent decides, reading the issue as the agent does."""
     issue = as_user(forge, "agent-1").get_repo("alice/tasks").get_issue(number)
     approval = decide(issue, trusted_authors=authors, trusted_labels=labels)
@@ -120,8 +121,9 @@ def test_text_moved_across_the_title_and_body_boundary_is_another_task() -> None
 
 def test_the_digest_is_stable_across_releases() -> None:
     # A pin written today must still approve the same text after an upgrade.
-    expected = hashlib.sha256(b"bzzz task digest v1\n" + (1).to_bytes(8, "big") + b"t"
-                              + (2).to_bytes(8, "big") + b"b\n").hexdigest()
+    expected = hashlib.sha256(
+        b"bzzz task digest v1\n" + (1).to_bytes(8, "big") + b"t" + (2).to_bytes(8, "big") + b"b\n"
+    ).hexdigest()
     assert task_digest("t", "b\r\n") == expected
 
 
@@ -312,15 +314,19 @@ def test_with_no_trusted_author_configured_the_labeller_alone_can_approve(forge:
 
 @pytest.fixture
 def fresh_forge(tmp_path: Path) -> Iterator[Forge]:
-    running = start_forge(tmp_path / "forge", seed=SEED.replace("{agent-1: push,", "{agent-1: push, agent-2: push,")
-                          .replace("  - {login: agent-1,", "  - {login: agent-2, tokens: [agent-2-token]}\n"
-                                   "  - {login: agent-1,"))
+    running = start_forge(
+        tmp_path / "forge",
+        seed=SEED.replace("{agent-1: push,", "{agent-1: push, agent-2: push,").replace(
+            "  - {login: agent-1,", "  - {login: agent-2, tokens: [agent-2-token]}\n  - {login: agent-1,"
+        ),
+    )
     yield running
     stop_forge(running)
 
 
-def make_agent(forge: Forge, tmp_path: Path, login: str = "agent-1",
-               **settings: object) -> tuple[GithubAgent, list[Task]]:
+def make_agent(
+    forge: Forge, tmp_path: Path, login: str = "agent-1", **settings: object
+) -> tuple[GithubAgent, list[Task]]:
     ran: list[Task] = []
 
     def run(task: Task) -> Outcome:
@@ -329,10 +335,20 @@ def make_agent(forge: Forge, tmp_path: Path, login: str = "agent-1",
 
     token = "agent-1-secret-token" if login == "agent-1" else f"{login}-token"
     state = WorkerState(tmp_path / f"{login}.sqlite3", backoff_initial_s=0.2, backoff_max_s=2.0)
-    options: dict[str, object] = {"poll_interval_s": 0.05, "settle_s": 0.05, "lease_s": 30.0,
-                                  "trusted_authors": TRUSTED_AUTHORS, "trusted_labels": TRUSTED_LABELS, **settings}
-    agent = GithubAgent(Settings(login, ["alice/tasks"], **options),  # type: ignore[arg-type]
-                        connect(forge.url, token, pace_s=0, write_pace_s=0), state, run)
+    options: dict[str, object] = {
+        "poll_interval_s": 0.05,
+        "settle_s": 0.05,
+        "lease_s": 30.0,
+        "trusted_authors": TRUSTED_AUTHORS,
+        "trusted_labels": TRUSTED_LABELS,
+        **settings,
+    }
+    agent = GithubAgent(
+        Settings(login, ["alice/tasks"], **options),  # type: ignore[arg-type]
+        connect(forge.url, token, pace_s=0, write_pace_s=0),
+        state,
+        run,
+    )
     return agent, ran
 
 
@@ -347,8 +363,11 @@ def polls(agents: list[GithubAgent], n: int) -> None:
 
 def notices(forge: Forge, number: int) -> list[tuple[str, str]]:
     raw = forge.call("GET", f"/repos/alice/tasks/issues/{number}/comments", token="alice-token").json()
-    return [(c["user"]["login"], c["body"]) for c in raw if "bzzz:approval-needed" in c["body"]
-            and c["user"]["login"].startswith("agent-")]
+    return [
+        (c["user"]["login"], c["body"])
+        for c in raw
+        if "bzzz:approval-needed" in c["body"] and c["user"]["login"].startswith("agent-")
+    ]
 
 
 def assignees(forge: Forge, number: int) -> list[str]:
@@ -357,7 +376,8 @@ def assignees(forge: Forge, number: int) -> list[str]:
 
 
 def test_the_worker_does_not_claim_an_issue_edited_after_approval_and_says_so_once(
-    fresh_forge: Forge, tmp_path: Path,
+    fresh_forge: Forge,
+    tmp_path: Path,
 ) -> None:
     forge = fresh_forge
     number = file_issue(forge, "mallory", HARMLESS)
@@ -431,9 +451,12 @@ def test_an_unchanged_issue_that_is_not_approved_costs_no_more_requests(fresh_fo
     assert len(notices(forge, number)) == 1
 
     def reads() -> int:
-        return sum(1 for e in forge.exchanges()
-                   if str(e["path"]).endswith((f"/issues/{number}/comments", f"/issues/{number}/events"))
-                   and e["method"] == "GET")
+        return sum(
+            1
+            for e in forge.exchanges()
+            if str(e["path"]).endswith((f"/issues/{number}/comments", f"/issues/{number}/events"))
+            and e["method"] == "GET"
+        )
 
     before = reads()
     polls([agent], 10)
@@ -463,7 +486,8 @@ def test_a_trusted_authors_issue_is_claimed_without_reading_its_comments(fresh_f
 
 
 def test_without_trust_settings_the_worker_leaves_the_decision_to_the_executor(
-    fresh_forge: Forge, tmp_path: Path,
+    fresh_forge: Forge,
+    tmp_path: Path,
 ) -> None:
     forge = fresh_forge
     number = file_issue(forge, "mallory", HOSTILE)

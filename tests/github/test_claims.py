@@ -88,7 +88,8 @@ def race(forge: Forge, agents: list[str], settle_s: float) -> dict[str, list[int
             start.wait()
             while True:
                 _, open_issues = claimer.github.requester.requestJsonAndCheck(
-                    "GET", "/repos/alice/tasks/issues", {"state": "open", "assignee": "none", "per_page": 100})
+                    "GET", "/repos/alice/tasks/issues", {"state": "open", "assignee": "none", "per_page": 100}
+                )
                 free = [i["number"] for i in open_issues]
                 if not free:
                     return
@@ -116,8 +117,9 @@ def forge_records(forge: Forge, issues: int) -> dict[int, dict[str, object]]:
         events = []
         page = 1
         while True:
-            batch = gh.requester.requestJsonAndCheck("GET", f"/repos/alice/tasks/issues/{n}/events",
-                                                     {"per_page": 100, "page": page})[1]
+            batch = gh.requester.requestJsonAndCheck(
+                "GET", f"/repos/alice/tasks/issues/{n}/events", {"per_page": 100, "page": page}
+            )[1]
             events += batch
             if len(batch) < 100:
                 break
@@ -134,8 +136,9 @@ def forge_records(forge: Forge, issues: int) -> dict[int, dict[str, object]]:
 
 @pytest.fixture
 def contended(tmp_path: Path):
-    forge = start_forge(tmp_path / "forge", "--latency-ms", "20", "--jitter-ms", "15", "--fault-seed", "1",
-                        seed=seed_with(200))
+    forge = start_forge(
+        tmp_path / "forge", "--latency-ms", "20", "--jitter-ms", "15", "--fault-seed", "1", seed=seed_with(200)
+    )
     yield forge
     stop_forge(forge)
 
@@ -153,19 +156,28 @@ def test_ten_agents_racing_over_200_issues_claim_each_exactly_once(contended: Fo
         assert CLAIM_LABEL in record["labels"]  # type: ignore[operator]
         believers = [a for a, numbers in won.items() if number in numbers]
         assert believers == [holder], f"issue {number}: {believers} believe they won, the forge says {holder}"
-    contention = sum(1 for r in records.values()
-                     if len({e["assignee"]["login"] for e in r["events"] if e["event"] == "assigned"}) > 1)  # type: ignore[union-attr,index]
-    print(f"\n{contention} of 200 issues were contended; claims per agent: "
-          f"{sorted(len(v) for v in won.values())}")
+    contention = sum(
+        1
+        for r in records.values()
+        if len({e["assignee"]["login"] for e in r["events"] if e["event"] == "assigned"}) > 1
+    )  # type: ignore[union-attr,index]
+    print(f"\n{contention} of 200 issues were contended; claims per agent: {sorted(len(v) for v in won.values())}")
     assert contention > 0, "no two agents ever met: the test did not test contention"
 
 
 def test_an_expired_lease_is_released_by_a_peer_and_the_issue_taken_again(tmp_path: Path) -> None:
     forge = start_forge(tmp_path / "forge", seed=seed_with(1))
     try:
-        gone = Claimer(connect(forge.url, "agent-1-token", pace_s=0, write_pace_s=0), "agent-1", lease_s=1.0, settle_s=0)
-        peer = Claimer(connect(forge.url, "agent-2-token", pace_s=0, write_pace_s=0), "agent-2", lease_s=1.0, settle_s=0,
-                       backoff_s=0)  # no wait after the reaped attempt: this test is about the lease
+        gone = Claimer(
+            connect(forge.url, "agent-1-token", pace_s=0, write_pace_s=0), "agent-1", lease_s=1.0, settle_s=0
+        )
+        peer = Claimer(
+            connect(forge.url, "agent-2-token", pace_s=0, write_pace_s=0),
+            "agent-2",
+            lease_s=1.0,
+            settle_s=0,
+            backoff_s=0,
+        )  # no wait after the reaped attempt: this test is about the lease
         assert gone.try_claim("alice/tasks", 1).won
         assert gone.renew("alice/tasks", 1)
         assert peer.expired_holder("alice/tasks", 1, ["agent-1"]) is None  # just renewed: alive
@@ -189,7 +201,9 @@ def test_a_human_assignee_means_hands_off(tmp_path: Path) -> None:
     forge = start_forge(tmp_path / "forge", seed=seed_with(1))
     try:
         forge.call("POST", "/repos/alice/tasks/issues/1/assignees", token="alice-token", json={"assignees": ["alice"]})
-        result = Claimer(connect(forge.url, "agent-1-token", pace_s=0, write_pace_s=0), "agent-1", settle_s=0).try_claim("alice/tasks", 1)
+        result = Claimer(
+            connect(forge.url, "agent-1-token", pace_s=0, write_pace_s=0), "agent-1", settle_s=0
+        ).try_claim("alice/tasks", 1)
         assert not result.won and "already assigned to alice" in result.reason
     finally:
         stop_forge(forge)

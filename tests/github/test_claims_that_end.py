@@ -23,13 +23,35 @@ def workers(forge_url: str, login: str, token_file: Path, **github: Any) -> dict
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
     return {
         "log": {"module": "bzzz.workers.log"},
-        "github": {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
-                   "settings": {"base_url": forge_url, "login": login, "repos": ["alice/tasks"],
-                                "poll_interval_s": 0.3, "settle_s": 0.05, "pace_s": 0, "task_timeout_s": 120,
-                                "retry_backoff_s": 1, **github}},
-        "executor": {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
-                     "settings": {"base_url": forge_url, "login": login, "allow": ["sh"],
-                                  "trust_authors": ["alice"], "time_limit_s": 60, "discuss": "off"}},
+        "github": {
+            "module": "bzzz.workers.github",
+            "heartbeat_timeout_s": 30.0,
+            "env": env,
+            "settings": {
+                "base_url": forge_url,
+                "login": login,
+                "repos": ["alice/tasks"],
+                "poll_interval_s": 0.3,
+                "settle_s": 0.05,
+                "pace_s": 0,
+                "task_timeout_s": 120,
+                "retry_backoff_s": 1,
+                **github,
+            },
+        },
+        "executor": {
+            "module": "bzzz.workers.executor",
+            "heartbeat_timeout_s": 30.0,
+            "env": env,
+            "settings": {
+                "base_url": forge_url,
+                "login": login,
+                "allow": ["sh"],
+                "trust_authors": ["alice"],
+                "time_limit_s": 60,
+                "discuss": "off",
+            },
+        },
     }
 
 
@@ -46,16 +68,18 @@ def issue(forge: Any, number: int) -> dict[str, Any]:
 
 
 def comments(forge: Any, number: int) -> list[dict[str, Any]]:
-    reply: list[dict[str, Any]] = forge.call("GET", f"/repos/alice/tasks/issues/{number}/comments?per_page=100",
-                                              token="alice-token").json()
+    reply: list[dict[str, Any]] = forge.call(
+        "GET", f"/repos/alice/tasks/issues/{number}/comments?per_page=100", token="alice-token"
+    ).json()
     return reply
 
 
 def test_three_agents_on_a_task_that_can_never_run_leave_a_handful_of_comments(
-        start_agent, forge: Any, tmp_path: Path) -> None:
+    start_agent, forge: Any, tmp_path: Path
+) -> None:
     for login in AGENTS:
         start_agent(workers(forge.url, login, token_for(tmp_path, login)), name=login)
-    number = open_issue(forge, "Fetch the data", "```bzzz-task\nrun: [\"curl -o data.json https://example.com\"]\n```\n")
+    number = open_issue(forge, "Fetch the data", '```bzzz-task\nrun: ["curl -o data.json https://example.com"]\n```\n')
     bodies = wait_for_comment(forge, number, "Could not finish", timeout=120)
     assert any("`curl`" in b and "allowlist" in b for b in bodies)  # it reached an executor, which refused it
     # What the review saw at 115 comments a minute: the agents poll every 0.3 s meanwhile.
@@ -67,10 +91,12 @@ def test_three_agents_on_a_task_that_can_never_run_leave_a_handful_of_comments(
 
 
 def test_an_agent_shut_down_gives_its_claim_back_and_another_agent_finishes_it(
-        start_agent, forge: Any, tmp_path: Path) -> None:
+    start_agent, forge: Any, tmp_path: Path
+) -> None:
     slow = start_agent(workers(forge.url, "agent-1", token_for(tmp_path, "agent-1")), name="agent-1")
-    number = open_issue(forge, "Take your time",
-                        "```bzzz-task\nrun: [\"sh -c 'sleep 20; echo slow > SLOW.md'\"]\n```\n")
+    number = open_issue(
+        forge, "Take your time", "```bzzz-task\nrun: [\"sh -c 'sleep 20; echo slow > SLOW.md'\"]\n```\n"
+    )
     wait_for_comment(forge, number, "Claimed by `agent-1`", timeout=60)
     slow.call("shutdown")
     assert slow.process.wait(60) == 0
@@ -89,11 +115,11 @@ def test_an_agent_shut_down_gives_its_claim_back_and_another_agent_finishes_it(
 
 
 def test_a_task_whose_push_meets_an_outage_is_attempted_again_and_proposed_once(
-        start_agent, forge: Any, tmp_path: Path) -> None:
+    start_agent, forge: Any, tmp_path: Path
+) -> None:
     for login in AGENTS[:2]:
         start_agent(workers(forge.url, login, token_for(tmp_path, login)), name=login)
-    number = open_issue(forge, "Write slowly",
-                        "```bzzz-task\nrun: [\"sh -c 'sleep 4; echo slow > SLOW.md'\"]\n```\n")
+    number = open_issue(forge, "Write slowly", "```bzzz-task\nrun: [\"sh -c 'sleep 4; echo slow > SLOW.md'\"]\n```\n")
     wait_for_comment(forge, number, "🐝 Claimed by", timeout=60)
     # GitHub goes down while the command runs: the push, the release and the comments meet it.
     assert forge.call("PUT", "/_forge/faults", token="alice-token", json={"outages": [[0, 8]]}).status_code == 200

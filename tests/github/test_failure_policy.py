@@ -62,15 +62,27 @@ class Runs:
             return self.outcomes[min(len(self.tasks), len(self.outcomes)) - 1]
 
 
-def make_agents(forge: Forge, tmp_path: Path, run: Callable[[Task], Outcome], logins: tuple[str, ...] = AGENTS,
-                **settings: object) -> list[GithubAgent]:
+def make_agents(
+    forge: Forge, tmp_path: Path, run: Callable[[Task], Outcome], logins: tuple[str, ...] = AGENTS, **settings: object
+) -> list[GithubAgent]:
     agents = []
     for login in logins:
         state = WorkerState(tmp_path / f"{login}.sqlite3", backoff_initial_s=0.2, backoff_max_s=2.0)
-        options: dict[str, object] = {"poll_interval_s": 0.2, "settle_s": 0.05, "lease_s": 30.0,
-                                      "retry_backoff_s": 0.5, **settings}
-        agents.append(GithubAgent(Settings(login, ["alice/tasks"], **options),  # type: ignore[arg-type]
-                                  connect(forge.url, f"{login}-token", pace_s=0, write_pace_s=0), state, run))
+        options: dict[str, object] = {
+            "poll_interval_s": 0.2,
+            "settle_s": 0.05,
+            "lease_s": 30.0,
+            "retry_backoff_s": 0.5,
+            **settings,
+        }
+        agents.append(
+            GithubAgent(
+                Settings(login, ["alice/tasks"], **options),  # type: ignore[arg-type]
+                connect(forge.url, f"{login}-token", pace_s=0, write_pace_s=0),
+                state,
+                run,
+            )
+        )
     return agents
 
 
@@ -90,8 +102,9 @@ def step_until(agents: list[GithubAgent], done: Callable[[], bool], timeout: flo
 
 def settle(agents: list[GithubAgent]) -> None:
     """Until nothing is held and every queued comment is delivered."""
-    step_until(agents, lambda: all(not a.held and not a.state.counts()["pending"] for a in agents), 60,
-               "the agents to settle")
+    step_until(
+        agents, lambda: all(not a.held and not a.state.counts()["pending"] for a in agents), 60, "the agents to settle"
+    )
 
 
 def comments(forge: Forge, number: int = 1) -> list[tuple[str, str]]:
@@ -115,7 +128,8 @@ DONE = Outcome(True, "Opened a pull request")
 
 
 def test_a_permanent_failure_gets_one_comment_and_the_failed_label_and_no_agent_takes_it_again(
-        forge: Forge, tmp_path: Path) -> None:
+    forge: Forge, tmp_path: Path
+) -> None:
     runs = Runs(PERMANENT)
     agents = make_agents(forge, tmp_path, runs)
     step_until(agents, lambda: FAILED_LABEL in labels(forge), 30, "the failed label")
@@ -132,7 +146,8 @@ def test_a_permanent_failure_gets_one_comment_and_the_failed_label_and_no_agent_
 
 
 def test_a_failed_issue_is_taken_again_once_edited_or_once_a_person_takes_the_label_off(
-        forge: Forge, tmp_path: Path) -> None:
+    forge: Forge, tmp_path: Path
+) -> None:
     runs = Runs(PERMANENT)
     agents = make_agents(forge, tmp_path, runs)
     step_until(agents, lambda: FAILED_LABEL in labels(forge), 30, "the failed label")
@@ -148,7 +163,8 @@ def test_a_failed_issue_is_taken_again_once_edited_or_once_a_person_takes_the_la
 
 
 def test_a_transient_failure_is_tried_again_by_the_mesh_with_a_new_attempt_id_and_succeeds(
-        forge: Forge, tmp_path: Path) -> None:
+    forge: Forge, tmp_path: Path
+) -> None:
     runs = Runs(TRANSIENT, DONE)
     agents = make_agents(forge, tmp_path, runs)
     step_until(agents, lambda: any("Done" in body for _, body in comments(forge)), 60, "the second attempt's success")
@@ -161,8 +177,7 @@ def test_a_transient_failure_is_tried_again_by_the_mesh_with_a_new_attempt_id_an
     close(agents)
 
 
-def test_transient_failures_end_after_the_attempts_allowed_with_the_failed_label(
-        forge: Forge, tmp_path: Path) -> None:
+def test_transient_failures_end_after_the_attempts_allowed_with_the_failed_label(forge: Forge, tmp_path: Path) -> None:
     runs = Runs(TRANSIENT)
     agents = make_agents(forge, tmp_path, runs)
     step_until(agents, lambda: FAILED_LABEL in labels(forge), 60, "the failed label")
@@ -202,7 +217,8 @@ def test_the_comment_budget_holds_for_the_whole_mesh_across_restarts(forge: Forg
 
 
 def test_a_claim_comment_forged_by_another_user_neither_renews_nor_keeps_a_lease_alive(
-        forge: Forge, tmp_path: Path) -> None:
+    forge: Forge, tmp_path: Path
+) -> None:
     github = connect(forge.url, "agent-1-token", pace_s=0, write_pace_s=0)
     holder = Claimer(github, "agent-1", lease_s=1.0, settle_s=0)
     peer = Claimer(connect(forge.url, "agent-2-token", pace_s=0, write_pace_s=0), "agent-2", lease_s=1.0, settle_s=0)
@@ -220,17 +236,24 @@ def test_a_claim_comment_forged_by_another_user_neither_renews_nor_keeps_a_lease
 
 def test_a_forged_claim_comment_alone_is_no_claim_to_renew(forge: Forge, tmp_path: Path) -> None:
     holder = Claimer(connect(forge.url, "agent-1-token", pace_s=0, write_pace_s=0), "agent-1", settle_s=0)
-    forge.call("POST", "/repos/alice/tasks/issues/1/comments", token="mallory-token",
-               json={"body": MARKER.format(agent="agent-1")})
+    forge.call(
+        "POST",
+        "/repos/alice/tasks/issues/1/comments",
+        token="mallory-token",
+        json={"body": MARKER.format(agent="agent-1")},
+    )
     assert not holder.renew("alice/tasks", 1)  # no comment of agent-1's: no lease
     assert holder.try_claim("alice/tasks", 1).won  # positive control: its real claim renews
     assert holder.renew("alice/tasks", 1)
 
 
 def test_an_unchanged_issue_is_parsed_once_and_an_unlabelled_one_is_never_fetched(
-        forge: Forge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for title, extra in (("Unlabelled and large", {"body": "x" * 400_000}),
-                         ("Needs curl", {"body": "fetch it", "labels": ["bzzz-task", "needs:tool:curl"]})):
+    forge: Forge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for title, extra in (
+        ("Unlabelled and large", {"body": "x" * 400_000}),
+        ("Needs curl", {"body": "fetch it", "labels": ["bzzz-task", "needs:tool:curl"]}),
+    ):
         reply = forge.call("POST", "/repos/alice/tasks/issues", token="alice-token", json={"title": title, **extra})
         assert reply.status_code == 201
     forge.call("PATCH", "/repos/alice/tasks/issues/1", token="alice-token", json={"state": "closed"})
@@ -251,14 +274,19 @@ def test_an_unchanged_issue_is_parsed_once_and_an_unlabelled_one_is_never_fetche
 
 
 def test_github_s_secondary_rate_limit_makes_the_agent_wait_not_hammer(tmp_path: Path) -> None:
-    seed = SEED.replace('      - {title: "Fetch the data", body: "run curl", labels: [bzzz-task]}\n',
-                        "".join(f'      - {{title: "Task {n}", labels: [bzzz-task]}}\n' for n in range(1, 4)))
+    seed = SEED.replace(
+        '      - {title: "Fetch the data", body: "run curl", labels: [bzzz-task]}\n',
+        "".join(f'      - {{title: "Task {n}", labels: [bzzz-task]}}\n' for n in range(1, 4)),
+    )
     forge = start_forge(tmp_path / "forge", "--secondary-per-minute", "2", "--secondary-minute-seconds", "6", seed=seed)
     try:
         runs = Runs(DONE)
         agents = make_agents(forge, tmp_path, runs, logins=("agent-1",))
-        done = lambda: len([b for _, b in comments(forge, 1) + comments(forge, 2) + comments(forge, 3)  # noqa: E731
-                            if "✅ Done" in b]) == 3
+
+        def done() -> bool:
+            posted = comments(forge, 1) + comments(forge, 2) + comments(forge, 3)
+            return len([b for _, b in posted if "✅ Done" in b]) == 3
+
         step_until(agents, done, 120, "three tasks done under the limit")
         refused = [e for e in forge.exchanges() if e["status"] == 403 and e["method"] == "POST"]
         assert refused  # the limit was really met (each task posts a claim and an outcome)

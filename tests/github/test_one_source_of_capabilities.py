@@ -27,16 +27,26 @@ def test_what_a_past_run_advertised_counts_for_nothing(tmp_path: Path) -> None:
 
 
 def test_the_agent_claims_with_what_its_mesh_advertises_not_with_its_flags(
-        start_agent, forge: Any, tmp_path: Path) -> None:
+    start_agent, forge: Any, tmp_path: Path
+) -> None:
     config = workers(forge.url, "agent-1", token_for(tmp_path, "agent-1"), tools=["pytest"])
-    config["mesh"] = {"module": "bzzz.workers.mesh", "heartbeat_timeout_s": 30.0,
-                      "settings": {"listen": ["/ip4/127.0.0.1/tcp/0"], "capabilities_interval_s": 1,
-                                   "discovery": {"mdns": False, "dht": False},
-                                   "capabilities": {"ollama_endpoints": [], "tools": ["sh"]}}}
+    config["mesh"] = {
+        "module": "bzzz.workers.mesh",
+        "heartbeat_timeout_s": 30.0,
+        "settings": {
+            "listen": ["/ip4/127.0.0.1/tcp/0"],
+            "capabilities_interval_s": 1,
+            "discovery": {"mdns": False, "dht": False},
+            "capabilities": {"ollama_endpoints": [], "tools": ["sh"]},
+        },
+    }
     agent = start_agent(config, name="agent-1")
-    needs_pytest = open_issue(forge, "Run the tests", "```bzzz-task\nneeds: {tools: [pytest]}\n"
-                                                      "run: [\"sh -c 'echo ok > OK.md'\"]\n```\n")
-    needs_sh = open_issue(forge, "Say ok", "```bzzz-task\nneeds: {tools: [sh]}\nrun: [\"sh -c 'echo ok > OK.md'\"]\n```\n")
+    needs_pytest = open_issue(
+        forge, "Run the tests", "```bzzz-task\nneeds: {tools: [pytest]}\nrun: [\"sh -c 'echo ok > OK.md'\"]\n```\n"
+    )
+    needs_sh = open_issue(
+        forge, "Say ok", "```bzzz-task\nneeds: {tools: [sh]}\nrun: [\"sh -c 'echo ok > OK.md'\"]\n```\n"
+    )
     wait_for_comment(forge, needs_sh, "✅ Done", timeout=120)  # the positive control: sh is advertised
     log = (agent.data_dir / "logs" / "github.log").read_text()
     assert "claims with what its mesh worker advertises" in log  # tools = ["pytest"] was not used

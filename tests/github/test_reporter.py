@@ -122,8 +122,7 @@ def test_an_outage_is_waited_out(forge: Forge, state: WorkerState, reporter: Rep
     assert len(comments(forge, 2, op_marker(key))) == 1
 
 
-def test_a_crash_between_post_and_ack_does_not_post_twice(forge: Forge, state: WorkerState,
-                                                          reporter: Reporter) -> None:
+def test_a_crash_between_post_and_ack_does_not_post_twice(forge: Forge, state: WorkerState, reporter: Reporter) -> None:
     key = "result:alice/widgets#3:crash"
     id = reporter.comment(REPO, 3, "Done: see the pull request.", key=key)
     assert reporter.deliver() == DeliveryReport(delivered=1)
@@ -189,8 +188,7 @@ def test_operations_on_one_issue_keep_their_order(forge: Forge, state: WorkerSta
     assert "bug" not in [label.name for label in labels]
 
 
-def test_permanent_failures_are_recorded_not_retried(forge: Forge, state: WorkerState,
-                                                      reporter: Reporter) -> None:
+def test_permanent_failures_are_recorded_not_retried(forge: Forge, state: WorkerState, reporter: Reporter) -> None:
     reporter.comment("alice/nope", 1, "Into the void.", key="dead:repo")
     reporter.comment(REPO, 999, "No such issue.", key="dead:issue")
     stranger = Reporter(state, client(forge, "stranger-token"), agent="stranger")
@@ -198,7 +196,10 @@ def test_permanent_failures_are_recorded_not_retried(forge: Forge, state: Worker
     with structlog.testing.capture_logs() as logs:
         assert stranger.deliver() == DeliveryReport(failed=3)
     assert [(e["log_level"], e["key"], e["status"]) for e in logs] == [
-        ("error", "dead:repo", 404), ("error", "dead:issue", 404), ("error", "dead:no-push", 403)]
+        ("error", "dead:repo", 404),
+        ("error", "dead:issue", 404),
+        ("error", "dead:no-push", 403),
+    ]
     assert state.pending(now=float("inf")) == []
     assert reporter.deliver() == DeliveryReport()
 
@@ -240,9 +241,16 @@ def test_flaky_github_gets_every_comment_exactly_once(tmp_path: Path, state: Wor
         for _ in range(500):
             force_due(state)
             r = reporter.deliver()
-            total = DeliveryReport(*(a + b for a, b in zip(
-                (total.delivered, total.retrying, total.failed, total.held),
-                (r.delivered, r.retrying, r.failed, r.held), strict=True)))
+            total = DeliveryReport(
+                *(
+                    a + b
+                    for a, b in zip(
+                        (total.delivered, total.retrying, total.failed, total.held),
+                        (r.delivered, r.retrying, r.failed, r.held),
+                        strict=True,
+                    )
+                )
+            )
             if state.counts()["pending"] == 0:
                 break
         assert total.delivered == 20 and total.failed == 0 and total.retrying > 0

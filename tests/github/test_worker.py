@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from bzzz._core import MerkleLog
-from tests.forge.harness import start_forge, stop_forge
 from tests.agents import toml_config
+from tests.forge.harness import start_forge, stop_forge
 
 SEED = """
 users:
@@ -36,14 +36,25 @@ def test_an_agent_takes_an_issue_has_it_executed_and_reports(start_agent, tmp_pa
     try:
         token_file = tmp_path / "token"
         token_file.write_text("agent-1-secret-token\n")
-        agent = start_agent({
-            "github": {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0,
-                       "settings": {"base_url": forge.url, "login": "agent-1", "repos": ["alice/tasks"],
-                                    "poll_interval_s": 0.3, "settle_s": 0.05, "pace_s": 0},
-                       "env": {"GITHUB_TOKEN_FILE": str(token_file)}},
-            "executor": {"module": "bzzz.testing.probe", "args": ["--executor", "0.2"]},
-            "log": {"module": "bzzz.workers.log"},
-        })
+        agent = start_agent(
+            {
+                "github": {
+                    "module": "bzzz.workers.github",
+                    "heartbeat_timeout_s": 30.0,
+                    "settings": {
+                        "base_url": forge.url,
+                        "login": "agent-1",
+                        "repos": ["alice/tasks"],
+                        "poll_interval_s": 0.3,
+                        "settle_s": 0.05,
+                        "pace_s": 0,
+                    },
+                    "env": {"GITHUB_TOKEN_FILE": str(token_file)},
+                },
+                "executor": {"module": "bzzz.testing.probe", "args": ["--executor", "0.2"]},
+                "log": {"module": "bzzz.workers.log"},
+            }
+        )
         deadline = time.monotonic() + 30
         bodies: list[str] = []
         while time.monotonic() < deadline:
@@ -74,12 +85,26 @@ def test_the_worker_explains_its_settings(tmp_path: Path) -> None:
     config = tmp_path / "bzzz.toml"
     config.write_text(toml_config(tmp_path, {"github": {"module": "bzzz.workers.github", "settings": settings}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BZZZ_", "GITHUB_TOKEN"))}
-    shown = subprocess.run([sys.executable, "-m", "bzzz.cli.main", "config", "show", "--config", str(config)],
-                           capture_output=True, text=True, env=env, timeout=30)
+    shown = subprocess.run(
+        [sys.executable, "-m", "bzzz.cli.main", "config", "show", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
     assert shown.returncode == 0 and "workers.github.settings.repos" in shown.stdout
     # The token is not a setting: without one, the worker says where it comes from.
-    helped = subprocess.run([sys.executable, "-m", "bzzz.workers.github"], capture_output=True, text=True,
-                            env={**env, "BZZZ_WORKER": "github", "BZZZ_RUN_DIR": str(tmp_path),
-                                 "BZZZ_DATA_DIR": str(tmp_path), "BZZZ_WORKER_SETTINGS": json.dumps(settings)},
-                            timeout=30)
+    helped = subprocess.run(
+        [sys.executable, "-m", "bzzz.workers.github"],
+        capture_output=True,
+        text=True,
+        env={
+            **env,
+            "BZZZ_WORKER": "github",
+            "BZZZ_RUN_DIR": str(tmp_path),
+            "BZZZ_DATA_DIR": str(tmp_path),
+            "BZZZ_WORKER_SETTINGS": json.dumps(settings),
+        },
+        timeout=30,
+    )
     assert helped.returncode == 2 and "GITHUB_TOKEN_FILE" in helped.stderr

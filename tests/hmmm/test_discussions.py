@@ -47,15 +47,25 @@ def test_a_plan_without_objections_proceeds_after_the_window_and_is_in_every_log
     # The transcript is a range of the claimant's log that holds exactly that discussion.
     transcript = hmmm(a).transcript(REPO, 1)
     assert transcript["entries"] == 2
-    logged = entries(a)[transcript["first"]:transcript["last"] + 1]
+    logged = entries(a)[transcript["first"] : transcript["last"] + 1]
     assert {e["msg_id"] for e in logged if e["type"] == "hmmm_message"} == {plan["msg_id"], ack["msg_id"]}
 
 
 def test_a_valid_objection_changes_the_plan_and_the_revision_goes_ahead(start_agent) -> None:
     revised = "Change parser.py so that `[]` parses to an empty list; keep tests/test_parser.py and add a case to it."
-    with (fake_ollama(MODEL, ["ANSWER: -"], rules={"TASK: rule": [f"REVISE: {revised}"]}) as claimant,
-          fake_ollama(MODEL, ["ACK"], rules={"TASK: review": [
-              "OBJECTION: the plan deletes tests/test_parser.py, which covers other cases; keep it.", "ACK"]}) as critic):
+    with (
+        fake_ollama(MODEL, ["ANSWER: -"], rules={"TASK: rule": [f"REVISE: {revised}"]}) as claimant,
+        fake_ollama(
+            MODEL,
+            ["ACK"],
+            rules={
+                "TASK: review": [
+                    "OBJECTION: the plan deletes tests/test_parser.py, which covers other cases; keep it.",
+                    "ACK",
+                ]
+            },
+        ) as critic,
+    ):
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": critic.url})
         verdict = hmmm(a).discuss(REPO, 2, TITLE, BODY, PLAN, window_s=REPLY_WINDOW_S)
 
@@ -73,8 +83,10 @@ def test_a_valid_objection_changes_the_plan_and_the_revision_goes_ahead(start_ag
 
 def test_an_objection_that_stands_stops_the_task_and_asks_a_human(start_agent) -> None:
     # The claimant's model cannot rule on it (noise): the objection must not be waved through.
-    with (fake_ollama(MODEL, ["the the the"]) as claimant,
-          fake_ollama(MODEL, ["OBJECTION: this must be discussed with the maintainers first."]) as critic):
+    with (
+        fake_ollama(MODEL, ["the the the"]) as claimant,
+        fake_ollama(MODEL, ["OBJECTION: this must be discussed with the maintainers first."]) as critic,
+    ):
         a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": critic.url})
         verdict = hmmm(a).discuss(REPO, 5, TITLE, BODY, PLAN, window_s=REPLY_WINDOW_S)
     assert verdict["proceed"] is False and "objection" in verdict["reason"]
@@ -116,14 +128,22 @@ def webhooks() -> Iterator[Webhooks]:
 
 
 def test_a_question_for_a_human_is_escalated_and_each_webhook_gets_it_exactly_once(
-    start_agent, webhooks: Webhooks,
+    start_agent,
+    webhooks: Webhooks,
 ) -> None:
     question = "Must the parser stay compatible with 1.x inputs?"
-    with (fake_ollama(MODEL, ["-"], rules={"TASK: answer": ["HUMAN: only the maintainers know the compatibility policy."]})
-          as claimant, fake_ollama(MODEL, [f"QUESTION: {question}"]) as asker):
-        a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": asker.url},
-                                hmmm_settings={"c": {"n8n_webhook": f"{webhooks.url}/n8n",
-                                                     "slack_webhook": f"{webhooks.url}/slack"}})
+    with (
+        fake_ollama(
+            MODEL, ["-"], rules={"TASK: answer": ["HUMAN: only the maintainers know the compatibility policy."]}
+        ) as claimant,
+        fake_ollama(MODEL, [f"QUESTION: {question}"]) as asker,
+    ):
+        a, b, c = start_cluster(
+            start_agent,
+            ["a", "b", "c"],
+            ollama={"a": claimant.url, "b": asker.url},
+            hmmm_settings={"c": {"n8n_webhook": f"{webhooks.url}/n8n", "slack_webhook": f"{webhooks.url}/slack"}},
+        )
         verdict = hmmm(a).discuss(REPO, 3, TITLE, BODY, PLAN, window_s=REPLY_WINDOW_S)
 
     # A question does not block: the claimant goes ahead, and a person is asked.
@@ -152,12 +172,16 @@ def test_a_question_for_a_human_is_escalated_and_each_webhook_gets_it_exactly_on
 
 def test_a_help_request_is_answered_by_the_peer_that_has_what_it_needs(start_agent) -> None:
     advice = "Run `make clean` first: the build cache holds objects from the old compiler."
-    with (fake_ollama(MODEL, ["HELP: try turning it off and on again"]) as unable,
-          fake_ollama(MODEL, [f"HELP: {advice}"]) as able):
-        a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"b": unable.url, "c": able.url},
-                                tools={"c": ("git", "sh", "make")})
-        answers = hmmm(a).ask_help(f"{REPO}#4", "`make test` fails with undefined symbols", ["ran it twice"],
-                                   ["make"], window_s=10)
+    with (
+        fake_ollama(MODEL, ["HELP: try turning it off and on again"]) as unable,
+        fake_ollama(MODEL, [f"HELP: {advice}"]) as able,
+    ):
+        a, b, c = start_cluster(
+            start_agent, ["a", "b", "c"], ollama={"b": unable.url, "c": able.url}, tools={"c": ("git", "sh", "make")}
+        )
+        answers = hmmm(a).ask_help(
+            f"{REPO}#4", "`make test` fails with undefined symbols", ["ran it twice"], ["make"], window_s=10
+        )
         assert not any("TASK: help" in str(r) for r in unable.requests)  # b lacks `make`: not even asked
 
     assert [(x["node_id"], x["text"]) for x in answers] == [("c", advice)]
@@ -165,7 +189,8 @@ def test_a_help_request_is_answered_by_the_peer_that_has_what_it_needs(start_age
     [request] = messages(a, "sent", message_type="task_help_request")
     assert request["payload"]["needs"] == ["make"] and hmmm(a).transcript(REPO, 4)["entries"] == 2
     assert [m["payload"]["request_id"] for m in messages(b, "received", message_type="task_help_request")] == [
-        request["payload"]["request_id"]]
+        request["payload"]["request_id"]
+    ]
     assert messages(b, "sent") == []
     assert messages(a, "received", message_type="task_help_response")[0]["payload"]["text"] == advice
     assert channel not in MeshClient(b.run_dir).status()["topics"]  # help is not a discussion anyone joins
@@ -173,11 +198,17 @@ def test_a_help_request_is_answered_by_the_peer_that_has_what_it_needs(start_age
 
 def test_a_discussion_past_its_ttl_ends_and_nothing_more_is_admitted(start_agent) -> None:
     # A runaway: the critic objects to every revision, the claimant revises every time.
-    with (fake_ollama(MODEL, ["-"], rules={"TASK: rule": ["REVISE: yet another plan"]}) as claimant,
-          fake_ollama(MODEL, ["OBJECTION: no."]) as critic):
-        a, b, c = start_cluster(start_agent, ["a", "b", "c"], ollama={"a": claimant.url, "b": critic.url},
-                                gossip={"safeguards": {"discussion_ttl_s": 10}},
-                                hmmm_settings={"a": {"max_revisions": 1000}})
+    with (
+        fake_ollama(MODEL, ["-"], rules={"TASK: rule": ["REVISE: yet another plan"]}) as claimant,
+        fake_ollama(MODEL, ["OBJECTION: no."]) as critic,
+    ):
+        a, b, c = start_cluster(
+            start_agent,
+            ["a", "b", "c"],
+            ollama={"a": claimant.url, "b": critic.url},
+            gossip={"safeguards": {"discussion_ttl_s": 10}},
+            hmmm_settings={"a": {"max_revisions": 1000}},
+        )
         # The period outlasts the TTL, so only the TTL can end this discussion, however slow a round is.
         verdict = hmmm(a).discuss(REPO, 6, TITLE, BODY, PLAN, window_s=60)
 

@@ -51,7 +51,7 @@ def test_a_help_request_is_relayed_three_hops_and_dropped_at_the_fourth(start_ag
         for name, hops in (("c", 1), ("d", 2), ("e", 3)):
             pause(GOSSIP_MEMORY_S)
             agent = join(name)
-            assert eventually(lambda: heard(agent), f"{name} hears the request") == [hops]
+            assert eventually(lambda a=agent: heard(a), f"{name} hears the request") == [hops]
         pause(GOSSIP_MEMORY_S)
         f = join("f", tools=("git", "sh", "make"), ollama=model.url)  # the only one able to help
         e = line[4]

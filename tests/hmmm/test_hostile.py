@@ -31,7 +31,9 @@ def rejected(run_dir) -> dict[str, float]:  # type: ignore[no-untyped-def]
 def test_forged_replayed_and_flooded_meta_messages_are_refused_before_the_hmmm_worker(start_agent) -> None:
     with fake_ollama(["gemma3:270m"], ["ACK"]) as model:
         # A one-second router memory, so that a replay seconds later reaches the gate.
-        agent = start_agent(workers(port=free_port(), ollama=model.url, gossip={"seen_ttl_s": 1}), name="b", node_id="b")
+        agent = start_agent(
+            workers(port=free_port(), ollama=model.url, gossip={"seen_ttl_s": 1}), name="b", node_id="b"
+        )
         agent.wait_running("hmmm", timeout=30)
         addr = wait_until(lambda: MeshClient(agent.run_dir).status()["listen"], 30, "listening")[0]
         MeshClient(agent.run_dir).join(CHANNEL)  # b follows the issue (as it would on an announcement)
@@ -52,8 +54,11 @@ def test_forged_replayed_and_flooded_meta_messages_are_refused_before_the_hmmm_w
             for n in range(100):
                 mallory.publish(CHANNEL, plan(f"flood {n}", seq=10 + n))
                 time.sleep(0.01)
-            wait_until(lambda: rejected(agent.run_dir)["rate"] + len(messages(agent, "received", topic=CHANNEL)) >= 101,
-                       30, "every flooded message admitted or refused")
+            wait_until(
+                lambda: rejected(agent.run_dir)["rate"] + len(messages(agent, "received", topic=CHANNEL)) >= 101,
+                30,
+                "every flooded message admitted or refused",
+            )
             # The gate refills as it admits, and a loaded router admits later than mallory sends:
             # the whole span up to the last verdict bounds the refill.
             elapsed = time.monotonic() - started
@@ -68,7 +73,8 @@ def test_forged_replayed_and_flooded_meta_messages_are_refused_before_the_hmmm_w
         assert BURST - 1 <= flooded <= BURST + RATE * (elapsed + 1) + 1
         assert counts["rate"] == 100 - flooded
         # Only what was admitted was reviewed by b's model, once per plan.
-        wait_until(lambda: len([r for r in model.requests if "TASK: review" in str(r)]) >= len(received), 60,
-                   "b's reviews")
+        wait_until(
+            lambda: len([r for r in model.requests if "TASK: review" in str(r)]) >= len(received), 60, "b's reviews"
+        )
         pause(1)
         assert len([r for r in model.requests if "TASK: review" in str(r)]) == len(received)

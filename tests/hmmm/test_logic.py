@@ -31,8 +31,9 @@ class Channel:
     escalations: list[tuple[str, str, list[str]]] = field(default_factory=list)
     closed_after: int | None = None
 
-    def post(self, query_type: str, text: str, *, parent_id: str | None = None,
-             parameters: dict[str, Any] | None = None) -> str:
+    def post(
+        self, query_type: str, text: str, *, parent_id: str | None = None, parameters: dict[str, Any] | None = None
+    ) -> str:
         if self.closed_after is not None and len(self.posts) >= self.closed_after:
             raise DiscussionClosed("closed")
         msg_id = next(_ids)
@@ -43,8 +44,9 @@ class Channel:
         self.escalations.append((reason, summary, messages))
         return next(_ids)
 
-    def peer(self, query_type: str, text: str, parent_id: str | None = "first plan", node_id: str = "b",
-             **parameters: Any) -> Message:
+    def peer(
+        self, query_type: str, text: str, parent_id: str | None = "first plan", node_id: str = "b", **parameters: Any
+    ) -> Message:
         message = Message(next(_ids), node_id, self.name, "acme/widgets#12", parent_id, query_type, text, parameters)
         self.inbox.put(message)
         return message
@@ -63,8 +65,9 @@ class Thinker(NoThinker):
 
 
 def discuss(channel: Channel, thinker: Thinker | None = None, **settings: Any) -> Any:
-    discussion = Discussion(channel, ISSUE, "plan A", DiscussionSettings(**{"window_s": 0.3, **settings}),
-                            thinker or Thinker())
+    discussion = Discussion(
+        channel, ISSUE, "plan A", DiscussionSettings(**{"window_s": 0.3, **settings}), thinker or Thinker()
+    )
     # Peers' messages written with parent "first plan" answer revision 1, whatever its id.
     original = channel.post
 
@@ -75,8 +78,18 @@ def discuss(channel: Channel, thinker: Thinker | None = None, **settings: Any) -
             channel.inbox.queue.clear()
             for message in waiting:  # in their order
                 parent = msg_id if message.parent_id == "first plan" else message.parent_id
-                channel.inbox.put(Message(message.msg_id, message.node_id, message.channel, message.issue_id,
-                                          parent, message.query_type, message.text, message.parameters))
+                channel.inbox.put(
+                    Message(
+                        message.msg_id,
+                        message.node_id,
+                        message.channel,
+                        message.issue_id,
+                        parent,
+                        message.query_type,
+                        message.text,
+                        message.parameters,
+                    )
+                )
         return msg_id
 
     channel.post = post  # type: ignore[method-assign]
@@ -173,15 +186,18 @@ def test_a_discussion_the_mesh_closed_ends_without_proceeding() -> None:
     assert not verdict.proceed and "closed" in verdict.reason
 
 
-@pytest.mark.parametrize(("answer", "read"), [
-    ("OBJECTION: keep the tests", ("OBJECTION", "keep the tests")),
-    ("**ACK**", ("ACK", "")),
-    ("  QUESTION:\nwhich file?", ("QUESTION", "which file?")),
-    ("I think OBJECTION: maybe", None),  # the keyword must lead
-    ("ack", None),                        # and be written as asked
-    ("", None),
-    ("OBJECTIONABLE: x", None),
-])
+@pytest.mark.parametrize(
+    ("answer", "read"),
+    [
+        ("OBJECTION: keep the tests", ("OBJECTION", "keep the tests")),
+        ("**ACK**", ("ACK", "")),
+        ("  QUESTION:\nwhich file?", ("QUESTION", "which file?")),
+        ("I think OBJECTION: maybe", None),  # the keyword must lead
+        ("ack", None),  # and be written as asked
+        ("", None),
+        ("OBJECTIONABLE: x", None),
+    ],
+)
 def test_a_model_answer_is_read_by_its_leading_keyword_or_not_at_all(answer: str, read: Any) -> None:
     assert _keyword(answer, ("ACK", "OBJECTION", "QUESTION")) == read
 
@@ -198,20 +214,30 @@ def test_noise_from_a_model_never_reads_as_agreement() -> None:
     assert thinker.advise("fails", []) is None
 
 
-@pytest.mark.parametrize(("need", "mine", "met"), [
-    ("make", {"make", "git"}, True),
-    ("qwen2.5-coder", {"qwen2.5-coder:7b"}, True),
-    ("qwen2.5", {"qwen2.5-coder:7b"}, False),
-    ("Make", {"make"}, True),
-    ("terraform", set(), False),
-])
+@pytest.mark.parametrize(
+    ("need", "mine", "met"),
+    [
+        ("make", {"make", "git"}, True),
+        ("qwen2.5-coder", {"qwen2.5-coder:7b"}, True),
+        ("qwen2.5", {"qwen2.5-coder:7b"}, False),
+        ("Make", {"make"}, True),
+        ("terraform", set(), False),
+    ],
+)
 def test_a_help_request_names_what_helping_needs(need: str, mine: set[str], met: bool) -> None:
     assert satisfied(need, frozenset(mine)) is met
 
 
 def test_escalation_bodies_carry_the_issue_and_keep_slack_markup_literal() -> None:
-    escalation = Escalation("ab" * 16, "walnut", "acme/widgets#12", "a question needs a human",
-                            "Is <script> & co fine?", ["cd" * 16], 1_700_000_000_000)
+    escalation = Escalation(
+        "ab" * 16,
+        "walnut",
+        "acme/widgets#12",
+        "a question needs a human",
+        "Is <script> & co fine?",
+        ["cd" * 16],
+        1_700_000_000_000,
+    )
     n8n = escalation.n8n_body("oak")
     assert n8n["repo"] == "acme/widgets" and n8n["number"] == 12 and n8n["forwarded_by"] == "oak"
     assert n8n["channel"] == "bzzz/meta/issue/acme/widgets/12" and n8n["messages"] == ["cd" * 16]

@@ -49,8 +49,15 @@ def test_the_workflow_runs_from_the_webhook_through_the_code_to_slack() -> None:
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 def test_its_code_makes_one_slack_message_per_escalation_and_drops_repeats() -> None:
     code = next(n for n in workflow()["nodes"] if n["type"] == "n8n-nodes-base.code")["parameters"]["jsCode"]
-    first = Escalation("ab" * 16, "walnut", "acme/widgets#12", "a question needs a human",
-                       "oak asks: <b>compatible</b> with 1.x?", ["cd" * 16], 1_764_460_000_000).n8n_body("oak")
+    first = Escalation(
+        "ab" * 16,
+        "walnut",
+        "acme/widgets#12",
+        "a question needs a human",
+        "oak asks: <b>compatible</b> with 1.x?",
+        ["cd" * 16],
+        1_764_460_000_000,
+    ).n8n_body("oak")
     second = {**first, "msg_id": "ef" * 16, "reason": "the task failed after 3 help round(s)"}
     batches = [[{"body": first, "headers": {}}], [{"body": first}], [{"body": second}, {"body": {"kind": "other"}}]]
     harness = HARNESS.replace("CODE", json.dumps(code))

@@ -15,12 +15,15 @@ SECRET = "https://hooks.slack.example/services/T000/B000/very-secret"
 
 def hmmm_config(tmp_path: Path, settings: str) -> Path:
     config = tmp_path / "bzzz.toml"
-    config.write_text(f'data_dir = "{tmp_path}"\n[workers.hmmm]\nmodule = "bzzz.workers.hmmm"\n'
-                      f"settings = {{ {settings} }}\n")
+    config.write_text(
+        f'data_dir = "{tmp_path}"\n[workers.hmmm]\nmodule = "bzzz.workers.hmmm"\nsettings = {{ {settings} }}\n'
+    )
     return config
 
 
-def test_the_slack_webhook_is_read_from_its_file_and_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_slack_webhook_is_read_from_its_file_and_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "slack-webhook").write_text(SECRET + "\n")
     monkeypatch.chdir(tmp_path)
     config = load(hmmm_config(tmp_path, 'slack_webhook_file = "slack-webhook", window_s = 8'))
@@ -30,22 +33,30 @@ def test_the_slack_webhook_is_read_from_its_file_and_never_shown(tmp_path: Path,
     assert SECRET not in str(shown)
     # What the worker gets (the JSON the supervisor passes) gives it the URL.
     assert HmmmWorkerSettings.model_validate(shown).slack_url() == SECRET
-    assert HmmmWorkerSettings(slack_webhook="https://other.example/hook",
-                              slack_webhook_file=tmp_path / "slack-webhook").slack_url() == "https://other.example/hook"
+    assert (
+        HmmmWorkerSettings(
+            slack_webhook="https://other.example/hook", slack_webhook_file=tmp_path / "slack-webhook"
+        ).slack_url()
+        == "https://other.example/hook"
+    )
     assert HmmmWorkerSettings().slack_url() is None
 
 
-@pytest.mark.parametrize(("settings", "says"), [
-    ('n8n_webhook = "ftp://n8n.example/hook"', "settings.n8n_webhook: a webhook must be an http(s) URL"),
-    ('slack_webhook = "hooks.slack.example"', "settings.slack_webhook: a webhook must be an http(s) URL"),
-    ('slack_webhook_file = "missing"', "settings.slack_webhook_file: cannot read it"),
-    ('slack_webhook_file = "not-a-url"', "it does not hold an http(s) URL"),
-    ("window_s = 0", "settings.window_s: Input should be greater than 0"),
-    ("model_timeout_s = -1", "settings.model_timeout_s: Input should be greater than 0"),
-    ('ollama = ["http://127.0.0.1:11434"]', "settings.ollama: Extra inputs are not permitted"),
-])
-def test_a_bad_setting_is_refused_in_one_line_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       settings: str, says: str) -> None:
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ('n8n_webhook = "ftp://n8n.example/hook"', "settings.n8n_webhook: a webhook must be an http(s) URL"),
+        ('slack_webhook = "hooks.slack.example"', "settings.slack_webhook: a webhook must be an http(s) URL"),
+        ('slack_webhook_file = "missing"', "settings.slack_webhook_file: cannot read it"),
+        ('slack_webhook_file = "not-a-url"', "it does not hold an http(s) URL"),
+        ("window_s = 0", "settings.window_s: Input should be greater than 0"),
+        ("model_timeout_s = -1", "settings.model_timeout_s: Input should be greater than 0"),
+        ('ollama = ["http://127.0.0.1:11434"]', "settings.ollama: Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_setting_is_refused_in_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: str, says: str
+) -> None:
     (tmp_path / "not-a-url").write_text("hooks.slack.example/services/T000\n")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as refused:

@@ -40,22 +40,51 @@ def forge(tmp_path: Path) -> Iterator[Any]:
     stop_forge(running)
 
 
-def working_agent(start_agent: Any, forge: Any, tmp_path: Path, worker: FakeOllama, critic: FakeOllama,
-                  helper: FakeOllama, **executor: Any) -> tuple[Agent, Agent, Agent]:
+def working_agent(
+    start_agent: Any,
+    forge: Any,
+    tmp_path: Path,
+    worker: FakeOllama,
+    critic: FakeOllama,
+    helper: FakeOllama,
+    **executor: Any,
+) -> tuple[Agent, Agent, Agent]:
     token = tmp_path / "token"
     token.write_text("agent-1-secret-token\n")
     env = {"GITHUB_TOKEN_FILE": str(token)}
-    critic_agent, helper_agent = start_cluster(start_agent, ["critic", "helper"],
-                                               ollama={"critic": critic.url, "helper": helper.url})
+    critic_agent, helper_agent = start_cluster(
+        start_agent, ["critic", "helper"], ollama={"critic": critic.url, "helper": helper.url}
+    )
     first = MeshClient(critic_agent.run_dir).status()["listen"][0]
     crew = workers(port=free_port(), bootstrap=[first], ollama=worker.url, hmmm_settings={"window_s": 8})
-    crew["github"] = {"module": "bzzz.workers.github", "heartbeat_timeout_s": 30.0, "env": env,
-                      "settings": {"base_url": forge.url, "login": "agent-1", "repos": ["alice/tasks"],
-                                   "poll_interval_s": 0.3, "settle_s": 0.05, "pace_s": 0, "task_timeout_s": 300}}
-    crew["executor"] = {"module": "bzzz.workers.executor", "heartbeat_timeout_s": 30.0, "env": env,
-                        "settings": {"base_url": forge.url, "login": "agent-1", "allow": ["grep"],
-                                     "trust_authors": ["alice"], "time_limit_s": 30,
-                                     "ollama_endpoints": [worker.url], **executor}}
+    crew["github"] = {
+        "module": "bzzz.workers.github",
+        "heartbeat_timeout_s": 30.0,
+        "env": env,
+        "settings": {
+            "base_url": forge.url,
+            "login": "agent-1",
+            "repos": ["alice/tasks"],
+            "poll_interval_s": 0.3,
+            "settle_s": 0.05,
+            "pace_s": 0,
+            "task_timeout_s": 300,
+        },
+    }
+    crew["executor"] = {
+        "module": "bzzz.workers.executor",
+        "heartbeat_timeout_s": 30.0,
+        "env": env,
+        "settings": {
+            "base_url": forge.url,
+            "login": "agent-1",
+            "allow": ["grep"],
+            "trust_authors": ["alice"],
+            "time_limit_s": 30,
+            "ollama_endpoints": [worker.url],
+            **executor,
+        },
+    }
     agent = start_agent(crew, name="agent-1", node_id="agent-1")
     for name in ("hmmm", "github", "executor"):
         agent.wait_running(name, timeout=30)
@@ -64,14 +93,22 @@ def working_agent(start_agent: Any, forge: Any, tmp_path: Path, worker: FakeOlla
 
 
 def test_an_objection_revises_the_plan_the_model_then_works_to_and_the_pull_request_links_the_discussion(
-    start_agent, forge: Any, tmp_path: Path,
+    start_agent,
+    forge: Any,
+    tmp_path: Path,
 ) -> None:
     revised = "Add GREETING.md saying hello, exactly as the issue asks."
-    with (fake_ollama(MODEL, [HELLO], rules={"TASK: plan": ["I will add GREETING.md saying goodbye."],
-                                             "TASK: rule": [f"REVISE: {revised}"]}) as worker,
-          fake_ollama(MODEL, ["ACK"], rules={"TASK: review": ["OBJECTION: the issue asks for hello, not goodbye.",
-                                                              "ACK"]}) as critic,
-          fake_ollama(MODEL, ["CANNOT"]) as helper):
+    with (
+        fake_ollama(
+            MODEL,
+            [HELLO],
+            rules={"TASK: plan": ["I will add GREETING.md saying goodbye."], "TASK: rule": [f"REVISE: {revised}"]},
+        ) as worker,
+        fake_ollama(
+            MODEL, ["ACK"], rules={"TASK: review": ["OBJECTION: the issue asks for hello, not goodbye.", "ACK"]}
+        ) as critic,
+        fake_ollama(MODEL, ["CANNOT"]) as helper,
+    ):
         agent, critic_agent, _ = working_agent(start_agent, forge, tmp_path, worker, critic, helper)
         number = open_issue(forge, "Add a greeting", TASK)
         wait_for_comment(forge, number, "Opened ", timeout=120)
@@ -96,14 +133,19 @@ def test_an_objection_revises_the_plan_the_model_then_works_to_and_the_pull_requ
 
 
 def test_after_three_rounds_of_help_that_do_not_work_the_task_fails_to_a_person(
-    start_agent, forge: Any, tmp_path: Path,
+    start_agent,
+    forge: Any,
+    tmp_path: Path,
 ) -> None:
     advice = "The check greps for hello; write hello."
-    with (fake_ollama(MODEL, [GOODBYE], rules={"TASK: plan": ["Add GREETING.md."]}) as worker,  # never listens
-          fake_ollama(MODEL, ["ACK"], rules={"TASK: help": ["CANNOT"]}) as critic,
-          fake_ollama(MODEL, ["ACK"], rules={"TASK: help": [f"HELP: {advice}"]}) as helper):
-        agent, critic_agent, helper_agent = working_agent(start_agent, forge, tmp_path, worker, critic, helper,
-                                                          rounds=1, help_window_s=8)
+    with (
+        fake_ollama(MODEL, [GOODBYE], rules={"TASK: plan": ["Add GREETING.md."]}) as worker,  # never listens
+        fake_ollama(MODEL, ["ACK"], rules={"TASK: help": ["CANNOT"]}) as critic,
+        fake_ollama(MODEL, ["ACK"], rules={"TASK: help": [f"HELP: {advice}"]}) as helper,
+    ):
+        agent, critic_agent, helper_agent = working_agent(
+            start_agent, forge, tmp_path, worker, critic, helper, rounds=1, help_window_s=8
+        )
         number = open_issue(forge, "Add a greeting", TASK)
         bodies = wait_for_comment(forge, number, "Could not finish", timeout=180)
         work = [r for r in worker.requests if "messages" in r and r["messages"][0]["role"] == "system"]
@@ -118,5 +160,7 @@ def test_after_three_rounds_of_help_that_do_not_work_the_task_fails_to_a_person(
     assert [a["from_node"] for a in answered] == ["helper"] * 3  # the critic could not help, and said nothing
     [escalation] = messages(agent, "sent", message_type="escalation")
     assert escalation["payload"]["reason"] == "the task failed after 3 help round(s)"
-    assert [m["msg_id"] for m in messages(helper_agent, "received", message_type="escalation")] == [escalation["msg_id"]]
+    assert [m["msg_id"] for m in messages(helper_agent, "received", message_type="escalation")] == [
+        escalation["msg_id"]
+    ]
     assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []

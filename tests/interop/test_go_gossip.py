@@ -47,8 +47,10 @@ def test_gossip_flows_both_ways_between_a_go_libp2p_peer_and_a_bzzz_agent(go_pee
     mesh = MeshClient(agent.run_dir)
     status = wait_until(lambda: mesh.status()["listen"] and mesh.status(), 30, "the agent listening")
     mesh.join(META_TOPIC)
-    with GoPeer.start(GO_SEED, topics=["bzzz/capabilities", META_TOPIC], connect=[status["listen"][0]]) as go, \
-            Subscriber(agent.run_dir, "test") as bus:
+    with (
+        GoPeer.start(GO_SEED, topics=["bzzz/capabilities", META_TOPIC], connect=[status["listen"][0]]) as go,
+        Subscriber(agent.run_dir, "test") as bus,
+    ):
         assert go.peer_id == base58(peer_id(GO_KEY.public_key))
         bus.subscribe(gossip_bus_topic(META_TOPIC))
 
@@ -59,8 +61,11 @@ def test_gossip_flows_both_ways_between_a_go_libp2p_peer_and_a_bzzz_agent(go_pee
         assert envelope.payload["peer_id"] == status["peer_id"]
 
         # Go -> Bzzz: an envelope signed with the go peer's own key passes the agent's gate.
-        payload = {"issue_id": "acme/widgets#7", "parent_id": None,
-                   "content": {"query_type": "question", "text": "which parser?", "parameters": {}}}
+        payload = {
+            "issue_id": "acme/widgets#7",
+            "parent_id": None,
+            "content": {"query_type": "question", "text": "which parser?", "parameters": {}},
+        }
 
         def delivered() -> object:
             data = sign_envelope(GO_KEY.secret_key, "meta_msg", META_TOPIC, "go-peer", payload, seq=time.time_ns())

@@ -77,8 +77,9 @@ def journal(state: WorkerState, run_dir: Path) -> Journal:
     return Journal(state, run_dir, sender="worker", agent="agent-1", node_id="node-1", timeout_s=0.5)
 
 
-def test_an_entry_is_appended_at_once_when_the_log_answers(side: Side, run_dir: Path,
-                                                          worker_state: WorkerState) -> None:
+def test_an_entry_is_appended_at_once_when_the_log_answers(
+    side: Side, run_dir: Path, worker_state: WorkerState
+) -> None:
     with log_service(side, run_dir):
         j = journal(worker_state, run_dir)
         assert j.record("claimed", {"issue": 7}) == 0
@@ -88,8 +89,9 @@ def test_an_entry_is_appended_at_once_when_the_log_answers(side: Side, run_dir: 
     assert worker_state.pending(10) == [], "nothing is left waiting once the log has it"
 
 
-def test_an_entry_waits_in_the_outbox_while_the_log_is_down_and_lands_once(side: Side, run_dir: Path,
-                                                                         worker_state: WorkerState) -> None:
+def test_an_entry_waits_in_the_outbox_while_the_log_is_down_and_lands_once(
+    side: Side, run_dir: Path, worker_state: WorkerState
+) -> None:
     j = journal(worker_state, run_dir)
     assert j.record("claimed", {"issue": 7}) is None  # no log service: nothing lost, nothing blocks long
     assert j.record("released", {"issue": 7}) is None
@@ -113,8 +115,9 @@ def test_an_entry_survives_the_worker_dying_before_it_was_sent(side: Side, run_d
     assert kinds(side) == ["claimed"]
 
 
-def test_a_secret_of_this_agent_never_reaches_the_log_or_the_outbox(side: Side, run_dir: Path,
-                                                                    worker_state: WorkerState) -> None:
+def test_a_secret_of_this_agent_never_reaches_the_log_or_the_outbox(
+    side: Side, run_dir: Path, worker_state: WorkerState
+) -> None:
     secret = "ghp_journaltestsecret0123456789abcdef"
     with log_service(side, run_dir):
         j = journal(worker_state, run_dir)

@@ -18,10 +18,10 @@ import msgspec
 import pytest
 
 from bzzz._core import KeyPair, MerkleLog
-from bzzz.paths import DataDir, merkle_dir
 from bzzz.log.service import LogClient
 from bzzz.mesh.client import MeshClient
 from bzzz.mesh.replication import PROTOCOL, Chunk, Done, _requests, head_of, read_frame, write_frame
+from bzzz.paths import DataDir, merkle_dir
 from tests.agents import Agent
 from tests.interop import js_hypercore
 from tests.mesh.rawpeer import raw_peer
@@ -82,16 +82,23 @@ def test_ten_thousand_entries_are_replicated_verified_and_a_killed_transfer_resu
     reader = agent_with_log(start_agent, "reader", [address(writer)])
     key = key_of(writer)
     write(writer, 10_000)
-    wait_until(lambda: any(p["capabilities"]["log_key"] == key for p in MeshClient(reader.run_dir).peers()), 30,
-               "the reader hears the writer's key")
+    wait_until(
+        lambda: any(p["capabilities"]["log_key"] == key for p in MeshClient(reader.run_dir).peers()),
+        30,
+        "the reader hears the writer's key",
+    )
 
     job = replicate(reader, key)  # found by the key the writer advertises
     written = state(own_log(writer))[0]  # the 10,000, and what the log worker journals itself
     assert written >= 10_000 and job["state"] == "done" and job["length"] == written, job
     copy = merkle_dir(DataDir(reader.data_dir).replica(key))
     assert state(copy) == state(own_log(writer))
-    shown = subprocess.run([sys.executable, "-m", "bzzz.cli.main", "log", "verify", key, "--data-dir",
-                            str(reader.data_dir)], capture_output=True, text=True, timeout=120)
+    shown = subprocess.run(
+        [sys.executable, "-m", "bzzz.cli.main", "log", "verify", key, "--data-dir", str(reader.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shown.returncode == 0 and f"ok: {written} entries" in shown.stdout
 
     # 10,000 more; the reader's mesh worker is killed in the middle of copying them.
@@ -109,8 +116,11 @@ def test_ten_thousand_entries_are_replicated_verified_and_a_killed_transfer_resu
     reader.wait_running("mesh", other_than=old, timeout=30)
     assert state(copy)[0] == written  # the half-done transfer never reached the log
     kept = staged()  # but what verified of it is kept
-    wait_until(lambda: any(p["capabilities"]["log_key"] == key for p in MeshClient(reader.run_dir).peers()), 30,
-               "the reader hears the writer again")
+    wait_until(
+        lambda: any(p["capabilities"]["log_key"] == key for p in MeshClient(reader.run_dir).peers()),
+        30,
+        "the reader hears the writer again",
+    )
     job = replicate(reader, key)
     assert job["state"] == "done" and job["length"] == state(own_log(writer))[0] >= 20_000
     assert state(copy) == state(own_log(writer))
@@ -126,8 +136,23 @@ def test_a_live_log_is_followed_while_its_writer_appends_even_across_a_restart(s
     wait_until(lambda: MeshClient(reader.run_dir).peers(), 30, "the reader hears the writer")
     job = replicate(reader, key, follow=True)
     assert job["state"] == "done" and job["following"] is True
-    show = subprocess.Popen([sys.executable, "-m", "bzzz.cli.main", "log", "show", key, "--follow", "--tail", "1",
-                             "--data-dir", str(reader.data_dir)], stdout=subprocess.PIPE, text=True)
+    show = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bzzz.cli.main",
+            "log",
+            "show",
+            key,
+            "--follow",
+            "--tail",
+            "1",
+            "--data-dir",
+            str(reader.data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert show.stdout is not None
         lines = [show.stdout.readline()]
@@ -151,7 +176,8 @@ def test_a_live_log_is_followed_while_its_writer_appends_even_across_a_restart(s
         show.terminate()
     printed = [line for line in lines if "live " in line]
     assert [next(w for w in ("live 0", "live 1", "live 2", "live 3", "live 4") if w in line) for line in printed] == [
-        f"live {n}" for n in range(5)]
+        f"live {n}" for n in range(5)
+    ]
 
 
 def test_a_log_outlives_its_writer_in_the_replicas_of_its_peers(start_agent) -> None:
@@ -165,8 +191,11 @@ def test_a_log_outlives_its_writer_in_the_replicas_of_its_peers(start_agent) -> 
     writer.call("shutdown")
     writer.process.wait(30)
     latecomer = agent_with_log(start_agent, "latecomer", [address(keeper)])
-    wait_until(lambda: any(key in (p["capabilities"].get("replicas") or [])
-                           for p in MeshClient(latecomer.run_dir).peers()), 30, "the keeper's replica advertised")
+    wait_until(
+        lambda: any(key in (p["capabilities"].get("replicas") or []) for p in MeshClient(latecomer.run_dir).peers()),
+        30,
+        "the keeper's replica advertised",
+    )
     job = replicate(latecomer, key)
     kept = state(merkle_dir(DataDir(keeper.data_dir).replica(key)))  # what the writer had signed when it left
     assert job["state"] == "done" and job["length"] == kept[0] >= 300 and job["peer"] != writer_peer
@@ -174,6 +203,7 @@ def test_a_log_outlives_its_writer_in_the_replicas_of_its_peers(start_agent) -> 
 
 
 # --- a peer that lies ----------------------------------------------------------------------
+
 
 class Liar:
     """Serves a log the test wrote (with the writer's key), honestly up to `honest` entries,
@@ -236,8 +266,13 @@ def test_a_lying_peer_is_caught_every_time_and_the_copy_is_never_touched(start_a
         # The writer goes on; so does the forked twin (the same key, a history that parts at entry 50).
         liar.log.append_batch([f"entry {n}".encode() for n in range(100, 150)])
         liar.fork.append_batch([f"other {n}".encode() for n in range(100, 150)])
-        for lie, what in (("tampered", "proof"), ("bad proof", "proof"), ("forged head", "head"), ("fork", "fork"),
-                          ("truncated", "truncated")):
+        for lie, what in (
+            ("tampered", "proof"),
+            ("bad proof", "proof"),
+            ("forged head", "head"),
+            ("fork", "fork"),
+            ("truncated", "truncated"),
+        ):
             before = refused(reader)[what]
             files = {p.name: p.read_bytes() for p in copy.iterdir()}
             liar.lie = lie

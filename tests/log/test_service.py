@@ -21,8 +21,8 @@ from bzzz.log.service import (
     MAX_ATTEMPTS,
     SERVICE,
     AppendResult,
-    LogAppendError,
     LogAppender,
+    LogAppendError,
     LogClient,
     append_request,
 )

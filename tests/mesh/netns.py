@@ -107,7 +107,11 @@ class Host:
         """Run argv inside this host to completion; output is captured as text."""
         return subprocess.run(
             ["ip", "netns", "exec", self.netns, *argv],
-            capture_output=True, text=True, check=check, timeout=timeout, **kw,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+            **kw,
         )
 
     def partition(self) -> None:
@@ -143,15 +147,32 @@ class Lan:
             # Snooping off, so every group reaches every port whatever IGMP the bridge has or
             # has not seen (no querier runs here). mDNS's 224.0.0.251 is link-local and is
             # flooded even with snooping on; this is for any other group.
-            _ip("-n", self.switch, "link", "add", self.bridge, "type", "bridge",
-                "mcast_snooping", "0", "nf_call_iptables", "0", "nf_call_ip6tables", "0",
-                "nf_call_arptables", "0")
+            _ip(
+                "-n",
+                self.switch,
+                "link",
+                "add",
+                self.bridge,
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+                "nf_call_iptables",
+                "0",
+                "nf_call_ip6tables",
+                "0",
+                "nf_call_arptables",
+                "0",
+            )
             # The sysctl that the per-bridge options above are ORed with (see module doc);
             # it is per namespace, so this touches the switch only.
             for table in ("iptables", "ip6tables", "arptables"):
                 path = f"/proc/sys/net/bridge/bridge-nf-call-{table}"
-                subprocess.run(["ip", "netns", "exec", self.switch, "sh", "-c", f"[ ! -e {path} ] || echo 0 > {path}"],
-                               check=True, capture_output=True)
+                subprocess.run(
+                    ["ip", "netns", "exec", self.switch, "sh", "-c", f"[ ! -e {path} ] || echo 0 > {path}"],
+                    check=True,
+                    capture_output=True,
+                )
             _ip("-n", self.switch, "link", "set", self.bridge, "multicast", "on", "up")
             for _ in range(self.initial_hosts):
                 self.add_host()

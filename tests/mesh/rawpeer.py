@@ -60,7 +60,8 @@ class RawPeer:
         private = Ed25519PrivateKey.from_bytes(self.key_pair.seed)
         key_pair = Libp2pKeyPair(private, private.get_public_key())
         security: dict[TProtocol, Any] = (
-            {PLAINTEXT_PROTOCOL_ID: InsecureTransport(key_pair)} if self.plaintext
+            {PLAINTEXT_PROTOCOL_ID: InsecureTransport(key_pair)}
+            if self.plaintext
             else {NOISE_PROTOCOL_ID: NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)}
         )
         host = new_host(
@@ -69,16 +70,25 @@ class RawPeer:
             muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
         )
         router = GossipSub(
-            protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID], degree=6, degree_low=4, degree_high=12,
-            heartbeat_interval=1, adaptive_gossip_enabled=False, max_messages_per_topic_per_second=1000.0,
+            protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+            degree=6,
+            degree_low=4,
+            degree_high=12,
+            heartbeat_interval=1,
+            adaptive_gossip_enabled=False,
+            max_messages_per_topic_per_second=1000.0,
         )
         # A short memory of what it sent, so that it can send the same bytes again (a replay).
-        pubsub = Pubsub(host, router, strict_signing=True, msg_id_constructor=gossip_message_id,
-                        seen_ttl=1, sweep_interval=1)
+        pubsub = Pubsub(
+            host, router, strict_signing=True, msg_id_constructor=gossip_message_id, seen_ttl=1, sweep_interval=1
+        )
         self._host, self._pubsub = host, pubsub
         self._stop = trio.Event()
-        async with (host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]),
-                    background_trio_service(pubsub), background_trio_service(router)):
+        async with (
+            host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]),
+            background_trio_service(pubsub),
+            background_trio_service(router),
+        ):
             await pubsub.wait_until_ready()
             async with trio.open_nursery() as nursery:
                 for topic in self.topics:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from libp2p.network.exceptions import SwarmDialAllFailedError
 from libp2p.peer.id import ID
 
@@ -37,9 +36,17 @@ def rejected(agent: Agent) -> dict[str, float]:
 
 def start_target(start_agent: Callable[..., Agent], **settings: Any) -> tuple[Agent, str]:
     # A one-second router memory, so that a replay a few seconds later reaches the gate.
-    agent = start_agent({"mesh": mesh_worker(f"/ip4/127.0.0.1/tcp/{free_port()}",
-                                             capabilities={"ollama_endpoints": [], "tools": ["sh"]},
-                                             gossip={"seen_ttl_s": 1}, **settings)}, name="target")
+    agent = start_agent(
+        {
+            "mesh": mesh_worker(
+                f"/ip4/127.0.0.1/tcp/{free_port()}",
+                capabilities={"ollama_endpoints": [], "tools": ["sh"]},
+                gossip={"seen_ttl_s": 1},
+                **settings,
+            )
+        },
+        name="target",
+    )
     agent.wait_running("mesh", timeout=30)
     addr = wait_until(lambda: MeshClient(agent.run_dir).status()["listen"], 30, "the agent listening")[0]
     return agent, addr
@@ -97,10 +104,11 @@ def test_a_peer_that_offers_only_plaintext_is_refused(start_agent) -> None:
     with raw_peer(ATTACKER, [TOPIC], plaintext=True) as plain:
         with pytest.raises(SwarmDialAllFailedError) as refused:
             plain.connect(addr)
-    assert "failed to negotiate the secure protocol" in "".join(
-        traceback.format_exception(refused.value))
+    assert "failed to negotiate the secure protocol" in "".join(traceback.format_exception(refused.value))
     with raw_peer(ATTACKER, [TOPIC]) as noise:  # the same key over Noise is welcome
         noise.connect(addr)
         attacker_id = ID(peer_id(ATTACKER.public_key)).to_base58()
-        wait_until(lambda: attacker_id in MeshClient(agent.run_dir).status()["connected"], 10, "the Noise peer connected")
+        wait_until(
+            lambda: attacker_id in MeshClient(agent.run_dir).status()["connected"], 10, "the Noise peer connected"
+        )
     assert agent.worker("mesh")["state"] == "running"

@@ -29,14 +29,14 @@ def parameters(function: Callable[..., Any]) -> list[str]:
 def looked_up_by(cls: type, name: str) -> list[str]:
     """The methods of `cls` that read the module global `name` when they run (so a patch of
     that global reaches them)."""
-    return [attr for attr, value in vars(cls).items()
-            if inspect.isfunction(value) and name in value.__code__.co_names]
+    return [attr for attr, value in vars(cls).items() if inspect.isfunction(value) and name in value.__code__.co_names]
 
 
 def test_the_installed_py_libp2p_is_the_one_the_fixes_were_written_for() -> None:
     assert metadata.version("libp2p") == gossip.LIBP2P_VERSION, (
         "py-libp2p changed: check every fix in bzzz.mesh.gossip against it (this file lists them), "
-        "then update LIBP2P_VERSION")
+        "then update LIBP2P_VERSION"
+    )
 
 
 def test_the_outbound_queue_it_replaces_is_still_made_from_the_module_global() -> None:
@@ -57,8 +57,10 @@ def test_the_signed_record_check_is_still_called_through_both_modules_globals() 
     assert parameters(pubsub_utils.maybe_consume_signed_record) == ["msg", "host", "peer_id"]
     assert parameters(gossip._consume_signed_record_once) == ["msg", "host", "peer_id"]
     for module in (pubsub_module, gossipsub_module):
-        assert module.maybe_consume_signed_record in (pubsub_utils.maybe_consume_signed_record,
-                                                      gossip._consume_signed_record_once)
+        assert module.maybe_consume_signed_record in (
+            pubsub_utils.maybe_consume_signed_record,
+            gossip._consume_signed_record_once,
+        )
     assert looked_up_by(Pubsub, "maybe_consume_signed_record")
     assert looked_up_by(GossipSub, "maybe_consume_signed_record")
 
@@ -70,14 +72,18 @@ def test_yamux_still_reads_the_window_update_setting_from_the_environment(monkey
     assert yamux_module._yamux_release_on_read() is True
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (gossip.GatedPubsub.validate_msg, Pubsub.validate_msg),
-    (gossip.GatedPubsub.notify_subscriptions, Pubsub.notify_subscriptions),
-    (gossip.GatedPubsub._is_msg_seen, Pubsub._is_msg_seen),
-    (gossip.CountedGossipSub._check_spam_protection, GossipSub._check_spam_protection),
-])
-def test_the_methods_overridden_still_exist_with_the_same_parameters(ours: Callable[..., Any],
-                                                                     theirs: Callable[..., Any]) -> None:
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (gossip.GatedPubsub.validate_msg, Pubsub.validate_msg),
+        (gossip.GatedPubsub.notify_subscriptions, Pubsub.notify_subscriptions),
+        (gossip.GatedPubsub._is_msg_seen, Pubsub._is_msg_seen),
+        (gossip.CountedGossipSub._check_spam_protection, GossipSub._check_spam_protection),
+    ],
+)
+def test_the_methods_overridden_still_exist_with_the_same_parameters(
+    ours: Callable[..., Any], theirs: Callable[..., Any]
+) -> None:
     assert parameters(ours) == parameters(theirs)
     assert inspect.iscoroutinefunction(ours) == inspect.iscoroutinefunction(theirs)
 

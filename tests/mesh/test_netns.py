@@ -50,20 +50,25 @@ class NsAgent:
 def start_agent(host: Host, root: Path, discovery: dict[str, Any]) -> NsAgent:
     data_dir = root / host.name
     data_dir.mkdir(parents=True)
-    settings = {"listen": [f"/ip4/{host.ip}/tcp/4001"], "capabilities_interval_s": INTERVAL_S,
-                "capabilities": {"ollama_endpoints": [], "tools": ["sh"]},
-                "discovery": {"redial_initial_s": 0.5, "redial_max_s": 2.0, "dht_interval_s": 2.0, **discovery}}
+    settings = {
+        "listen": [f"/ip4/{host.ip}/tcp/4001"],
+        "capabilities_interval_s": INTERVAL_S,
+        "capabilities": {"ollama_endpoints": [], "tools": ["sh"]},
+        "discovery": {"redial_initial_s": 0.5, "redial_max_s": 2.0, "dht_interval_s": 2.0, **discovery},
+    }
     mesh = {"module": "bzzz.workers.mesh", "heartbeat_timeout_s": 15.0, "settings": settings}
     config = data_dir / "bzzz.toml"
-    config.write_text(toml_config(data_dir, {"mesh": mesh}).replace('node_id = "test-agent"', f'node_id = "{host.name}"'))
+    config.write_text(
+        toml_config(data_dir, {"mesh": mesh}).replace('node_id = "test-agent"', f'node_id = "{host.name}"')
+    )
     log = (data_dir / "agent.out").open("w")
-    host.popen([sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
-               stdout=log, stderr=log)
+    host.popen([sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)], stdout=log, stderr=log)
     return NsAgent(host, data_dir)
 
 
 def wait_up(agents: list[NsAgent]) -> None:
     for agent in agents:
+
         def answering(a: NsAgent = agent) -> Any:
             try:
                 ControlClient(a.data_dir / "run", timeout_s=2).call("status")
@@ -129,6 +134,7 @@ def test_agents_that_know_only_one_peer_find_the_rest_through_the_dht(tmp_path: 
     with cluster(tmp_path, bootstrap_to_first) as (lan, agents):
         ids = {a.peer_id for a in agents}
         # Direct connections to everyone, where bootstrap alone gives only the hub (above).
-        wait_until(lambda: all(a.connected() >= ids - {a.peer_id} for a in agents), 90,
-                   "every agent connected to every other")
+        wait_until(
+            lambda: all(a.connected() >= ids - {a.peer_id} for a in agents), 90, "every agent connected to every other"
+        )
         wait_until(lambda: everyone_hears_everyone(agents), 60, "every agent to hear every other")

@@ -268,7 +268,10 @@ def test_a_new_lan_sweeps_away_what_a_killed_run_left_but_not_a_live_run() -> No
     opens = "import os, sys; from tests.mesh.netns import Lan; lan = Lan(2).__enter__(); print(lan.tag, flush=True)"
     live = subprocess.Popen(
         [sys.executable, "-c", opens + "; sys.stdin.read(); lan.close()"],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert live.stdout is not None

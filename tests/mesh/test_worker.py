@@ -14,12 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bzzz._core import verify_envelope
-from bzzz.bus import ServiceError, Subscriber
 import msgspec
-
 from pydantic import BaseModel
 
+from bzzz._core import verify_envelope
+from bzzz.bus import ServiceError, Subscriber
 from bzzz.mesh.client import PEERS_TOPIC, MeshClient, PeerEvent, gossip_bus_topic
 from bzzz.mesh.settings import MeshSettings
 from tests.agents import Agent, toml_config
@@ -27,17 +26,28 @@ from tests.agents import Agent, toml_config
 META_TOPIC = "bzzz/meta/issue/acme/widgets/12"
 
 
-def mesh_worker(listen: str = "/ip4/127.0.0.1/tcp/0", bootstrap: list[str] = (),  # type: ignore[assignment]
-                **settings: Any) -> dict[str, Any]:
+def mesh_worker(
+    listen: str = "/ip4/127.0.0.1/tcp/0",
+    bootstrap: list[str] = (),  # type: ignore[assignment]
+    **settings: Any,
+) -> dict[str, Any]:
     """A mesh worker on 127.0.0.1 for tests; `settings` replace whole top-level settings."""
     return {
         "module": "bzzz.workers.mesh",
         "heartbeat_timeout_s": 10.0,
-        "settings": {"listen": [listen], "capabilities_interval_s": 0.5,
-                     "capabilities": {"ollama_endpoints": [], "tools": ["git", "sh"]},
-                     "discovery": {"mdns": False, "dht": False, "bootstrap": list(bootstrap),
-                                   "redial_initial_s": 0.2, "redial_max_s": 1.0},
-                     **settings},
+        "settings": {
+            "listen": [listen],
+            "capabilities_interval_s": 0.5,
+            "capabilities": {"ollama_endpoints": [], "tools": ["git", "sh"]},
+            "discovery": {
+                "mdns": False,
+                "dht": False,
+                "bootstrap": list(bootstrap),
+                "redial_initial_s": 0.2,
+                "redial_max_s": 1.0,
+            },
+            **settings,
+        },
     }
 
 
@@ -65,12 +75,15 @@ def free_port() -> int:
 
 def start_pair(start_agent: Callable[..., Agent], **settings: Any) -> tuple[Agent, Agent]:
     # A fixed port for the first agent, as in a real cluster: its address outlives a restart.
-    first = start_agent({"log": {"module": "bzzz.workers.log"},
-                         "mesh": mesh_worker(f"/ip4/127.0.0.1/tcp/{free_port()}", **settings)}, name="first")
+    first = start_agent(
+        {"log": {"module": "bzzz.workers.log"}, "mesh": mesh_worker(f"/ip4/127.0.0.1/tcp/{free_port()}", **settings)},
+        name="first",
+    )
     first.wait_running("mesh", timeout=30)
     first_addr = wait_until(lambda: mesh_status(first)["listen"], 30, "the first agent listening")[0]
-    second = start_agent({"log": {"module": "bzzz.workers.log"},
-                          "mesh": mesh_worker(bootstrap=[first_addr], **settings)}, name="second")
+    second = start_agent(
+        {"log": {"module": "bzzz.workers.log"}, "mesh": mesh_worker(bootstrap=[first_addr], **settings)}, name="second"
+    )
     second.wait_running("mesh", timeout=30)
     return first, second
 
@@ -89,9 +102,13 @@ def test_two_agents_see_each_others_capabilities_in_their_peer_tables(start_agen
     assert "sh" in peer["tools"]
     # The log key of the first agent's own signed log, so peers can replicate it by key.
     from bzzz._core import MerkleLog
+
     with MerkleLog.open(first.data_dir / "log" / "hypercore") as log:
-        assert wait_until(lambda: MeshClient(second.run_dir).peers()[0]["capabilities"]["log_key"] == log.key.hex(),
-                          20, "the log key to be advertised")
+        assert wait_until(
+            lambda: MeshClient(second.run_dir).peers()[0]["capabilities"]["log_key"] == log.key.hex(),
+            20,
+            "the log key to be advertised",
+        )
 
     # The operator's view of the same table.
     shown = bzzz_cli("mesh", "peers", "--run-dir", str(second.run_dir))
@@ -137,8 +154,11 @@ def test_gossip_published_by_one_agent_reaches_the_other_agents_bus(start_agent)
     with Subscriber(second.run_dir, "test") as events:
         events.subscribe(gossip_bus_topic(META_TOPIC))
         time.sleep(0.5)  # the subscription travels to the bus proxy
-        payload = {"issue_id": "acme/widgets#12", "parent_id": None,
-                   "content": {"query_type": "plan", "text": "fix the parser", "parameters": {}}}
+        payload = {
+            "issue_id": "acme/widgets#12",
+            "parent_id": None,
+            "content": {"query_type": "plan", "text": "fix the parser", "parameters": {}},
+        }
 
         def arrived() -> Any:
             # Gossip needs the topic's mesh to form (a heartbeat or two): publish until it arrives.
@@ -192,32 +212,48 @@ def test_the_settings_are_shown_with_their_sources_and_a_bad_one_is_refused_befo
 
     def bzzz(command: list[str], settings: dict[str, Any], **env: str) -> subprocess.CompletedProcess[str]:
         config.write_text(toml_config(tmp_path / "data", {"mesh": mesh_worker(**settings)}))
-        return subprocess.run([sys.executable, "-m", "bzzz.cli.main", *command, "--config", str(config)],
-                              capture_output=True, text=True, env={**clean, **env}, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "bzzz.cli.main", *command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env={**clean, **env},
+            timeout=60,
+        )
 
-    shown = bzzz(["config", "show", "--json"], {"capabilities_interval_s": 3},
-                 BZZZ_WORKERS__MESH__SETTINGS__GOSSIP__DEGREE="8")
+    shown = bzzz(
+        ["config", "show", "--json"], {"capabilities_interval_s": 3}, BZZZ_WORKERS__MESH__SETTINGS__GOSSIP__DEGREE="8"
+    )
     assert shown.returncode == 0, shown.stderr
     rows = json.loads(shown.stdout)
     assert rows["workers.mesh.settings.capabilities_interval_s"] == {"value": 3.0, "source": f"file {config}"}
     assert rows["workers.mesh.settings.gossip.heartbeat_s"] == {"value": 1.0, "source": "default"}
     assert rows["workers.mesh.settings.metrics_port"] == {"value": None, "source": "default"}
     assert rows["workers.mesh.settings.gossip.degree"] == {
-        "value": 8, "source": "env BZZZ_WORKERS__MESH__SETTINGS__GOSSIP__DEGREE"}
+        "value": 8,
+        "source": "env BZZZ_WORKERS__MESH__SETTINGS__GOSSIP__DEGREE",
+    }
 
-    for settings, says in [({"capabilities_interval_s": -1}, "settings.capabilities_interval_s"),
-                           ({"discovery": {"bootstrap": ["/ip4/10.0.0.1/tcp/4001"]}}, "/p2p/<peer id>"),
-                           ({"interval": 5}, "settings.interval: Extra inputs are not permitted")]:
+    for settings, says in [
+        ({"capabilities_interval_s": -1}, "settings.capabilities_interval_s"),
+        ({"discovery": {"bootstrap": ["/ip4/10.0.0.1/tcp/4001"]}}, "/p2p/<peer id>"),
+        ({"interval": 5}, "settings.interval: Extra inputs are not permitted"),
+    ]:
         refused = bzzz(["agent", "run"], settings)
         assert refused.returncode == 2 and "workers.mesh: " in refused.stderr and says in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert not (tmp_path / "data").exists(), "nothing started"
 
     # Started by hand, past the config's check, the worker refuses them too.
-    env = {**clean, "BZZZ_WORKER": "mesh", "BZZZ_RUN_DIR": "/nonexistent", "BZZZ_DATA_DIR": "/nonexistent",
-           "BZZZ_WORKER_SETTINGS": json.dumps({"discovery": {"bootstrap": ["/ip4/10.0.0.1/tcp/4001"]}})}
-    bad = subprocess.run([sys.executable, "-m", "bzzz.workers.mesh"], capture_output=True, text=True, env=env,
-                         timeout=60)
+    env = {
+        **clean,
+        "BZZZ_WORKER": "mesh",
+        "BZZZ_RUN_DIR": "/nonexistent",
+        "BZZZ_DATA_DIR": "/nonexistent",
+        "BZZZ_WORKER_SETTINGS": json.dumps({"discovery": {"bootstrap": ["/ip4/10.0.0.1/tcp/4001"]}}),
+    }
+    bad = subprocess.run(
+        [sys.executable, "-m", "bzzz.workers.mesh"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert bad.returncode != 0 and "/p2p/<peer id>" in bad.stderr
 
 

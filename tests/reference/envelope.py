@@ -16,8 +16,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
@@ -27,8 +28,18 @@ VERSION = 1
 MAX_DEPTH = 32
 MESSAGE_ID_LEN = 20
 REJECT_REASONS = (
-    "size", "malformed", "schema", "signature", "source", "hops", "ttl", "skew", "duplicate",
-    "rate", "closed", "participants",
+    "size",
+    "malformed",
+    "schema",
+    "signature",
+    "source",
+    "hops",
+    "ttl",
+    "skew",
+    "duplicate",
+    "rate",
+    "closed",
+    "participants",
 )
 
 I64_MIN, U64_MAX, U32_MAX, U8_MAX = -(2**63), 2**64 - 1, 2**32 - 1, 255
@@ -381,12 +392,25 @@ def sign_envelope(
     check_value(payload, 1)
     check_schema(type, topic, node_id, payload)
     ts = clock_ms() if ts_ms is None else ts_ms
-    for name, value, hi in (("seq", seq, U64_MAX), ("ts_ms", ts, U64_MAX), ("ttl", ttl, U32_MAX), ("hop_count", hop_count, U8_MAX)):
+    for name, value, hi in (
+        ("seq", seq, U64_MAX),
+        ("ts_ms", ts, U64_MAX),
+        ("ttl", ttl, U32_MAX),
+        ("hop_count", hop_count, U8_MAX),
+    ):
         if not 0 <= value <= hi:
             raise OverflowError(f"{name} must be in 0..={hi}")
     env = _sign(
-        key, type=type, topic=topic, node_id=node_id, msg_id=msg_id, seq=seq, ts_ms=ts, ttl=ttl,
-        hop_count=hop_count, payload=payload,
+        key,
+        type=type,
+        topic=topic,
+        node_id=node_id,
+        msg_id=msg_id,
+        seq=seq,
+        ts_ms=ts,
+        ttl=ttl,
+        hop_count=hop_count,
+        payload=payload,
     )
     return env.to_bytes()
 
@@ -454,8 +478,17 @@ def verify_envelope(data: bytes, limits: Limits | None = None, now_ms: int | Non
         raise Rejected("ttl", f"expired {now - ts - ttl * 1000} ms ago")
     # 8. signature
     env = Envelope(
-        type=type_, topic=topic, node_id=node_id, sender=bytes.fromhex(sender), msg_id=msg_id, seq=seq,
-        ts_ms=ts, ttl=ttl, hop_count=hop_count, payload=payload, signature=bytes.fromhex(sig),
+        type=type_,
+        topic=topic,
+        node_id=node_id,
+        sender=bytes.fromhex(sender),
+        msg_id=msg_id,
+        seq=seq,
+        ts_ms=ts,
+        ttl=ttl,
+        hop_count=hop_count,
+        payload=payload,
+        signature=bytes.fromhex(sig),
     )
     try:
         VerifyKey(env.sender).verify(env.signed_bytes(), env.signature)

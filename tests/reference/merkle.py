@@ -14,8 +14,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from nacl.signing import SigningKey, VerifyKey
 from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
 
 
 def _h(*parts: bytes) -> bytes:

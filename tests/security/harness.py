@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bzzz.supervisor import ControlClient
 
+from bzzz.supervisor import ControlClient
 from tests.agents import Agent, toml_config
 
 TOKEN = "agent-1-secret-token"
@@ -46,8 +46,13 @@ def interpreter_for(uid: int) -> tuple[str, dict[str, str]]:
     system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
     paths = [p for p in sys.path if p and os.path.isdir(p) and not p.startswith(sys.base_prefix)]
     env = {"PYTHONPATH": os.pathsep.join(paths)}
-    if os.path.exists(system) and subprocess.run([*drop, system, "-c", spawn], capture_output=True, cwd="/",
-                                                 env={**os.environ, **env}).returncode == 0:
+    if (
+        os.path.exists(system)
+        and subprocess.run(
+            [*drop, system, "-c", spawn], capture_output=True, cwd="/", env={**os.environ, **env}
+        ).returncode
+        == 0
+    ):
         return system, env
     pytest.skip(f"no Python that uid {uid} can run with this test's packages")
 
@@ -71,9 +76,25 @@ def agent_as(uid: int, workers: Callable[[Path], dict[str, dict[str, Any]]]) -> 
         os.chown(path, uid, uid)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")} | {"HOME": str(root), **python_env}
     process = subprocess.Popen(
-        ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
-         python, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root,
+        [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            python,
+            "-m",
+            "bzzz.cli.main",
+            "agent",
+            "run",
+            "--config",
+            str(config),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=root,
     )
     agent = Agent(process, ControlClient(data_dir / "run", timeout_s=5), data_dir, data_dir / "run")
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bzzz.github.approval import decide, task_digest
 from github import Auth, Github
 
+from bzzz.github.approval import decide, task_digest
 from tests.executor.test_end_to_end import agent_workers, comments, wait_for_comment
 from tests.security.harness import agent_as
 
@@ -47,8 +47,6 @@ run: ["sh -c 'echo mallory was here > PWNED.md'"]
 NOTICE = "bzzz:approval-needed"
 
 
-
-
 def trusting_agent(forge_url: str, token_file: Path) -> dict[str, dict[str, Any]]:
     """The review's cluster: alice trusted, `bzzz-approved` trusted, in both workers."""
     workers = agent_workers(forge_url, token_file, trust_labels=["bzzz-approved"])
@@ -57,8 +55,9 @@ def trusting_agent(forge_url: str, token_file: Path) -> dict[str, dict[str, Any]
 
 
 def open_issue(forge: Any, body: str, token: str) -> int:
-    reply = forge.call("POST", "/repos/alice/tasks/issues", token=token,
-                       json={"title": TITLE, "body": body, "labels": ["bzzz-task"]})
+    reply = forge.call(
+        "POST", "/repos/alice/tasks/issues", token=token, json={"title": TITLE, "body": body, "labels": ["bzzz-task"]}
+    )
     assert reply.status_code == 201, reply.text
     return int(reply.json()["number"])
 
@@ -82,17 +81,33 @@ def pulls(forge: Any) -> list[dict[str, Any]]:
 
 
 def branches(forge: Any) -> list[str]:
-    listed = subprocess.run(["git", "ls-remote", "--heads", f"{forge.url}/alice/tasks.git"], capture_output=True,
-                            text=True, check=True, timeout=60,
-                            env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"})
+    listed = subprocess.run(
+        ["git", "ls-remote", "--heads", f"{forge.url}/alice/tasks.git"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"},
+    )
     return [line.split("refs/heads/", 1)[1] for line in listed.stdout.splitlines()]
 
 
 def branch_files(forge: Any, tmp_path: Path, number: int) -> Path:
     checkout = tmp_path / f"pr-{number}"
-    subprocess.run(["git", "clone", "--quiet", "--branch", f"bzzz/{number}-agent-1", f"{forge.url}/alice/tasks.git",
-                    str(checkout)], check=True, timeout=60,
-                   env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)})
+    subprocess.run(
+        [
+            "git",
+            "clone",
+            "--quiet",
+            "--branch",
+            f"bzzz/{number}-agent-1",
+            f"{forge.url}/alice/tasks.git",
+            str(checkout),
+        ],
+        check=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)},
+    )
     return checkout
 
 
@@ -114,12 +129,19 @@ def nothing_ran(forge: Any, number: int) -> None:
 
 
 def test_an_edit_after_approval_never_runs_and_only_the_approved_text_does(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,
+    start_agent,
+    forge: Any,
+    token_file: Path,
+    tmp_path: Path,
 ) -> None:
     start_agent(trusting_agent(forge.url, token_file))
     number = open_issue(forge, HARMLESS, token="mallory-token")
-    forge.call("POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token",
-               json={"labels": ["bzzz-task", "bzzz-approved"]})
+    forge.call(
+        "POST",
+        f"/repos/alice/tasks/issues/{number}/labels",
+        token="alice-token",
+        json={"labels": ["bzzz-task", "bzzz-approved"]},
+    )
     edit(forge, number, HOSTILE)
     original, hostile = task_digest(TITLE, HARMLESS), task_digest(TITLE, HOSTILE)
 
@@ -142,8 +164,11 @@ def test_an_edit_after_approval_never_runs_and_only_the_approved_text_does(
     nothing_ran(forge, number)
     assert len([b for b in notices(forge, number) if f"{NOTICE} {hostile}" in b]) == 1
     agent_view = Github(base_url=forge.url, auth=Auth.Token("agent-1-secret-token"))
-    refused = decide(agent_view.get_repo("alice/tasks").get_issue(number), trusted_authors=frozenset({"alice"}),
-                     trusted_labels=frozenset({"bzzz-approved"}))
+    refused = decide(
+        agent_view.get_repo("alice/tasks").get_issue(number),
+        trusted_authors=frozenset({"alice"}),
+        trusted_labels=frozenset({"bzzz-approved"}),
+    )
     assert not refused.approved and "edited after it was approved" in refused.why
 
     # mallory puts the approved text back: that, and only that, runs.
@@ -157,7 +182,10 @@ def test_an_edit_after_approval_never_runs_and_only_the_approved_text_does(
 
 
 def test_positive_control_the_hostile_text_from_the_trusted_author_does_run(
-    start_agent, forge: Any, token_file: Path, tmp_path: Path,
+    start_agent,
+    forge: Any,
+    token_file: Path,
+    tmp_path: Path,
 ) -> None:
     start_agent(trusting_agent(forge.url, token_file))
     number = open_issue(forge, HOSTILE, token="alice-token")
@@ -168,19 +196,33 @@ def test_positive_control_the_hostile_text_from_the_trusted_author_does_run(
 
 
 def test_a_label_the_stranger_sets_herself_approves_nothing(
-    start_agent, forge: Any, token_file: Path,
+    start_agent,
+    forge: Any,
+    token_file: Path,
 ) -> None:
     start_agent(trusting_agent(forge.url, token_file))
-    reply = forge.call("POST", "/repos/alice/tasks/issues", token="mallory-token",
-                       json={"title": TITLE, "body": HOSTILE, "labels": ["bzzz-task", "bzzz-approved"]})
+    reply = forge.call(
+        "POST",
+        "/repos/alice/tasks/issues",
+        token="mallory-token",
+        json={"title": TITLE, "body": HOSTILE, "labels": ["bzzz-task", "bzzz-approved"]},
+    )
     number = int(reply.json()["number"])
     assert reply.json()["labels"] == []  # dropped, as GitHub drops them
-    assert forge.call("POST", f"/repos/alice/tasks/issues/{number}/labels", token="mallory-token",
-                      json={"labels": ["bzzz-approved"]}).status_code == 403
+    assert (
+        forge.call(
+            "POST",
+            f"/repos/alice/tasks/issues/{number}/labels",
+            token="mallory-token",
+            json={"labels": ["bzzz-approved"]},
+        ).status_code
+        == 403
+    )
     say(forge, number, f"bzzz approve {task_digest(TITLE, HOSTILE)}", token="mallory-token")
     # A maintainer adds only the agents' label (triage), as before issue 16.
-    forge.call("POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token",
-               json={"labels": ["bzzz-task"]})
+    forge.call(
+        "POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token", json={"labels": ["bzzz-task"]}
+    )
     wait_for(lambda: bool(notices(forge, number)), 60, "the refusal")
     time.sleep(2)
     [notice] = notices(forge, number)
@@ -203,12 +245,18 @@ def assigned(forge: Any, number: int) -> list[str]:
 
 
 def test_an_edit_after_approval_is_never_claimed_before_the_claim(
-    start_agent, forge: Any, token_file: Path,
+    start_agent,
+    forge: Any,
+    token_file: Path,
 ) -> None:
     start_agent(probe_agent(forge.url, token_file))
     number = open_issue(forge, HARMLESS, token="mallory-token")
-    forge.call("POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token",
-               json={"labels": ["bzzz-task", "bzzz-approved"]})
+    forge.call(
+        "POST",
+        f"/repos/alice/tasks/issues/{number}/labels",
+        token="alice-token",
+        json={"labels": ["bzzz-task", "bzzz-approved"]},
+    )
     edit(forge, number, HOSTILE)
     original, hostile = task_digest(TITLE, HARMLESS), task_digest(TITLE, HOSTILE)
     wait_for(lambda: any(hostile in b for b in notices(forge, number)), 60, "the approval notice")
@@ -229,7 +277,9 @@ def test_an_edit_after_approval_is_never_claimed_before_the_claim(
 
 
 def test_positive_control_the_trusted_authors_hostile_text_is_claimed_before_the_claim(
-    start_agent, forge: Any, token_file: Path,
+    start_agent,
+    forge: Any,
+    token_file: Path,
 ) -> None:
     start_agent(probe_agent(forge.url, token_file))
     number = open_issue(forge, HOSTILE, token="alice-token")
@@ -248,11 +298,16 @@ def unprivileged_probe_agent(forge: Any) -> Iterator[Path]:
 
 
 def test_an_unprivileged_agent_refuses_the_edit_after_approval_too(
-    unprivileged_probe_agent: Path, forge: Any,
+    unprivileged_probe_agent: Path,
+    forge: Any,
 ) -> None:
     number = open_issue(forge, HARMLESS, token="mallory-token")
-    forge.call("POST", f"/repos/alice/tasks/issues/{number}/labels", token="alice-token",
-               json={"labels": ["bzzz-task", "bzzz-approved"]})
+    forge.call(
+        "POST",
+        f"/repos/alice/tasks/issues/{number}/labels",
+        token="alice-token",
+        json={"labels": ["bzzz-task", "bzzz-approved"]},
+    )
     original, hostile = task_digest(TITLE, HARMLESS), task_digest(TITLE, HOSTILE)
     say(forge, number, f"bzzz approve {original}")
     edit(forge, number, HOSTILE)

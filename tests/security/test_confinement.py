@@ -22,11 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from bzzz.executor.sandbox import SANDBOX_UID, Limits, Sandbox, clean_stale
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
-needs_root = pytest.mark.skipif(os.geteuid() != 0,
-                                reason="the agent-as-root case (and setpriv to another uid) needs root")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the agent-as-root case (and setpriv to another uid) needs root"
+)
 pytestmark = needs_bwrap
 
 SANDBOX_PY = Path(__file__).resolve().parents[2] / "python" / "bzzz" / "executor" / "sandbox.py"
@@ -59,8 +61,16 @@ def exposed() -> Iterator[Path]:
 @needs_root
 def test_a_task_of_a_root_agent_runs_as_the_sandbox_uid_with_no_capabilities(parent: Path) -> None:
     with Sandbox.open(parent) as sandbox:
-        result = sandbox.run(["sh", "-c", ("id -u; id -g; id -G; grep -E '^Cap(Eff|Prm|Bnd|Inh|Amb)' "
-                                           "/proc/self/status; grep NoNewPrivs /proc/self/status; touch marker")])
+        result = sandbox.run(
+            [
+                "sh",
+                "-c",
+                (
+                    "id -u; id -g; id -G; grep -E '^Cap(Eff|Prm|Bnd|Inh|Amb)' "
+                    "/proc/self/status; grep NoNewPrivs /proc/self/status; touch marker"
+                ),
+            ]
+        )
         assert (sandbox.files / "marker").stat().st_uid == SANDBOX_UID
         assert f"uid {SANDBOX_UID}, no capabilities" in sandbox.confinement
     lines = result.stdout.split("\n")
@@ -87,9 +97,11 @@ def test_a_task_cannot_unmount_or_remount_its_way_to_a_hidden_file_or_the_hosts_
     try:
         host = _as_uid(SANDBOX_UID, ["cat", str(token), str(keys / "identity.key")])
         assert "ghp_hidden_token" in host.stdout and "hidden key" in host.stdout  # control: readable unhidden
-        attack = (f"cat {token}; ls {keys}; umount -l {token}; umount -l {keys}; umount -l /tmp; umount -l /opt; "
-                  f"mount -o remount,rw /; mount -o remount,rw /etc; mount -t tmpfs x /mnt; "
-                  f"cat {token} {keys}/identity.key; echo x > {probe}; echo ran > /workspace/marker")
+        attack = (
+            f"cat {token}; ls {keys}; umount -l {token}; umount -l {keys}; umount -l /tmp; umount -l /opt; "
+            f"mount -o remount,rw /; mount -o remount,rw /etc; mount -t tmpfs x /mnt; "
+            f"cat {token} {keys}/identity.key; echo x > {probe}; echo ran > /workspace/marker"
+        )
         with Sandbox.open(parent, hidden=[token, keys]) as sandbox:
             result = sandbox.run(["sh", "-c", attack])
             assert (sandbox.files / "marker").read_text() == "ran\n"
@@ -122,15 +134,30 @@ def test_the_agents_home_data_dir_run_dir_and_token_are_not_in_the_sandbox(paren
     assert "ghp_token_in_view" not in result.stdout and "key in view" not in result.stdout
     assert result.stderr.count("No such file or directory") >= 7
     _, top, var = result.stdout.split("@@")
-    assert set(top.split()) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt", "proc", "sbin", "tmp",
-                                "usr", "var", "workspace"}
+    assert set(top.split()) <= {
+        "bin",
+        "dev",
+        "etc",
+        "lib",
+        "lib32",
+        "lib64",
+        "libx32",
+        "opt",
+        "proc",
+        "sbin",
+        "tmp",
+        "usr",
+        "var",
+        "workspace",
+    }
     assert var.split() == ["tmp"]  # /var holds only the scratch link, none of the host's /var
 
 
 def test_a_task_sees_only_its_own_processes(parent: Path) -> None:
     with Sandbox.open(parent) as sandbox:
-        result = sandbox.run(["sh", "-c", ("for p in /proc/[0-9]*; do printf '%s ' ${p#/proc/}; "
-                                          "tr '\\0' ' ' < $p/cmdline; echo; done")])
+        result = sandbox.run(
+            ["sh", "-c", ("for p in /proc/[0-9]*; do printf '%s ' ${p#/proc/}; tr '\\0' ' ' < $p/cmdline; echo; done")]
+        )
     listed = [line.split(" ", 1) for line in result.stdout.splitlines()]
     assert any("for p in" in cmdline for _, cmdline in listed)  # it listed itself
     assert len(listed) <= 4  # bwrap's init, the shell, the reader of the moment
@@ -144,8 +171,16 @@ def test_a_task_cannot_make_nested_user_namespaces_or_write_the_root_or_dev(pare
     if "unshare=0" not in host.stdout:
         pytest.skip("this host forbids unprivileged user namespaces anyway: no control for the attack")
     with Sandbox.open(parent) as sandbox:
-        result = sandbox.run(["sh", "-c", (f"{probe}; mkdir /evil; echo x > /dev/evil; "
-                                          "dd if=/dev/zero of=/dev/shm/fill bs=1M count=256 2>&1; echo ran")])
+        result = sandbox.run(
+            [
+                "sh",
+                "-c",
+                (
+                    f"{probe}; mkdir /evil; echo x > /dev/evil; "
+                    "dd if=/dev/zero of=/dev/shm/fill bs=1M count=256 2>&1; echo ran"
+                ),
+            ]
+        )
     assert "unshare=0" not in result.stdout and result.stdout.endswith("ran\n")
     assert "Read-only file system" in result.stderr
     assert result.stderr.count("Read-only file system") >= 2
@@ -154,8 +189,10 @@ def test_a_task_cannot_make_nested_user_namespaces_or_write_the_root_or_dev(pare
 
 # -- processes --------------------------------------------------------------------------------
 
-BOMB = ("sh -c 'i=0; while [ $i -lt 2000 ]; do sleep 3021 & i=$((i+1)); done'; "
-        "set -- /proc/[0-9]*; echo seen=$#")  # counted by a glob: the shell cannot fork any more
+BOMB = (
+    "sh -c 'i=0; while [ $i -lt 2000 ]; do sleep 3021 & i=$((i+1)); done'; "
+    "set -- /proc/[0-9]*; echo seen=$#"
+)  # counted by a glob: the shell cannot fork any more
 
 
 @needs_root
@@ -172,16 +209,26 @@ def test_a_fork_bomb_is_held_to_the_process_limit_and_nothing_outlives_it(parent
 @needs_root
 def test_processes_a_task_leaves_in_the_background_are_gone_when_its_command_ends(parent: Path) -> None:
     with Sandbox.open(parent) as sandbox:
-        result = sandbox.run(["sh", "-c", ("setsid sleep 3022 & nohup sleep 3022 >/dev/null 2>&1 & "
-                                          "(sleep 3022 &) ; sleep 0.5; pgrep -c -x sleep")])
+        result = sandbox.run(
+            [
+                "sh",
+                "-c",
+                (
+                    "setsid sleep 3022 & nohup sleep 3022 >/dev/null 2>&1 & "
+                    "(sleep 3022 &) ; sleep 0.5; pgrep -c -x sleep"
+                ),
+            ]
+        )
     assert result.ok and int(result.stdout) == 3  # they were running
     assert not _running(b"sleep\x003022\x00")
 
 
 @needs_root
 def test_memory_across_several_processes_is_held_by_the_tasks_cgroup(parent: Path) -> None:
-    each = ("python3 -c \"import time; print('started', flush=True); b = bytearray(100 << 20); "
-            "time.sleep(15); print('survived', flush=True)\"")
+    each = (
+        "python3 -c \"import time; print('started', flush=True); b = bytearray(100 << 20); "
+        "time.sleep(15); print('survived', flush=True)\""
+    )
     with Sandbox.open(parent, limits=Limits(memory_bytes=256 << 20)) as sandbox:
         assert "memory" in sandbox.confinement
         result = sandbox.run(["sh", "-c", f"for i in 1 2 3 4; do {each} & done; wait"])
@@ -193,8 +240,10 @@ def test_memory_across_several_processes_is_held_by_the_tasks_cgroup(parent: Pat
 @needs_root
 def test_cpu_time_across_many_short_processes_is_held_by_the_tasks_cgroup(parent: Path) -> None:
     # Each process spins half a second, far below the per-process limit: only the total can stop it.
-    spin = ("python3 -c \"import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\n"
-            "print('spun', flush=True)\"")
+    spin = (
+        'python3 -c "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\n'
+        "print('spun', flush=True)\""
+    )
     with Sandbox.open(parent, limits=Limits(cpu_s=3, wall_s=600)) as sandbox:
         assert "cpuacct" in sandbox.confinement
         result = sandbox.run(["sh", "-c", f"while :; do {spin}; done"])
@@ -211,8 +260,9 @@ def test_writing_four_times_the_disk_budget_fails_with_enospc_at_the_budget(pare
     with Sandbox.open(parent, limits=Limits(disk_bytes=budget)) as sandbox:
         assert "loop-mounted ext4" in sandbox.confinement
         image = sandbox.area.with_name(sandbox.area.name + ".img")
-        result = sandbox.run(["sh", "-c", ("dd if=/dev/zero of=big bs=1M count=128; "
-                                          "dd if=/dev/zero of=/tmp/more bs=1M count=128")])
+        result = sandbox.run(
+            ["sh", "-c", ("dd if=/dev/zero of=big bs=1M count=128; dd if=/dev/zero of=/tmp/more bs=1M count=128")]
+        )
         written = (sandbox.files / "big").stat().st_size
         assert budget // 2 < written <= budget  # it wrote until the area was full
         assert result.stderr.count("No space left on device") == 2
@@ -276,8 +326,7 @@ def test_clean_stale_removes_the_mounted_area_and_cgroup_a_killed_executor_left(
         print(sandbox.area, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
-    killed = subprocess.run([sys.executable, "-c", executor], check=False, capture_output=True, text=True,
-                            timeout=300)
+    killed = subprocess.run([sys.executable, "-c", executor], check=False, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL
     area = Path(killed.stdout.strip().splitlines()[-1])
     cgroup = Path("/sys/fs/cgroup/pids") / "bzzz" / area.name
@@ -326,7 +375,7 @@ def _as_agent(agent_parent: Path, body: str) -> dict[str, object]:
     done = _as_uid(AGENT_UID, [python, "-c", prologue + textwrap.dedent(body)], cwd=str(agent_parent))
     lines = [line for line in done.stdout.splitlines() if line.startswith("REPORT ")]
     assert lines, done.stdout + done.stderr
-    report = json.loads(lines[-1][len("REPORT "):])
+    report = json.loads(lines[-1][len("REPORT ") :])
     assert isinstance(report, dict)
     return report
 
@@ -338,14 +387,17 @@ def test_an_unprivileged_agents_task_has_no_capabilities_and_cannot_see_the_agen
     (secret / "identity.key").write_text("the agent's own key\n")
     for path in (secret, secret / "identity.key"):
         os.chown(path, AGENT_UID, AGENT_UID)
-    got = _as_agent(agent_parent, f"""
+    got = _as_agent(
+        agent_parent,
+        f"""
         with Sandbox.open(parent) as sandbox:
             host = open({str(secret / "identity.key")!r}).read()
             result = sandbox.run(["sh", "-c", ("id -u; grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status; "
                                               "cat {secret}/identity.key; echo ran > marker")])
             report({{"host": host, "out": result.stdout, "err": result.stderr, "confinement": sandbox.confinement,
                     "marker": (sandbox.files / "marker").exists()}})
-    """)
+    """,
+    )
     assert got["host"] == "the agent's own key\n"  # control: the agent's uid reads it on the host
     assert got["marker"] is True
     out = str(got["out"]).splitlines()
@@ -356,11 +408,14 @@ def test_an_unprivileged_agents_task_has_no_capabilities_and_cannot_see_the_agen
 
 @needs_root
 def test_an_unprivileged_agents_fork_bomb_is_held_and_nothing_outlives_it(agent_parent: Path) -> None:
-    got = _as_agent(agent_parent, f"""
+    got = _as_agent(
+        agent_parent,
+        f"""
         with Sandbox.open(parent, limits=Limits(processes=48)) as sandbox:
             result = sandbox.run(["sh", "-c", {BOMB!r}])
             report({{"out": result.stdout, "err": result.stderr, "confinement": sandbox.confinement}})
-    """)
+    """,
+    )
     assert "RLIMIT_NPROC" in str(got["confinement"])
     seen = int(str(got["out"]).split("seen=")[1])
     assert 20 <= seen <= 48
@@ -370,12 +425,15 @@ def test_an_unprivileged_agents_fork_bomb_is_held_and_nothing_outlives_it(agent_
 @needs_root
 def test_an_unprivileged_agents_task_is_stopped_by_the_disk_watchdog(agent_parent: Path) -> None:
     writer = "i=0; while :; do dd if=/dev/zero of=/tmp/chunk$i bs=1M count=1 2>/dev/null; i=$((i+1)); sleep 0.05; done"
-    got = _as_agent(agent_parent, f"""
+    got = _as_agent(
+        agent_parent,
+        f"""
         with Sandbox.open(parent, limits=Limits(disk_bytes=32 << 20, wall_s=600)) as sandbox:
             result = sandbox.run(["sh", "-c", {writer!r}])
             report({{"killed_for": result.killed_for, "chunks": len(list(sandbox.tmp.glob("chunk*"))),
                     "confinement": sandbox.confinement}})
-    """)
+    """,
+    )
     assert "watched" in str(got["confinement"])
     assert isinstance(got["chunks"], int) and 16 <= got["chunks"] < 128
     assert got["killed_for"] == "disk limit"
@@ -385,11 +443,14 @@ def test_an_unprivileged_agents_task_is_stopped_by_the_disk_watchdog(agent_paren
 @needs_root
 def test_an_unprivileged_agents_task_cannot_hide_its_disk_use_in_a_dir_it_makes_unreadable(agent_parent: Path) -> None:
     hider = "mkdir hide; dd if=/dev/zero of=hide/big bs=1M count=64 2>/dev/null; chmod 000 hide; sleep 3024"
-    got = _as_agent(agent_parent, f"""
+    got = _as_agent(
+        agent_parent,
+        f"""
         with Sandbox.open(parent, limits=Limits(disk_bytes=32 << 20, wall_s=600)) as sandbox:
             result = sandbox.run(["sh", "-c", {hider!r}])
             report({{"killed_for": result.killed_for, "hidden": (sandbox.files / "hide").is_dir()}})
-    """)
+    """,
+    )
     assert got["hidden"] is True  # it ran
     assert got["killed_for"] == "disk limit"
     assert not _running(b"sleep\x003024\x00")
@@ -398,14 +459,18 @@ def test_an_unprivileged_agents_task_cannot_hide_its_disk_use_in_a_dir_it_makes_
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _run(argv: list[str], env: dict[str, str] | None = None,
-         cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, check=False, capture_output=True, text=True, timeout=600, env=env, cwd=cwd)
 
 
 def _as_uid(uid: int, argv: list[str], cwd: str | None = None) -> subprocess.CompletedProcess[str]:
-    return _run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv],
-                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd=cwd)
+    return _run(
+        ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv],
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+        cwd=cwd,
+    )
 
 
 def _running(cmdline: bytes) -> bool:

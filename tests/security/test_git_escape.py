@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from bzzz.executor.workspace import ResultLimits, ResultRefused, Workspace, git_url
 
+from bzzz.executor.workspace import ResultLimits, ResultRefused, Workspace, git_url
 from tests.forge.harness import Forge, start_forge, stop_forge
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -151,9 +151,14 @@ class Task:
 
     def on_forge(self) -> str | None:
         """The task branch's head on the forge, read with a git that trusts nothing."""
-        out = subprocess.run(["git", "ls-remote", self.workspace.url, f"refs/heads/{self.workspace.branch}"],
-                             capture_output=True, text=True, check=True, timeout=60,
-                             env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(self.tmp)})
+        out = subprocess.run(
+            ["git", "ls-remote", self.workspace.url, f"refs/heads/{self.workspace.branch}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(self.tmp)},
+        )
         return out.stdout.split()[0] if out.stdout.strip() else None
 
     def fired(self) -> list[str]:
@@ -164,19 +169,36 @@ def naive(dest: Path, *args: str, tmp: Path, header: bool = False) -> subprocess
     """What the agent used to run in the task's directory: plain host git, the token as a header."""
     home = tmp / "naive-home"
     home.mkdir(exist_ok=True)
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_TERMINAL_PROMPT": "0",
-           "GIT_CONFIG_NOSYSTEM": "1", "LANG": "C.UTF-8"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "LANG": "C.UTF-8",
+    }
     auth = ["-c", f"http.extraHeader=Authorization: Basic {BASIC}"] if header else []
-    return subprocess.run(["git", "-c", "user.name=agent", "-c", "user.email=agent@x", *auth, *args], cwd=dest,
-                          env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-                          check=False)
+    return subprocess.run(
+        ["git", "-c", "user.name=agent", "-c", "user.email=agent@x", *auth, *args],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 @pytest.fixture
 def task(forge: Forge, tmp_path: Path) -> Iterator[Task]:
     branch = f"bzzz/{next(_numbers)}-agent-1"
-    workspace = Workspace.clone(tmp_path / "work", git_url(forge.url, "alice/tasks"), token=TOKEN, branch=branch,
-                                author=("agent-1", "agent-1@users.noreply.bzzz"))
+    workspace = Workspace.clone(
+        tmp_path / "work",
+        git_url(forge.url, "alice/tasks"),
+        token=TOKEN,
+        branch=branch,
+        author=("agent-1", "agent-1@users.noreply.bzzz"),
+    )
     dest = tmp_path / "dest"
     dest.mkdir()
     workspace.export(dest)
@@ -198,8 +220,9 @@ def test_a_tasks_core_fsmonitor_never_runs_on_the_host(task: Task) -> None:
     assert marker.exists(), "positive control: plain git status runs the task's fsmonitor"
 
 
-@pytest.mark.parametrize("hook", ["pre-commit", "post-commit", "reference-transaction", "commit-msg",
-                                  "post-index-change"])
+@pytest.mark.parametrize(
+    "hook", ["pre-commit", "post-commit", "reference-transaction", "commit-msg", "post-index-change"]
+)
 def test_a_hook_a_task_plants_in_its_git_dir_never_runs_when_the_agent_commits(task: Task, hook: str) -> None:
     marker = task.hook(task.dest / ".git" / "hooks", hook)
     task.change()
@@ -239,8 +262,11 @@ def test_a_filter_driver_named_by_the_tasks_gitattributes_never_runs_and_the_byt
     task.change()
     sha = task.deliver()
     assert sha is not None and not marker.exists()
-    shown = subprocess.run(["git", "--git-dir", str(task.workspace.git_dir), "cat-file", "blob", f"{sha}:data.txt"],
-                           capture_output=True, check=True)
+    shown = subprocess.run(
+        ["git", "--git-dir", str(task.workspace.git_dir), "cat-file", "blob", f"{sha}:data.txt"],
+        capture_output=True,
+        check=True,
+    )
     assert shown.stdout == b"raw bytes\r\n", "committed as written: no filter, no eol conversion"
     naive(task.dest, "add", "-A", tmp=task.tmp)
     assert marker.exists(), "positive control: plain git add runs the clean filter"
@@ -315,10 +341,12 @@ def test_a_signing_program_a_task_configures_never_runs(task: Task) -> None:
 # --- settings that send the push, and the token, somewhere else ------------------------------
 
 
-@pytest.mark.parametrize("how", ["remote.origin.url", "remote.origin.pushurl", "url.insteadOf",
-                                 "url.pushInsteadOf", "http.proxy"])
+@pytest.mark.parametrize(
+    "how", ["remote.origin.url", "remote.origin.pushurl", "url.insteadOf", "url.pushInsteadOf", "http.proxy"]
+)
 def test_a_push_never_goes_where_the_tasks_config_says_and_never_carries_the_token_there(
-        task: Task, listener: Listener, how: str) -> None:
+    task: Task, listener: Listener, how: str
+) -> None:
     forge_url = task.workspace.url
     hostile = f"{listener.url}/stolen.git"
     if how == "remote.origin.url":
@@ -388,8 +416,12 @@ def test_the_tasks_own_commits_and_config_are_ignored_only_its_files_count(task:
     task.git("config", "user.name", "mallory")
     sha = task.deliver()
     assert sha is not None
-    log = subprocess.run(["git", "--git-dir", str(task.workspace.git_dir), "log", "--format=%an %s", sha],
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    log = subprocess.run(
+        ["git", "--git-dir", str(task.workspace.git_dir), "log", "--format=%an %s", sha],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert log[0] == "agent-1 the task's change" and not any("mallory" in line for line in log)
     assert task.workspace.changed == ["mine.txt"]
 
@@ -402,8 +434,13 @@ def test_a_repository_around_the_agents_work_directory_is_never_discovered(forge
     (tmp_path / "around.sh").write_text(f"#!/bin/sh\ntouch {marker}\n")
     (tmp_path / "around.sh").chmod(0o755)
     subprocess.run(["git", "-C", str(around), "config", "core.fsmonitor", str(tmp_path / "around.sh")], check=True)
-    workspace = Workspace.clone(around / "work", git_url(forge.url, "alice/tasks"), token=TOKEN,
-                                branch=f"bzzz/{next(_numbers)}-agent-1", author=("agent-1", "a@x"))
+    workspace = Workspace.clone(
+        around / "work",
+        git_url(forge.url, "alice/tasks"),
+        token=TOKEN,
+        branch=f"bzzz/{next(_numbers)}-agent-1",
+        author=("agent-1", "a@x"),
+    )
     dest = around / "dest"
     dest.mkdir()
     workspace.export(dest)
@@ -451,8 +488,9 @@ def test_a_nested_repository_is_refused(task: Task) -> None:
     assert "sub/.git" in reason and not marker.exists()
 
 
-@pytest.mark.parametrize("name", [".GIT", ".Git", ".git.", ".git ", "git~1", "GIT~1", ".g\u200cit",
-                                  ".git::$INDEX_ALLOCATION"])
+@pytest.mark.parametrize(
+    "name", [".GIT", ".Git", ".git.", ".git ", "git~1", "GIT~1", ".g\u200cit", ".git::$INDEX_ALLOCATION"]
+)
 def test_a_directory_a_case_insensitive_system_would_take_for_git_is_refused(task: Task, name: str) -> None:
     (task.dest / "sub" / name).mkdir(parents=True)
     (task.dest / "sub" / name / "config").write_text("[core]\n\tfsmonitor = touch /tmp/x\n")
@@ -466,18 +504,21 @@ def test_a_top_level_dotgit_lookalike_is_refused_too(task: Task) -> None:
     assert "would be taken for a .git" in _refused(task)
 
 
-@pytest.mark.parametrize(("link", "target"), [
-    ("g", ".git"),
-    ("sub/g", "../.git/config"),
-    ("passwd", "/etc/passwd"),
-    ("up", "../../x"),
-    ("sub/up", "../../x"),
-    ("sub/climb", "../sub/../../x"),
-    ("sub/dotdot", "deeper/../../.."),
-    (".gitmodules", "README.md"),
-    (".GITMODULES", "README.md"),
-    ("sub/.gitattributes", "../README.md"),
-])
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [
+        ("g", ".git"),
+        ("sub/g", "../.git/config"),
+        ("passwd", "/etc/passwd"),
+        ("up", "../../x"),
+        ("sub/up", "../../x"),
+        ("sub/climb", "../sub/../../x"),
+        ("sub/dotdot", "deeper/../../.."),
+        (".gitmodules", "README.md"),
+        (".GITMODULES", "README.md"),
+        ("sub/.gitattributes", "../README.md"),
+    ],
+)
 def test_a_symlink_that_leaves_the_repository_or_reaches_git_is_refused(task: Task, link: str, target: str) -> None:
     path = task.dest / link
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -504,8 +545,12 @@ def test_links_that_stay_inside_the_repository_are_committed_as_links(task: Task
     task.change()
     sha = task.deliver()
     assert sha is not None
-    tree = subprocess.run(["git", "--git-dir", str(task.workspace.git_dir), "ls-tree", "-r", sha],
-                          capture_output=True, text=True, check=True).stdout
+    tree = subprocess.run(
+        ["git", "--git-dir", str(task.workspace.git_dir), "ls-tree", "-r", sha],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "120000 blob" in tree and "sub/up" in tree and "sub/root" in tree
 
 
@@ -596,20 +641,46 @@ def test_an_unprivileged_agent_is_no_more_exposed_than_a_root_one(forge: Forge, 
         url = git_url(forge.url, "alice/tasks")
         branch = f"bzzz/{next(_numbers)}-agent-1"
         done = subprocess.run(
-            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c", UNPRIVILEGED,
-             str(base), url, TOKEN, listener.url, branch],
-            capture_output=True, text=True, timeout=300, check=False,
-            env={"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join(sys.path)})
+            [
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                UNPRIVILEGED,
+                str(base),
+                url,
+                TOKEN,
+                listener.url,
+                branch,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
         assert done.returncode == 0, done.stderr
         sha = done.stdout.strip()
         assert len(sha) == 40 and not marker.exists() and listener.take() == []
-        heads = subprocess.run(["git", "ls-remote", url, f"refs/heads/{branch}"], capture_output=True, text=True,
-                               check=True, env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1"}).stdout
+        heads = subprocess.run(
+            ["git", "ls-remote", url, f"refs/heads/{branch}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1"},
+        ).stdout
         assert heads.split()[0] == sha
         dest = base / "dest"
-        subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "git", "status"],
-                       cwd=dest, capture_output=True, timeout=60, check=False,
-                       env={"PATH": os.environ["PATH"], "HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1"})
+        subprocess.run(
+            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "git", "status"],
+            cwd=dest,
+            capture_output=True,
+            timeout=60,
+            check=False,
+            env={"PATH": os.environ["PATH"], "HOME": str(base), "GIT_CONFIG_NOSYSTEM": "1"},
+        )
         assert marker.exists(), "positive control: the same user's plain git status runs the fsmonitor"
     finally:
         shutil.rmtree(base, ignore_errors=True)

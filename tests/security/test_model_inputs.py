@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from bzzz.executor.edits import EditError, apply_edits, parse_edits
 from bzzz.executor.model import ModelSettings, _prompt
 
@@ -41,7 +42,9 @@ def test_the_prompt_never_follows_a_link_to_a_host_file(repo: Path, host_file: P
     (repo / "docs").symlink_to(host_file.parent, target_is_directory=True)
     assert HOST_SECRET in (repo / "notes.md").read_text()  # the link works: naive reading leaks
     assert HOST_SECRET in (repo / "docs" / "secret.txt").read_text()
-    prompt = _prompt(repo, "Fix notes.md", "Update notes.md, docs/secret.txt and README.md", ModelSettings(endpoints=()))
+    prompt = _prompt(
+        repo, "Fix notes.md", "Update notes.md, docs/secret.txt and README.md", ModelSettings(endpoints=())
+    )
     assert HOST_SECRET not in prompt
     assert "# Widgets" in prompt  # the repository's own file mentioned in the issue is there
     listing = prompt.split("Files in the repository:\n", 1)[1].split("\n\n", 1)[0].splitlines()
@@ -71,8 +74,23 @@ def test_an_edit_of_a_link_itself_is_refused(repo: Path, host_file: Path) -> Non
     assert host_file.read_text() == HOST_SECRET + "\n"
 
 
-@pytest.mark.parametrize("path", [".git/config", ".GIT/config", "sub/.git/config", ".git./config", "git~1/config",
-                                  ".g\u200cit/config", ".", "./", "a/..", "../x", "/etc/passwd", "a\\b"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".git/config",
+        ".GIT/config",
+        "sub/.git/config",
+        ".git./config",
+        "git~1/config",
+        ".g\u200cit/config",
+        ".",
+        "./",
+        "a/..",
+        "../x",
+        "/etc/passwd",
+        "a\\b",
+    ],
+)
 def test_edits_into_git_or_outside_the_repository_are_refused_as_edit_errors(repo: Path, path: str) -> None:
     with pytest.raises(EditError):
         apply_edits(repo, [*edit("ok.txt"), *edit(path)])

@@ -16,6 +16,10 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
+from github import Auth, Github
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bzzz import redaction
 from bzzz.github.client import load_token
 from bzzz.github.reporter import Reporter
@@ -23,9 +27,6 @@ from bzzz.log.events import decode_entry, encode_event
 from bzzz.log.store import AgentLog
 from bzzz.redaction import REDACTED, Redactor
 from bzzz.state import WorkerState
-from github import Auth, Github
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 TOKEN = "ghp_R3dact10nT0kenXyZ0123456789abcdEFGH"
 # Characters every encoding treats differently: a space, '+', '/', '%', '~', '"', '\', non-ASCII.

@@ -82,7 +82,7 @@ def test_threads_with_a_state_each_on_the_same_file_record_all_their_work(tmp_pa
     WorkerState(path).close()
     batches = [[f"t{n}-{i}" for i in range(300)] for n in range(4)]
     states = [WorkerState(path) for _ in batches]
-    run_threads(*(threading.Thread(target=work, args=args) for args in zip(states, batches)))
+    run_threads(*(threading.Thread(target=work, args=args) for args in zip(states, batches, strict=True)))
     for state in states:
         state.close()
     with WorkerState(path) as state:
@@ -96,7 +96,10 @@ def race(tmp_path: Path, names: list[str], count: int) -> list[int]:
     racers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.state.race_child", str(path), name, str(count), str(go)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for name in names
     ]
@@ -161,4 +164,3 @@ def test_a_writer_waits_for_another_up_to_its_busy_timeout_and_then_says_the_fil
     assert [i.msg_id for i in patient.unfinished()] == ["held", "patient"]
     for state in (holder, patient, impatient):
         state.close()
-

@@ -28,7 +28,9 @@ def state(tmp_path: Path) -> Iterator[WorkerState]:
         yield s
 
 
-def serve(run_dir: Path, seen: list[Request], fail: set[bytes] = frozenset()) -> tuple[threading.Event, threading.Thread]:
+def serve(
+    run_dir: Path, seen: list[Request], fail: set[bytes] = frozenset()
+) -> tuple[threading.Event, threading.Thread]:
     def handler(request: Request) -> bytes:
         seen.append(request)
         if request.body in fail:

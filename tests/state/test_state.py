@@ -43,7 +43,9 @@ class Boom(Exception):
 # --- the file -------------------------------------------------------------------------------
 
 
-def test_a_new_state_file_is_private_in_wal_mode_and_has_the_current_schema_version(state: WorkerState, path: Path) -> None:
+def test_a_new_state_file_is_private_in_wal_mode_and_has_the_current_schema_version(
+    state: WorkerState, path: Path
+) -> None:
     db = raw(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -96,7 +98,9 @@ def test_a_state_file_from_a_newer_schema_version_is_refused_with_a_clear_error_
     WorkerState(path).close()
     raw(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     before = path.read_bytes()
-    with pytest.raises(SchemaVersionError, match=rf"schema version {SCHEMA_VERSION + 1}.*newer bzzz.*up to {SCHEMA_VERSION}"):
+    with pytest.raises(
+        SchemaVersionError, match=rf"schema version {SCHEMA_VERSION + 1}.*newer bzzz.*up to {SCHEMA_VERSION}"
+    ):
         WorkerState(path)
     assert path.read_bytes() == before
 

@@ -24,7 +24,11 @@ def test_the_log_worker_creates_the_log_and_records_its_life_cycle(start_agent) 
     with MerkleLog.open(agent.data_dir / "log" / "hypercore") as log:
         log.verify()
         kinds = [log.get(i).decode() for i in range(log.length)]
-    assert [k.split('"type":"')[1].split('"')[0] for k in kinds] == ["worker_started", "worker_started", "worker_stopped"]
+    assert [k.split('"type":"')[1].split('"')[0] for k in kinds] == [
+        "worker_started",
+        "worker_started",
+        "worker_stopped",
+    ]
 
 
 def test_only_the_log_worker_can_write_while_it_runs(start_agent) -> None:
@@ -56,12 +60,10 @@ def test_kill_9_each_worker_in_turn_while_appends_flow_loses_nothing_and_does_no
         "args": ["--append", str(total), "--append-every", "0"],
         "heartbeat_timeout_s": 5.0,
     }
-    agent = start_agent(
-        {"log": log_worker(), "producer": producer}, supervisor={"max_restarts": 50, "max_seconds": 60}
-    )
+    agent = start_agent({"log": log_worker(), "producer": producer}, supervisor={"max_restarts": 50, "max_seconds": 60})
     for victim in ["log", "producer", "log", "producer", "log", "producer"]:
         before = delivered(agent, "producer")
-        agent.wait_for(lambda: delivered(agent, "producer") >= before + 10, 30, "appends to flow")
+        agent.wait_for(lambda b=before: delivered(agent, "producer") >= b + 10, 30, "appends to flow")
         assert delivered(agent, "producer") < total, "the work was done before the kill: make it longer"
         pid = agent.wait_running(victim)["pid"]
         os.kill(pid, signal.SIGKILL)

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from bzzz.paths import PID_FILE
 from bzzz.supervisor import pidlock
 from bzzz.supervisor.pidlock import LockHeld, PidLock
-from bzzz.paths import PID_FILE
 from bzzz.supervisor.rundir import RunDir, RunDirBusy
 
 CHILD = Path(__file__).with_name("lock_child.py")
@@ -26,8 +26,9 @@ CHILD = Path(__file__).with_name("lock_child.py")
 
 class Child:
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, str(CHILD)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, str(CHILD)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def send(self, line: str) -> None:
         assert self.process.stdin is not None
@@ -55,8 +56,9 @@ def children() -> Iterator[Callable[[int], list[Child]]]:
         child.process.wait()
 
 
-def test_two_processes_racing_for_the_lock_never_both_hold_it(children: Callable[[int], list[Child]],
-                                                             tmp_path: Path) -> None:
+def test_two_processes_racing_for_the_lock_never_both_hold_it(
+    children: Callable[[int], list[Child]], tmp_path: Path
+) -> None:
     one, two = children(2)
     path = tmp_path / PID_FILE
     wins = {one.process.pid: 0, two.process.pid: 0}
@@ -77,7 +79,8 @@ def test_two_processes_racing_for_the_lock_never_both_hold_it(children: Callable
 
 
 def test_control_the_old_claim_read_then_write_lets_two_processes_through(
-        children: Callable[[int], list[Child]], tmp_path: Path) -> None:
+    children: Callable[[int], list[Child]], tmp_path: Path
+) -> None:
     one, two = children(2)
     path = tmp_path / PID_FILE
     # Each reads the pid file before the other has written it, as two agents started together may.
@@ -95,7 +98,8 @@ def test_control_the_old_claim_read_then_write_lets_two_processes_through(
 
 
 def test_the_lock_dies_with_its_holder_and_the_next_one_sees_who_held_it(
-        children: Callable[[int], list[Child]], tmp_path: Path) -> None:
+    children: Callable[[int], list[Child]], tmp_path: Path
+) -> None:
     (child,) = children(1)
     path = tmp_path / PID_FILE
     child.send(f"lock {path}")
@@ -128,13 +132,15 @@ def _removed_while_locking(monkeypatch: pytest.MonkeyPatch, path: Path) -> list[
             third[0].acquire()
         return real_flock(fd, operation)
 
-    monkeypatch.setattr(pidlock, "fcntl", SimpleNamespace(flock=flock, LOCK_EX=pidlock.fcntl.LOCK_EX,
-                                                         LOCK_NB=pidlock.fcntl.LOCK_NB))
+    monkeypatch.setattr(
+        pidlock, "fcntl", SimpleNamespace(flock=flock, LOCK_EX=pidlock.fcntl.LOCK_EX, LOCK_NB=pidlock.fcntl.LOCK_NB)
+    )
     return third
 
 
-def test_a_lock_file_removed_as_a_racer_opens_it_is_not_locked_twice(monkeypatch: pytest.MonkeyPatch,
-                                                                      tmp_path: Path) -> None:
+def test_a_lock_file_removed_as_a_racer_opens_it_is_not_locked_twice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # flock locks belong to open files, not processes: two PidLocks in one process exclude each other.
     path = tmp_path / PID_FILE
     third = _removed_while_locking(monkeypatch, path)
@@ -143,8 +149,9 @@ def test_a_lock_file_removed_as_a_racer_opens_it_is_not_locked_twice(monkeypatch
     assert third[0].held
 
 
-def test_control_without_the_check_that_the_file_is_still_there_two_hold_it(monkeypatch: pytest.MonkeyPatch,
-                                                                            tmp_path: Path) -> None:
+def test_control_without_the_check_that_the_file_is_still_there_two_hold_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     path = tmp_path / PID_FILE
     third = _removed_while_locking(monkeypatch, path)
     monkeypatch.setattr(pidlock, "_still_at", lambda fd, path: True)
@@ -165,8 +172,7 @@ def test_a_run_dir_is_refused_while_held_and_left_clean_when_released(tmp_path: 
     assert list(run_dir.iterdir()) == []
 
 
-def test_a_crashed_supervisors_files_are_reported_stale(children: Callable[[int], list[Child]],
-                                                        tmp_path: Path) -> None:
+def test_a_crashed_supervisors_files_are_reported_stale(children: Callable[[int], list[Child]], tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (child,) = children(1)

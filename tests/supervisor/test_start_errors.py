@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bzzz.supervisor import ControlClient, ControlError
 from bzzz.paths import DataDir
+from bzzz.supervisor import ControlClient, ControlError
 from tests.agents import toml_config
 
 PROBE = {"module": "bzzz.testing.probe", "heartbeat_timeout_s": 5.0}
@@ -24,12 +24,22 @@ PROBE = {"module": "bzzz.testing.probe", "heartbeat_timeout_s": 5.0}
 
 def agent_run(config: Path, python: str = sys.executable) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
-    return subprocess.Popen([python, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [python, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def write_config(path: Path, data_dir: Path, workers: dict[str, dict[str, Any]] | None = None,
-                 run_dir: Path | None = None, **supervisor: Any) -> Path:
+def write_config(
+    path: Path,
+    data_dir: Path,
+    workers: dict[str, dict[str, Any]] | None = None,
+    run_dir: Path | None = None,
+    **supervisor: Any,
+) -> Path:
     path.write_text(toml_config(data_dir, workers or {"alpha": PROBE}, supervisor, run_dir=run_dir))
     return path
 
@@ -66,8 +76,9 @@ def test_the_lock_dies_with_a_killed_agent_so_the_next_one_starts(start_agent, t
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(30)
     assert (DataDir(first.data_dir).lock).exists(), "nothing cleaned up after the killed agent"
-    replacement = start_agent({"alpha": PROBE}, name="replacement", data_dir=first.data_dir,
-                              run_dir=tmp_path / "second-run")
+    replacement = start_agent(
+        {"alpha": PROBE}, name="replacement", data_dir=first.data_dir, run_dir=tmp_path / "second-run"
+    )
     replacement.wait_running("alpha", timeout=30)
     assert int((DataDir(first.data_dir).lock).read_text()) == replacement.process.pid
 
@@ -94,31 +105,41 @@ def test_a_data_dir_that_is_a_file_or_cannot_be_created_is_refused(tmp_path: Pat
     a_file = tmp_path / "a-file"
     a_file.write_text("")
     refused_at_start(write_config(tmp_path / "1.toml", a_file), f"data dir {a_file}", "not a directory")
-    refused_at_start(write_config(tmp_path / "2.toml", a_file / "data"), f"data dir {a_file / 'data'}",
-                     "Not a directory")
-    refused_at_start(write_config(tmp_path / "3.toml", Path("/proc/bzzz-data")), "data dir /proc/bzzz-data",
-                     "cannot create it")
+    refused_at_start(
+        write_config(tmp_path / "2.toml", a_file / "data"), f"data dir {a_file / 'data'}", "Not a directory"
+    )
+    refused_at_start(
+        write_config(tmp_path / "3.toml", Path("/proc/bzzz-data")), "data dir /proc/bzzz-data", "cannot create it"
+    )
 
 
 def test_a_run_dir_that_cannot_be_made_is_refused(tmp_path: Path) -> None:
     a_file = tmp_path / "a-file"
     a_file.write_text("")
-    refused_at_start(write_config(tmp_path / "1.toml", tmp_path / "data", run_dir=a_file), f"run dir {a_file}",
-                     "not a directory")
-    refused_at_start(write_config(tmp_path / "2.toml", tmp_path / "data", run_dir=a_file / "run"),
-                     f"run dir {a_file / 'run'}", "Not a directory")
+    refused_at_start(
+        write_config(tmp_path / "1.toml", tmp_path / "data", run_dir=a_file), f"run dir {a_file}", "not a directory"
+    )
+    refused_at_start(
+        write_config(tmp_path / "2.toml", tmp_path / "data", run_dir=a_file / "run"),
+        f"run dir {a_file / 'run'}",
+        "Not a directory",
+    )
 
 
-@pytest.mark.parametrize("module, words", [
-    ("bzzz.workers.no_such_worker", ["No module named 'bzzz.workers.no_such_worker'"]),
-    ("no_such_package.worker", ["No module named 'no_such_package'"]),
-    ("bzzz.workers", ["a package without __main__"]),
-])
+@pytest.mark.parametrize(
+    "module, words",
+    [
+        ("bzzz.workers.no_such_worker", ["No module named 'bzzz.workers.no_such_worker'"]),
+        ("no_such_package.worker", ["No module named 'no_such_package'"]),
+        ("bzzz.workers", ["a package without __main__"]),
+    ],
+)
 def test_a_worker_module_that_cannot_be_run_is_refused_before_anything_starts(
-    tmp_path: Path, module: str, words: list[str],
+    tmp_path: Path,
+    module: str,
+    words: list[str],
 ) -> None:
-    config = write_config(tmp_path / "bzzz.toml", tmp_path / "data",
-                          {"alpha": PROBE, "broken": {"module": module}})
+    config = write_config(tmp_path / "bzzz.toml", tmp_path / "data", {"alpha": PROBE, "broken": {"module": module}})
     refused_at_start(config, "worker 'broken'", repr(module), *words)
     assert not (tmp_path / "data" / "logs" / "alpha.log").exists(), "no worker was started"
 
@@ -151,8 +172,9 @@ def venv_copy(where: Path) -> Path:
 
 def test_a_python_that_can_no_longer_be_executed_ends_the_agent_with_the_reason(tmp_path: Path) -> None:
     python = venv_copy(tmp_path / "venv")
-    config = write_config(tmp_path / "bzzz.toml", tmp_path / "data", max_restarts=2, max_seconds=60,
-                          backoff_initial_s=0.05)
+    config = write_config(
+        tmp_path / "bzzz.toml", tmp_path / "data", max_restarts=2, max_seconds=60, backoff_initial_s=0.05
+    )
     process = agent_run(config, str(python))
     try:
         client = ControlClient(tmp_path / "data" / "run", timeout_s=5)

@@ -26,7 +26,9 @@ def probe(*args: str, **settings: object) -> dict[str, object]:
 def ctl(agent, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bzzz.cli.main", "ctl", *args, "--run-dir", str(agent.run_dir)],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -51,10 +53,13 @@ def test_a_killed_permanent_worker_is_restarted_and_says_why(start_agent) -> Non
 
 
 def test_a_transient_worker_stays_down_after_a_clean_exit_but_not_after_a_crash(start_agent) -> None:
-    agent = start_agent({
-        "clean": probe("--exit-after", "0.2", restart="transient"),
-        "crash": probe("--exit-after", "0.2", "--exit-code", "3", restart="transient"),
-    }, supervisor={"max_restarts": 100})
+    agent = start_agent(
+        {
+            "clean": probe("--exit-after", "0.2", restart="transient"),
+            "crash": probe("--exit-after", "0.2", "--exit-code", "3", restart="transient"),
+        },
+        supervisor={"max_restarts": 100},
+    )
     agent.wait_for(lambda: agent.worker("clean")["state"] == "exited", what="clean to exit")
     agent.wait_for(lambda: agent.worker("crash")["restarts"] >= 2, what="crash to be restarted")
     clean = agent.worker("clean")
@@ -180,8 +185,12 @@ def test_an_unknown_worker_gets_a_clear_error(start_agent) -> None:
 
 
 def test_ctl_without_an_agent_says_so(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "bzzz.cli.main", "ctl", "status", "--run-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "bzzz.cli.main", "ctl", "status", "--run-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 1 and "no agent is running" in result.stderr
 
 
@@ -199,7 +208,9 @@ def test_ctl_without_an_agent_says_so(tmp_path: Path) -> None:
         ([b"\xff\xfe"], 1, "not JSON"),
     ],
 )
-def test_malformed_control_requests_get_an_error_and_the_agent_keeps_running(start_agent, frames, errno, reason) -> None:
+def test_malformed_control_requests_get_an_error_and_the_agent_keeps_running(
+    start_agent, frames, errno, reason
+) -> None:
     agent = start_agent({"alpha": probe()})
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -245,8 +256,7 @@ def test_a_second_agent_on_the_same_run_dir_is_refused(start_agent, tmp_path: Pa
     assert first.call("status")["agent"]["pid"] == first.process.pid
 
 
-def test_two_agents_started_together_on_one_run_dir_end_with_exactly_one_running(start_agent,
-                                                                                 tmp_path: Path) -> None:
+def test_two_agents_started_together_on_one_run_dir_end_with_exactly_one_running(start_agent, tmp_path: Path) -> None:
     # The race itself, made deterministic, and its control: tests/supervisor/test_pidlock.py.
     shared = tmp_path / "shared-run"
     agents = [start_agent({"alpha": probe()}, name=name, run_dir=shared, wait=False) for name in ("one", "two")]

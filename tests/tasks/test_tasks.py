@@ -83,9 +83,7 @@ def test_the_block_may_sit_among_prose_and_other_code_blocks() -> None:
     body = (
         "The parser drops the last line.\n\n"
         "```python\nparse('a\\nb')\n```\n\n"
-        "Steps:\n1. read\n2. fix\n\n"
-        + block("needs: {tools: [pytest]}")
-        + "\n\nThanks!\n```\nlog output\n```\n"
+        "Steps:\n1. read\n2. fix\n\n" + block("needs: {tools: [pytest]}") + "\n\nThanks!\n```\nlog output\n```\n"
     )
     assert spec_of(body).needs_tools == {"pytest"}
 
@@ -489,17 +487,57 @@ def test_the_values_are_immutable_and_hashable() -> None:
 
 FRAGMENTS = st.sampled_from(
     [
-        "```bzzz-task\n", "~~~bzzz-task\n", "````BZZZ-TASK yaml\n", "```\n", "~~~\n", "````\n", "```python\n",
-        "   ", "    ", "> ", "- ", "1. ", "\r\n", "\r", "\n", "needs:\n", "  tools: [git, ", "]\n", "{", "}",
-        "models: qwen:7b\n", "languages: python\n", "estimate_minutes: ", "-3", "20", "2.5", "split: ", "true",
-        "null", "&a ", "*a", "!!python/object ", "<<: ", "[" * 50, "'", '"', "#", "\t", "\x00", "\ud800", "é",
+        "```bzzz-task\n",
+        "~~~bzzz-task\n",
+        "````BZZZ-TASK yaml\n",
+        "```\n",
+        "~~~\n",
+        "````\n",
+        "```python\n",
+        "   ",
+        "    ",
+        "> ",
+        "- ",
+        "1. ",
+        "\r\n",
+        "\r",
+        "\n",
+        "needs:\n",
+        "  tools: [git, ",
+        "]\n",
+        "{",
+        "}",
+        "models: qwen:7b\n",
+        "languages: python\n",
+        "estimate_minutes: ",
+        "-3",
+        "20",
+        "2.5",
+        "split: ",
+        "true",
+        "null",
+        "&a ",
+        "*a",
+        "!!python/object ",
+        "<<: ",
+        "[" * 50,
+        "'",
+        '"',
+        "#",
+        "\t",
+        "\x00",
+        "\ud800",
+        "é",
     ]
 )
 LABELS = st.lists(
     st.one_of(
         st.text(max_size=30),
-        st.builds(lambda kind, name: f"needs:{kind}{name}", st.sampled_from(["", "tool:", "model:", "x:", ":"]),
-                  st.text(max_size=10)),
+        st.builds(
+            lambda kind, name: f"needs:{kind}{name}",
+            st.sampled_from(["", "tool:", "model:", "x:", ":"]),
+            st.text(max_size=10),
+        ),
     ),
     max_size=6,
 )
@@ -527,14 +565,17 @@ def test_commands_to_run_are_split_into_words_and_never_given_to_a_shell() -> No
     assert parse_task("", "```bzzz-task\nrun: make fmt\n```", []).run == (("make", "fmt"),)
 
 
-@pytest.mark.parametrize(("run", "problem"), [
-    ("[3]", "command 1 must be a string"),
-    ('["a \\"b"]', "cannot be split into words"),
-    ('[""]', "command 1 is empty"),
-    ("{make: fmt}", "run must be a list of commands"),
-    ("[" + ", ".join(["make"] * 21) + "]", "more than 20"),
-    ('["' + "x" * 1025 + '"]', "longer than 1024 characters"),
-])
+@pytest.mark.parametrize(
+    ("run", "problem"),
+    [
+        ("[3]", "command 1 must be a string"),
+        ('["a \\"b"]', "cannot be split into words"),
+        ('[""]', "command 1 is empty"),
+        ("{make: fmt}", "run must be a list of commands"),
+        ("[" + ", ".join(["make"] * 21) + "]", "more than 20"),
+        ('["' + "x" * 1025 + '"]', "longer than 1024 characters"),
+    ],
+)
 def test_commands_that_cannot_be_read_keep_the_issue_from_being_taken(run: str, problem: str) -> None:
     spec = parse_task("", f"```bzzz-task\nrun: {run}\n```", [])
     assert not spec.readable and problem in spec.problems[0] and spec.run == ()

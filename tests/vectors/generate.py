@@ -47,8 +47,20 @@ def cases() -> list[dict[str, Any]]:
                     "compat": compat,
                     "seed": seed.hex(),
                     "batches": [[e.hex() for e in b] for b in batches],
-                    **{k: raw[k] for k in ("key", "discoveryKey", "publicKey", "manifest", "treeHash",
-                                           "signature", "length", "byteLength", "fork")},
+                    **{
+                        k: raw[k]
+                        for k in (
+                            "key",
+                            "discoveryKey",
+                            "publicKey",
+                            "manifest",
+                            "treeHash",
+                            "signature",
+                            "length",
+                            "byteLength",
+                            "fork",
+                        )
+                    },
                     "proof": raw["proofs"][0],
                 }
             )

@@ -263,9 +263,20 @@ class Publisher:
             seqs[topic] = seq - 1
             raise TypeError(f"an event body is bytes, not {type(body).__name__}")
         self._count += 1
-        frame = topic.encode() + TOPIC_END + _encode(
-            BusMessage(topic, self.sender, msg_id or f"{self._id_prefix}{self._count}", time.time_ns() // 1_000_000,
-                       body, self.origin, seq)
+        frame = (
+            topic.encode()
+            + TOPIC_END
+            + _encode(
+                BusMessage(
+                    topic,
+                    self.sender,
+                    msg_id or f"{self._id_prefix}{self._count}",
+                    time.time_ns() // 1_000_000,
+                    body,
+                    self.origin,
+                    seq,
+                )
+            )
         )
         try:
             if timeout_s <= 0:

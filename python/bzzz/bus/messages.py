@@ -4,7 +4,8 @@ Every struct is `array_like` (a MessagePack array, not a map: smaller and faster
 encode) with its optional fields last, so a newer peer may append fields that an
 older one ignores (msgspec skips extra trailing array items). `gc=False`: they hold
 only str, int and bytes, so they can never be part of a reference cycle and the
-garbage collector need not track them (measurably cheaper at 100,000s a second). `body` is opaque bytes: a signed gossip envelope (from
+garbage collector need not track them (measurably cheaper at 100,000s a second). `body`
+is opaque bytes: a signed gossip envelope (from
 `bzzz._core.sign_envelope`) travels in it untouched, and its signature still checks
 at the other end.
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 import msgspec
 
 # On the event bus a message is ONE ZeroMQ frame: the topic in UTF-8, a NUL byte, then
-# the MessagePack `BusMessage` (built in `Publisher.publish`, taken apart in `Subscriber.recv`). ZeroMQ filters subscriptions by byte prefix of the first
+# the MessagePack `BusMessage` (built in `Publisher.publish`, taken apart in `Subscriber.recv`).
+# ZeroMQ filters subscriptions by byte prefix of the first
 # frame, so the plain topic has to come first; one frame rather than two ([topic, body])
 # because every frame is a separate send/recv call in Python, and the second call costs
 # about half the throughput (measured with 700-byte envelopes, benches/bench_bus.py).
@@ -61,4 +63,3 @@ encoder = msgspec.msgpack.Encoder()
 bus_message_decoder = msgspec.msgpack.Decoder(BusMessage)
 request_decoder = msgspec.msgpack.Decoder(Request)
 reply_decoder = msgspec.msgpack.Decoder(Reply)
-

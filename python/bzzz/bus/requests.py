@@ -54,7 +54,7 @@ import msgspec
 import structlog
 import zmq
 
-from bzzz.bus._sockets import Bound, is_live, bind_private, endpoint, release, service_file, socket_path
+from bzzz.bus._sockets import Bound, bind_private, endpoint, is_live, release, service_file, socket_path
 from bzzz.bus.errors import BusError, RequestTimeout, ServiceError
 from bzzz.bus.messages import Reply, Request, encoder, reply_decoder, request_decoder
 
@@ -145,7 +145,7 @@ class Service:
         frames = self.socket.recv_multipart()
         # [identity, b"", payload] from a DEALER or REQ; answer with the same envelope.
         envelope = frames[:2] if len(frames) > 1 and frames[1] == b"" else frames[:1]
-        reply = self._answer(frames[len(envelope):])
+        reply = self._answer(frames[len(envelope) :])
         try:
             self.socket.send_multipart([*envelope, encoder.encode(reply)], zmq.NOBLOCK)
         except zmq.Again:
@@ -168,7 +168,9 @@ class Service:
             return Reply("", False, error=f"malformed request: {error}")
         if request.service != self.name:
             self.malformed += 1
-            return Reply(request.request_id, False, error=f"request for service {request.service!r} reached {self.name!r}")
+            return Reply(
+                request.request_id, False, error=f"request for service {request.service!r} reached {self.name!r}"
+            )
         cached = self.replies.seen(request.request_id)
         if cached is not None:
             self.duplicates += 1

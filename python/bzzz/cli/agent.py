@@ -15,7 +15,9 @@ app = typer.Typer(help="Run this host's agent: a supervisor and its workers.", n
 
 ConfigFile = Annotated[
     Path | None,
-    typer.Option("--config", "-c", envvar="BZZZ_CONFIG", help="TOML config file (env BZZZ_CONFIG).", show_default=False),
+    typer.Option(
+        "--config", "-c", envvar="BZZZ_CONFIG", help="TOML config file (env BZZZ_CONFIG).", show_default=False
+    ),
 ]
 
 

@@ -48,12 +48,13 @@ def show(config: ConfigFile = None, as_json: bool = typer.Option(False, "--json"
     values = _flatten(settings.model_dump(mode="json"))
     rows = [(key, value, _source(key, file_values, path)) for key, value in values.items()]
     if settings.run_dir is None:
-        rows = [(k, str(settings.runtime_dir), "default: <data_dir>/run") if k == "run_dir" else (k, v, src)
-                for k, v, src in rows]
+        rows = [
+            (k, str(settings.runtime_dir), "default: <data_dir>/run") if k == "run_dir" else (k, v, src)
+            for k, v, src in rows
+        ]
     if as_json:
         typer.echo(json.dumps({key: {"value": value, "source": source} for key, value, source in rows}, indent=2))
         return
     width = max(len(key) for key, _, _ in rows)
     for key, value, source in rows:
         typer.echo(f"{key:<{width}}  {json.dumps(value):<40}  {source}")
-

@@ -17,8 +17,12 @@ app = typer.Typer(help="Control a running agent: status, start, stop, restart, l
 
 RunDir = Annotated[
     Path | None,
-    typer.Option("--run-dir", envvar="BZZZ_RUN_DIR", help="The agent's run dir (env BZZZ_RUN_DIR). "
-                 "Default: from the config, <data_dir>/run.", show_default=False),
+    typer.Option(
+        "--run-dir",
+        envvar="BZZZ_RUN_DIR",
+        help="The agent's run dir (env BZZZ_RUN_DIR). Default: from the config, <data_dir>/run.",
+        show_default=False,
+    ),
 ]
 Worker = Annotated[str, typer.Argument(help="Worker name, as in `bzzz ctl status`.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the agent's JSON reply.")]
@@ -36,7 +40,9 @@ def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 @app.command()
@@ -47,7 +53,9 @@ def status(run_dir: RunDir = None, config: ConfigFile = None, as_json: AsJson = 
         typer.echo(json.dumps(reply, indent=2))
         return
     agent = reply["agent"]
-    typer.echo(f"agent {agent['node_id']}  pid {agent['pid']}  up {_age(agent['uptime_s'])}  run dir {agent['run_dir']}")
+    typer.echo(
+        f"agent {agent['node_id']}  pid {agent['pid']}  up {_age(agent['uptime_s'])}  run dir {agent['run_dir']}"
+    )
     bus = agent.get("bus", {})
     if bus.get("running"):
         typer.echo(f"bus   running  {bus.get('events', '?')} events  {bus.get('bytes', '?')} bytes")
@@ -55,8 +63,16 @@ def status(run_dir: RunDir = None, config: ConfigFile = None, as_json: AsJson = 
         typer.echo("bus   DOWN")
     rows = [["WORKER", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT"]]
     for w in reply["workers"]:
-        rows.append([w["worker"], str(w["pid"] or "-"), w["state"], _age(w["uptime_s"]), str(w["restarts"]),
-                     w["last_exit"] or "-"])
+        rows.append(
+            [
+                w["worker"],
+                str(w["pid"] or "-"),
+                w["state"],
+                _age(w["uptime_s"]),
+                str(w["restarts"]),
+                w["last_exit"] or "-",
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])

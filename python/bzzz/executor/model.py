@@ -92,7 +92,9 @@ class ModelExecutor:
         """(endpoint, model) for a task needing `needs`; ModelUnavailable if there is none."""
         endpoints = self.installed()
         if not endpoints:
-            raise ModelUnavailable(f"no Ollama endpoint answers ({', '.join(self.settings.endpoints) or 'none configured'})")
+            raise ModelUnavailable(
+                f"no Ollama endpoint answers ({', '.join(self.settings.endpoints) or 'none configured'})"
+            )
         for url, models in endpoints:
             model = choose_model(needs, models, self.settings.default_model)
             if model is not None:
@@ -106,7 +108,10 @@ class ModelExecutor:
         url, model = chosen
         try:
             reply = self._client(host=url, timeout=self.settings.timeout_s).chat(
-                model=model, messages=[{"role": "user", "content": plan_prompt(title, body)}], options=self.settings.options)
+                model=model,
+                messages=[{"role": "user", "content": plan_prompt(title, body)}],
+                options=self.settings.options,
+            )
             intent = (reply.message.content or "").strip()[:PLAN_MAX]
         except Exception as err:  # no plan from the model is no reason not to discuss
             log.info("model gave no plan", model=model, error=str(err)[:200])
@@ -144,29 +149,49 @@ class ModelExecutor:
                 failed = next((r for r in map(run_check, checks) if not r.ok), None)
                 if failed is None:
                     log.info("model change passed", model=model, round=round_, changed=changed)
-                    return ModelResult(True, model, round_, f"{model} proposed a change to {len(changed)} file(s); "
-                                       f"{len(checks)} check(s) passed (round {round_}).", tuple(changed))
+                    return ModelResult(
+                        True,
+                        model,
+                        round_,
+                        f"{model} proposed a change to {len(changed)} file(s); "
+                        f"{len(checks)} check(s) passed (round {round_}).",
+                        tuple(changed),
+                    )
                 output = (failed.stdout + failed.stderr)[-FEEDBACK_TAIL:]
                 problem = f"the check {failed.describe()}. Its output ends with:\n{output}"
             log.info("model round failed", model=model, round=round_, problem=problem[:300])
-            messages.append({"role": "user", "content": f"That did not work: {problem}\n"
-                                                        "Answer again with the complete files, in the same format."})
+            messages.append(
+                {
+                    "role": "user",
+                    "content": f"That did not work: {problem}\n"
+                    "Answer again with the complete files, in the same format.",
+                }
+            )
         reset()
-        return ModelResult(False, model, self.settings.rounds,
-                           f"{model} found no working change in {self.settings.rounds} round(s); last: {problem[:500]}")
+        return ModelResult(
+            False,
+            model,
+            self.settings.rounds,
+            f"{model} found no working change in {self.settings.rounds} round(s); last: {problem[:500]}",
+        )
 
 
 PLAN_MAX = 2000
 
 
 def plan_prompt(title: str, body: str) -> str:
-    return (f"TASK: plan\n\nThe task (a GitHub issue): {title}\n\n{body.strip()[:6000]}\n\n"
-            "In a few sentences, say which files you will change and how. Do not write the code yet.")
+    return (
+        f"TASK: plan\n\nThe task (a GitHub issue): {title}\n\n{body.strip()[:6000]}\n\n"
+        "In a few sentences, say which files you will change and how. Do not write the code yet."
+    )
 
 
 def _prompt(workspace: Path, title: str, body: str, settings: ModelSettings) -> str:
     files = _repository_files(workspace)
-    parts = [f"The task (a GitHub issue): {title}\n\n{body.strip()}\n", "Files in the repository:\n" + "\n".join(files[:500])]
+    parts = [
+        f"The task (a GitHub issue): {title}\n\n{body.strip()}\n",
+        "Files in the repository:\n" + "\n".join(files[:500]),
+    ]
     budget = settings.max_context_bytes
     for path in files:
         if path not in body and Path(path).name not in body:

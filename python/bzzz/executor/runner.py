@@ -89,16 +89,23 @@ class Discussant(Protocol):
     """The hmmm worker, as the runner asks it (`bzzz.hmmm.client.HmmmClient`)."""
 
     def discuss(self, repo: str, number: int, title: str, body: str, plan: str) -> dict[str, Any]: ...
-    def ask_help(self, task_id: str, problem: str, tried: list[str], needs: list[str], *,
-                 window_s: float) -> list[dict[str, Any]]: ...
+    def ask_help(
+        self, task_id: str, problem: str, tried: list[str], needs: list[str], *, window_s: float
+    ) -> list[dict[str, Any]]: ...
     def escalate(self, repo: str, number: int, reason: str, summary: str) -> str: ...
     def transcript(self, repo: str, number: int) -> dict[str, Any]: ...
     def finish(self, repo: str, number: int) -> None: ...
 
 
 class TaskRunner:
-    def __init__(self, settings: ExecutorSettings, github: Github, journal: Journal = lambda kind, fields: None,
-                 model: ModelExecutor | None = None, discussant: Callable[[], Discussant | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        github: Github,
+        journal: Journal = lambda kind, fields: None,
+        model: ModelExecutor | None = None,
+        discussant: Callable[[], Discussant | None] = lambda: None,
+    ) -> None:
         self.settings = settings
         self.github = github
         self.journal = journal
@@ -137,26 +144,40 @@ class TaskRunner:
         if approval.digest != task_digest(title, body):
             # Edited since it was claimed: neither text is run by this attempt. The next one
             # claims what the issue says then, after the github worker's own approval check.
-            return Outcome(False, "Not executed: the issue was edited after this attempt took it; "
-                                  "what it says now is left to another attempt.", retry_elsewhere=True)
+            return Outcome(
+                False,
+                "Not executed: the issue was edited after this attempt took it; "
+                "what it says now is left to another attempt.",
+                retry_elsewhere=True,
+            )
         if redaction.contains_secret(f"{title}\n{body}"):
             # The github worker does not hand such an issue out; whoever did is refused here too.
             # The log says why; the issue is not told that the credential is live.
-            log.warning("not executing an issue whose text holds a secret of this agent; revoke it",
-                        repo=repo_name, number=number)
+            log.warning(
+                "not executing an issue whose text holds a secret of this agent; revoke it",
+                repo=repo_name,
+                number=number,
+            )
             return Outcome(False, "Not executed here (the agent's log says why).")
         labels = [label.name for label in issue.labels]
         spec = parse_task(title, body, labels)
         if not spec.run and self.model is None:
-            return Outcome(False, "Nothing to run: the task's `bzzz-task` block names no `run` commands, "
-                                  "and this agent has no model executor.", retry_elsewhere=True)
-        refused = sorted({argv[0] for argv in (*spec.run, *spec.check)
-                          if "/" in argv[0] or argv[0] not in settings.allowlist})
+            return Outcome(
+                False,
+                "Nothing to run: the task's `bzzz-task` block names no `run` commands, "
+                "and this agent has no model executor.",
+                retry_elsewhere=True,
+            )
+        refused = sorted(
+            {argv[0] for argv in (*spec.run, *spec.check) if "/" in argv[0] or argv[0] not in settings.allowlist}
+        )
         if refused:
             # Permanent: the mesh's agents share a policy, and a refused program is not a
             # passing failure to retry (each retry would be another comment).
-            return Outcome(False, f"Not executed: {_listing(refused)} not on this agent's allowlist "
-                                  f"({_listing(settings.allowlist)}).")
+            return Outcome(
+                False,
+                f"Not executed: {_listing(refused)} not on this agent's allowlist ({_listing(settings.allowlist)}).",
+            )
         model: tuple[str, str] | None = None
         if not spec.run:
             assert self.model is not None
@@ -165,30 +186,57 @@ class TaskRunner:
             except ModelUnavailable as err:
                 return Outcome(False, f"Not done here: {err}.", retry_elsewhere=True)
 
-        first = self.journal("task_started", {"repo": repo_name, "issue": number, "commands": _shown(spec.run),
-                                              "model": model[1] if model else None, "digest": approval.digest,
-                                              "approved_by": approval.by})
+        first = self.journal(
+            "task_started",
+            {
+                "repo": repo_name,
+                "issue": number,
+                "commands": _shown(spec.run),
+                "model": model[1] if model else None,
+                "digest": approval.digest,
+                "approved_by": approval.by,
+            },
+        )
         hmmm = self.discussant()
         guidance = ""
         try:
             if hmmm is not None:
                 plan = self._plan(title, body, spec, model)
                 verdict = hmmm.discuss(repo_name, number, title, body, plan)
-                self.journal("task_discussed", {"repo": repo_name, "issue": number, "proceed": verdict["proceed"],
-                                                "revision": verdict["revision"], "reason": verdict["reason"]})
+                self.journal(
+                    "task_discussed",
+                    {
+                        "repo": repo_name,
+                        "issue": number,
+                        "proceed": verdict["proceed"],
+                        "revision": verdict["revision"],
+                        "reason": verdict["reason"],
+                    },
+                )
                 if not verdict["proceed"]:
-                    return Outcome(False, f"Not done: the plan did not survive its discussion ({verdict['reason']}). "
-                                          "People were asked to decide; see the escalation.")
+                    return Outcome(
+                        False,
+                        f"Not done: the plan did not survive its discussion ({verdict['reason']}). "
+                        "People were asked to decide; see the escalation.",
+                    )
                 guidance = _guidance(verdict)
             workspace = Workspace.clone(
-                settings.work_root, git_url(settings.api_url, repo_name), token=settings.token,
+                settings.work_root,
+                git_url(settings.api_url, repo_name),
+                token=settings.token,
                 branch=branch_name(number, settings.login),
                 author=(settings.login, settings.email or f"{settings.login}@users.noreply.bzzz"),
             )
             try:
-                with Sandbox.open(settings.work_root, network=settings.network, limits=settings.limits,
-                                  hidden=settings.hidden, allow_unsandboxed=settings.allow_unsandboxed,
-                                  uid=settings.sandbox_uid, name=f"task-{number}") as sandbox:
+                with Sandbox.open(
+                    settings.work_root,
+                    network=settings.network,
+                    limits=settings.limits,
+                    hidden=settings.hidden,
+                    allow_unsandboxed=settings.allow_unsandboxed,
+                    uid=settings.sandbox_uid,
+                    name=f"task-{number}",
+                ) as sandbox:
                     workspace.export(sandbox.files)
                     done = self._execute(repo_name, number, title, body, spec, sandbox, workspace, hmmm, guidance)
                     if isinstance(done, Outcome):
@@ -201,24 +249,37 @@ class TaskRunner:
                     confinement = sandbox.confinement
                     leaked = _holding_secrets(sandbox.files, changed)
                 if leaked:
-                    return Outcome(False, f"Not proposed: {_listing(leaked[:10])} would publish a secret of this agent.")
-                sha = workspace.commit(redaction.redact(_commit_message(title, number, spec.run,
-                                                                        model[1] if model else None)))
+                    return Outcome(
+                        False, f"Not proposed: {_listing(leaked[:10])} would publish a secret of this agent."
+                    )
+                sha = workspace.commit(
+                    redaction.redact(_commit_message(title, number, spec.run, model[1] if model else None))
+                )
                 if sha is None:
                     return Outcome(False, "The task ran but changed nothing, so there is nothing to propose.")
                 # The claim protocol's last check before effects others see: a claim given back
                 # meanwhile (the agent stopped, a peer reaped it) is another attempt's now.
                 if not Claimer(self.github, settings.login, settle_s=0).verify(repo_name, number):
                     log.warning("not proposing: the claim is no longer ours", repo=repo_name, number=number)
-                    return Outcome(False, "Not proposed: this agent no longer holds the issue's claim.",
-                                   retry_elsewhere=True)
+                    return Outcome(
+                        False, "Not proposed: this agent no longer holds the issue's claim.", retry_elsewhere=True
+                    )
                 workspace.push()
-                last = self.journal("task_executed", {"repo": repo_name, "issue": number, "commit": sha,
-                                                      "branch": workspace.branch, "files": changed[:50]})
+                last = self.journal(
+                    "task_executed",
+                    {
+                        "repo": repo_name,
+                        "issue": number,
+                        "commit": sha,
+                        "branch": workspace.branch,
+                        "files": changed[:50],
+                    },
+                )
                 discussion = hmmm.transcript(repo_name, number) if hmmm is not None else None
                 pull_body = _pull_body(number, what, changed, sha, settings, first, last, confinement, discussion)
-                pull = self._open_or_update_pull(repo, workspace, redaction.redact(f"{title} (#{number})"),
-                                                 redaction.redact(pull_body))
+                pull = self._open_or_update_pull(
+                    repo, workspace, redaction.redact(f"{title} (#{number})"), redaction.redact(pull_body)
+                )
                 return Outcome(True, f"Opened {pull.html_url} with {did}.", pull_request=pull.html_url)
             finally:
                 workspace.remove()
@@ -226,8 +287,18 @@ class TaskRunner:
             if hmmm is not None:
                 hmmm.finish(repo_name, number)
 
-    def _execute(self, repo_name: str, number: int, title: str, body: str, spec: Any, sandbox: Sandbox,
-                 workspace: Workspace, hmmm: Discussant | None, guidance: str) -> Outcome | tuple[str, str]:
+    def _execute(
+        self,
+        repo_name: str,
+        number: int,
+        title: str,
+        body: str,
+        spec: Any,
+        sandbox: Sandbox,
+        workspace: Workspace,
+        hmmm: Discussant | None,
+        guidance: str,
+    ) -> Outcome | tuple[str, str]:
         """Run the task in the sandbox: (what ran, what it did) for the pull request, or the
         Outcome of a failure."""
         settings = self.settings
@@ -237,34 +308,53 @@ class TaskRunner:
             for argv in spec.run:
                 result = sandbox.run(argv, env=env)
                 results.append(result)
-                log.info("command ran", argv=list(argv), returncode=result.returncode,
-                         seconds=round(result.seconds, 2))
+                log.info("command ran", argv=list(argv), returncode=result.returncode, seconds=round(result.seconds, 2))
                 if not result.ok:
-                    self.journal("task_failed", {"repo": repo_name, "issue": number,
-                                                 "command": _shown([argv])[0], "returncode": result.returncode,
-                                                 "timed_out": result.timed_out})
+                    self.journal(
+                        "task_failed",
+                        {
+                            "repo": repo_name,
+                            "issue": number,
+                            "command": _shown([argv])[0],
+                            "returncode": result.returncode,
+                            "timed_out": result.timed_out,
+                        },
+                    )
                     return Outcome(False, _failure(result))
-            what = "\n".join(f"- `{line}`: {r.seconds:.1f} s, status {r.returncode}"
-                              for line, r in zip(_shown(spec.run), results))
+            what = "\n".join(
+                f"- `{line}`: {r.seconds:.1f} s, status {r.returncode}"
+                for line, r in zip(_shown(spec.run), results, strict=False)
+            )
             return what, f"the result of {_listing(_shown(spec.run))}"
         assert self.model is not None
 
         def attempt(advice: str) -> ModelResult:
             assert self.model is not None
-            return self.model.work(sandbox.files, title, body, spec.needs_models, spec.check,
-                                   lambda argv: sandbox.run(argv, env=env), lambda: workspace.export(sandbox.files),
-                                   guidance=guidance + advice)
+            return self.model.work(
+                sandbox.files,
+                title,
+                body,
+                spec.needs_models,
+                spec.check,
+                lambda argv: sandbox.run(argv, env=env),
+                lambda: workspace.export(sandbox.files),
+                guidance=guidance + advice,
+            )
 
         worked = attempt("")
         if not worked.ok and hmmm is not None:
             worked = self._with_help(hmmm, repo_name, number, spec, worked, attempt)
             if not worked.ok:
-                return Outcome(False, f"The task failed, and {settings.help_rounds} round(s) of help from "
-                                      f"peers did not fix it: {worked.summary}\n\nA person is needed here; "
-                                      "the discussion was escalated.")
+                return Outcome(
+                    False,
+                    f"The task failed, and {settings.help_rounds} round(s) of help from "
+                    f"peers did not fix it: {worked.summary}\n\nA person is needed here; "
+                    "the discussion was escalated.",
+                )
         if not worked.ok:
-            self.journal("task_failed", {"repo": repo_name, "issue": number, "model": worked.model,
-                                         "rounds": worked.rounds})
+            self.journal(
+                "task_failed", {"repo": repo_name, "issue": number, "model": worked.model, "rounds": worked.rounds}
+            )
             return Outcome(False, f"The task failed: {worked.summary}", retry_elsewhere=True)
         checks = "".join(f"\n- check `{line}` passed" for line in _shown(spec.check))
         what = f"- asked `{worked.model}` (round {worked.rounds} of at most {self.model.settings.rounds}){checks}"
@@ -274,35 +364,59 @@ class TaskRunner:
         """What this agent will change and how, for its peers to review."""
         if spec.run:
             steps = "\n".join(f"{n}. run `{line}`" for n, line in enumerate(_shown(spec.run), 1))
-            return (f"Plan for \"{title}\": on a fresh clone of the default branch, in a sandbox (no network, no token):\n"
-                    f"{steps}\nthen commit whatever changed and open a pull request.")
+            return (
+                f'Plan for "{title}": on a fresh clone of the default branch, in a sandbox (no network, no token):\n'
+                f"{steps}\nthen commit whatever changed and open a pull request."
+            )
         assert model is not None and self.model is not None
         intent = self.model.plan(title, body, model)
         checks = ", ".join(f"`{line}`" for line in _shown(spec.check)) or "none given"
-        return (f"Plan for \"{title}\": {intent}\n\nHow: `{model[1]}` proposes whole-file changes; each try is checked "
-                f"in a sandbox (checks: {checks}), up to {self.model.settings.rounds} tries; then a pull request.")
+        return (
+            f'Plan for "{title}": {intent}\n\nHow: `{model[1]}` proposes whole-file changes; each try is checked '
+            f"in a sandbox (checks: {checks}), up to {self.model.settings.rounds} tries; then a pull request."
+        )
 
-    def _with_help(self, hmmm: Discussant, repo: str, number: int, spec: Any, worked: ModelResult,
-                   attempt: Callable[[str], ModelResult]) -> ModelResult:
+    def _with_help(
+        self,
+        hmmm: Discussant,
+        repo: str,
+        number: int,
+        spec: Any,
+        worked: ModelResult,
+        attempt: Callable[[str], ModelResult],
+    ) -> ModelResult:
         """Ask peers for help, up to `help_rounds` times; escalate if none of it works."""
         tried = [worked.summary[:2000]]
         needs = sorted(spec.needs_models | spec.needs_tools)
         for round_ in range(1, self.settings.help_rounds + 1):
-            answers = hmmm.ask_help(str(IssueRef(repo, number)), worked.summary[:4000], tried, needs,
-                                    window_s=self.settings.help_window_s)
-            self.journal("task_help", {"repo": repo, "issue": number, "round": round_, "answers": len(answers),
-                                       "from": [a["node_id"] for a in answers]})
+            answers = hmmm.ask_help(
+                str(IssueRef(repo, number)), worked.summary[:4000], tried, needs, window_s=self.settings.help_window_s
+            )
+            self.journal(
+                "task_help",
+                {
+                    "repo": repo,
+                    "issue": number,
+                    "round": round_,
+                    "answers": len(answers),
+                    "from": [a["node_id"] for a in answers],
+                },
+            )
             if answers:
                 advice = "\n\nPeers who know this kind of task advise:\n" + "\n".join(
-                    f"- {a['node_id']}: {a['text']}" for a in answers)
+                    f"- {a['node_id']}: {a['text']}" for a in answers
+                )
                 worked = attempt(advice)
                 if worked.ok:
                     return worked
             tried.append(f"help round {round_}: {len(answers)} answer(s); {worked.summary[:1000]}")
-        self.journal("task_failed", {"repo": repo, "issue": number, "model": worked.model,
-                                     "help_rounds": self.settings.help_rounds})
-        hmmm.escalate(repo, number, f"the task failed after {self.settings.help_rounds} help round(s)",
-                      "\n".join(tried)[:8000])
+        self.journal(
+            "task_failed",
+            {"repo": repo, "issue": number, "model": worked.model, "help_rounds": self.settings.help_rounds},
+        )
+        hmmm.escalate(
+            repo, number, f"the task failed after {self.settings.help_rounds} help round(s)", "\n".join(tried)[:8000]
+        )
         return worked
 
     def _open_or_update_pull(self, repo: Any, workspace: Workspace, title: str, body: str) -> Any:
@@ -362,21 +476,36 @@ def _guidance(verdict: dict[str, Any]) -> str:
     return text + (f"\n\nPeers also said:{notes}" if notes else "")
 
 
-def _pull_body(number: int, ran: str, changed: Sequence[str], sha: str, settings: ExecutorSettings,
-               first: int | None, last: int | None, confinement: str, discussion: dict[str, Any] | None = None) -> str:
+def _pull_body(
+    number: int,
+    ran: str,
+    changed: Sequence[str],
+    sha: str,
+    settings: ExecutorSettings,
+    first: int | None,
+    last: int | None,
+    confinement: str,
+    discussion: dict[str, Any] | None = None,
+) -> str:
     files = "\n".join(f"- `{path}`" for path in changed[:50]) + ("\n- ..." if len(changed) > 50 else "")
     where = f"in a sandbox ({confinement})"
     if settings.log_key and first is not None and last is not None:
-        trail = (f"The agent's signed log (Hypercore key `{settings.log_key}`) holds this task as entries "
-                 f"{first} to {last}; replicate it by that key and verify them.")
+        trail = (
+            f"The agent's signed log (Hypercore key `{settings.log_key}`) holds this task as entries "
+            f"{first} to {last}; replicate it by that key and verify them."
+        )
     else:
         trail = "The agent's log was not reachable when this was written; the task is not journalled."
     if discussion is None:
         talk = "The plan was not discussed (this agent runs no hmmm worker)."
     elif discussion.get("first") is not None and settings.log_key:
-        talk = (f"The discussion of this issue (channel `{discussion['channel']}`, {discussion['entries']} message(s)) "
-                f"is in the same log as entries {discussion['first']} to {discussion['last']}.")
+        talk = (
+            f"The discussion of this issue (channel `{discussion['channel']}`, {discussion['entries']} message(s)) "
+            f"is in the same log as entries {discussion['first']} to {discussion['last']}."
+        )
     else:
         talk = f"The discussion of this issue (channel `{discussion['channel']}`) could not be journalled."
-    return (f"Closes #{number}.\n\nWhat `{settings.login}` did, {where}, on a fresh clone:\n\n{ran}\n\n"
-            f"Files changed:\n\n{files}\n\nCommit {sha}.\n\n{trail}\n\n{talk}\n")
+    return (
+        f"Closes #{number}.\n\nWhat `{settings.login}` did, {where}, on a fresh clone:\n\n{ran}\n\n"
+        f"Files changed:\n\n{files}\n\nCommit {sha}.\n\n{trail}\n\n{talk}\n"
+    )

@@ -77,9 +77,11 @@ _JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift
 # dir only root may pass (/root, a mkdtemp dir): as root, in a mount namespace of the command's
 # own (not the host's), the area's two dirs are bound in a small tmpfs over "$1", a dir that
 # uid can reach ("$2" and "$3" are the area's dirs).
-_MEET = ('mount -t tmpfs -o size=16k,mode=0755,nosuid,nodev,noexec bzzz-sandbox "$1" && '
-         'mkdir "$1/workspace" "$1/tmp" && mount --bind "$2" "$1/workspace" && mount --bind "$3" "$1/tmp" '
-         '|| exit 125; shift 3; exec "$@"')
+_MEET = (
+    'mount -t tmpfs -o size=16k,mode=0755,nosuid,nodev,noexec bzzz-sandbox "$1" && '
+    'mkdir "$1/workspace" "$1/tmp" && mount --bind "$2" "$1/workspace" && mount --bind "$3" "$1/tmp" '
+    '|| exit 125; shift 3; exec "$@"'
+)
 _MEETING_POINTS = ("/tmp", "/mnt", "/media", "/srv", "/var/tmp", "/run")
 _TOOLS_PATH = DEFAULT_PATH + ":/usr/sbin:/sbin"
 
@@ -136,8 +138,19 @@ class Sandbox:
     unmounts and deletes the area.
     """
 
-    def __init__(self, area: Path, *, network: bool, limits: Limits, hidden: Sequence[Path], bwrap: str | None,
-                 uid: int, disk: _Disk, cgroup: _Cgroup | None, meet: Path | None = None) -> None:
+    def __init__(
+        self,
+        area: Path,
+        *,
+        network: bool,
+        limits: Limits,
+        hidden: Sequence[Path],
+        bwrap: str | None,
+        uid: int,
+        disk: _Disk,
+        cgroup: _Cgroup | None,
+        meet: Path | None = None,
+    ) -> None:
         self.area = area
         self.files = area / "files"
         self.tmp = area / "tmp"
@@ -150,13 +163,24 @@ class Sandbox:
         self._cgroup = cgroup
         self._meet = meet  # as root: where bwrap finds the area's dirs, in the command's own mount namespace
         self._closed = False
-        self._tools = {tool: shutil.which(tool, path=_TOOLS_PATH) or tool
-                       for tool in ("setpriv", "prlimit", "env", "unshare")}
+        self._tools = {
+            tool: shutil.which(tool, path=_TOOLS_PATH) or tool for tool in ("setpriv", "prlimit", "env", "unshare")
+        }
 
     @classmethod
-    def open(cls, parent: Path, *, network: bool = False, limits: Limits = Limits(), hidden: Sequence[Path] = (),
-             allow_unsandboxed: bool = False, uid: int = SANDBOX_UID, name: str = "task", bwrap: str | None = "bwrap",
-             loop_disk: bool = True) -> Sandbox:
+    def open(
+        cls,
+        parent: Path,
+        *,
+        network: bool = False,
+        limits: Limits = Limits(),
+        hidden: Sequence[Path] = (),
+        allow_unsandboxed: bool = False,
+        uid: int = SANDBOX_UID,
+        name: str = "task",
+        bwrap: str | None = "bwrap",
+        loop_disk: bool = True,
+    ) -> Sandbox:
         """Make a task's area under `parent` and its cgroup.
 
         `uid` is the task's uid when the agent is root; otherwise the task runs as the agent's
@@ -174,8 +198,9 @@ class Sandbox:
                     "install it (Debian: apt-get install bubblewrap), or set allow_unsandboxed "
                     "to run them without filesystem and network isolation"
                 )
-            log.warning("bubblewrap is missing: task commands run WITHOUT filesystem or network isolation",
-                        parent=str(parent))
+            log.warning(
+                "bubblewrap is missing: task commands run WITHOUT filesystem or network isolation", parent=str(parent)
+            )
         root = os.geteuid() == 0
         if root and uid <= 0:
             raise ValueError("a task never runs as root: give the sandbox an unprivileged uid")
@@ -191,8 +216,17 @@ class Sandbox:
         try:
             disk = _Disk.make(area, limits.disk_bytes, uid, loop=loop_disk and root)
             cgroup = _Cgroup.make(area.name, limits)
-            sandbox = cls(area, network=network, limits=limits, hidden=[Path(p) for p in hidden], bwrap=found,
-                          uid=uid, disk=disk, cgroup=cgroup, meet=meet)
+            sandbox = cls(
+                area,
+                network=network,
+                limits=limits,
+                hidden=[Path(p) for p in hidden],
+                bwrap=found,
+                uid=uid,
+                disk=disk,
+                cgroup=cgroup,
+                meet=meet,
+            )
             for path, mode in ((sandbox.files, 0o755), (sandbox.tmp, 0o700), (sandbox.tmp / "home", 0o700)):
                 path.mkdir(mode=mode)
                 if root:
@@ -209,8 +243,9 @@ class Sandbox:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
     @property
@@ -277,8 +312,16 @@ class Sandbox:
         """
         if os.geteuid() != 0:
             return []
-        return [self._tools["setpriv"], f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        return [
+            self._tools["setpriv"],
+            f"--reuid={self.uid}",
+            f"--regid={self.uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+        ]
 
     def _namespaces(self) -> list[str]:
         """Threat: a task that nests user namespaces regains capabilities over new mounts and
@@ -289,10 +332,15 @@ class Sandbox:
         unix sockets of the host are then reachable, so it is for operators who want exactly that.
         """
         return [
-            "--unshare-user", "--disable-userns",
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--unshare-user",
+            "--disable-userns",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
             *([] if self.network else ["--unshare-net"]),
-            "--new-session", "--die-with-parent",
+            "--new-session",
+            "--die-with-parent",
         ]
 
     def _view(self) -> list[str]:
@@ -319,11 +367,25 @@ class Sandbox:
                 view += ["--ro-bind", str(host), str(host)]
                 mounted.append(host)
         view += [
-            "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
-            "--proc", "/proc",
-            "--bind", str(self._meet / "workspace") if self._meet else str(self.files), WORKSPACE,
-            "--bind", str(self._meet / "tmp") if self._meet else str(self.tmp), "/tmp",
-            "--symlink", "/tmp", "/var/tmp",  # where some tools look for scratch space
+            "--dev",
+            "/dev",
+            "--size",
+            str(SHM_BYTES),
+            "--tmpfs",
+            "/dev/shm",
+            "--remount-ro",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--bind",
+            str(self._meet / "workspace") if self._meet else str(self.files),
+            WORKSPACE,
+            "--bind",
+            str(self._meet / "tmp") if self._meet else str(self.tmp),
+            "/tmp",
+            "--symlink",
+            "/tmp",
+            "/var/tmp",  # where some tools look for scratch space
         ]
         for path in self.hidden:
             resolved = Path(os.path.realpath(path))
@@ -337,8 +399,14 @@ class Sandbox:
                 view += ["--ro-bind", "/dev/null", str(resolved)]
         return [*view, "--remount-ro", "/"]
 
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdin: str | None = None,
-            timeout_s: float | None = None) -> Result:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Result:
         """Run `argv` in /workspace and wait for it: at most the wall-clock limit, and while
         the task stays within its CPU and disk budget. Whatever it started is gone afterwards."""
         if not argv:
@@ -379,8 +447,15 @@ class Sandbox:
         if self.isolated and returncode > 128:
             # bwrap reports a command killed by signal N as status 128 + N, as shells do.
             returncode = -(returncode - 128)
-        return Result(tuple(argv), returncode, out.text(), err.text(), killed_for == "time limit",
-                      time.monotonic() - started, killed_for)
+        return Result(
+            tuple(argv),
+            returncode,
+            out.text(),
+            err.text(),
+            killed_for == "time limit",
+            time.monotonic() - started,
+            killed_for,
+        )
 
     def _watch(self, process: subprocess.Popen[bytes], deadline: float) -> str | None:
         """Wait for the command; stop it, and say why, past the wall clock, the task's total CPU
@@ -431,8 +506,9 @@ class Sandbox:
         self._disk.remove()
 
 
-def check_available(parent: Path, *, allow_unsandboxed: bool = False, uid: int = SANDBOX_UID,
-                    bwrap: str | None = "bwrap") -> None:
+def check_available(
+    parent: Path, *, allow_unsandboxed: bool = False, uid: int = SANDBOX_UID, bwrap: str | None = "bwrap"
+) -> None:
     """At executor start: refuse to take tasks (`SandboxUnavailable`, saying why) when they
     could not be isolated, rather than fail each one."""
     parent = Path(parent).resolve()
@@ -484,8 +560,9 @@ def clean_stale(parent: Path) -> list[Path]:
         for cgroup in _Cgroup.existing(name):
             cgroup.remove()
     if removed:
-        log.info("removed sandbox areas left by a stopped executor", parent=str(parent),
-                 areas=[str(p) for p in removed])
+        log.info(
+            "removed sandbox areas left by a stopped executor", parent=str(parent), areas=[str(p) for p in removed]
+        )
     return removed
 
 
@@ -521,8 +598,18 @@ class _Disk:
                     os.ftruncate(fd, limit)
                 finally:
                     os.close(fd)
-                _tool("mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-m", "0", "-E", f"root_owner={uid}:{uid}",
-                      str(image))
+                _tool(
+                    "mkfs.ext4",
+                    "-q",
+                    "-F",
+                    "-O",
+                    "^has_journal",
+                    "-m",
+                    "0",
+                    "-E",
+                    f"root_owner={uid}:{uid}",
+                    str(image),
+                )
                 area.mkdir(mode=0o700)
                 _tool("mount", "-o", "loop,nosuid,nodev,noatime", str(image), str(area))
                 # The mount's root is ours; files/ and tmp/ in it are the task's.
@@ -532,8 +619,10 @@ class _Disk:
                     (area / "lost+found").rmdir()
                 return cls(area, limit, image)
             except (OSError, subprocess.SubprocessError) as error:
-                log.warning("cannot loop-mount a disk for the task; its disk is bounded by a watchdog instead",
-                            error=_said(error))
+                log.warning(
+                    "cannot loop-mount a disk for the task; its disk is bounded by a watchdog instead",
+                    error=_said(error),
+                )
                 with contextlib.suppress(OSError, subprocess.SubprocessError):
                     if os.path.ismount(area):
                         _unmount(area)
@@ -632,8 +721,11 @@ def _own(top: Path, uid: int) -> None:
                         if info.st_uid != uid or info.st_gid != uid:
                             os.chown(entry.name, uid, uid, dir_fd=fd, follow_symlinks=False)
                         if stat.S_ISDIR(info.st_mode):
-                            stack.append(os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                                 | os.O_CLOEXEC, dir_fd=fd))
+                            stack.append(
+                                os.open(
+                                    entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+                                )
+                            )
             finally:
                 os.close(fd)
     finally:
@@ -716,8 +808,14 @@ def _detach_loops(parent: Path) -> None:
 
 def _tool(name: str, *args: str) -> str:
     program = shutil.which(name, path=_TOOLS_PATH) or name
-    done = subprocess.run([program, *args], capture_output=True, text=True, check=True, timeout=120,
-                          env={"PATH": _TOOLS_PATH, "LANG": "C"})
+    done = subprocess.run(
+        [program, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={"PATH": _TOOLS_PATH, "LANG": "C"},
+    )
     return done.stdout
 
 
@@ -774,8 +872,12 @@ def _meeting_point(area: Path, uid: int) -> Path | None:
     """A dir the task's uid can reach that is neither above nor in the area: covering it (in the
     command's own mount namespace) hides nothing the command needs."""
     for candidate in map(Path, _MEETING_POINTS):
-        if (candidate.is_dir() and not candidate.is_symlink() and not area.is_relative_to(candidate)
-                and _may_reach(candidate / "x", uid)):
+        if (
+            candidate.is_dir()
+            and not candidate.is_symlink()
+            and not area.is_relative_to(candidate)
+            and _may_reach(candidate / "x", uid)
+        ):
             return candidate
     return None
 
@@ -996,7 +1098,7 @@ def _own_cgroups() -> dict[str, str]:
 
 
 def _inside(mount: Path, root: str, path: str) -> Path:
-    relative = path[len(root):] if root != "/" and path.startswith(root) else path
+    relative = path[len(root) :] if root != "/" and path.startswith(root) else path
     return mount / relative.lstrip("/")
 
 
@@ -1093,5 +1195,13 @@ def _feed(stream: object, data: bytes) -> None:
             stream.close()  # type: ignore[attr-defined]
 
 
-__all__ = ["DEFAULT_PATH", "SANDBOX_UID", "Limits", "Result", "Sandbox", "SandboxUnavailable", "check_available",
-           "clean_stale"]
+__all__ = [
+    "DEFAULT_PATH",
+    "SANDBOX_UID",
+    "Limits",
+    "Result",
+    "Sandbox",
+    "SandboxUnavailable",
+    "check_available",
+    "clean_stale",
+]

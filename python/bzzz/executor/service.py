@@ -94,18 +94,38 @@ def encode_outcome(outcome: Outcome) -> bytes:
     return _encode(outcome)
 
 
-def runner_settings(settings: ExecutorWorkerSettings, *, token: str | None, work_root: Path,
-                    hidden: tuple[Path, ...], log_key: str | None) -> ExecutorSettings:
+def runner_settings(
+    settings: ExecutorWorkerSettings,
+    *,
+    token: str | None,
+    work_root: Path,
+    hidden: tuple[Path, ...],
+    log_key: str | None,
+) -> ExecutorSettings:
     """What the task runner needs: the worker's settings, with what only the running worker knows."""
     return ExecutorSettings(
-        login=settings.login, token=token, email=settings.email, work_root=settings.work_dir or work_root,
-        api_url=settings.base_url, sandbox_uid=settings.sandbox_uid, allowlist=frozenset(settings.allow),
-        trusted_authors=frozenset(settings.trust_authors), trusted_labels=frozenset(settings.trust_labels),
-        network=settings.network, allow_unsandboxed=settings.allow_unsandboxed, hidden=hidden, log_key=log_key,
-        help_rounds=settings.help_rounds, help_window_s=settings.help_window_s,
-        limits=Limits(wall_s=settings.time_limit_s, cpu_s=settings.cpu_limit_s,
-                      memory_bytes=settings.memory_limit_mb << 20, processes=settings.process_limit,
-                      disk_bytes=settings.disk_limit_mb << 20),
+        login=settings.login,
+        token=token,
+        email=settings.email,
+        work_root=settings.work_dir or work_root,
+        api_url=settings.base_url,
+        sandbox_uid=settings.sandbox_uid,
+        allowlist=frozenset(settings.allow),
+        trusted_authors=frozenset(settings.trust_authors),
+        trusted_labels=frozenset(settings.trust_labels),
+        network=settings.network,
+        allow_unsandboxed=settings.allow_unsandboxed,
+        hidden=hidden,
+        log_key=log_key,
+        help_rounds=settings.help_rounds,
+        help_window_s=settings.help_window_s,
+        limits=Limits(
+            wall_s=settings.time_limit_s,
+            cpu_s=settings.cpu_limit_s,
+            memory_bytes=settings.memory_limit_mb << 20,
+            processes=settings.process_limit,
+            disk_bytes=settings.disk_limit_mb << 20,
+        ),
     )
 
 
@@ -150,22 +170,42 @@ class TaskService:
     executor that cannot run tasks refuse to start, rather than take tasks and fail each one.
     """
 
-    def __init__(self, settings: ExecutorWorkerSettings, *, token: str, data_dir: Path, run_dir: Path, sender: str,
-                 journal: Journal, heartbeat: Callable[[], None], poll_s: float) -> None:
+    def __init__(
+        self,
+        settings: ExecutorWorkerSettings,
+        *,
+        token: str,
+        data_dir: Path,
+        run_dir: Path,
+        sender: str,
+        journal: Journal,
+        heartbeat: Callable[[], None],
+        poll_s: float,
+    ) -> None:
         self.run_dir, self.heartbeat, self.poll_s = run_dir, heartbeat, poll_s
         # Hidden from every task: the agent's state, keys and sockets, and the token's file.
         hidden = [data_dir, run_dir]
         if os.environ.get("GITHUB_TOKEN_FILE"):
             hidden.append(Path(os.environ["GITHUB_TOKEN_FILE"]))
         key = log_key(DataDir(data_dir).log)
-        self.settings = runner_settings(settings, token=token, work_root=DataDir(data_dir).workspaces,
-                                        hidden=tuple(hidden), log_key=key.hex() if key else None)
+        self.settings = runner_settings(
+            settings,
+            token=token,
+            work_root=DataDir(data_dir).workspaces,
+            hidden=tuple(hidden),
+            log_key=key.hex() if key else None,
+        )
         github = connect(settings.base_url, token, timeout_s=30.0, pace_s=0.0, write_pace_s=0.0)
         model = None
         if settings.ollama_endpoints:
-            model = ModelExecutor(ModelSettings(endpoints=tuple(settings.ollama_endpoints),
-                                                default_model=settings.model, rounds=settings.rounds,
-                                                timeout_s=settings.model_timeout_s))
+            model = ModelExecutor(
+                ModelSettings(
+                    endpoints=tuple(settings.ollama_endpoints),
+                    default_model=settings.model,
+                    rounds=settings.rounds,
+                    timeout_s=settings.model_timeout_s,
+                )
+            )
         self.discussion = Discussion(run_dir, settings.discuss, sender=sender)
         self.runner = TaskRunner(self.settings, github, journal, model, discussant=self.discussion)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bzzz-task")
@@ -198,8 +238,9 @@ class TaskService:
             self.tell_mesh(1)
             try:
                 # The task's thread logs with this request's context (its id, the task).
-                future = self.pool.submit(contextvars.copy_context().run, self.runner.run, task.repo, task.number,
-                                          task.title, task.body)
+                future = self.pool.submit(
+                    contextvars.copy_context().run, self.runner.run, task.repo, task.number, task.title, task.body
+                )
                 while not future.done():  # the main loop stays alive while the task runs
                     self.heartbeat()
                     try:
@@ -224,8 +265,12 @@ class ExecutorClient:
     def __init__(self, run_dir: Path | str, *, sender: str = "", timeout_s: float = 3600.0) -> None:
         self.run_dir = Path(run_dir)
         # Resent (same request id) until `timeout_s` is up: an executor restarted meanwhile gets it again.
-        self.client = Client(run_dir, sender=sender, timeout_s=min(timeout_s, RESEND_AFTER_S),
-                             retries=max(0, int(timeout_s // RESEND_AFTER_S)))
+        self.client = Client(
+            run_dir,
+            sender=sender,
+            timeout_s=min(timeout_s, RESEND_AFTER_S),
+            retries=max(0, int(timeout_s // RESEND_AFTER_S)),
+        )
 
     def available(self) -> bool:
         """Whether the executor's service is up (the github worker claims nothing it cannot start)."""
@@ -236,8 +281,9 @@ class ExecutorClient:
         request = TaskRequest(task.repo, task.number, task.title, task.body, task.attempt_id)
         try:
             # One id per attempt: a task handed over twice is run once, and a later attempt runs again.
-            reply = self.client.request(SERVICE, _encode(request),
-                                        request_id=f"task:{task.repo}#{task.number}:{task.attempt_id}")
+            reply = self.client.request(
+                SERVICE, _encode(request), request_id=f"task:{task.repo}#{task.number}:{task.attempt_id}"
+            )
         except BusError as error:
             return Outcome(False, f"the executor did not take the task ({error})", retry_elsewhere=True)
         return _decode_outcome(reply)

@@ -38,8 +38,9 @@ class ExecutorWorkerSettings(BaseModel):
     ollama_endpoints: list[str] = Field(
         default_factory=list, description="Ollama endpoints for tasks without `run` commands (the model executor)."
     )
-    model: str | None = Field(default=None, description="The model to use when a task names none (default: the "
-                                                        "first installed).")
+    model: str | None = Field(
+        default=None, description="The model to use when a task names none (default: the first installed)."
+    )
     rounds: int = Field(default=3, ge=1, description="Tries a model gets, each told why the last failed.")
     help_rounds: int = Field(
         default=3, ge=0, description="Rounds of help from peers (hmmm worker) before a failed task goes to a person."
@@ -48,21 +49,27 @@ class ExecutorWorkerSettings(BaseModel):
     discuss: Literal["auto", "required", "off"] = Field(
         default="auto",
         description="Talk each plan over with peers first (the hmmm worker): auto = when the worker runs (waiting "
-                    "for it while the agent starts), required = never act without it, off = never.",
+        "for it while the agent starts), required = never act without it, off = never.",
     )
     model_timeout_s: float = Field(default=300.0, gt=0, description="Seconds one model answer may take.")
     work_dir: Path | None = Field(default=None, description="Where workspaces go (default <data_dir>/workspaces).")
     time_limit_s: float = Field(default=900.0, gt=0, description="Seconds a command may take.")
     cpu_limit_s: int = Field(default=600, gt=0, description="CPU seconds a command may use.")
     memory_limit_mb: int = Field(
-        default=4096, gt=0,
+        default=4096,
+        gt=0,
         description="Memory of a task's processes together (cgroup), and of each one (address space), MiB.",
     )
     process_limit: int = Field(default=256, gt=0, description="Processes a task may have at once.")
-    disk_limit_mb: int = Field(default=2048, gt=0, description="Disk a task may fill: its workspace and its /tmp "
-                                                               "together, MiB.")
-    sandbox_uid: int = Field(default=SANDBOX_UID, gt=0, lt=2**32 - 1,
-                             description="The unprivileged uid (and gid) tasks run as when the agent is root (not 0).")
+    disk_limit_mb: int = Field(
+        default=2048, gt=0, description="Disk a task may fill: its workspace and its /tmp together, MiB."
+    )
+    sandbox_uid: int = Field(
+        default=SANDBOX_UID,
+        gt=0,
+        lt=2**32 - 1,
+        description="The unprivileged uid (and gid) tasks run as when the agent is root (not 0).",
+    )
 
     @model_validator(mode="after")
     def _trusts_someone(self) -> ExecutorWorkerSettings:

@@ -59,8 +59,7 @@ _MAX_PATH_BYTES = 3000  # a result path, so that staging it stays far from PATH_
 _READ_CHUNK = 1 << 20
 _REPO_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 # Code points HFS+ ignores in names, so `.g\u200cit` is `.git` on a Mac (git's is_hfs_dotgit).
-_HFS_IGNORED = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F),
-                              *range(0x206A, 0x2070), 0xFEFF])
+_HFS_IGNORED = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
 # Files git reads from the work tree and refuses (fsck, checkout) as symlinks.
 _NO_SYMLINK = {".gitmodules", ".gitattributes", ".gitignore", ".mailmap"}
 
@@ -129,8 +128,16 @@ class Workspace:
     _tree: str | None = field(repr=False, default=None)
 
     @classmethod
-    def clone(cls, root: Path, url: str, *, token: str | None, branch: str, author: tuple[str, str],
-              max_repo_bytes: int = 1 << 30) -> Workspace:
+    def clone(
+        cls,
+        root: Path,
+        url: str,
+        *,
+        token: str | None,
+        branch: str,
+        author: tuple[str, str],
+        max_repo_bytes: int = 1 << 30,
+    ) -> Workspace:
         """Clone `url` (https, or http to a loopback host) into a new private directory under `root`."""
         _check_url(url)
         root = root.absolute()
@@ -140,9 +147,21 @@ class Workspace:
         (path / "home").mkdir(mode=0o700)
         workspace = cls(path, path / "repo.git", url, branch, "", author, _token=token or None)
         try:
-            workspace._run(["clone", "--bare", "--single-branch", "--no-tags", "--template=", "--quiet",
-                            url, str(workspace.git_dir)], git_dir=None, network=True,
-                           watch=(path, max_repo_bytes))
+            workspace._run(
+                [
+                    "clone",
+                    "--bare",
+                    "--single-branch",
+                    "--no-tags",
+                    "--template=",
+                    "--quiet",
+                    url,
+                    str(workspace.git_dir),
+                ],
+                git_dir=None,
+                network=True,
+                watch=(path, max_repo_bytes),
+            )
             if _disk_usage(path) > max_repo_bytes:
                 raise WorkspaceError(f"the repository is larger than {max_repo_bytes} bytes")
             base = workspace._run(["symbolic-ref", "--quiet", "--short", "HEAD"], check=False).strip()
@@ -171,8 +190,21 @@ class Workspace:
             _empty(dest)
         except OSError as err:
             raise WorkspaceError(f"cannot empty the task's directory: {err.strerror}") from None
-        self._run(["clone", "--quiet", "--no-local", "--no-hardlinks", "--template=", "--branch", self.branch,
-                   str(self.git_dir), str(dest)], git_dir=None, protocol="file")
+        self._run(
+            [
+                "clone",
+                "--quiet",
+                "--no-local",
+                "--no-hardlinks",
+                "--template=",
+                "--branch",
+                self.branch,
+                str(self.git_dir),
+                str(dest),
+            ],
+            git_dir=None,
+            protocol="file",
+        )
         task_git = dest / ".git"
         self._run(["remote", "remove", "origin"], git_dir=task_git)
         self._run(["config", "user.name", self.author[0]], git_dir=task_git)
@@ -209,8 +241,9 @@ class Workspace:
         head_tree = self._run(["rev-parse", f"refs/heads/{self.branch}^{{tree}}"]).strip()
         changed = self._run(["diff-tree", "-r", "-z", "--name-only", "--no-renames", head_tree, tree])
         self._tree = tree
-        self.changed = [p.decode("utf-8", "replace") for p in changed.encode("utf-8", "surrogateescape")
-                        .split(b"\0") if p]
+        self.changed = [
+            p.decode("utf-8", "replace") for p in changed.encode("utf-8", "surrogateescape").split(b"\0") if p
+        ]
         return list(self.changed)
 
     def _stage(self, root_fd: int, entries: list[_Entry], stage: Path, limits: ResultLimits) -> str:
@@ -239,8 +272,13 @@ class Workspace:
             meta, name = record.split("\t", 1)
             mode, sha, _ = meta.split(" ")
             tracked[name] = (mode, sha)
-        untracked = set(_split0(self._run(["ls-files", "-z", "--others", "--exclude-standard"], env=env,
-                                          work_tree=skeleton, cwd=skeleton)))
+        untracked = set(
+            _split0(
+                self._run(
+                    ["ls-files", "-z", "--others", "--exclude-standard"], env=env, work_tree=skeleton, cwd=skeleton
+                )
+            )
+        )
         dirs = {e.path for e in entries if e.kind == "dir"}
         chosen = [e for e in entries if e.kind != "dir" and (e.path in tracked or e.path in untracked)]
         if len(chosen) > limits.max_files:
@@ -263,8 +301,9 @@ class Workspace:
         shas = self._run(["hash-object", "-w", "--no-filters", "--stdin-paths"], stdin="\n".join(paths) + "\n").split()
         lines = [f"{_mode(e)} {sha}\t{e.path}\0" for e, sha in zip(chosen, shas, strict=True)]
         # Submodules stay as they were while their (empty) directory is still there.
-        lines += [f"{mode} {sha}\t{name}\0" for name, (mode, sha) in tracked.items()
-                  if mode == "160000" and name in dirs]
+        lines += [
+            f"{mode} {sha}\t{name}\0" for name, (mode, sha) in tracked.items() if mode == "160000" and name in dirs
+        ]
         new_index = {"GIT_INDEX_FILE": str(stage / "new-index")}
         self._run(["update-index", "-z", "--index-info"], env=new_index, stdin="".join(lines))
         return self._run(["write-tree"], env=new_index).strip()
@@ -278,8 +317,12 @@ class Workspace:
         if self._run(["rev-parse", f"{head}^{{tree}}"]).strip() == self._tree:
             return None
         name, email = self.author
-        who = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
-               "GIT_COMMITTER_EMAIL": email}
+        who = {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
         sha = self._run(["commit-tree", self._tree, "-p", head, "-F", "-"], env=who, stdin=message).strip()
         self._run(["update-ref", "-m", "bzzz: commit", ref, sha, head])
         return sha
@@ -292,19 +335,38 @@ class Workspace:
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
-    def _run(self, args: list[str], *, git_dir: Path | None | bool = True, work_tree: Path | None = None,
-             env: dict[str, str] | None = None, stdin: str | None = None, network: bool = False,
-             protocol: str | None = None, cwd: Path | None = None, check: bool = True,
-             watch: tuple[Path, int] | None = None) -> str:
+    def _run(
+        self,
+        args: list[str],
+        *,
+        git_dir: Path | None | bool = True,
+        work_tree: Path | None = None,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        network: bool = False,
+        protocol: str | None = None,
+        cwd: Path | None = None,
+        check: bool = True,
+        watch: tuple[Path, int] | None = None,
+    ) -> str:
         """One hardened git call in this workspace (see `_git`); the token only when `network`.
 
         `git_dir`: True for the pristine repository, a path for another (the task's copy, while
         `export` makes it), None for no repository at all (`clone`)."""
-        return _git(args, home=self.path / "home",
-                    git_dir=self.git_dir if git_dir is True else git_dir or None, work_tree=work_tree,
-                    env=env, stdin=stdin, protocol=urlsplit(self.url).scheme if network else protocol,
-                    token=self._token if network else None, secret=self._token, cwd=cwd, check=check,
-                    watch=watch)
+        return _git(
+            args,
+            home=self.path / "home",
+            git_dir=self.git_dir if git_dir is True else git_dir or None,
+            work_tree=work_tree,
+            env=env,
+            stdin=stdin,
+            protocol=urlsplit(self.url).scheme if network else protocol,
+            token=self._token if network else None,
+            secret=self._token,
+            cwd=cwd,
+            check=check,
+            watch=watch,
+        )
 
 
 def remove_stale(root: Path) -> list[Path]:
@@ -322,10 +384,21 @@ def remove_stale(root: Path) -> list[Path]:
     return removed
 
 
-def _git(args: list[str], *, home: Path, git_dir: Path | None, work_tree: Path | None = None,
-         env: dict[str, str] | None = None, stdin: str | None = None, protocol: str | None = None,
-         token: str | None = None, secret: str | None = None, cwd: Path | None = None, check: bool = True,
-         watch: tuple[Path, int] | None = None) -> str:
+def _git(
+    args: list[str],
+    *,
+    home: Path,
+    git_dir: Path | None,
+    work_tree: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    protocol: str | None = None,
+    token: str | None = None,
+    secret: str | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+    watch: tuple[Path, int] | None = None,
+) -> str:
     """Run git with nothing of the environment, the user or the work tree able to steer it.
 
     The environment is built from scratch; config comes only from the repository git is given
@@ -335,14 +408,31 @@ def _git(args: list[str], *, home: Path, git_dir: Path | None, work_tree: Path |
     with discovery stopped above it, so a stray `.git` around can never be picked up."""
     home.mkdir(mode=0o700, exist_ok=True)
     config = [
-        ("core.hooksPath", "/dev/null"), ("core.fsmonitor", "false"), ("core.untrackedCache", "false"),
-        ("core.askPass", ""), ("core.sshCommand", "false"), ("core.gitProxy", ""), ("core.pager", "cat"),
-        ("core.attributesFile", "/dev/null"), ("core.excludesFile", "/dev/null"), ("core.symlinks", "true"),
-        ("core.protectNTFS", "true"), ("core.protectHFS", "true"), ("core.ignoreCase", "false"),
-        ("credential.helper", ""), ("protocol.allow", "never"), ("http.followRedirects", "false"),
-        ("http.proxy", ""), ("submodule.recurse", "false"), ("push.recurseSubmodules", "no"),
-        ("fetch.recurseSubmodules", "false"), ("commit.gpgSign", "false"), ("tag.gpgSign", "false"),
-        ("gc.auto", "0"), ("maintenance.auto", "false"), ("advice.detachedHead", "false"),
+        ("core.hooksPath", "/dev/null"),
+        ("core.fsmonitor", "false"),
+        ("core.untrackedCache", "false"),
+        ("core.askPass", ""),
+        ("core.sshCommand", "false"),
+        ("core.gitProxy", ""),
+        ("core.pager", "cat"),
+        ("core.attributesFile", "/dev/null"),
+        ("core.excludesFile", "/dev/null"),
+        ("core.symlinks", "true"),
+        ("core.protectNTFS", "true"),
+        ("core.protectHFS", "true"),
+        ("core.ignoreCase", "false"),
+        ("credential.helper", ""),
+        ("protocol.allow", "never"),
+        ("http.followRedirects", "false"),
+        ("http.proxy", ""),
+        ("submodule.recurse", "false"),
+        ("push.recurseSubmodules", "no"),
+        ("fetch.recurseSubmodules", "false"),
+        ("commit.gpgSign", "false"),
+        ("tag.gpgSign", "false"),
+        ("gc.auto", "0"),
+        ("maintenance.auto", "false"),
+        ("advice.detachedHead", "false"),
     ]
     if protocol:
         config.append((f"protocol.{protocol}.allow", "always"))
@@ -375,8 +465,15 @@ def _git(args: list[str], *, home: Path, git_dir: Path | None, work_tree: Path |
         full_env["GIT_WORK_TREE"] = str(work_tree)
     shown = _shown(args)
     try:
-        process = subprocess.Popen(["git", *args], cwd=cwd or home, env=full_env, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        process = subprocess.Popen(
+            ["git", *args],
+            cwd=cwd or home,
+            env=full_env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     except OSError as error:
         raise WorkspaceError(f"git {shown} could not start: {error.strerror}") from None
     too_big = threading.Event()
@@ -384,8 +481,9 @@ def _git(args: list[str], *, home: Path, git_dir: Path | None, work_tree: Path |
     if watch is not None:
         threading.Thread(target=_watch_size, args=(process, watch, too_big, done), daemon=True).start()
     try:
-        out, errors = process.communicate(stdin.encode("utf-8", "surrogateescape") if stdin is not None else None,
-                                       timeout=GIT_TIMEOUT_S)
+        out, errors = process.communicate(
+            stdin.encode("utf-8", "surrogateescape") if stdin is not None else None, timeout=GIT_TIMEOUT_S
+        )
     except subprocess.TimeoutExpired:
         _kill(process)
         process.communicate()
@@ -556,8 +654,9 @@ def _check_url(url: str) -> None:
         return
     if parts.scheme == "http" and parts.hostname and _loopback(parts.hostname):
         return
-    raise WorkspaceError(f"refusing to clone from {parts.scheme}://{parts.hostname}: only https, "
-                         "or http to this machine")
+    raise WorkspaceError(
+        f"refusing to clone from {parts.scheme}://{parts.hostname}: only https, or http to this machine"
+    )
 
 
 def _loopback(host: str) -> bool:
@@ -590,8 +689,9 @@ def _writable_and_retry(function: object, path: str, _error: object) -> None:
             os.unlink(path)
 
 
-def _watch_size(process: subprocess.Popen[bytes], watch: tuple[Path, int], too_big: threading.Event,
-                done: threading.Event) -> None:
+def _watch_size(
+    process: subprocess.Popen[bytes], watch: tuple[Path, int], too_big: threading.Event, done: threading.Event
+) -> None:
     """Kill a clone that grows past its cap, instead of noticing once the disk is full."""
     path, limit = watch
     while not done.wait(0.5):
@@ -623,8 +723,12 @@ def _mode(entry: _Entry) -> str:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
+    for test, name in (
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
         if test(mode):
             return name
     return "special file"
@@ -643,8 +747,13 @@ def _redact(text: str, secret: str | None) -> str:
     """`text` without `secret` in any form git could echo it: plain, in the Basic header, URL-encoded."""
     if not secret:
         return text
-    forms = {secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode(),
-             base64.b64encode(f"x-access-token:{secret}".encode()).decode(), secret.encode().hex()}
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        base64.b64encode(secret.encode()).decode(),
+        base64.b64encode(f"x-access-token:{secret}".encode()).decode(),
+        secret.encode().hex(),
+    }
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, "***")
     return text
@@ -655,6 +764,13 @@ def _shown(args: list[str]) -> str:
     return args[0] if args else ""
 
 
-
-__all__ = ["GIT_TIMEOUT_S", "ResultLimits", "ResultRefused", "Workspace", "WorkspaceError", "branch_name", "git_url",
-           "remove_stale"]
+__all__ = [
+    "GIT_TIMEOUT_S",
+    "ResultLimits",
+    "ResultRefused",
+    "Workspace",
+    "WorkspaceError",
+    "branch_name",
+    "git_url",
+    "remove_stale",
+]

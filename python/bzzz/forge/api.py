@@ -35,26 +35,40 @@ from bzzz.forge.store import Row, Store
 log = structlog.get_logger("bzzz.forge")
 
 DOCS = "https://docs.github.com/rest"
-SECONDARY_DOCS = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+SECONDARY_DOCS = (
+    "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+)
 # GitHub's words when content creation is what went over the secondary limit (PyGithub and
 # octokit recognise a secondary limit by this message).
-SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit and have been temporarily blocked from content "
-                     "creation. Please retry your request again later.")
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit and have been temporarily blocked from content "
+    "creation. Please retry your request again later."
+)
 MAX_BODY_BYTES = 1024 * 1024  # GitHub refuses larger API bodies too (its limits vary by endpoint)
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 30
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None, documentation_url: str = DOCS) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        documentation_url: str = DOCS,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.errors, self.headers = status, message, errors, headers or {}
         self.documentation_url = documentation_url
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"message": self.message, "documentation_url": self.documentation_url,
-                                "status": str(self.status)}
+        body: dict[str, Any] = {
+            "message": self.message,
+            "documentation_url": self.documentation_url,
+            "status": str(self.status),
+        }
         if self.errors is not None:
             body["errors"] = self.errors
         return body
@@ -83,8 +97,12 @@ def inspect(value: Any, limit: int = 100) -> str:
         text = "[" + ", ".join(inspect(v, limit) for v in value[:20]) + (", ..." if len(value) > 20 else "") + "]"
     elif isinstance(value, dict):
         items = list(value.items())
-        text = "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}=>{inspect(v, limit)}" for k, v in items[:20]) + (
-            ", ..." if len(items) > 20 else "") + "}"
+        text = (
+            "{"
+            + ", ".join(f"{json.dumps(k, ensure_ascii=False)}=>{inspect(v, limit)}" for k, v in items[:20])
+            + (", ..." if len(items) > 20 else "")
+            + "}"
+        )
     else:
         text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -160,7 +178,7 @@ class Context:
             links += [link(page + 1, "next"), link(last, "last")]
         if page > 1:
             links = [link(1, "first"), link(min(page - 1, last), "prev")] + links
-        return Reply(200, list(items[start:start + per_page]), {"Link": ", ".join(links)} if links else {})
+        return Reply(200, list(items[start : start + per_page]), {"Link": ", ".join(links)} if links else {})
 
     def _int_query(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.query(name)
@@ -174,8 +192,12 @@ class Context:
 
 def secondary_limit_error(wait_s: float, rate_headers: dict[str, str]) -> ApiError:
     retry_after = max(1, math.ceil(wait_s))
-    return ApiError(403, SECONDARY_MESSAGE, documentation_url=SECONDARY_DOCS,
-                    headers={**rate_headers, "Retry-After": str(retry_after)})
+    return ApiError(
+        403,
+        SECONDARY_MESSAGE,
+        documentation_url=SECONDARY_DOCS,
+        headers={**rate_headers, "Retry-After": str(retry_after)},
+    )
 
 
 def token_of(request: Request) -> str | None:
@@ -277,5 +299,16 @@ def endpoint(handler: Handler, *, creates_content: bool = False) -> Callable[[Re
     return run
 
 
-__all__ = ["ApiError", "Context", "Reply", "authenticate", "endpoint", "inspect",
-           "invalid", "not_found", "parse_json", "token_of", "wrong_type"]
+__all__ = [
+    "ApiError",
+    "Context",
+    "Reply",
+    "authenticate",
+    "endpoint",
+    "inspect",
+    "invalid",
+    "not_found",
+    "parse_json",
+    "token_of",
+    "wrong_type",
+]

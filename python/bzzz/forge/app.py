@@ -30,8 +30,8 @@ from bzzz.forge.api import ApiError, authenticate, parse_json
 from bzzz.forge.faults import Faults, FaultSettings
 from bzzz.forge.git_http import BASIC_CHALLENGE, http_backend
 from bzzz.forge.limits import ContentLimiter, RateLimiter
-from bzzz.forge.repositories import Repositories
 from bzzz.forge.render import Renderer
+from bzzz.forge.repositories import Repositories
 from bzzz.forge.routes import ROUTES
 from bzzz.forge.store import Row, Store
 
@@ -63,8 +63,9 @@ class Forge:
         self.git = Repositories(self.data_dir / REPOS_DIR)
         self.render = Renderer(self.store, self.base_url)
         self.limiter = RateLimiter(self.rate_limit, self.anonymous_rate_limit)
-        self.content_limiter = ContentLimiter(self.secondary_per_minute, self.secondary_per_hour,
-                                              self.secondary_minute_s, self.secondary_hour_s)
+        self.content_limiter = ContentLimiter(
+            self.secondary_per_minute, self.secondary_per_hour, self.secondary_minute_s, self.secondary_hour_s
+        )
         self._faults: Faults | None = None
         self._record_lock = threading.Lock()
 
@@ -104,9 +105,19 @@ class Forge:
                 try:
                     self._faults.update(FaultSettings.model_validate_json(raw))
                 except ValidationError as error:
-                    raise ApiError(422, "Validation Failed", errors=[
-                        {"resource": "Faults", "code": "invalid", "field": ".".join(map(str, e["loc"])),
-                         "message": e["msg"]} for e in error.errors()]) from None
+                    raise ApiError(
+                        422,
+                        "Validation Failed",
+                        errors=[
+                            {
+                                "resource": "Faults",
+                                "code": "invalid",
+                                "field": ".".join(map(str, e["loc"])),
+                                "message": e["msg"],
+                            }
+                            for e in error.errors()
+                        ],
+                    ) from None
                 log.info("fault settings changed", settings=self._faults.settings.model_dump())
             return JSONResponse(self._faults.settings.model_dump())
         except ApiError as error:
@@ -128,8 +139,14 @@ class Forge:
             if user is None:
                 return Response("Authentication required\n", status_code=401, headers=BASIC_CHALLENGE)
             return Response(f"Permission to {owner}/{name}.git denied to {user['login']}.\n", status_code=403)
-        response = await http_backend(request, self.git, repo["owner_login"], repo["name"], f"/{rest}",
-                                      user["login"] if user is not None else None)
+        response = await http_backend(
+            request,
+            self.git,
+            repo["owner_login"],
+            repo["name"],
+            f"/{rest}",
+            user["login"] if user is not None else None,
+        )
         if pushing and rest == "git-receive-pack":
             await run_in_threadpool(self.store.touch_pushed, repo["id"])
         return response

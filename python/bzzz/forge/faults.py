@@ -71,11 +71,23 @@ class Faults:
         if status is None:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"message": "Service Unavailable (injected fault)", "documentation_url":
-                           "https://docs.github.com/rest", "status": str(status)}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "message": "Service Unavailable (injected fault)",
+                "documentation_url": "https://docs.github.com/rest",
+                "status": str(status),
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

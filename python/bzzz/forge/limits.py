@@ -65,8 +65,9 @@ class ContentLimiter:
     settable so that a test can see one end without waiting a real minute.
     """
 
-    def __init__(self, per_minute: int = 80, per_hour: int = 500, minute_s: float = 60.0,
-                 hour_s: float = 3600.0) -> None:
+    def __init__(
+        self, per_minute: int = 80, per_hour: int = 500, minute_s: float = 60.0, hour_s: float = 3600.0
+    ) -> None:
         self.windows = [(n, s) for n, s in ((per_minute, minute_s), (per_hour, hour_s)) if n > 0]
         self._lock = threading.Lock()
         self._taken: dict[str, deque[float]] = {}

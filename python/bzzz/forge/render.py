@@ -375,20 +375,22 @@ class Renderer:
             "draft": bool(row["draft"]),
         }
         if full:
-            data.update({
-                "merged": row["merged_at"] is not None,
-                "mergeable": None,
-                "rebaseable": None,
-                "mergeable_state": "unknown",
-                "merged_by": self.user_by_id(row["merged_by"]),
-                "comments": row["comment_count"],
-                "review_comments": 0,
-                "maintainer_can_modify": bool(row["maintainer_can_modify"]),
-                "commits": 0,
-                "additions": 0,
-                "deletions": 0,
-                "changed_files": 0,
-            })
+            data.update(
+                {
+                    "merged": row["merged_at"] is not None,
+                    "mergeable": None,
+                    "rebaseable": None,
+                    "mergeable_state": "unknown",
+                    "merged_by": self.user_by_id(row["merged_by"]),
+                    "comments": row["comment_count"],
+                    "review_comments": 0,
+                    "maintainer_can_modify": bool(row["maintainer_can_modify"]),
+                    "commits": 0,
+                    "additions": 0,
+                    "deletions": 0,
+                    "changed_files": 0,
+                }
+            )
         return data
 
     def git_ref(self, repo: Row, ref: str, sha: str) -> Json:

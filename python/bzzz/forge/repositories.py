@@ -456,9 +456,7 @@ class Repositories:
         top = _Dir()
         for file_path, content in files.items():
             parts = file_path.split("/")
-            if any(
-                part in ("", ".", "..") or part.lower() == ".git" or "\0" in part or "\n" in part for part in parts
-            ):
+            if any(part in ("", ".", "..") or part.lower() == ".git" or "\0" in part or "\n" in part for part in parts):
                 raise ValueError(f"invalid file path: {file_path!r}")
             directory = top
             for part in parts[:-1]:

@@ -100,8 +100,9 @@ def apply(forge: Forge, seed: Seed) -> dict[str, int]:
         repo = store.repo(r.owner, r.name)
         new = repo is None
         if repo is None:
-            repo = store.create_repo(owner, r.name, description=r.description, private=r.private,
-                                     default_branch=r.default_branch)
+            repo = store.create_repo(
+                owner, r.name, description=r.description, private=r.private, default_branch=r.default_branch
+            )
             if not forge.git.exists(r.owner, r.name):
                 forge.git.create(r.owner, r.name, default_branch=r.default_branch, files=r.files or None)
             created["repos"] += 1
@@ -121,8 +122,9 @@ def apply(forge: Forge, seed: Seed) -> dict[str, int]:
             author = store.user(issue.user or r.owner)
             if author is None:
                 raise ValueError(f"issue {issue.title!r}: no user {issue.user!r}")
-            row = store.create_issue(repo, author, issue.title, issue.body, labels=issue.labels,
-                                     assignees=issue.assignees, triager=owner)
+            row = store.create_issue(
+                repo, author, issue.title, issue.body, labels=issue.labels, assignees=issue.assignees, triager=owner
+            )
             if issue.state == "closed":
                 store.edit_issue(repo, row, owner, {"state": "closed"})
             created["issues"] += 1

@@ -151,8 +151,9 @@ class Store:
 
     # --- users and tokens -----------------------------------------------------------------
 
-    def create_user(self, login: str, *, name: str | None = None, email: str | None = None,
-                    site_admin: bool = False) -> Row:
+    def create_user(
+        self, login: str, *, name: str | None = None, email: str | None = None, site_admin: bool = False
+    ) -> Row:
         t = now()
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM users WHERE login = ?", (login,)).fetchone():
@@ -192,8 +193,16 @@ class Store:
 
     # --- repositories ---------------------------------------------------------------------
 
-    def create_repo(self, owner: Row, name: str, *, description: str | None = None, private: bool = False,
-                    default_branch: str = "main", fork_of: int | None = None) -> Row:
+    def create_repo(
+        self,
+        owner: Row,
+        name: str,
+        *,
+        description: str | None = None,
+        private: bool = False,
+        default_branch: str = "main",
+        fork_of: int | None = None,
+    ) -> Row:
         t = now()
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM repos WHERE owner_id = ? AND name = ?", (owner["id"], name)).fetchone():
@@ -248,7 +257,9 @@ class Store:
         if user is not None:
             if user["id"] == repo["owner_id"]:
                 return "admin"
-            row = self.one("SELECT permission FROM collaborators WHERE repo_id = ? AND user_id = ?", repo["id"], user["id"])
+            row = self.one(
+                "SELECT permission FROM collaborators WHERE repo_id = ? AND user_id = ?", repo["id"], user["id"]
+            )
             if row is not None:
                 return str(row["permission"])
         return None if repo["private"] else "read"
@@ -262,7 +273,9 @@ class Store:
         return self.all(
             "SELECT * FROM users WHERE id = ? OR id IN"
             f" (SELECT user_id FROM collaborators WHERE repo_id = ? AND permission IN ({marks})) ORDER BY id",
-            repo["owner_id"], repo["id"], *PUSH_PERMISSIONS,
+            repo["owner_id"],
+            repo["id"],
+            *PUSH_PERMISSIONS,
         )
 
     # --- labels ---------------------------------------------------------------------------
@@ -273,8 +286,9 @@ class Store:
     def label(self, repo_id: int, name: str) -> Row | None:
         return self.one("SELECT * FROM labels WHERE repo_id = ? AND name = ?", repo_id, name)
 
-    def create_label(self, repo_id: int, name: str, color: str = DEFAULT_LABEL_COLOR,
-                     description: str | None = None) -> Row:
+    def create_label(
+        self, repo_id: int, name: str, color: str = DEFAULT_LABEL_COLOR, description: str | None = None
+    ) -> Row:
         with self.transaction() as db:
             if self.label(repo_id, name) is not None:
                 raise Conflict(name)
@@ -291,8 +305,17 @@ class Store:
 
     # --- issues ---------------------------------------------------------------------------
 
-    def create_issue(self, repo: Row, user: Row, title: str, body: str | None, *, labels: Sequence[str] = (),
-                     assignees: Sequence[str] = (), triager: Row | None = None) -> Row:
+    def create_issue(
+        self,
+        repo: Row,
+        user: Row,
+        title: str,
+        body: str | None,
+        *,
+        labels: Sequence[str] = (),
+        assignees: Sequence[str] = (),
+        triager: Row | None = None,
+    ) -> Row:
         """A new issue by `user`; labels and assignees are set by `triager` (default: `user`), and only
         if that one has push access (else silently dropped, as GitHub does)."""
         triager = user if triager is None else triager
@@ -332,7 +355,9 @@ class Store:
         elif f.assignee == "*":
             where.append("id IN (SELECT issue_id FROM issue_assignees)")
         elif f.assignee is not None:
-            where.append("id IN (SELECT issue_id FROM issue_assignees JOIN users ON users.id = user_id WHERE login = ?)")
+            where.append(
+                "id IN (SELECT issue_id FROM issue_assignees JOIN users ON users.id = user_id WHERE login = ?)"
+            )
             args.append(f.assignee)
         if f.creator is not None:
             where.append("user_id = (SELECT id FROM users WHERE login = ?)")
@@ -344,8 +369,9 @@ class Store:
             where.append(f"id {'IN' if f.pulls else 'NOT IN'} (SELECT issue_id FROM pulls)")
         order = {"created": "created_at", "updated": "updated_at", "comments": "comment_count"}[f.sort]
         direction = "ASC" if f.direction == "asc" else "DESC"
-        return self.all(f"{self._ISSUE} WHERE {' AND '.join(where)} ORDER BY {order} {direction}, number {direction}",
-                        *args)
+        return self.all(
+            f"{self._ISSUE} WHERE {' AND '.join(where)} ORDER BY {order} {direction}, number {direction}", *args
+        )
 
     def issue_labels(self, issue_id: int) -> list[Row]:
         return self.all(
@@ -384,8 +410,9 @@ class Store:
                 if user is None or user["id"] in current or len(current) >= MAX_ASSIGNEES:
                     continue
                 seq = int(db.execute("SELECT coalesce(max(seq), 0) + 1 FROM issue_assignees").fetchone()[0])
-                db.execute("INSERT INTO issue_assignees (issue_id, user_id, seq) VALUES (?, ?, ?)",
-                           (issue_id, user["id"], seq))
+                db.execute(
+                    "INSERT INTO issue_assignees (issue_id, user_id, seq) VALUES (?, ?, ?)", (issue_id, user["id"], seq)
+                )
                 current.add(user["id"])
                 self._event(issue_id, actor, "assigned", assignee_id=user["id"])
                 changed = True
@@ -413,17 +440,22 @@ class Store:
             self.remove_assignees(repo, issue_id, actor, drop)
             self.add_assignees(repo, issue_id, actor, logins)
 
-    def set_labels(self, repo: Row, issue_id: int, actor: Row, names: Sequence[str], *, replace: bool,
-                   events: bool = True) -> None:
+    def set_labels(
+        self, repo: Row, issue_id: int, actor: Row, names: Sequence[str], *, replace: bool, events: bool = True
+    ) -> None:
         with self.transaction() as db:
             current = {row["name"].lower(): row for row in self.issue_labels(issue_id)}
             wanted = {str(n).lower(): str(n) for n in names}
             if replace:
                 for key, label in current.items():
                     if key not in wanted:
-                        db.execute("DELETE FROM issue_labels WHERE issue_id = ? AND label_id = ?", (issue_id, label["id"]))
+                        db.execute(
+                            "DELETE FROM issue_labels WHERE issue_id = ? AND label_id = ?", (issue_id, label["id"])
+                        )
                         if events:
-                            self._event(issue_id, actor, "unlabeled", label_name=label["name"], label_color=label["color"])
+                            self._event(
+                                issue_id, actor, "unlabeled", label_name=label["name"], label_color=label["color"]
+                            )
             for key, name in wanted.items():
                 if key in current:
                     continue
@@ -456,12 +488,18 @@ class Store:
             if state is not None and state != issue["state"]:
                 if state == "closed":
                     reason = fields.get("state_reason") or "completed"
-                    db.execute("UPDATE issues SET state = 'closed', state_reason = ?, closed_at = ?, closed_by = ?"
-                               " WHERE id = ?", (reason, t, actor["id"], issue["id"]))
+                    db.execute(
+                        "UPDATE issues SET state = 'closed', state_reason = ?, closed_at = ?, closed_by = ?"
+                        " WHERE id = ?",
+                        (reason, t, actor["id"], issue["id"]),
+                    )
                     self._event(issue["id"], actor, "closed", state_reason=reason)
                 else:
-                    db.execute("UPDATE issues SET state = 'open', state_reason = 'reopened', closed_at = NULL,"
-                               " closed_by = NULL WHERE id = ?", (issue["id"],))
+                    db.execute(
+                        "UPDATE issues SET state = 'open', state_reason = 'reopened', closed_at = NULL,"
+                        " closed_by = NULL WHERE id = ?",
+                        (issue["id"],),
+                    )
                     self._event(issue["id"], actor, "reopened", state_reason="reopened")
             elif state is None and fields.get("state_reason") and issue["state"] == "closed":
                 db.execute("UPDATE issues SET state_reason = ? WHERE id = ?", (fields["state_reason"], issue["id"]))
@@ -478,13 +516,16 @@ class Store:
     # --- comments and events --------------------------------------------------------------
 
     def comments(self, issue_id: int, since: int | None = None) -> list[Row]:
-        return self.all("SELECT * FROM comments WHERE issue_id = ? AND updated_at >= ? ORDER BY id",
-                        issue_id, since or 0)
+        return self.all(
+            "SELECT * FROM comments WHERE issue_id = ? AND updated_at >= ? ORDER BY id", issue_id, since or 0
+        )
 
     def comment(self, repo_id: int, comment_id: int) -> Row | None:
         return self.one(
             "SELECT comments.* FROM comments JOIN issues ON issues.id = comments.issue_id"
-            " WHERE comments.id = ? AND issues.repo_id = ?", comment_id, repo_id,
+            " WHERE comments.id = ? AND issues.repo_id = ?",
+            comment_id,
+            repo_id,
         )
 
     def add_comment(self, issue_id: int, user: Row, body: str) -> Row:
@@ -510,7 +551,8 @@ class Store:
             return self.all("SELECT * FROM events WHERE issue_id = ? ORDER BY id", issue_id)
         return self.all(
             "SELECT events.* FROM events JOIN issues ON issues.id = events.issue_id WHERE issues.repo_id = ?"
-            " ORDER BY events.id DESC", repo_id,
+            " ORDER BY events.id DESC",
+            repo_id,
         )
 
     def event(self, event_id: int) -> Row | None:
@@ -518,8 +560,21 @@ class Store:
 
     # --- pull requests --------------------------------------------------------------------
 
-    def create_pull(self, repo: Row, user: Row, title: str, body: str | None, *, head_repo: Row, head_ref: str,
-                    head_sha: str, base_ref: str, base_sha: str, draft: bool, maintainer_can_modify: bool) -> Row:
+    def create_pull(
+        self,
+        repo: Row,
+        user: Row,
+        title: str,
+        body: str | None,
+        *,
+        head_repo: Row,
+        head_ref: str,
+        head_sha: str,
+        base_ref: str,
+        base_sha: str,
+        draft: bool,
+        maintainer_can_modify: bool,
+    ) -> Row:
         with self.transaction() as db:
             duplicate = db.execute(
                 "SELECT 1 FROM pulls JOIN issues ON issues.id = pulls.issue_id WHERE issues.repo_id = ?"
@@ -532,20 +587,31 @@ class Store:
             db.execute(
                 "INSERT INTO pulls (issue_id, head_repo_id, head_ref, head_sha, base_ref, base_sha, draft,"
                 " maintainer_can_modify) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (issue["id"], head_repo["id"], head_ref, head_sha, base_ref, base_sha, int(draft),
-                 int(maintainer_can_modify)),
+                (
+                    issue["id"],
+                    head_repo["id"],
+                    head_ref,
+                    head_sha,
+                    base_ref,
+                    base_sha,
+                    int(draft),
+                    int(maintainer_can_modify),
+                ),
             )
         return self.pull(repo["id"], issue["number"])  # type: ignore[return-value]
 
-    _PULL = ("SELECT pulls.*, pulls.id AS pull_id, issues.*, pulls.id AS id, issues.id AS issue_id,"
-             " (SELECT count(*) FROM comments WHERE issue_id = issues.id) AS comment_count"
-             " FROM pulls JOIN issues ON issues.id = pulls.issue_id")
+    _PULL = (
+        "SELECT pulls.*, pulls.id AS pull_id, issues.*, pulls.id AS id, issues.id AS issue_id,"
+        " (SELECT count(*) FROM comments WHERE issue_id = issues.id) AS comment_count"
+        " FROM pulls JOIN issues ON issues.id = pulls.issue_id"
+    )
 
     def pull(self, repo_id: int, number: int) -> Row | None:
         return self.one(f"{self._PULL} WHERE issues.repo_id = ? AND issues.number = ?", repo_id, number)
 
-    def pulls(self, repo_id: int, *, state: str, head: tuple[int, str] | None, base: str | None, sort: str,
-              direction: str) -> list[Row]:
+    def pulls(
+        self, repo_id: int, *, state: str, head: tuple[int, str] | None, base: str | None, sort: str, direction: str
+    ) -> list[Row]:
         where, args = ["issues.repo_id = ?"], list[Any]([repo_id])
         if state != "all":
             where.append("issues.state = ?")
@@ -556,8 +622,12 @@ class Store:
         if base is not None:
             where.append("pulls.base_ref = ?")
             args.append(base)
-        order = {"created": "issues.created_at", "updated": "issues.updated_at", "popularity": "comment_count",
-                 "long-running": "issues.created_at"}[sort]
+        order = {
+            "created": "issues.created_at",
+            "updated": "issues.updated_at",
+            "popularity": "comment_count",
+            "long-running": "issues.created_at",
+        }[sort]
         d = "ASC" if direction == "asc" else "DESC"
         return self.all(f"{self._PULL} WHERE {' AND '.join(where)} ORDER BY {order} {d}, issues.number {d}", *args)
 
@@ -566,8 +636,9 @@ class Store:
         sets = {k: v for k, v in fields.items() if k in allowed}
         if sets:
             with self.transaction() as db:
-                db.execute(f"UPDATE pulls SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
-                           (*sets.values(), pull_id))
+                db.execute(
+                    f"UPDATE pulls SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?", (*sets.values(), pull_id)
+                )
 
 
 __all__ = ["DEFAULT_LABEL_COLOR", "Conflict", "IssueFilter", "Store", "iso", "now", "parse_iso"]

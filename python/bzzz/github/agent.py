@@ -140,14 +140,19 @@ class Settings:
     def of(cls, settings: GithubWorkerSettings, node_id: str) -> Settings:
         """The agent's settings from the worker's (`[workers.github.settings]`), on node `node_id`."""
         return cls(
-            login=settings.login, repos=settings.repos,
+            login=settings.login,
+            repos=settings.repos,
             capabilities=Capabilities(models=settings.models, tools=settings.tools, languages=settings.languages),
-            filters=LabelFilter(include=frozenset(settings.include_labels),
-                                exclude=frozenset(settings.exclude_labels)),
-            poll_interval_s=settings.poll_interval_s, max_tasks=settings.max_tasks, lease_s=settings.lease_s,
-            settle_s=settings.settle_s, node_id=node_id,
-            trusted_authors=frozenset(settings.trust_authors), trusted_labels=frozenset(settings.trust_labels),
-            max_attempts=settings.max_attempts, retry_backoff_s=settings.retry_backoff_s,
+            filters=LabelFilter(include=frozenset(settings.include_labels), exclude=frozenset(settings.exclude_labels)),
+            poll_interval_s=settings.poll_interval_s,
+            max_tasks=settings.max_tasks,
+            lease_s=settings.lease_s,
+            settle_s=settings.settle_s,
+            node_id=node_id,
+            trusted_authors=frozenset(settings.trust_authors),
+            trusted_labels=frozenset(settings.trust_labels),
+            max_attempts=settings.max_attempts,
+            retry_backoff_s=settings.retry_backoff_s,
             comments_per_hour=settings.comments_per_hour,
         )
 
@@ -163,10 +168,17 @@ class _Held:
 
 
 class GithubAgent:
-    def __init__(self, settings: Settings, github: Github, state: WorkerState,
-                 run_task: Callable[[Task], Outcome], *, can_work: Callable[[], bool] = lambda: True,
-                 journal: Callable[[str, dict[str, Any]], object] | None = None,
-                 capabilities: Callable[[], Capabilities | None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        github: Github,
+        state: WorkerState,
+        run_task: Callable[[Task], Outcome],
+        *,
+        can_work: Callable[[], bool] = lambda: True,
+        journal: Callable[[str, dict[str, Any]], object] | None = None,
+        capabilities: Callable[[], Capabilities | None] | None = None,
+    ) -> None:
         self.settings, self.github, self.state, self.run_task = settings, github, state, run_task
         self.can_work = can_work  # e.g. "the executor is up": claim nothing this agent cannot start
         # What the agent advertises, read afresh at each poll (None: not known yet); else the settings' own.
@@ -175,14 +187,22 @@ class GithubAgent:
         self.journal = journal or (lambda kind, fields: None)
         self.log = log.bind(agent=settings.login)
         budget = CommentBudget(per_hour=settings.comments_per_hour)
-        self.claimer = Claimer(github, settings.login, node_id=settings.node_id, lease_s=settings.lease_s,
-                               settle_s=settings.settle_s, max_attempts=settings.max_attempts,
-                               backoff_s=settings.retry_backoff_s, budget=budget)
+        self.claimer = Claimer(
+            github,
+            settings.login,
+            node_id=settings.node_id,
+            lease_s=settings.lease_s,
+            settle_s=settings.settle_s,
+            max_attempts=settings.max_attempts,
+            backoff_s=settings.retry_backoff_s,
+            budget=budget,
+        )
         self.reporter = Reporter(state, github, agent=settings.login, budget=budget)
         # Only issues with every label this agent requires are fetched: an unlabelled one, however
         # large, costs nothing (cheap polls).
-        self.pollers = {repo: Poller(github, repo, labels=tuple(sorted(settings.filters.include)))
-                        for repo in settings.repos}
+        self.pollers = {
+            repo: Poller(github, repo, labels=tuple(sorted(settings.filters.include))) for repo in settings.repos
+        }
         self.pool = ThreadPoolExecutor(max_workers=max(1, settings.max_tasks), thread_name_prefix="bzzz-task")
         self.held: dict[tuple[str, int], _Held] = {}
         self.next_poll = 0.0
@@ -202,7 +222,9 @@ class GithubAgent:
 
     def _resume(self) -> None:
         with self.state.transaction() as db:
-            rows = db.execute("SELECT repo, number, title, body, claimed_at FROM claims WHERE status = 'held'").fetchall()
+            rows = db.execute(
+                "SELECT repo, number, title, body, claimed_at FROM claims WHERE status = 'held'"
+            ).fetchall()
         for repo, number, title, body, claimed_at in rows:
             task = Task(repo, int(number), title, body or "", threading.Event(), attempt_id=f"{float(claimed_at)!r}")
             self.held[(repo, int(number))] = _Held(repo, int(number), float(claimed_at), task)
@@ -215,8 +237,10 @@ class GithubAgent:
 
     def _set_status(self, held: _Held, status: str, outcome: str | None = None) -> None:
         with self.state.transaction() as db:
-            db.execute("UPDATE claims SET status = ?, outcome = ? WHERE repo = ? AND number = ? AND claimed_at = ?",
-                       (status, outcome, held.repo, held.number, held.claimed_at))
+            db.execute(
+                "UPDATE claims SET status = ?, outcome = ? WHERE repo = ? AND number = ? AND claimed_at = ?",
+                (status, outcome, held.repo, held.number, held.claimed_at),
+            )
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -251,8 +275,9 @@ class GithubAgent:
         if held.future is None:
             try:
                 if not self.claimer.verify(held.repo, held.number):
-                    self.log.warning("a claim held before the restart is not ours any more", repo=held.repo,
-                                issue=held.number)
+                    self.log.warning(
+                        "a claim held before the restart is not ours any more", repo=held.repo, issue=held.number
+                    )
                     self._set_status(held, "released", "lost while this agent was away")
                     del self.held[key]
                     return
@@ -266,8 +291,9 @@ class GithubAgent:
         if now >= held.renew_at:
             try:
                 if not self.claimer.renew(held.repo, held.number):
-                    self.log.warning("our claim was released by a peer; stopping the task", repo=held.repo,
-                                issue=held.number)
+                    self.log.warning(
+                        "our claim was released by a peer; stopping the task", repo=held.repo, issue=held.number
+                    )
                     held.task.stop.set()
                     self._set_status(held, "released", "released by a peer")
                     del self.held[key]
@@ -275,8 +301,9 @@ class GithubAgent:
                 held.renew_at = now + self.settings.lease_s / 3
             except GITHUB_DOWN as error:
                 held.renew_at = now + min(5.0, self.settings.lease_s / 10)
-                self.log.warning("could not renew a lease; will retry", repo=held.repo, issue=held.number,
-                            error=str(error))
+                self.log.warning(
+                    "could not renew a lease; will retry", repo=held.repo, issue=held.number, error=str(error)
+                )
 
     def _run(self, task: Task) -> Outcome:
         # In the pool's thread, which has a context of its own: its log lines name the task too.
@@ -304,11 +331,18 @@ class GithubAgent:
         # Queued, not posted: once, whenever GitHub answers (the reporter's outbox).
         self.reporter.comment(held.repo, held.number, comment, key=key)
         self._set_status(held, status, json.dumps({"ok": outcome.ok, "summary": outcome.summary}))
-        self.journal("task_finished", {"repo": held.repo, "issue": held.number, "ok": outcome.ok, "status": status,
-                                       "summary": outcome.summary})
+        self.journal(
+            "task_finished",
+            {"repo": held.repo, "issue": held.number, "ok": outcome.ok, "status": status, "summary": outcome.summary},
+        )
         for n, (title, body) in enumerate(outcome.follow_ups):
-            self.reporter.open_issue(held.repo, title, f"{body}\n\nSplit from #{held.number}.", ["bzzz-task"],
-                                     key=f"follow-up:{held.repo}#{held.number}:{held.claimed_at}:{n}")
+            self.reporter.open_issue(
+                held.repo,
+                title,
+                f"{body}\n\nSplit from #{held.number}.",
+                ["bzzz-task"],
+                key=f"follow-up:{held.repo}#{held.number}:{held.claimed_at}:{n}",
+            )
         del self.held[(held.repo, held.number)]
         self.log.info("task finished", repo=held.repo, issue=held.number, ok=outcome.ok, status=status)
 
@@ -325,14 +359,21 @@ class GithubAgent:
         if outcome.retry_elsewhere and made < self.settings.max_attempts:
             wait = min(3600.0, self.settings.retry_backoff_s * 2.0 ** (max(made, 1) - 1))
             self.claimer.release(held.repo, held.number, f"attempt {made} of {self.settings.max_attempts} failed")
-            return "released", (f"❌ Attempt {made} of {self.settings.max_attempts} failed (`{me}`): {outcome.summary}"
-                                f"\n\nAny agent may try again in {wait:g} s or more.")
-        why = (f"❌ Could not finish (`{me}`): {outcome.summary}" if not outcome.retry_elsewhere else
-               f"❌ Could not finish (`{me}`), after {made} attempts: {outcome.summary}")
+            return "released", (
+                f"❌ Attempt {made} of {self.settings.max_attempts} failed (`{me}`): {outcome.summary}"
+                f"\n\nAny agent may try again in {wait:g} s or more."
+            )
+        why = (
+            f"❌ Could not finish (`{me}`): {outcome.summary}"
+            if not outcome.retry_elsewhere
+            else f"❌ Could not finish (`{me}`), after {made} attempts: {outcome.summary}"
+        )
         digest = task_digest(held.task.title, held.task.body)
         self.claimer.fail(held.repo, held.number, "the task failed")
-        return "failed", (f"{why}\n\nNo agent takes this issue again until it is edited, or a person removes "
-                          f"the `{FAILED_LABEL}` label.\n<!-- bzzz:failed digest={digest} -->")
+        return "failed", (
+            f"{why}\n\nNo agent takes this issue again until it is edited, or a person removes "
+            f"the `{FAILED_LABEL}` label.\n<!-- bzzz:failed digest={digest} -->"
+        )
 
     def _poll(self, repo: str) -> None:
         issues = self.pollers[repo].open_issues()
@@ -350,8 +391,11 @@ class GithubAgent:
         if capabilities is None:
             return  # what the agent can do is not known yet: claim nothing
         if capabilities != self.settings.capabilities:
-            self.log.info("claiming with the capabilities the agent advertises", models=sorted(capabilities.models),
-                          tools=sorted(capabilities.tools))
+            self.log.info(
+                "claiming with the capabilities the agent advertises",
+                models=sorted(capabilities.models),
+                tools=sorted(capabilities.tools),
+            )
             self.settings.capabilities = capabilities
             self._assessed.clear()  # verdicts of other capabilities
         candidates = []
@@ -377,7 +421,7 @@ class GithubAgent:
             candidates.append(issue)
         # Agents that all start with the oldest issue would all contend for it; each agent
         # starts somewhere else among the oldest few, and contention stays the exception.
-        window = candidates[:max(4, 2 * self.settings.max_tasks)]
+        window = candidates[: max(4, 2 * self.settings.max_tasks)]
         self._random.shuffle(window)
         for issue in window:
             if len(self.held) >= self.settings.max_tasks:
@@ -385,9 +429,10 @@ class GithubAgent:
             number = int(issue["number"])
             result = self.claimer.try_claim(repo, number)
             if result.winner is not None:
-                self.journal("claim_won" if result.won else "claim_lost",
-                             {"repo": repo, "issue": number, "winner": result.winner,
-                              "contenders": list(result.contenders)})
+                self.journal(
+                    "claim_won" if result.won else "claim_lost",
+                    {"repo": repo, "issue": number, "winner": result.winner, "contenders": list(result.contenders)},
+                )
             if result.won:
                 self._hold(repo, issue)
                 self.pollers[repo].etag = None  # our own change: look again fresh next time
@@ -395,8 +440,13 @@ class GithubAgent:
                 # Jitter, so that the agents of the mesh do not all come back at the same moment.
                 wait = result.retry_in_s * (1.0 + 0.25 * self._random.random())
                 self.not_before[(repo, number)] = time.monotonic() + wait
-                self.log.info("not claiming an issue yet", repo=repo, issue=number, reason=result.reason,
-                              retry_in_s=round(wait, 1))
+                self.log.info(
+                    "not claiming an issue yet",
+                    repo=repo,
+                    issue=number,
+                    reason=result.reason,
+                    retry_in_s=round(wait, 1),
+                )
             elif result.exhausted:
                 self.claimer.mark_failed(repo, number)
                 self.log.info("an issue ran out of attempts", repo=repo, issue=number, reason=result.reason)
@@ -419,11 +469,16 @@ class GithubAgent:
             # agent's state and hand it to a task. Said in the log, not on the issue, where
             # it would tell whoever wrote it that the credential is live.
             why_not = _HOLDS_SECRET
-            self.log.warning("not taking an issue: its text holds a secret of this agent; revoke it",
-                             repo=key[0], issue=key[1])
+            self.log.warning(
+                "not taking an issue: its text holds a secret of this agent; revoke it", repo=key[0], issue=key[1]
+            )
         else:
-            verdict = assess(parse_task(issue["title"], issue.get("body"), labels), labels,
-                             self.settings.capabilities, self.settings.filters)
+            verdict = assess(
+                parse_task(issue["title"], issue.get("body"), labels),
+                labels,
+                self.settings.capabilities,
+                self.settings.filters,
+            )
             if not verdict.ok:
                 why_not = "; ".join(verdict.reasons)
                 self.log.info("not taking an issue", repo=key[0], issue=key[1], reasons=verdict.reasons)
@@ -456,8 +511,13 @@ class GithubAgent:
     def _approved(self, repo: str, issue: dict[str, Any], now: float) -> bool:
         """Whether `decide()` approves the issue as polled; if not, say why on it, once (module docs)."""
         key = (repo, int(issue["number"]))
-        seen = (issue.get("updated_at"), issue.get("comments"), issue.get("title"), issue.get("body"),
-                tuple(sorted(label["name"] for label in issue.get("labels") or [])))
+        seen = (
+            issue.get("updated_at"),
+            issue.get("comments"),
+            issue.get("title"),
+            issue.get("body"),
+            tuple(sorted(label["name"] for label in issue.get("labels") or [])),
+        )
         cached = self.unapproved.get(key)
         if cached is not None and cached[0] == seen and now < cached[1]:
             return False
@@ -466,14 +526,19 @@ class GithubAgent:
         author = str((issue.get("user") or {}).get("login") or "")
         trusted = {login.casefold() for login in self.settings.trusted_authors}
         comments = None if author.casefold() in trusted else list(subject.get_comments())
-        approval = decide(subject, trusted_authors=self.settings.trusted_authors,
-                          trusted_labels=self.settings.trusted_labels, comments=comments)
+        approval = decide(
+            subject,
+            trusted_authors=self.settings.trusted_authors,
+            trusted_labels=self.settings.trusted_labels,
+            comments=comments,
+        )
         if approval.approved:
             self.unapproved.pop(key, None)
             return True
         self.unapproved[key] = (seen, now + self.settings.approval_recheck_s)
-        self.log.info("not taking an issue: not approved", repo=repo, issue=key[1], digest=approval.digest,
-                      why=approval.why)
+        self.log.info(
+            "not taking an issue: not approved", repo=repo, issue=key[1], digest=approval.digest, why=approval.why
+        )
         self._say_unapproved(repo, key[1], approval, comments or [])
         return False
 
@@ -483,20 +548,28 @@ class GithubAgent:
             # Only a collaborator's (an agent pushes, so it is one) or our own: a stranger who
             # posts the marker first must not keep the maintainers from hearing about her edit.
             login = str(getattr(comment.user, "login", "") or "")
-            if marker in (comment.body or "") and (comment.author_association in _TEAM
-                                                   or login.casefold() == self.settings.login.casefold()):
+            if marker in (comment.body or "") and (
+                comment.author_association in _TEAM or login.casefold() == self.settings.login.casefold()
+            ):
                 return
-        self.reporter.comment(repo, number, f"⏸️ Not executed: {approval.why}\n\n{marker}",
-                              key=f"approval:{repo}#{number}:{approval.digest}")
+        self.reporter.comment(
+            repo,
+            number,
+            f"⏸️ Not executed: {approval.why}\n\n{marker}",
+            key=f"approval:{repo}#{number}:{approval.digest}",
+        )
 
     def _hold(self, repo: str, issue: dict[str, Any]) -> None:
         claimed_at = time.time()
         number = int(issue["number"])
         with self.state.transaction() as db:
-            db.execute("INSERT INTO claims (repo, number, title, body, status, claimed_at) VALUES (?, ?, ?, ?, 'held', ?)",
-                       (repo, number, issue["title"], issue.get("body"), claimed_at))
-        task = Task(repo, number, issue["title"], issue.get("body") or "", threading.Event(),
-                    attempt_id=f"{claimed_at!r}")
+            db.execute(
+                "INSERT INTO claims (repo, number, title, body, status, claimed_at) VALUES (?, ?, ?, ?, 'held', ?)",
+                (repo, number, issue["title"], issue.get("body"), claimed_at),
+            )
+        task = Task(
+            repo, number, issue["title"], issue.get("body") or "", threading.Event(), attempt_id=f"{claimed_at!r}"
+        )
         self.held[(repo, number)] = _Held(repo, number, claimed_at, task)
         self.log.info("claimed an issue", repo=repo, issue=number, title=issue["title"])
 
@@ -506,8 +579,9 @@ class GithubAgent:
             return
         expired = self.claimer.expired_holder(repo, number, assignees)
         if expired is not None:
-            self.claimer.release(repo, number, f"its lease ran out (not renewed for {self.settings.lease_s:g} s)",
-                                 holder=expired)
+            self.claimer.release(
+                repo, number, f"its lease ran out (not renewed for {self.settings.lease_s:g} s)", holder=expired
+            )
             self.journal("lease_reaped", {"repo": repo, "issue": number, "holder": expired})
             self.pollers[repo].etag = None
 
@@ -520,8 +594,9 @@ class GithubAgent:
                 self._set_status(held, "released", reason)
                 del self.held[(held.repo, held.number)]
             except GITHUB_DOWN as error:
-                self.log.warning("could not release a claim; its lease will", repo=held.repo, issue=held.number,
-                            error=str(error))
+                self.log.warning(
+                    "could not release a claim; its lease will", repo=held.repo, issue=held.number, error=str(error)
+                )
 
     def close(self, *, wait: bool = True) -> None:
         for held in self.held.values():

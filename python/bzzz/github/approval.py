@@ -50,7 +50,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from github.Issue import Issue
 from github.IssueComment import IssueComment
@@ -63,7 +63,7 @@ MIN_PIN_HEX = 32
 _DOMAIN = b"bzzz task digest v1\n"
 _LINE_END = re.compile(r"\r\n|\r")
 _PIN = re.compile(r"^[ \t]*/?bzzz[ \t]+approve[ \t]+([0-9a-f]+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
-_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 def task_digest(title: str, body: str | None) -> str:
@@ -127,8 +127,13 @@ def _labellers(issue: Issue, labels: dict[str, str]) -> dict[str, str]:
     return {name: who for name, (_, _, who) in latest.items() if who is not None}
 
 
-def decide(issue: Issue, *, trusted_authors: frozenset[str], trusted_labels: frozenset[str],
-           comments: Sequence[IssueComment] | None = None) -> Approval:
+def decide(
+    issue: Issue,
+    *,
+    trusted_authors: frozenset[str],
+    trusted_labels: frozenset[str],
+    comments: Sequence[IssueComment] | None = None,
+) -> Approval:
     """Whether the issue's current title and body may run (the module's rule), and why not.
 
     Reads the issue's events and comments (one request each, or a few for a long issue) only
@@ -145,9 +150,13 @@ def decide(issue: Issue, *, trusted_authors: frozenset[str], trusted_labels: fro
     carried = _fold(label.name for label in issue.labels if label.name.casefold() in wanted)
     if not carried:
         listing = ", ".join(sorted(trusted_labels)) or "none"
-        return Approval(False, digest, None,
-                        f"@{author} is not a trusted author here, and the issue carries none of the labels "
-                        f"trusted for execution ({listing}).")
+        return Approval(
+            False,
+            digest,
+            None,
+            f"@{author} is not a trusted author here, and the issue carries none of the labels "
+            f"trusted for execution ({listing}).",
+        )
 
     labellers = {name: who for name, who in _labellers(issue, carried).items() if who.casefold() != author.casefold()}
     named = _fold(labellers[name] for name in sorted(labellers))
@@ -180,6 +189,8 @@ def decide(issue: Issue, *, trusted_authors: frozenset[str], trusted_labels: fro
         mentions = " or ".join(f"@{who}" for who in trusted.values())
         ask = f"{mentions}, to run exactly this version, comment {command} on a line of its own"
     else:
-        ask = (f"whoever adds the label (not the issue's author) may approve it by commenting {command} "
-               "on a line of its own")
+        ask = (
+            f"whoever adds the label (not the issue's author) may approve it by commenting {command} "
+            "on a line of its own"
+        )
     return Approval(False, digest, None, f"{', '.join(parts)}: {ask}.", tuple(approvers.values()))

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import structlog
 
-from bzzz.capabilities import Capabilities
-from bzzz.capabilities import advertised
+from bzzz.capabilities import Capabilities, advertised
 from bzzz.paths import PID_FILE
 
 log = structlog.get_logger("bzzz.github.capabilities")
@@ -42,8 +41,9 @@ class ClaimCapabilities:
             return None if self.mesh_runs else self.own
         if (self.own.models or self.own.tools) and not self._told:
             self._told = True
-            log.warning("the models and tools settings are not used: this agent claims with what its mesh worker "
-                        "advertises")
+            log.warning(
+                "the models and tools settings are not used: this agent claims with what its mesh worker advertises"
+            )
         return Capabilities(models=seen[0], tools=seen[1], languages=self.own.languages)
 
 

@@ -76,8 +76,9 @@ class Attempts:
         return self.last_ended + min(cap_s, backoff_s * 2.0 ** (self.made - 1))
 
 
-def attempts(events: Iterable[dict[str, Any]], claim_label: str = CLAIM_LABEL,
-             failed_label: str = FAILED_LABEL) -> Attempts:
+def attempts(
+    events: Iterable[dict[str, Any]], claim_label: str = CLAIM_LABEL, failed_label: str = FAILED_LABEL
+) -> Attempts:
     ordered = sorted(events, key=lambda e: int(e.get("id") or 0))
     made, last_ended = 0, None
     for event in ordered:
@@ -140,9 +141,19 @@ def claim_comment(agent: str, node_id: str, lease_s: float, renewal: int) -> str
 class Claimer:
     """One agent's side of the protocol, over PyGithub."""
 
-    def __init__(self, github: Github, login: str, *, node_id: str = "", label: str = CLAIM_LABEL,
-                 lease_s: float = 300.0, settle_s: float = 1.0, max_attempts: int = 3, backoff_s: float = 60.0,
-                 budget: CommentBudget | None = None) -> None:
+    def __init__(
+        self,
+        github: Github,
+        login: str,
+        *,
+        node_id: str = "",
+        label: str = CLAIM_LABEL,
+        lease_s: float = 300.0,
+        settle_s: float = 1.0,
+        max_attempts: int = 3,
+        backoff_s: float = 60.0,
+        budget: CommentBudget | None = None,
+    ) -> None:
         self.github, self.login, self.node_id = github, login, node_id
         self.label, self.lease_s, self.settle_s = label, lease_s, settle_s
         self.max_attempts, self.backoff_s = max_attempts, backoff_s
@@ -192,22 +203,26 @@ class Claimer:
         now = now if now is not None else time.time()
         made = attempts(events, self.label)
         if made.made >= self.max_attempts and self.login not in assigned:
-            return ClaimResult(False, None, tuple(assigned), f"all {self.max_attempts} attempts were made",
-                               exhausted=True)
+            return ClaimResult(
+                False, None, tuple(assigned), f"all {self.max_attempts} attempts were made", exhausted=True
+            )
         not_before = made.not_before(self.backoff_s)
         # The Date header has whole seconds and may be a second stale: a second of slack.
         if not_before is not None and now + 1.0 < not_before and self.login not in assigned:
-            return ClaimResult(False, None, tuple(assigned), f"attempt {made.made} failed; backing off",
-                               retry_in_s=not_before - now)
+            return ClaimResult(
+                False, None, tuple(assigned), f"attempt {made.made} failed; backing off", retry_in_s=not_before - now
+            )
         wait = 0.0
         if int(issue.get("comments") or 0) + 2 > self.budget.per_hour:  # else it cannot be spent: no read
             comments, _ = self._all(f"/repos/{repo}/issues/{number}/comments")
             wait = self.budget.wait_s(comments, now, need=2)
         if wait > 0 and self.login not in assigned:
-            return ClaimResult(False, None, tuple(assigned), "the issue's comment budget is spent for now",
-                               retry_in_s=wait)
-        self.github.requester.requestJsonAndCheck("POST", f"/repos/{repo}/issues/{number}/assignees",
-                                                  input={"assignees": [self.login]})
+            return ClaimResult(
+                False, None, tuple(assigned), "the issue's comment budget is spent for now", retry_in_s=wait
+            )
+        self.github.requester.requestJsonAndCheck(
+            "POST", f"/repos/{repo}/issues/{number}/assignees", input={"assignees": [self.login]}
+        )
         if self.settle_s:
             time.sleep(self.settle_s)
         issue, events = self.read(repo, number)
@@ -230,16 +245,19 @@ class Claimer:
         return winner([a["login"] for a in issue.get("assignees") or []], events) == self.login
 
     def _mark(self, repo: str, number: int) -> None:
-        self.github.requester.requestJsonAndCheck("POST", f"/repos/{repo}/issues/{number}/labels",
-                                                  input={"labels": [self.label]})
+        self.github.requester.requestJsonAndCheck(
+            "POST", f"/repos/{repo}/issues/{number}/labels", input={"labels": [self.label]}
+        )
         self._renewals[(repo, number)] = 0
         body = claim_comment(self.login, self.node_id, self.lease_s, 0)
-        self.github.requester.requestJsonAndCheck("POST", f"/repos/{repo}/issues/{number}/comments",
-                                                  input={"body": body})
+        self.github.requester.requestJsonAndCheck(
+            "POST", f"/repos/{repo}/issues/{number}/comments", input={"body": body}
+        )
 
     def _unassign(self, repo: str, number: int) -> None:
-        self.github.requester.requestJsonAndCheck("DELETE", f"/repos/{repo}/issues/{number}/assignees",
-                                                  input={"assignees": [self.login]})
+        self.github.requester.requestJsonAndCheck(
+            "DELETE", f"/repos/{repo}/issues/{number}/assignees", input={"assignees": [self.login]}
+        )
 
     # --- leases ---------------------------------------------------------------------------
 
@@ -248,8 +266,12 @@ class Claimer:
         paste the marker; only the agent's own comment is its lease."""
         comments, now = self._all(f"/repos/{repo}/issues/{number}/comments")
         marker = MARKER.format(agent=agent)
-        mine = [c for c in comments if marker in (c.get("body") or "")
-                and str((c.get("user") or {}).get("login") or "").casefold() == agent.casefold()]
+        mine = [
+            c
+            for c in comments
+            if marker in (c.get("body") or "")
+            and str((c.get("user") or {}).get("login") or "").casefold() == agent.casefold()
+        ]
         return (mine[-1] if mine else None), now
 
     def renew(self, repo: str, number: int) -> bool:
@@ -260,8 +282,10 @@ class Claimer:
         renewal = self._renewals.get((repo, number), 0) + 1
         self._renewals[(repo, number)] = renewal
         self.github.requester.requestJsonAndCheck(
-            "PATCH", f"/repos/{repo}/issues/comments/{comment['id']}",
-            input={"body": claim_comment(self.login, self.node_id, self.lease_s, renewal)})
+            "PATCH",
+            f"/repos/{repo}/issues/comments/{comment['id']}",
+            input={"body": claim_comment(self.login, self.node_id, self.lease_s, renewal)},
+        )
         return True
 
     def complete(self, repo: str, number: int, how: str) -> None:
@@ -270,8 +294,10 @@ class Claimer:
         comment, _ = self._claim_comment(repo, number, self.login)
         if comment is not None:
             self.github.requester.requestJsonAndCheck(
-                "PATCH", f"/repos/{repo}/issues/comments/{comment['id']}",
-                input={"body": f"🐝 Claimed by `{self.login}`: {how}.\n{ENDED.format(agent=self.login)}"})
+                "PATCH",
+                f"/repos/{repo}/issues/comments/{comment['id']}",
+                input={"body": f"🐝 Claimed by `{self.login}`: {how}.\n{ENDED.format(agent=self.login)}"},
+            )
         self._renewals.pop((repo, number), None)
 
     def release(self, repo: str, number: int, reason: str, *, holder: str | None = None) -> None:
@@ -281,11 +307,11 @@ class Claimer:
         an expired holder's is deleted, so that it cannot look live, and a comment says why if
         the issue's comment budget has room (the release itself does not wait for it)."""
         holder = holder or self.login
-        self.github.requester.requestJsonAndCheck("DELETE", f"/repos/{repo}/issues/{number}/assignees",
-                                                  input={"assignees": [holder]})
+        self.github.requester.requestJsonAndCheck(
+            "DELETE", f"/repos/{repo}/issues/{number}/assignees", input={"assignees": [holder]}
+        )
         try:
-            self.github.requester.requestJsonAndCheck(
-                "DELETE", f"/repos/{repo}/issues/{number}/labels/{self.label}")
+            self.github.requester.requestJsonAndCheck("DELETE", f"/repos/{repo}/issues/{number}/labels/{self.label}")
         except GithubException as error:
             if error.status != 404:  # the label was already gone: fine
                 raise
@@ -293,23 +319,32 @@ class Claimer:
         if holder == self.login:
             if comment is not None:
                 self.github.requester.requestJsonAndCheck(
-                    "PATCH", f"/repos/{repo}/issues/comments/{comment['id']}",
-                    input={"body": f"🐝 The claim of `{holder}` was released by this agent: {reason}\n"
-                                   f"{ENDED.format(agent=holder)}"})
+                    "PATCH",
+                    f"/repos/{repo}/issues/comments/{comment['id']}",
+                    input={
+                        "body": f"🐝 The claim of `{holder}` was released by this agent: {reason}\n"
+                        f"{ENDED.format(agent=holder)}"
+                    },
+                )
         else:
             if comment is not None:
                 try:
                     self.github.requester.requestJsonAndCheck(
-                        "DELETE", f"/repos/{repo}/issues/comments/{comment['id']}")
+                        "DELETE", f"/repos/{repo}/issues/comments/{comment['id']}"
+                    )
                 except GithubException as error:
                     if error.status != 404:  # another agent released it at the same time
                         raise
             comments, now = self._all(f"/repos/{repo}/issues/{number}/comments")
             if self.budget.wait_s(comments, now if now is not None else time.time()) == 0:
                 self.github.requester.requestJsonAndCheck(
-                    "POST", f"/repos/{repo}/issues/{number}/comments",
-                    input={"body": f"🐝 The claim of `{holder}` was released by `{self.login}`: {reason}\n"
-                                   f"{RELEASED.format(agent=self.login)}"})
+                    "POST",
+                    f"/repos/{repo}/issues/{number}/comments",
+                    input={
+                        "body": f"🐝 The claim of `{holder}` was released by `{self.login}`: {reason}\n"
+                        f"{RELEASED.format(agent=self.login)}"
+                    },
+                )
         self._renewals.pop((repo, number), None)
         log.info("claim released", repo=repo, issue=number, holder=holder, reason=reason)
 
@@ -325,13 +360,13 @@ class Claimer:
         self.release(repo, number, reason)
 
     def mark_failed(self, repo: str, number: int) -> None:
-        self.github.requester.requestJsonAndCheck("POST", f"/repos/{repo}/issues/{number}/labels",
-                                                  input={"labels": [FAILED_LABEL]})
+        self.github.requester.requestJsonAndCheck(
+            "POST", f"/repos/{repo}/issues/{number}/labels", input={"labels": [FAILED_LABEL]}
+        )
 
     def unmark_failed(self, repo: str, number: int) -> None:
         try:
-            self.github.requester.requestJsonAndCheck(
-                "DELETE", f"/repos/{repo}/issues/{number}/labels/{FAILED_LABEL}")
+            self.github.requester.requestJsonAndCheck("DELETE", f"/repos/{repo}/issues/{number}/labels/{FAILED_LABEL}")
         except GithubException as error:
             if error.status != 404:  # another agent took it off first
                 raise

@@ -62,18 +62,31 @@ def load_token(token_file: Path | None = None, environ: dict[str, str] | None = 
     return token
 
 
-def connect(base_url: str, token: str, *, timeout_s: float = 10.0, pace_s: float = 0.25,
-            write_pace_s: float = 1.0) -> Github:
+def connect(
+    base_url: str, token: str, *, timeout_s: float = 10.0, pace_s: float = 0.25, write_pace_s: float = 1.0
+) -> Github:
     """A PyGithub client that fails fast (a few short retries) instead of retrying for minutes:
     the agent's own loop and outbox decide when to try again. Only idempotent methods are
     retried here: a POST that reached GitHub but whose answer was lost must not be sent again
     blindly (the reporter first looks for what it posted, by its marker)."""
-    retry = Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504),
-                  allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}), raise_on_status=False)
+    retry = Retry(
+        total=2,
+        backoff_factor=0.2,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}),
+        raise_on_status=False,
+    )
     # PyGithub's own pacing (its defaults, GitHub's advice against secondary rate limits): at
     # least `pace_s` between requests and `write_pace_s` between writes. The forge needs none.
-    return Github(base_url=base_url.rstrip("/"), auth=Auth.Token(token), timeout=int(max(1, timeout_s)), retry=retry,
-                  per_page=100, seconds_between_requests=pace_s or None, seconds_between_writes=write_pace_s or None)
+    return Github(
+        base_url=base_url.rstrip("/"),
+        auth=Auth.Token(token),
+        timeout=int(max(1, timeout_s)),
+        retry=retry,
+        per_page=100,
+        seconds_between_requests=pace_s or None,
+        seconds_between_writes=write_pace_s or None,
+    )
 
 
 @dataclass
@@ -142,7 +155,7 @@ def next_page(headers: dict[str, Any]) -> str | None:
     link = {k.lower(): v for k, v in headers.items()}.get("link", "")
     for part in str(link).split(","):
         if 'rel="next"' in part and "<" in part and ">" in part:
-            return part[part.index("<") + 1:part.index(">")]
+            return part[part.index("<") + 1 : part.index(">")]
     return None
 
 
@@ -164,8 +177,13 @@ def rate_limited_for(error: Exception) -> float | None:
         return None
     headers = {str(k).lower(): str(v) for k, v in (error.headers or {}).items()}
     secondary = "secondary rate limit" in str(error.data).lower()
-    if not (error.status == 429 or (error.status == 403 and (
-            "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0" or secondary))):
+    if not (
+        error.status == 429
+        or (
+            error.status == 403
+            and ("retry-after" in headers or headers.get("x-ratelimit-remaining") == "0" or secondary)
+        )
+    ):
         return None
     delay = RATE_LIMIT_DEFAULT_S
     retry_after = headers.get("retry-after", "").strip()
@@ -188,5 +206,13 @@ def server_time(headers: dict[str, Any]) -> float | None:
         return None
 
 
-__all__ = ["Poller", "RateBudget", "TokenError", "connect", "load_token", "next_page", "rate_limited_for",
-           "server_time"]
+__all__ = [
+    "Poller",
+    "RateBudget",
+    "TokenError",
+    "connect",
+    "load_token",
+    "next_page",
+    "rate_limited_for",
+    "server_time",
+]

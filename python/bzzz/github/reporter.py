@@ -54,7 +54,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -231,14 +231,18 @@ class Reporter:
         """Post `body` as a comment on issue (or pull request) `number`."""
         return self._put(_Op("comment", _repo(repo_full_name), _number(number), body=self._body(body)), key)
 
-    def open_issue(
-        self, repo_full_name: str, title: str, body: str, labels: Iterable[str] = (), *, key: str
-    ) -> int:
+    def open_issue(self, repo_full_name: str, title: str, body: str, labels: Iterable[str] = (), *, key: str) -> int:
         """Open an issue (a follow-up of a split task, say) with these labels."""
         if not title.strip():
             raise ValueError("an issue needs a title")
-        op = _Op("open_issue", _repo(repo_full_name), None, body=self._body(body), title=self._redact(title),
-                 labels=self._labels(labels))
+        op = _Op(
+            "open_issue",
+            _repo(repo_full_name),
+            None,
+            body=self._body(body),
+            title=self._redact(title),
+            labels=self._labels(labels),
+        )
         return self._put(op, key)
 
     def add_labels(self, repo_full_name: str, number: int, labels: Iterable[str], *, key: str) -> int:
@@ -290,8 +294,7 @@ class Reporter:
                     op = _Op.decode(item.payload)
                 except ValueError:
                     self.state.ack(item.id)
-                    log.error("github op failed", op="unknown", key=self._key(item), status="undecodable",
-                              id=item.id)
+                    log.error("github op failed", op="unknown", key=self._key(item), status="undecodable", id=item.id)
                     failed += 1
                     continue
                 lane = op.lane
@@ -325,24 +328,37 @@ class Reporter:
             status, number = self._perform(item, op)
         except _OverBudget as over:
             delay = self.state.nack(item.id, over.wait_s)
-            log.info("github op waits for the issue's comment budget", op=op.kind, key=key, id=item.id,
-                     delay_s=None if delay is None else round(delay, 2))
+            log.info(
+                "github op waits for the issue's comment budget",
+                op=op.kind,
+                key=key,
+                id=item.id,
+                delay_s=None if delay is None else round(delay, 2),
+            )
             return "retrying"
         except Exception as error:
             verdict = _classify(error.cause if isinstance(error, _WriteError) else error)
             if verdict.retry:
                 delay = verdict.delay_s
                 if isinstance(error, _WriteError) and op.kind in ("comment", "open_issue"):
-                    delay = max(delay if delay is not None else self.state.backoff_delay(item.attempts + 1),
-                                self.settle_s)
+                    delay = max(
+                        delay if delay is not None else self.state.backoff_delay(item.attempts + 1), self.settle_s
+                    )
                 delay = self.state.nack(item.id, delay)
                 (log.error if verdict.unexpected else log.warning)(
-                    "github op retrying", op=op.kind, key=key, status=verdict.status, id=item.id,
-                    attempts=item.attempts + 1, delay_s=None if delay is None else round(delay, 2))
+                    "github op retrying",
+                    op=op.kind,
+                    key=key,
+                    status=verdict.status,
+                    id=item.id,
+                    attempts=item.attempts + 1,
+                    delay_s=None if delay is None else round(delay, 2),
+                )
                 return "retrying"
             self.state.ack(item.id)
-            log.error("github op failed", op=op.kind, key=key, status=verdict.status, id=item.id,
-                      attempts=item.attempts + 1)
+            log.error(
+                "github op failed", op=op.kind, key=key, status=verdict.status, id=item.id, attempts=item.attempts + 1
+            )
             return "failed"
         self.state.ack(item.id)
         log.info("github op delivered", op=op.kind, key=key, status=status, id=item.id, number=number)
@@ -352,13 +368,18 @@ class Reporter:
         """Do `op` on GitHub; (what happened, the issue number). Raises what PyGithub raises,
         wrapped in `_WriteError` when it was the write that failed."""
         marker = op_marker(item.key or "")
-        since = datetime.fromtimestamp(max(0.0, item.created_at - self.clock_skew_s), tz=timezone.utc)
+        since = datetime.fromtimestamp(max(0.0, item.created_at - self.clock_skew_s), tz=UTC)
         if op.kind == "open_issue":
             assert op.title is not None and op.body is not None
             repo = self.github.get_repo(op.repo, lazy=True)
             # PyGithub's hint says NamedUser only; it takes (and asserts for) a login as well
-            issues = repo.get_issues(state="all", creator=self.agent, since=since,  # type: ignore[arg-type]
-                                     sort="created", direction="desc")
+            issues = repo.get_issues(
+                state="all",
+                creator=self.agent,  # type: ignore[arg-type]
+                since=since,
+                sort="created",
+                direction="desc",
+            )
             for issue in issues:
                 if self._ours(issue.user, issue.body, marker):
                     return "already-posted", issue.number
@@ -368,13 +389,16 @@ class Reporter:
                 raise _WriteError(error) from error
             return "posted", created.number
         assert op.number is not None
-        issue = Issue(self.github.requester, attributes={"url": f"/repos/{op.repo}/issues/{op.number}",
-                                                         "number": op.number}, completed=False)
+        issue = Issue(
+            self.github.requester,
+            attributes={"url": f"/repos/{op.repo}/issues/{op.number}", "number": op.number},
+            completed=False,
+        )
         if op.kind == "comment":
             assert op.body is not None
             now = time.time()
             if self.budget is not None:  # far enough back for the marker and for the budget
-                since = min(since, datetime.fromtimestamp(now - self.budget.window_s, tz=timezone.utc))
+                since = min(since, datetime.fromtimestamp(now - self.budget.window_s, tz=UTC))
             comments = list(issue.get_comments(since=since))
             for comment in comments:
                 if self._ours(comment.user, comment.body, marker):
@@ -396,8 +420,10 @@ class Reporter:
                 "DELETE", f"/repos/{op.repo}/issues/{op.number}/labels/{quote(op.labels[0], safe='')}"
             )
         except GithubException as error:
-            if error.status == 404 and isinstance(error.data, dict) and error.data.get("message") == (
-                "Label does not exist"
+            if (
+                error.status == 404
+                and isinstance(error.data, dict)
+                and error.data.get("message") == ("Label does not exist")
             ):
                 return "already-absent", op.number
             raise

@@ -20,16 +20,19 @@ class GithubWorkerSettings(BaseModel):
     base_url: str = Field(default="https://api.github.com", description="GitHub's API (or a forge's URL).")
     login: str = Field(description="This agent's GitHub login (it assigns itself).")
     repos: list[str] = Field(min_length=1, description="The repositories to take work from (owner/name).")
-    include_labels: list[str] = Field(default_factory=lambda: ["bzzz-task"],
-                                      description="Issues must carry every one of these.")
+    include_labels: list[str] = Field(
+        default_factory=lambda: ["bzzz-task"], description="Issues must carry every one of these."
+    )
     exclude_labels: list[str] = Field(default_factory=list, description="Issues with any of these are skipped.")
     models: list[str] = Field(
         default_factory=list,
         description="Models this agent runs (capabilities), when it runs no mesh worker: with one, the agent "
-                    "claims with what the mesh advertises.",
+        "claims with what the mesh advertises.",
     )
-    tools: list[str] = Field(default_factory=list, description="Tools this agent has (capabilities), when it runs "
-                                                               "no mesh worker (as models).")
+    tools: list[str] = Field(
+        default_factory=list,
+        description="Tools this agent has (capabilities), when it runs no mesh worker (as models).",
+    )
     languages: list[str] = Field(default_factory=list, description="Languages this agent works in.")
     poll_interval_s: float = Field(default=15.0, gt=0, description="Seconds between polls (304s are free).")
     max_tasks: int = Field(default=1, ge=1, description="Tasks held at once.")
@@ -40,19 +43,22 @@ class GithubWorkerSettings(BaseModel):
     trust_authors: list[str] = Field(
         default_factory=list,
         description="Claim these authors' issues. With trust_labels: the executor's trust, checked before claiming "
-                    "(given neither, the executor alone decides).",
+        "(given neither, the executor alone decides).",
     )
     trust_labels: list[str] = Field(
         default_factory=list,
         description="Claim issues with one of these labels once whoever added it approved their exact text "
-                    "(`bzzz approve <digest>`).",
+        "(`bzzz approve <digest>`).",
     )
-    max_attempts: int = Field(default=3, ge=1,
-                              description="Attempts the whole mesh makes at an issue that fails for a passing reason.")
-    retry_backoff_s: float = Field(default=60.0, ge=0,
-                                   description="Seconds after a failed attempt before the next (doubling each time).")
-    comments_per_hour: int = Field(default=6, ge=2,
-                                   description="Comments the whole mesh may put on one issue in an hour.")
+    max_attempts: int = Field(
+        default=3, ge=1, description="Attempts the whole mesh makes at an issue that fails for a passing reason."
+    )
+    retry_backoff_s: float = Field(
+        default=60.0, ge=0, description="Seconds after a failed attempt before the next (doubling each time)."
+    )
+    comments_per_hour: int = Field(
+        default=6, ge=2, description="Comments the whole mesh may put on one issue in an hour."
+    )
 
 
 __all__ = ["GithubWorkerSettings"]

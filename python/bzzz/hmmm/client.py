@@ -73,21 +73,35 @@ class HmmmClient:
             # A long call is asked again every RESEND_S with the same request id: a worker still on
             # it answers once it is done (the repeat then from its reply cache); one restarted
             # meanwhile starts it afresh. Either way the caller hears within a resend of the end.
-            client = Client(self._run_dir, sender=self._client.sender, timeout_s=RESEND_S,
-                            retries=max(1, int(timeout_s // RESEND_S)))
+            client = Client(
+                self._run_dir,
+                sender=self._client.sender,
+                timeout_s=RESEND_S,
+                retries=max(1, int(timeout_s // RESEND_S)),
+            )
         try:
             return msgspec.json.decode(client.request(SERVICE, msgspec.json.encode(request)))
         finally:
             if client is not self._client:
                 client.close()
 
-    def discuss(self, repo: str, number: int, title: str, body: str, plan: str, *, window_s: float | None = None,
-                timeout_s: float = 7200.0) -> dict[str, Any]:
+    def discuss(
+        self,
+        repo: str,
+        number: int,
+        title: str,
+        body: str,
+        plan: str,
+        *,
+        window_s: float | None = None,
+        timeout_s: float = 7200.0,
+    ) -> dict[str, Any]:
         """The verdict (`bzzz.hmmm.discussion.Verdict.as_dict`) once the discussion decided."""
         return dict(self._call(Discuss(repo, number, title, body, plan, window_s), timeout_s=timeout_s))
 
-    def ask_help(self, task_id: str, problem: str, tried: list[str], needs: list[str], *,
-                 window_s: float = 20.0) -> list[dict[str, Any]]:
+    def ask_help(
+        self, task_id: str, problem: str, tried: list[str], needs: list[str], *, window_s: float = 20.0
+    ) -> list[dict[str, Any]]:
         reply = self._call(AskHelp(task_id, problem, tried, needs, window_s), timeout_s=window_s + 30.0)
         return list(reply["answers"])
 

@@ -61,9 +61,16 @@ class Verdict:
     escalated: tuple[str, ...] = ()  # msg_ids of the escalations this discussion sent
 
     def as_dict(self) -> dict[str, Any]:
-        return {"proceed": self.proceed, "plan": self.plan, "revision": self.revision, "reason": self.reason,
-                "channel": self.channel, "notes": list(self.notes), "acks": list(self.acks),
-                "escalated": list(self.escalated)}
+        return {
+            "proceed": self.proceed,
+            "plan": self.plan,
+            "revision": self.revision,
+            "reason": self.reason,
+            "channel": self.channel,
+            "notes": list(self.notes),
+            "acks": list(self.acks),
+            "escalated": list(self.escalated),
+        }
 
 
 class Channel(Protocol):
@@ -72,8 +79,14 @@ class Channel(Protocol):
     name: str
     inbox: queue.Queue[Message]
 
-    def post(self, query_type: QueryType, text: str, *, parent_id: str | None = None,
-             parameters: dict[str, Any] | None = None) -> str:
+    def post(
+        self,
+        query_type: QueryType,
+        text: str,
+        *,
+        parent_id: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> str:
         """The message's msg_id; DiscussionClosed once the mesh admits no more in this discussion."""
 
     def escalate(self, reason: str, summary: str, messages: list[str]) -> str: ...
@@ -105,7 +118,9 @@ class Discussion:
         try:
             return self._run(stop or threading.Event())
         except DiscussionClosed as closed:
-            return self._end(f"the mesh closed the discussion ({closed}), as its TTL or message cap says", escalate=True)
+            return self._end(
+                f"the mesh closed the discussion ({closed}), as its TTL or message cap says", escalate=True
+            )
 
     def _run(self, stop: threading.Event) -> Verdict:
         started = self.clock()
@@ -150,10 +165,13 @@ class Discussion:
                     del self.standing[message.parent_id or ""]  # the objector withdrew it
             case "plan":
                 # Claims make this impossible; if it happens anyway, people must look.
-                log.warning("another agent posts a plan for an issue this agent holds", issue=self.issue.number,
-                            other=who)
-                self._escalate("two agents plan the same issue", f"{who} posted a plan for an issue this agent "
-                               f"claimed:\n\n{message.text[:1000]}")
+                log.warning(
+                    "another agent posts a plan for an issue this agent holds", issue=self.issue.number, other=who
+                )
+                self._escalate(
+                    "two agents plan the same issue",
+                    f"{who} posted a plan for an issue this agent claimed:\n\n{message.text[:1000]}",
+                )
             case _:
                 pass  # answers and help between peers are in the transcript; nothing to decide
         return False
@@ -164,8 +182,11 @@ class Discussion:
         ruling = self.thinker.rule(self.issue, self.plan, message.text)
         if ruling is None:
             self.standing[message.msg_id] = _Standing(message, "this agent's model could not rule on it")
-            self.channel.post("answer", "This agent cannot rule on this objection; it stands, and the task waits.",
-                              parent_id=message.msg_id)
+            self.channel.post(
+                "answer",
+                "This agent cannot rule on this objection; it stands, and the task waits.",
+                parent_id=message.msg_id,
+            )
             return False
         if not ruling.revise:
             self.standing.pop(message.msg_id, None)
@@ -173,9 +194,12 @@ class Discussion:
             return False
         if self.revision >= self.settings.max_revisions:
             self.standing[message.msg_id] = _Standing(message, f"already revised {self.revision - 1} time(s)")
-            self.channel.post("answer", f"This objection is right, but the plan has been revised "
-                              f"{self.revision - 1} time(s) already; it stands, and a human decides.",
-                              parent_id=message.msg_id)
+            self.channel.post(
+                "answer",
+                f"This objection is right, but the plan has been revised "
+                f"{self.revision - 1} time(s) already; it stands, and a human decides.",
+                parent_id=message.msg_id,
+            )
             return False
         self.plan = ruling.text
         self.standing.clear()  # every standing objection was to the plan just replaced
@@ -187,10 +211,15 @@ class Discussion:
         answer = None if needs_human else self.thinker.answer(self.issue, self.plan, message.text)
         if answer is None or answer.human:
             why = answer.text if answer is not None else "this agent cannot answer it from the issue"
-            escalation = self._escalate("a question needs a human",
-                                        f"{message.node_id} asks: {message.text}\n\n({why})", [message.msg_id])
-            self.channel.post("answer", f"Asked a human (escalation {escalation}); going ahead with the plan meanwhile.",
-                              parent_id=message.msg_id, parameters={"escalation": escalation})
+            escalation = self._escalate(
+                "a question needs a human", f"{message.node_id} asks: {message.text}\n\n({why})", [message.msg_id]
+            )
+            self.channel.post(
+                "answer",
+                f"Asked a human (escalation {escalation}); going ahead with the plan meanwhile.",
+                parent_id=message.msg_id,
+                parameters={"escalation": escalation},
+            )
             self.notes.append(f"open question from {message.node_id}, escalated: {message.text}")
         else:
             self.channel.post("answer", answer.text, parent_id=message.msg_id)
@@ -200,9 +229,18 @@ class Discussion:
 
     def _post_plan(self, parent_id: str | None) -> None:
         self.revision += 1
-        msg_id = self.channel.post("plan", self.plan, parent_id=parent_id, parameters={
-            "revision": self.revision, "window_ms": int(self.settings.window_s * 1000),
-            "repo": self.issue.repo, "number": self.issue.number, "title": self.issue.title[:200]})
+        msg_id = self.channel.post(
+            "plan",
+            self.plan,
+            parent_id=parent_id,
+            parameters={
+                "revision": self.revision,
+                "window_ms": int(self.settings.window_s * 1000),
+                "repo": self.issue.repo,
+                "number": self.issue.number,
+                "title": self.issue.title[:200],
+            },
+        )
         self.plan_ids.append(msg_id)
         log.info("plan posted", issue=self.issue.number, revision=self.revision, msg_id=msg_id)
 
@@ -214,13 +252,26 @@ class Discussion:
     def _end(self, why: str, *, escalate: bool) -> Verdict:
         if not self.standing:
             return self._verdict(False, why)
-        objections = "\n".join(f"- {s.message.node_id}: {s.message.text[:500]} ({s.why})" for s in self.standing.values())
+        objections = "\n".join(
+            f"- {s.message.node_id}: {s.message.text[:500]} ({s.why})" for s in self.standing.values()
+        )
         if escalate:
-            self._escalate("a discussion ended without agreement", f"{why}, with objections standing:\n{objections}",
-                           list(self.standing))
+            self._escalate(
+                "a discussion ended without agreement",
+                f"{why}, with objections standing:\n{objections}",
+                list(self.standing),
+            )
         return self._verdict(False, f"{why}, with {len(self.standing)} objection(s) standing")
 
     def _verdict(self, proceed: bool, reason: str) -> Verdict:
         log.info("discussion decided", issue=self.issue.number, proceed=proceed, reason=reason, revision=self.revision)
-        return Verdict(proceed, self.plan, self.revision, reason, self.channel.name, tuple(self.notes),
-                       tuple(sorted(self.acks)), tuple(self.escalated))
+        return Verdict(
+            proceed,
+            self.plan,
+            self.revision,
+            reason,
+            self.channel.name,
+            tuple(self.notes),
+            tuple(sorted(self.acks)),
+            tuple(self.escalated),
+        )

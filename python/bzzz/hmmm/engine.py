@@ -30,10 +30,8 @@ from typing import Any, Protocol
 
 import structlog
 
-
 from bzzz._core import Envelope, SeenCache
 from bzzz.hmmm.discussion import Discussion, DiscussionClosed, DiscussionSettings, Verdict
-from bzzz.hmmm.settings import HmmmSettings
 from bzzz.hmmm.escalation import Escalation, WebhookForwarder
 from bzzz.hmmm.helpdesk import HelpAnswer, HelpDesk
 from bzzz.hmmm.messages import (
@@ -47,6 +45,7 @@ from bzzz.hmmm.messages import (
     journal_fields,
     meta_payload,
 )
+from bzzz.hmmm.settings import HmmmSettings
 from bzzz.hmmm.thinking import Issue, NoThinker, Thinker
 
 log = structlog.get_logger("bzzz.hmmm")
@@ -128,12 +127,24 @@ class _Own:
         self.name = issue_channel(issue.repo, issue.number)
         self.inbox: queue.Queue[Message] = queue.Queue()
 
-    def post(self, query_type: QueryType, text: str, *, parent_id: str | None = None,
-             parameters: dict[str, Any] | None = None) -> str:
+    def post(
+        self,
+        query_type: QueryType,
+        text: str,
+        *,
+        parent_id: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> str:
         for attempt in range(RATE_RETRIES + 1):
             try:
-                return self.hub.post(self.name, issue_id(self.issue.repo, self.issue.number), query_type, text,
-                                     parent_id=parent_id, parameters=parameters)
+                return self.hub.post(
+                    self.name,
+                    issue_id(self.issue.repo, self.issue.number),
+                    query_type,
+                    text,
+                    parent_id=parent_id,
+                    parameters=parameters,
+                )
             except Exception as err:
                 reason = refusal(err)
                 if reason in ("closed", "participants"):
@@ -148,10 +159,19 @@ class _Own:
 
 
 class Hub:
-    def __init__(self, node_id: str, transport: Transport, transcripts: Transcripts, thinker: Thinker | None = None,
-                 settings: HmmmSettings | None = None, *, capabilities: Callable[[], frozenset[str]] = frozenset,
-                 forwarder: WebhookForwarder | None = None, clock: Callable[[], float] = time.monotonic,
-                 ttl_limit: Callable[[], float | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        transport: Transport,
+        transcripts: Transcripts,
+        thinker: Thinker | None = None,
+        settings: HmmmSettings | None = None,
+        *,
+        capabilities: Callable[[], frozenset[str]] = frozenset,
+        forwarder: WebhookForwarder | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        ttl_limit: Callable[[], float | None] = lambda: None,
+    ) -> None:
         self.node_id = node_id
         self.transport = transport
         self.transcripts = transcripts
@@ -166,27 +186,47 @@ class Hub:
         # Plans this agent reviewed (gossip may bring one twice); none outlives its discussion.
         self._reviewed = SeenCache(capacity=4096, default_ttl=self.settings.ttl_s)
         self._thinking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hmmm-think")
-        self.help = HelpDesk(node_id, _HelpSide(self), self.thinker, capabilities, relay=self.settings.relay,
-                             relay_delay_s=self.settings.relay_delay_s, clock=clock,
-                             think=lambda job: self._thinking.submit(job))
+        self.help = HelpDesk(
+            node_id,
+            _HelpSide(self),
+            self.thinker,
+            capabilities,
+            relay=self.settings.relay,
+            relay_delay_s=self.settings.relay_delay_s,
+            clock=clock,
+            think=lambda job: self._thinking.submit(job),
+        )
 
     # --- sending ------------------------------------------------------------------------
 
-    def send(self, type: str, topic: str, payload: dict[str, Any], *, about: str | None, ttl: int | None = None) -> Envelope:
+    def send(
+        self, type: str, topic: str, payload: dict[str, Any], *, about: str | None, ttl: int | None = None
+    ) -> Envelope:
         envelope = self.transport.publish(type, topic, payload, ttl=ttl or self.settings.message_ttl_s)
         self.transcripts.record("hmmm_message", journal_fields(envelope, "sent"), about)
         return envelope
 
-    def post(self, channel: str, issue: str, query_type: QueryType, text: str, *, parent_id: str | None = None,
-             parameters: dict[str, Any] | None = None) -> str:
+    def post(
+        self,
+        channel: str,
+        issue: str,
+        query_type: QueryType,
+        text: str,
+        *,
+        parent_id: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> str:
         payload = meta_payload(issue, query_type, text[:8000], parent_id=parent_id, parameters=parameters)
         return self.send("meta_msg", channel, payload, about=channel).msg_id
 
     def escalate(self, repo: str, number: int, reason: str, summary: str, messages: list[str]) -> str:
         """Ask people: an `escalation` on `bzzz/meta/escalation`, forwarded to webhooks by the agents set up to."""
-        envelope = self.send("escalation", ESCALATION_TOPIC,
-                             escalation_payload(issue_id(repo, number), reason[:8000], summary[:8000], messages),
-                             about=issue_channel(repo, number))
+        envelope = self.send(
+            "escalation",
+            ESCALATION_TOPIC,
+            escalation_payload(issue_id(repo, number), reason[:8000], summary[:8000], messages),
+            about=issue_channel(repo, number),
+        )
         log.warning("escalated to a human", issue=f"{repo}#{number}", reason=reason, msg_id=envelope.msg_id)
         if self.forwarder is not None:  # our own messages do not come back from the mesh
             self.forwarder.accept(Escalation.from_envelope(envelope))
@@ -194,8 +234,9 @@ class Hub:
 
     # --- this agent's discussions ------------------------------------------------------
 
-    def discuss(self, issue: Issue, plan: str, *, window_s: float | None = None,
-                stop: threading.Event | None = None) -> Verdict:
+    def discuss(
+        self, issue: Issue, plan: str, *, window_s: float | None = None, stop: threading.Event | None = None
+    ) -> Verdict:
         """Talk `plan` over on the issue's channel (`bzzz.hmmm.discussion`); blocks for the objection period."""
         own = _Own(self, issue)
         with self._lock:
@@ -205,8 +246,9 @@ class Hub:
         self._gather(own.name)
         limit = self.ttl_limit()
         ttl_s = min(self.settings.ttl_s, limit) if limit is not None else self.settings.ttl_s
-        settings = DiscussionSettings(window_s=window_s or self.settings.window_s, ttl_s=ttl_s,
-                                      max_revisions=self.settings.max_revisions)
+        settings = DiscussionSettings(
+            window_s=window_s or self.settings.window_s, ttl_s=ttl_s, max_revisions=self.settings.max_revisions
+        )
         return Discussion(own, issue, plan, settings, self.thinker, clock=self.clock).run(stop)
 
     def finish(self, repo: str, number: int) -> None:
@@ -221,8 +263,16 @@ class Hub:
     def transcript(self, repo: str, number: int) -> Transcript:
         return self.transcripts.transcript(issue_channel(repo, number))
 
-    def ask_help(self, task_id: str, problem: str, tried: list[str], needs: list[str], *, window_s: float,
-                 stop: threading.Event | None = None) -> tuple[str, list[HelpAnswer]]:
+    def ask_help(
+        self,
+        task_id: str,
+        problem: str,
+        tried: list[str],
+        needs: list[str],
+        *,
+        window_s: float,
+        stop: threading.Event | None = None,
+    ) -> tuple[str, list[HelpAnswer]]:
         return self.help.ask(task_id, problem, tried, needs, window_s=window_s, about=about_task(task_id), stop=stop)
 
     def _announce(self) -> None:
@@ -286,8 +336,14 @@ class Hub:
         if reply is None:
             return
         try:
-            self.post(plan.channel, plan.issue_id, reply.query_type, reply.text or reply.query_type,
-                      parent_id=plan.msg_id, parameters={"revision": params.get("revision")})
+            self.post(
+                plan.channel,
+                plan.issue_id,
+                reply.query_type,
+                reply.text or reply.query_type,
+                parent_id=plan.msg_id,
+                parameters={"revision": params.get("revision")},
+            )
         except Exception as err:  # the discussion may have closed meanwhile (TTL): nothing more to say
             log.info("review not posted", channel=plan.channel, error=str(err)[:300])
 

@@ -44,14 +44,24 @@ class Escalation:
     @classmethod
     def from_envelope(cls, envelope: Envelope) -> Escalation:
         payload = envelope.payload
-        return cls(envelope.msg_id, envelope.node_id, payload["issue_id"], payload["reason"], payload["summary"],
-                   list(payload["messages"]), envelope.ts_ms)
+        return cls(
+            envelope.msg_id,
+            envelope.node_id,
+            payload["issue_id"],
+            payload["reason"],
+            payload["summary"],
+            list(payload["messages"]),
+            envelope.ts_ms,
+        )
 
     def n8n_body(self, forwarded_by: str) -> dict[str, Any]:
         repo, _, number = self.issue_id.rpartition("#")
         return {
-            "source": "bzzz", "kind": "escalation", **asdict(self),
-            "repo": repo or None, "number": int(number) if number.isdigit() else None,
+            "source": "bzzz",
+            "kind": "escalation",
+            **asdict(self),
+            "repo": repo or None,
+            "number": int(number) if number.isdigit() else None,
             "channel": f"{CHANNEL_PREFIX}{repo}/{number}" if repo and number.isdigit() else None,
             "forwarded_by": forwarded_by,
         }
@@ -61,9 +71,22 @@ class Escalation:
         return {
             "text": headline,  # what notifications show
             "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_slack(headline)}*\n{_slack(self.summary)}"}},
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": _slack(
-                    f"agent {self.node_id} · message {self.msg_id} · {len(self.messages)} message(s) in the discussion")}]},
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": f"*{_slack(headline)}*\n{_slack(self.summary)}"},
+                },
+                {
+                    "type": "context",
+                    "elements": [
+                        {
+                            "type": "mrkdwn",
+                            "text": _slack(
+                                f"agent {self.node_id} · message {self.msg_id} · "
+                                f"{len(self.messages)} message(s) in the discussion"
+                            ),
+                        }
+                    ],
+                },
             ],
         }
 
@@ -74,8 +97,16 @@ def _slack(text: str) -> str:
 
 
 class WebhookForwarder:
-    def __init__(self, state: WorkerState, *, node_id: str, n8n_url: str | None = None, slack_url: str | None = None,
-                 timeout_s: float = 10.0, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        state: WorkerState,
+        *,
+        node_id: str,
+        n8n_url: str | None = None,
+        slack_url: str | None = None,
+        timeout_s: float = 10.0,
+        client: httpx.Client | None = None,
+    ) -> None:
         self.state = state
         self.node_id = node_id
         self.urls = {target: url for target, url in ((N8N, n8n_url), (SLACK, slack_url)) if url}
@@ -89,8 +120,11 @@ class WebhookForwarder:
         """Queue `escalation` for each configured webhook, once per msg_id (durably, before returning)."""
         for target in self.urls:
             body = escalation.n8n_body(self.node_id) if target == N8N else escalation.slack_body()
-            self.state.put(target, json.dumps({"msg_id": escalation.msg_id, "body": body}).encode(),
-                           key=f"{target}:{escalation.msg_id}")
+            self.state.put(
+                target,
+                json.dumps({"msg_id": escalation.msg_id, "body": body}).encode(),
+                key=f"{target}:{escalation.msg_id}",
+            )
 
     def deliver(self, limit: int = 20) -> tuple[int, int]:
         """Send what is due; returns (delivered, failed)."""
@@ -111,8 +145,13 @@ class WebhookForwarder:
                 else:
                     delay = self.state.nack(item.id)
                     failed += 1
-                    log.warning("webhook failed; will retry", target=target, msg_id=queued["msg_id"], problem=problem,
-                                retry_in_s=delay)
+                    log.warning(
+                        "webhook failed; will retry",
+                        target=target,
+                        msg_id=queued["msg_id"],
+                        problem=problem,
+                        retry_in_s=delay,
+                    )
         return delivered, failed
 
     def close(self) -> None:

@@ -71,10 +71,20 @@ class _Ask:
 
 
 class HelpDesk:
-    def __init__(self, node_id: str, transport: HelpTransport, thinker: Thinker,
-                 capabilities: Callable[[], frozenset[str]], *, relay: bool = True, relay_delay_s: float = 1.5,
-                 max_relays: int = 3, request_ttl_s: int = 120, clock: Callable[[], float] = time.monotonic,
-                 think: Callable[[Callable[[], None]], Any] | None = None) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        transport: HelpTransport,
+        thinker: Thinker,
+        capabilities: Callable[[], frozenset[str]],
+        *,
+        relay: bool = True,
+        relay_delay_s: float = 1.5,
+        max_relays: int = 3,
+        request_ttl_s: int = 120,
+        clock: Callable[[], float] = time.monotonic,
+        think: Callable[[Callable[[], None]], Any] | None = None,
+    ) -> None:
         self.node_id = node_id
         self.transport = transport
         self.thinker = thinker
@@ -93,8 +103,17 @@ class HelpDesk:
 
     # --- asking -----------------------------------------------------------------------
 
-    def ask(self, task_id: str, problem: str, tried: list[str], needs: list[str], *, window_s: float,
-            about: str | None = None, stop: threading.Event | None = None) -> tuple[str, list[HelpAnswer]]:
+    def ask(
+        self,
+        task_id: str,
+        problem: str,
+        tried: list[str],
+        needs: list[str],
+        *,
+        window_s: float,
+        about: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> tuple[str, list[HelpAnswer]]:
         """Send a help request and gather the answers of peers able to help, for `window_s`
         (a second more after the first answer, then stop waiting)."""
         request_id = new_request_id()
@@ -103,9 +122,13 @@ class HelpDesk:
             self._asks[request_id] = ask
         try:
             ttl = max(self.request_ttl_s, int(window_s) + 1)
-            self.transport.send("task_help_request", HELP_TOPIC,
-                                help_request_payload(request_id, task_id, problem[:8000], [t[:8000] for t in tried][:32],
-                                                     needs[:32]), ttl=ttl, about=about)
+            self.transport.send(
+                "task_help_request",
+                HELP_TOPIC,
+                help_request_payload(request_id, task_id, problem[:8000], [t[:8000] for t in tried][:32], needs[:32]),
+                ttl=ttl,
+                about=about,
+            )
             answers: list[HelpAnswer] = []
             end = self.clock() + window_s
             while self.clock() < end and not (stop and stop.is_set()):
@@ -157,12 +180,17 @@ class HelpDesk:
             log.info("no advice to give", request=payload["request_id"])
             if self.relay_enabled:
                 with self._lock:
-                    self._relayable[payload["request_id"]] = _Relayable(envelope.to_bytes(), payload["request_id"],
-                                                                        payload["task_id"], envelope.expires_at_ms)
+                    self._relayable[payload["request_id"]] = _Relayable(
+                        envelope.to_bytes(), payload["request_id"], payload["task_id"], envelope.expires_at_ms
+                    )
             return
-        self.transport.send("task_help_response", HELP_TOPIC,
-                            help_response_payload(payload["request_id"], payload["task_id"], True, advice[:8000]),
-                            ttl=self.request_ttl_s, about=about)
+        self.transport.send(
+            "task_help_response",
+            HELP_TOPIC,
+            help_response_payload(payload["request_id"], payload["task_id"], True, advice[:8000]),
+            ttl=self.request_ttl_s,
+            about=about,
+        )
 
     # --- relaying ---------------------------------------------------------------------
 
@@ -197,7 +225,10 @@ class HelpDesk:
             with self._lock:
                 self._relayable.pop(item.request_id, None)
             log.info("help request dropped", request=item.request_id, reason=refused.reason, detail=str(refused))
-            self.transport.note("help_dropped", {"request_id": item.request_id, "reason": refused.reason,
-                                                 "detail": str(refused)[:500]}, about=about)
+            self.transport.note(
+                "help_dropped",
+                {"request_id": item.request_id, "reason": refused.reason, "detail": str(refused)[:500]},
+                about=about,
+            )
             return
         log.info("help request relayed", request=item.request_id, hop_count=relayed.hop_count)

@@ -40,14 +40,24 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
-def meta_payload(issue: str, query_type: QueryType, text: str, *, parent_id: str | None = None,
-                 parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"issue_id": issue, "parent_id": parent_id,
-            "content": {"query_type": query_type, "text": text, "parameters": parameters or {}}}
+def meta_payload(
+    issue: str,
+    query_type: QueryType,
+    text: str,
+    *,
+    parent_id: str | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "issue_id": issue,
+        "parent_id": parent_id,
+        "content": {"query_type": query_type, "text": text, "parameters": parameters or {}},
+    }
 
 
-def help_request_payload(request_id: str, task_id: str, problem: str, tried: list[str],
-                         needs: list[str]) -> dict[str, Any]:
+def help_request_payload(
+    request_id: str, task_id: str, problem: str, tried: list[str], needs: list[str]
+) -> dict[str, Any]:
     return {"request_id": request_id, "task_id": task_id, "problem": problem, "tried": tried, "needs": needs}
 
 
@@ -77,24 +87,41 @@ class Message:
     def from_envelope(cls, envelope: Envelope) -> Message:
         payload = envelope.payload
         content = payload["content"]
-        return cls(msg_id=envelope.msg_id, node_id=envelope.node_id, channel=envelope.topic,
-                   issue_id=payload["issue_id"], parent_id=payload["parent_id"],
-                   query_type=content["query_type"], text=content["text"],
-                   parameters=dict(content["parameters"]), ts_ms=envelope.ts_ms)
+        return cls(
+            msg_id=envelope.msg_id,
+            node_id=envelope.node_id,
+            channel=envelope.topic,
+            issue_id=payload["issue_id"],
+            parent_id=payload["parent_id"],
+            query_type=content["query_type"],
+            text=content["text"],
+            parameters=dict(content["parameters"]),
+            ts_ms=envelope.ts_ms,
+        )
 
 
 def journal_fields(envelope: Envelope, direction: Literal["sent", "received"]) -> dict[str, Any]:
     """What the agent's log keeps of an HMMM message: enough to read the discussion back, and to
     find the signed original by msg_id in the sender's own log."""
     payload = envelope.payload
-    fields: dict[str, Any] = {"direction": direction, "message_type": envelope.type, "topic": envelope.topic,
-                              "msg_id": envelope.msg_id, "from_node": envelope.node_id,
-                              "hop_count": envelope.hop_count, "sent_ts": envelope.ts_ms}
+    fields: dict[str, Any] = {
+        "direction": direction,
+        "message_type": envelope.type,
+        "topic": envelope.topic,
+        "msg_id": envelope.msg_id,
+        "from_node": envelope.node_id,
+        "hop_count": envelope.hop_count,
+        "sent_ts": envelope.ts_ms,
+    }
     if envelope.type == "meta_msg":
         content = payload["content"]
-        fields.update(issue_id=payload["issue_id"], parent_id=payload["parent_id"],
-                      query_type=content["query_type"], text=content["text"][:TEXT_KEPT],
-                      parameters=content["parameters"])
+        fields.update(
+            issue_id=payload["issue_id"],
+            parent_id=payload["parent_id"],
+            query_type=content["query_type"],
+            text=content["text"][:TEXT_KEPT],
+            parameters=content["parameters"],
+        )
     else:
         fields["payload"] = {k: (v[:TEXT_KEPT] if isinstance(v, str) else v) for k, v in payload.items()}
     return fields

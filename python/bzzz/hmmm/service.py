@@ -29,15 +29,15 @@ from bzzz._core import EnvelopeRejected, verify_envelope
 from bzzz.bus import BusError, Request, Service, Subscriber
 from bzzz.hmmm.client import SERVICE, AskHelp, Discuss, Escalate, Finish, GetTranscript, HmmmRequest, request_decoder
 from bzzz.hmmm.engine import Hub, Transcripts
-from bzzz.hmmm.settings import HmmmWorkerSettings
 from bzzz.hmmm.escalation import WebhookForwarder
 from bzzz.hmmm.messages import HELP_TOPIC, issue_channel, issue_id
+from bzzz.hmmm.settings import HmmmWorkerSettings
 from bzzz.hmmm.thinking import Issue, NoThinker, Thinker, pick_thinker
 from bzzz.hmmm.transport import MeshTransport
 from bzzz.log.journal import Journal
 from bzzz.mesh.client import GOSSIP_PREFIX, PEERS_TOPIC, PeerEvent
-from bzzz.state import WorkerState
 from bzzz.runtime import WorkerRuntime
+from bzzz.state import WorkerState
 
 log = structlog.get_logger("bzzz.hmmm.service")
 
@@ -64,22 +64,31 @@ def dispatch(hub: Hub, request: HmmmRequest, stop: threading.Event) -> dict[str,
                 return verdict.as_dict()
             case AskHelp(task_id=task_id, problem=problem, tried=tried, needs=needs, window_s=window_s):
                 request_id, answers = hub.ask_help(task_id, problem, tried, needs, window_s=window_s, stop=stop)
-                return {"request_id": request_id, "answers": [
-                    {"node_id": a.node_id, "text": a.text, "msg_id": a.msg_id, "hop_count": a.hop_count}
-                    for a in answers]}
+                return {
+                    "request_id": request_id,
+                    "answers": [
+                        {"node_id": a.node_id, "text": a.text, "msg_id": a.msg_id, "hop_count": a.hop_count}
+                        for a in answers
+                    ],
+                }
             case Escalate(repo=repo, number=number, reason=reason, summary=summary, messages=messages):
                 return {"msg_id": hub.escalate(repo, number, reason, summary, messages)}
             case GetTranscript(repo=repo, number=number):
                 transcript = hub.transcript(repo, number)
-                return {"channel": issue_channel(repo, number), "first": transcript.first, "last": transcript.last,
-                        "entries": transcript.entries}
+                return {
+                    "channel": issue_channel(repo, number),
+                    "first": transcript.first,
+                    "last": transcript.last,
+                    "entries": transcript.entries,
+                }
             case Finish(repo=repo, number=number):
                 hub.finish(repo, number)
     return {}
 
 
-def while_heartbeating(rt: WorkerRuntime, pool: ThreadPoolExecutor, job: Callable[[], T],
-                       chores: Callable[[], None]) -> T:
+def while_heartbeating(
+    rt: WorkerRuntime, pool: ThreadPoolExecutor, job: Callable[[], T], chores: Callable[[], None]
+) -> T:
     """`job` in the pool, while this (the main) thread goes on heartbeating and doing `chores`."""
     future: Future[T] = pool.submit(job)
     while True:
@@ -119,13 +128,21 @@ class HmmmService:
         self.rt, self.settings, self.journal = rt, settings, journal
         node_id = rt.node_id or rt.name
         self.transport = MeshTransport(rt.run_dir, timeout_s=5.0)
-        self.forwarder = WebhookForwarder(state, node_id=node_id, n8n_url=settings.n8n_webhook,
-                                          slack_url=settings.slack_url())
+        self.forwarder = WebhookForwarder(
+            state, node_id=node_id, n8n_url=settings.n8n_webhook, slack_url=settings.slack_url()
+        )
         self._capabilities: frozenset[str] = frozenset()
         self._capabilities_at = float("-inf")
-        self.hub = Hub(node_id, self.transport, Transcripts(journal), self.think(), settings,
-                       capabilities=self.capabilities, forwarder=self.forwarder,
-                       ttl_limit=self.transport.discussion_ttl)
+        self.hub = Hub(
+            node_id,
+            self.transport,
+            Transcripts(journal),
+            self.think(),
+            settings,
+            capabilities=self.capabilities,
+            forwarder=self.forwarder,
+            ttl_limit=self.transport.discussion_ttl,
+        )
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hmmm-request")
         self._stop_request = threading.Event()
         self._next_think = time.monotonic() + THINKER_RETRY_S
@@ -143,7 +160,9 @@ class HmmmService:
     def think(self) -> Thinker:
         if not self.settings.ollama_endpoints:
             return NoThinker()
-        return pick_thinker(self.settings.ollama_endpoints, self.settings.model, timeout_s=self.settings.model_timeout_s)
+        return pick_thinker(
+            self.settings.ollama_endpoints, self.settings.model, timeout_s=self.settings.model_timeout_s
+        )
 
     def chores(self) -> None:
         now = time.monotonic()
@@ -176,8 +195,14 @@ class HmmmService:
         listener = threading.Thread(target=listen, args=(self.rt, self.hub, ready), daemon=True, name="hmmm-listen")
         listener.start()
         ready.wait(5.0)
-        log.info("discussing", window_s=self.settings.window_s, follow=self.settings.follow,
-                 model=getattr(self.hub.thinker, "model", None), webhooks=sorted(self.forwarder.urls), pid=os.getpid())
+        log.info(
+            "discussing",
+            window_s=self.settings.window_s,
+            follow=self.settings.follow,
+            model=getattr(self.hub.thinker, "model", None),
+            webhooks=sorted(self.forwarder.urls),
+            pid=os.getpid(),
+        )
         try:
             with Service(self.rt.run_dir, SERVICE, self.handle) as service:
                 self.rt.heartbeat()  # ready

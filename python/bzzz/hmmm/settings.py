@@ -14,14 +14,20 @@ class HmmmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window_s: float = Field(default=30.0, gt=0, description="Objection period after each plan revision.")
-    gather_s: float = Field(default=5.0, ge=0, description="Longest wait for followers to join a channel before the plan.")
-    ttl_s: float = Field(default=3600.0, gt=0, description="A discussion's lifetime (the mesh's safeguards enforce theirs).")
+    gather_s: float = Field(
+        default=5.0, ge=0, description="Longest wait for followers to join a channel before the plan."
+    )
+    ttl_s: float = Field(
+        default=3600.0, gt=0, description="A discussion's lifetime (the mesh's safeguards enforce theirs)."
+    )
     max_revisions: int = Field(default=3, ge=1, description="Plan revisions before an objection stands unruled.")
     message_ttl_s: int = Field(default=600, ge=1, description="Validity of each message sent.")
     follow: bool = Field(default=True, description="Join the channels peers discuss in, and journal them.")
     review: bool = Field(default=True, description="Review peers' plans with this agent's model.")
     relay: bool = Field(default=True, description="Relay help requests this agent cannot answer to peers who join.")
-    relay_delay_s: float = Field(default=1.5, ge=0, description="Wait before relaying a help request to a peer that joined.")
+    relay_delay_s: float = Field(
+        default=1.5, ge=0, description="Wait before relaying a help request to a peer that joined."
+    )
 
 
 class HmmmWorkerSettings(HmmmSettings):
@@ -43,7 +49,8 @@ class HmmmWorkerSettings(HmmmSettings):
         description="Forward escalations to this Slack incoming-webhook URL (better: slack_webhook_file).",
     )
     slack_webhook_file: Path | None = Field(
-        default=None, description="A file holding the Slack webhook URL, which is a secret (used if slack_webhook is not)."
+        default=None,
+        description="A file holding the Slack webhook URL, which is a secret (used if slack_webhook is not).",
     )
 
     @field_validator("n8n_webhook", "slack_webhook")

@@ -70,7 +70,7 @@ def _keyword(answer: str, keywords: tuple[str, ...]) -> tuple[str, str] | None:
     match = re.match(r"^\**\s*([A-Z]+)\s*\**\s*:?\s*", text)
     if match is None or match.group(1) not in keywords:
         return None
-    return match.group(1), text[match.end():].strip()[:TEXT_MAX]
+    return match.group(1), text[match.end() :].strip()[:TEXT_MAX]
 
 
 def _issue_text(issue: Issue) -> str:
@@ -80,15 +80,19 @@ def _issue_text(issue: Issue) -> str:
 class ModelThinker:
     """A Thinker backed by an Ollama endpoint (the `ollama` client)."""
 
-    def __init__(self, endpoint: str, model: str, *, timeout_s: float = 120.0,
-                 client: Callable[..., Any] = ollama.Client) -> None:
+    def __init__(
+        self, endpoint: str, model: str, *, timeout_s: float = 120.0, client: Callable[..., Any] = ollama.Client
+    ) -> None:
         self.model = model
         self._client = client(host=endpoint, timeout=timeout_s)
 
     def _ask(self, task: str, prompt: str) -> str:
         try:
-            reply = self._client.chat(model=self.model, messages=[{"role": "user", "content": f"TASK: {task}\n\n{prompt}"}],
-                                      options={"temperature": 0.2})
+            reply = self._client.chat(
+                model=self.model,
+                messages=[{"role": "user", "content": f"TASK: {task}\n\n{prompt}"}],
+                options={"temperature": 0.2},
+            )
         except Exception as err:  # a model that is down thinks nothing; the caller does the safe thing
             log.warning("model did not answer", task=task, error=str(err)[:200])
             return ""
@@ -104,32 +108,49 @@ class ModelThinker:
         return found
 
     def review(self, issue: Issue, plan: str) -> Reply | None:
-        found = self._decide("review", f"{_issue_text(issue)}\n\nAnother agent plans to do this:\n\n{plan}\n\n"
-                             "Review the plan. Answer with ACK if it is sound; OBJECTION: <why> if it must not go "
-                             "ahead as written; QUESTION: <what> if something is unclear; SUGGESTION: <text> or "
-                             "CORRECTION: <text> for smaller points.",
-                             ("ACK", "OBJECTION", "QUESTION", "SUGGESTION", "CORRECTION"), needs_text=False)
+        found = self._decide(
+            "review",
+            f"{_issue_text(issue)}\n\nAnother agent plans to do this:\n\n{plan}\n\n"
+            "Review the plan. Answer with ACK if it is sound; OBJECTION: <why> if it must not go "
+            "ahead as written; QUESTION: <what> if something is unclear; SUGGESTION: <text> or "
+            "CORRECTION: <text> for smaller points.",
+            ("ACK", "OBJECTION", "QUESTION", "SUGGESTION", "CORRECTION"),
+            needs_text=False,
+        )
         return None if found is None else Reply(found[0].lower(), found[1])  # type: ignore[arg-type]
 
     def rule(self, issue: Issue, plan: str, objection: str) -> Ruling | None:
-        found = self._decide("rule", f"{_issue_text(issue)}\n\nYour plan:\n\n{plan}\n\nA peer objects:\n\n"
-                             f"{objection}\n\nIf the objection is right, answer REVISE: followed by the complete new "
-                             "plan. If it is wrong, answer KEEP: followed by why the plan stands.",
-                             ("REVISE", "KEEP"), needs_text=True)
+        found = self._decide(
+            "rule",
+            f"{_issue_text(issue)}\n\nYour plan:\n\n{plan}\n\nA peer objects:\n\n"
+            f"{objection}\n\nIf the objection is right, answer REVISE: followed by the complete new "
+            "plan. If it is wrong, answer KEEP: followed by why the plan stands.",
+            ("REVISE", "KEEP"),
+            needs_text=True,
+        )
         return None if found is None else Ruling(found[0] == "REVISE", found[1])
 
     def answer(self, issue: Issue, plan: str, question: str) -> Answer | None:
-        found = self._decide("answer", f"{_issue_text(issue)}\n\nYour plan:\n\n{plan}\n\nA peer asks:\n\n"
-                             f"{question}\n\nAnswer with ANSWER: <the answer> if the issue and plan tell you, or "
-                             "HUMAN: <why> if only the person who filed the issue can answer.",
-                             ("ANSWER", "HUMAN"), needs_text=True)
+        found = self._decide(
+            "answer",
+            f"{_issue_text(issue)}\n\nYour plan:\n\n{plan}\n\nA peer asks:\n\n"
+            f"{question}\n\nAnswer with ANSWER: <the answer> if the issue and plan tell you, or "
+            "HUMAN: <why> if only the person who filed the issue can answer.",
+            ("ANSWER", "HUMAN"),
+            needs_text=True,
+        )
         return None if found is None else Answer(found[0] == "HUMAN", found[1])
 
     def advise(self, problem: str, tried: list[str]) -> str | None:
         tried_text = "\n".join(f"- {t}" for t in tried) or "- nothing yet"
-        found = self._decide("help", f"Another agent is stuck on a task.\n\nWhat fails:\n{problem}\n\nWhat it "
-                             f"tried:\n{tried_text}\n\nIf you can help, answer HELP: <concrete advice>. Otherwise "
-                             "answer CANNOT.", ("HELP", "CANNOT"), needs_text=False)
+        found = self._decide(
+            "help",
+            f"Another agent is stuck on a task.\n\nWhat fails:\n{problem}\n\nWhat it "
+            f"tried:\n{tried_text}\n\nIf you can help, answer HELP: <concrete advice>. Otherwise "
+            "answer CANNOT.",
+            ("HELP", "CANNOT"),
+            needs_text=False,
+        )
         return found[1] if found is not None and found[0] == "HELP" and found[1] else None
 
 

@@ -13,7 +13,6 @@ from bzzz.hmmm.helpdesk import RelayRefused
 from bzzz.mesh.client import MeshClient
 
 
-
 class MeshTransport:
     def __init__(self, run_dir: Path | str, *, timeout_s: float = 5.0) -> None:
         self._client = MeshClient(run_dir, timeout_s=timeout_s)
@@ -52,8 +51,11 @@ class MeshTransport:
         with self._lock:
             status = self._client.status()
         known = {str(p["peer_id"]): p for p in status["peers"]}
-        following = {peer_id for peer_id, p in known.items()
-                     if isinstance(hmmm := p.get("capabilities", {}).get("hmmm"), dict) and hmmm.get("follows")}
+        following = {
+            peer_id
+            for peer_id, p in known.items()
+            if isinstance(hmmm := p.get("capabilities", {}).get("hmmm"), dict) and hmmm.get("follows")
+        }
         return following | {str(peer_id) for peer_id in status["connected"] if str(peer_id) not in known}
 
     def own_capabilities(self) -> frozenset[str]:

@@ -54,6 +54,8 @@ def describe_event(event: dict[str, Any]) -> str:
         arrow = "→" if rest.get("direction") == "sent" else "←"
         said = rest.get("query_type") or rest.get("message_type")
         text = rest.get("text") or json.dumps(rest.get("payload", {}), ensure_ascii=False)
-        return (f"{head} {arrow} {rest.get('from_node')} {said} on {rest.get('topic')} "
-                f"(hop {rest.get('hop_count', 0)}): {str(text)[:300]}")
+        return (
+            f"{head} {arrow} {rest.get('from_node')} {said} on {rest.get('topic')} "
+            f"(hop {rest.get('hop_count', 0)}): {str(text)[:300]}"
+        )
     return f"{head} {json.dumps(rest, ensure_ascii=False)[:600]}"

@@ -41,8 +41,9 @@ QUIET_AFTER_FAILURE_S = 2.0  # how long `record` leaves delivery to `deliver` af
 class Journal:
     """Entries about what this worker did, signed into the agent's log: `record(kind, fields)`."""
 
-    def __init__(self, state: WorkerState, run_dir: Path, *, sender: str, agent: str, node_id: str,
-                 timeout_s: float = 1.0) -> None:
+    def __init__(
+        self, state: WorkerState, run_dir: Path, *, sender: str, agent: str, node_id: str, timeout_s: float = 1.0
+    ) -> None:
         self.state, self.agent, self.node_id = state, agent, node_id
         self.client = Client(run_dir, sender=sender, timeout_s=timeout_s, retries=0)
         self._quiet_until = 0.0
@@ -78,8 +79,7 @@ class Journal:
             else:
                 indexes[item.id] = result.first_index
 
-        _, failed = deliver(self.state, self.client, limit=limit, topic=SERVICE, on_reply=on_reply,
-                            max_failures=1)
+        _, failed = deliver(self.state, self.client, limit=limit, topic=SERVICE, on_reply=on_reply, max_failures=1)
         if failed:
             self._quiet_until = time.monotonic() + QUIET_AFTER_FAILURE_S
             log.info("log not answering; entries wait in the outbox", waiting=failed)

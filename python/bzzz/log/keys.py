@@ -44,8 +44,7 @@ def load_key_pair(path: Path) -> KeyPair:
         raise KeyFileError(f"cannot read key file {path}: {err.strerror}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
-            f"key file {path} is accessible by other users (mode {stat.S_IMODE(mode):o}); "
-            f"run: chmod 600 {path}"
+            f"key file {path} is accessible by other users (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
         )
     try:
         return KeyPair.from_secret_key(bytes.fromhex(text))

@@ -10,7 +10,8 @@ How entries get in (`Replica.take`): a peer sends its signed head (length, signa
 entries, each with its Merkle nodes up to a root of that head. The head is checked once
 (`LogVerifier.verify_tree`: its roots are those of its length, signed by the writer); each entry
 is then proven on arrival by hashing it up to one of those roots (a wrong entry or a bad proof is
-caught at once, with its index), and staged durably; once the staged entries reach the head's length, they are appended with
+caught at once, with its index), and staged durably; once the staged entries reach the head's
+length, they are appended with
 `MerkleLog.append_verified`, which checks the writer's signature over the whole resulting tree:
 entries that belong to a different history (a fork signed by the same writer) fail there, and
 nothing is written. A staged run that does not get appended is thrown away; the log itself is
@@ -86,8 +87,9 @@ class Replica:
         if self.verifier is None:
             self.verifier = LogVerifier(self.log.public_key, compat=self.log.compat)
         # Used from the mesh's worker threads one call at a time (the node serializes transfers of a log).
-        self._staging = sqlite3.connect(self.directory / "staging.sqlite", isolation_level=None,
-                                        check_same_thread=False)
+        self._staging = sqlite3.connect(
+            self.directory / "staging.sqlite", isolation_level=None, check_same_thread=False
+        )
         self._staging.execute("PRAGMA journal_mode=WAL")
         self._staging.execute("CREATE TABLE IF NOT EXISTS staged (idx INTEGER PRIMARY KEY, value BLOB NOT NULL)")
         # Entries at or below the log's length were appended after staging (a crash before the
@@ -146,8 +148,9 @@ class Replica:
         if head.length == 0:
             return None
         try:
-            tree = self.verifier.verify_tree(length=head.length, roots=head.roots, signature=head.signature,
-                                             fork=head.fork, manifest=head.manifest)
+            tree = self.verifier.verify_tree(
+                length=head.length, roots=head.roots, signature=head.signature, fork=head.fork, manifest=head.manifest
+            )
         except (CoreError, VerificationFailed) as err:
             raise ReplicationRefused("head", f"the peer's signed head does not verify: {err}") from None
         if head.length == self.log.length and tree.tree_hash != self.log.tree_hash():
@@ -186,14 +189,20 @@ class Replica:
         start = self.log.length
         if head.length <= start:
             return start
-        values = [v for (v,) in self._staging.execute(
-            "SELECT value FROM staged WHERE idx >= ? AND idx < ? ORDER BY idx", (start, head.length))]
+        values = [
+            v
+            for (v,) in self._staging.execute(
+                "SELECT value FROM staged WHERE idx >= ? AND idx < ? ORDER BY idx", (start, head.length)
+            )
+        ]
         if len(values) != head.length - start:
             return start  # not all there yet
         try:
             length = self.log.append_verified(values, head.signature)
         except VerificationFailed as err:
             self._staging.execute("DELETE FROM staged WHERE idx >= ?", (start,))
-            raise ReplicationRefused("fork", f"entries {start}..{head.length - 1} do not extend this log: {err}") from None
+            raise ReplicationRefused(
+                "fork", f"entries {start}..{head.length - 1} do not extend this log: {err}"
+            ) from None
         self._staging.execute("DELETE FROM staged WHERE idx < ?", (length,))
         return length

@@ -58,6 +58,7 @@ class LogWorkerSettings(BaseModel):
     retention_s: float = Field(default=24 * 3600.0, gt=0, description="How long a finished request's answer is kept.")
     prune_every_s: float = Field(default=600.0, gt=0, description="How often answers older than that are dropped.")
 
+
 log = structlog.get_logger("bzzz.log.service")
 
 

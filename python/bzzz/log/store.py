@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +18,6 @@ from bzzz._core import KeyPair, MerkleLog
 from bzzz.log.events import decode_entry, encode_event
 from bzzz.log.keys import load_key_pair, save_key_pair
 from bzzz.paths import LOG_KEY_FILE, merkle_dir
-
 
 
 def log_key(directory: Path) -> bytes | None:

@@ -93,8 +93,9 @@ class ReplicationJob(msgspec.Struct, tag="replication_job", tag_field="op", froz
     key: str
 
 
-MeshRequest = (Publish | Join | Leave | Peers | Status | Tasks | Forward | ChannelPeers | Announce | Replicate
-               | ReplicationJob)
+MeshRequest = (
+    Publish | Join | Leave | Peers | Status | Tasks | Forward | ChannelPeers | Announce | Replicate | ReplicationJob
+)
 request_decoder = msgspec.json.Decoder(MeshRequest)
 
 
@@ -113,12 +114,15 @@ class MeshClient:
         body = self._client.request(SERVICE, msgspec.json.encode(request), request_id=request_id)
         return msgspec.json.decode(body)
 
-    def publish(self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60, request_id: str | None = None) -> str:
+    def publish(
+        self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60, request_id: str | None = None
+    ) -> str:
         """Sign and gossip; the envelope's msg_id. ServiceError if the core refuses the payload."""
         return self.publish_envelope(type, topic, payload, ttl=ttl, request_id=request_id).msg_id
 
-    def publish_envelope(self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60,
-                         request_id: str | None = None) -> Envelope:
+    def publish_envelope(
+        self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60, request_id: str | None = None
+    ) -> Envelope:
         """Sign and gossip; the envelope as sent. ServiceError if the core (or the mesh's safeguards:
         rate, closed discussion, participants) refuses it."""
         reply = self._call(Publish(type, topic, payload, ttl), request_id)
@@ -153,8 +157,9 @@ class MeshClient:
     def set_tasks(self, active: int, maximum: int | None = None) -> None:
         self._call(Tasks(active, maximum))
 
-    def replicate(self, key: str, peers: list[str] | None = None, *, follow: bool = False,
-                  timeout_s: float = 600.0) -> dict[str, Any]:
+    def replicate(
+        self, key: str, peers: list[str] | None = None, *, follow: bool = False, timeout_s: float = 600.0
+    ) -> dict[str, Any]:
         """{"state": "done", "key", "length", "peer", "problems", "following"} once the copy is up
         to date, or {"state": "failed", "error"}; {"state": "running"} if `timeout_s` passed first.
         The mesh worker does the transfer in the background: this asks how it is going."""

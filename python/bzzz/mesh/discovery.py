@@ -44,9 +44,7 @@ class _Wanted:
 
 
 class Dialer:
-    def __init__(
-        self, host: IHost, metrics: MeshMetrics, *, initial_s: float, max_s: float
-    ) -> None:
+    def __init__(self, host: IHost, metrics: MeshMetrics, *, initial_s: float, max_s: float) -> None:
         self.host = host
         self.metrics = metrics
         self.initial_s = initial_s
@@ -123,7 +121,14 @@ class Dialer:
             entry.failures += 1
             delay = min(self.max_s, self.initial_s * 2 ** (entry.failures - 1))
             entry.next_try = time.monotonic() + delay
-            log.debug("dial failed", peer=str(peer), source=entry.source, failures=entry.failures, retry_in_s=delay, error=repr(err))
+            log.debug(
+                "dial failed",
+                peer=str(peer),
+                source=entry.source,
+                failures=entry.failures,
+                retry_in_s=delay,
+                error=repr(err),
+            )
         else:
             entry.connected, entry.failures = True, 0
             log.info("connected", peer=str(peer), source=entry.source)

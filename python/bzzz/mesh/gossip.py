@@ -31,12 +31,12 @@ from importlib import metadata
 from typing import Any, cast
 
 import trio
+from libp2p.abc import IHost
+from libp2p.exceptions import ValidationError
 from libp2p.peer.id import ID
 from libp2p.pubsub import gossipsub as gossipsub_module
 from libp2p.pubsub import mcache as mcache_module
 from libp2p.pubsub import pubsub as pubsub_module
-from libp2p.abc import IHost
-from libp2p.exceptions import ValidationError
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
@@ -46,7 +46,6 @@ from libp2p.pubsub.utils import maybe_consume_signed_record as _library_consume_
 from bzzz._core import Envelope, EnvelopeRejected, Gate, message_id
 from bzzz.mesh.metrics import MeshMetrics
 from bzzz.mesh.settings import GossipSettings
-
 
 _ids: dict[bytes, bytes] = {}
 _IDS_KEPT = 4096
@@ -127,7 +126,8 @@ def check_library_version() -> None:
         raise LibraryVersionError(
             f"py-libp2p {installed} is installed, but bzzz.mesh.gossip patches the internals of py-libp2p "
             f"{LIBP2P_VERSION} (docs/notes/py-libp2p-{LIBP2P_VERSION}.md): install libp2p=={LIBP2P_VERSION}, or "
-            f"check each fix in install_library_fixes against {installed} and update LIBP2P_VERSION")
+            f"check each fix in install_library_fixes against {installed} and update LIBP2P_VERSION"
+        )
 
 
 def install_library_fixes(outbound_queue: int, on_outbound_drop: Callable[[], None]) -> None:
@@ -149,10 +149,11 @@ def install_library_fixes(outbound_queue: int, on_outbound_drop: Callable[[], No
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
     _CountingRpcQueue.default_size = outbound_queue
     _CountingRpcQueue.on_drop = staticmethod(on_outbound_drop)
-    setattr(pubsub_module, "RpcQueue", _CountingRpcQueue)
-    setattr(mcache_module, "default_msg_id_fn", gossip_message_id)
-    setattr(pubsub_module, "maybe_consume_signed_record", _consume_signed_record_once)
-    setattr(gossipsub_module, "maybe_consume_signed_record", _consume_signed_record_once)
+    # setattr: py-libp2p does not export these names (mypy refuses a plain assignment to them).
+    setattr(pubsub_module, "RpcQueue", _CountingRpcQueue)  # noqa: B010
+    setattr(mcache_module, "default_msg_id_fn", gossip_message_id)  # noqa: B010
+    setattr(pubsub_module, "maybe_consume_signed_record", _consume_signed_record_once)  # noqa: B010
+    setattr(gossipsub_module, "maybe_consume_signed_record", _consume_signed_record_once)  # noqa: B010
 
 
 class CountedGossipSub(GossipSub):
@@ -254,4 +255,3 @@ def make_pubsub(host: IHost, router: CountedGossipSub, settings: GossipSettings)
         sweep_interval=max(1, min(60, settings.seen_ttl_s)),
         max_inbound_rpc_size=max(settings.max_message_bytes * 4, 1 << 20),
     )
-

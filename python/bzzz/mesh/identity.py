@@ -21,7 +21,6 @@ from bzzz.log.keys import load_key_pair, save_key_pair
 from bzzz.paths import DataDir
 
 
-
 @dataclass(frozen=True)
 class Identity:
     key_pair: KeyPair

@@ -32,7 +32,10 @@ class MeshMetrics:
             registry=self.registry,
         )
         self.dropped = Counter(
-            "bzzz_mesh_dropped", "Messages lost after the gate or on the way out, by place.", ["where"], registry=self.registry
+            "bzzz_mesh_dropped",
+            "Messages lost after the gate or on the way out, by place.",
+            ["where"],
+            registry=self.registry,
         )
         self.gossip_duplicates = Counter(
             "bzzz_mesh_gossip_duplicates",
@@ -40,15 +43,23 @@ class MeshMetrics:
             registry=self.registry,
         )
         self.connected_peers = Gauge("bzzz_mesh_connected_peers", "Open libp2p connections.", registry=self.registry)
-        self.live_agents = Gauge("bzzz_mesh_live_agents", "Agents in the peer table heard from recently.", registry=self.registry)
+        self.live_agents = Gauge(
+            "bzzz_mesh_live_agents", "Agents in the peer table heard from recently.", registry=self.registry
+        )
         self.replication_served = Counter(
-            "bzzz_replication_served_entries", "Log entries sent to replicating peers, with their proofs.",
-            registry=self.registry)
+            "bzzz_replication_served_entries",
+            "Log entries sent to replicating peers, with their proofs.",
+            registry=self.registry,
+        )
         self.replication_fetched = Counter(
-            "bzzz_replication_fetched_entries", "Log entries received from peers and verified.", registry=self.registry)
+            "bzzz_replication_fetched_entries", "Log entries received from peers and verified.", registry=self.registry
+        )
         self.replication_refused = Counter(
-            "bzzz_replication_refused", "Replication answers refused, by the check that failed.", ["what"],
-            registry=self.registry)
+            "bzzz_replication_refused",
+            "Replication answers refused, by the check that failed.",
+            ["what"],
+            registry=self.registry,
+        )
         for what in REPLICATION_CHECKS:
             self.replication_refused.labels(what)
         for reason in REJECT_REASONS:

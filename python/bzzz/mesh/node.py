@@ -12,8 +12,8 @@ import json
 import secrets
 import shutil
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import multiaddr
@@ -85,8 +85,10 @@ class MeshNode:
         self.on_advertised = on_advertised  # what was broadcast, for the agent's other workers
         self.metrics = MeshMetrics()
         gossip = settings.gossip
-        self.gate = Gate(Limits(max_size=gossip.max_message_bytes, max_hops=gossip.max_hops, max_ttl=gossip.max_ttl_s),
-                         safeguards=gossip.safeguards.core())
+        self.gate = Gate(
+            Limits(max_size=gossip.max_message_bytes, max_hops=gossip.max_hops, max_ttl=gossip.max_ttl_s),
+            safeguards=gossip.safeguards.core(),
+        )
         self.peers = PeerTable(settings.capabilities_interval_s)
         self.detector = CapabilityDetector(settings.capabilities, which=which)
         self.version = version
@@ -124,7 +126,9 @@ class MeshNode:
         msg_id, _ = await self.publish_envelope(type, topic, payload, ttl=ttl)
         return msg_id
 
-    async def publish_envelope(self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60) -> tuple[str, bytes]:
+    async def publish_envelope(
+        self, type: str, topic: str, payload: dict[str, Any], *, ttl: int = 60
+    ) -> tuple[str, bytes]:
         """`publish`, returning (msg_id, the signed envelope).
 
         Our own message passes our own gate first, as peers' do: its msg_id is taken (an echo
@@ -191,9 +195,15 @@ class MeshNode:
             "listen": self.listen_addrs,
             "connected": sorted(str(p) for p in self._dialer.connected_peers()) if self._dialer else [],
             "topics": sorted(pubsub.topic_ids) if pubsub else [],
-            "capabilities": self._capabilities.payload(node_id=self.node_id, peer_id=self.peer_id, log_key_hex="0" * 64,
-                                                       active_tasks=self.active_tasks, max_tasks=self.max_tasks)
-            if self._capabilities is not None else None,
+            "capabilities": self._capabilities.payload(
+                node_id=self.node_id,
+                peer_id=self.peer_id,
+                log_key_hex="0" * 64,
+                active_tasks=self.active_tasks,
+                max_tasks=self.max_tasks,
+            )
+            if self._capabilities is not None
+            else None,
             "safeguards": self.settings.gossip.safeguards.model_dump(),
             "peers": self.peers.snapshot(),
             "metrics": self.metrics.snapshot(),
@@ -401,8 +411,13 @@ class MeshNode:
                 continue
             if follow:
                 self._start_following(key, [candidate])
-            return {"key": key.hex(), "length": length, "peer": str(peer), "problems": problems,
-                    "following": key in self._following}
+            return {
+                "key": key.hex(),
+                "length": length,
+                "peer": str(peer),
+                "problems": problems,
+                "following": key in self._following,
+            }
         if follow and replica.log is not None:
             self._start_following(key)
             return {"key": key.hex(), "length": replica.length, "peer": None, "problems": problems, "following": True}
@@ -466,15 +481,15 @@ class MeshNode:
                             await self._fetch(peer, replica)
                         await follow_log(self._new_stream, peer, replica, self._fetch)
                     except Exception as err:  # the writer went away, or lied: try the others
-                        log.info("following a log: peer lost", key=key.hex()[:16], peer=candidate[-16:],
-                                 error=str(err)[:200])
+                        log.info(
+                            "following a log: peer lost", key=key.hex()[:16], peer=candidate[-16:], error=str(err)[:200]
+                        )
                 await trio.sleep(FOLLOW_RETRY_S)
 
     def _require_pubsub(self) -> GatedPubsub:
         if self._pubsub is None:
             raise RuntimeError("the mesh node is not running yet")
         return self._pubsub
-
 
 
 def concrete_listen_addrs(addrs: list[str]) -> list[str]:
@@ -488,18 +503,13 @@ def concrete_listen_addrs(addrs: list[str]) -> list[str]:
 
     import psutil  # type: ignore[import-untyped]  # psutil ships no type information
 
-    mine = [
-        a.address
-        for addresses in psutil.net_if_addrs().values()
-        for a in addresses
-        if a.family == socket.AF_INET
-    ]
+    mine = [a.address for addresses in psutil.net_if_addrs().values() for a in addresses if a.family == socket.AF_INET]
     outside = [ip for ip in mine if not ip.startswith("127.")]
     concrete = outside or mine or ["127.0.0.1"]
     out: list[str] = []
     for addr in addrs:
         if addr.startswith("/ip4/0.0.0.0/"):
-            rest = addr[len("/ip4/0.0.0.0"):]
+            rest = addr[len("/ip4/0.0.0.0") :]
             out.extend(f"/ip4/{ip}{rest}" for ip in concrete)
         else:
             out.append(addr)

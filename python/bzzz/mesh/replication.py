@@ -66,8 +66,15 @@ class HeadMsg(msgspec.Struct, tag="head", frozen=True):
     manifest: bytes | None = None
 
     def head(self) -> Head:
-        return Head(self.public_key, self.compat, self.length, self.fork, self.signature,
-                    [tuple(r) for r in self.roots], self.manifest)  # type: ignore[misc]
+        return Head(
+            self.public_key,
+            self.compat,
+            self.length,
+            self.fork,
+            self.signature,
+            [tuple(r) for r in self.roots],  # type: ignore[misc]
+            self.manifest,
+        )
 
 
 class Chunk(msgspec.Struct, tag="chunk", frozen=True):
@@ -90,6 +97,7 @@ _encode = msgspec.msgpack.Encoder().encode
 
 
 # --- framing ------------------------------------------------------------------------------
+
 
 async def _read_exactly(stream: Any, n: int) -> bytes:
     out = bytearray()
@@ -118,9 +126,17 @@ async def read_frame(stream: Any, decoder: msgspec.msgpack.Decoder[Any]) -> Any:
 
 # --- serving ------------------------------------------------------------------------------
 
+
 def head_of(opened: MerkleLog) -> HeadMsg:
-    return HeadMsg(opened.public_key, opened.compat, opened.length, opened.fork, opened.signature() or b"",
-                   [tuple(r) for r in opened.roots()], opened.manifest)  # type: ignore[misc]
+    return HeadMsg(
+        opened.public_key,
+        opened.compat,
+        opened.length,
+        opened.fork,
+        opened.signature() or b"",
+        [tuple(r) for r in opened.roots()],  # type: ignore[misc]
+        opened.manifest,
+    )
 
 
 class Server:
@@ -170,8 +186,12 @@ class Server:
             await write_frame(stream, head)
 
             def chunk(first: int) -> Chunk:
-                return Chunk([(i, opened.get(i), [tuple(n) for n in opened.proof(i).nodes])  # type: ignore[misc]
-                              for i in range(first, min(first + CHUNK, stop))])
+                return Chunk(
+                    [
+                        (i, opened.get(i), [tuple(n) for n in opened.proof(i).nodes])  # type: ignore[misc]
+                        for i in range(first, min(first + CHUNK, stop))
+                    ]
+                )
 
             for first in range(max(0, start), stop, CHUNK):
                 piece = await trio.to_thread.run_sync(chunk, first)
@@ -214,8 +234,13 @@ async def fetch(new_stream: NewStream, peer: ID, replica: Replica, metrics: Mesh
         return await _fetch(new_stream, peer, replica, metrics)
     except ReplicationRefused as refused:
         metrics.replication_refused.labels(refused.what).inc()
-        log.warning("replication refused", peer=str(peer), key=replica.key.hex()[:16], what=refused.what,
-                    detail=str(refused)[:300])
+        log.warning(
+            "replication refused",
+            peer=str(peer),
+            key=replica.key.hex()[:16],
+            what=refused.what,
+            detail=str(refused)[:300],
+        )
         raise
 
 
@@ -238,7 +263,9 @@ async def _fetch(new_stream: NewStream, peer: ID, replica: Replica, metrics: Mes
             try:
                 answer = await read_frame(stream, _answers)
             except EOFError:
-                raise ReplicationRefused("truncated", f"the answer ended at entry {expected} of {signed.length}") from None
+                raise ReplicationRefused(
+                    "truncated", f"the answer ended at entry {expected} of {signed.length}"
+                ) from None
             if isinstance(answer, Done):
                 break
             if not isinstance(answer, Chunk):
@@ -259,8 +286,9 @@ async def _fetch(new_stream: NewStream, peer: ID, replica: Replica, metrics: Mes
             pass
 
 
-async def follow(new_stream: NewStream, peer: ID, replica: Replica,
-                 fetch_growth: Callable[[ID, Replica], Awaitable[int]]) -> None:
+async def follow(
+    new_stream: NewStream, peer: ID, replica: Replica, fetch_growth: Callable[[ID, Replica], Awaitable[int]]
+) -> None:
     """Keep `replica` up with the peer's log as it grows, until cancelled or the stream ends;
     each growth is fetched with `fetch_growth` (`fetch`, serialized with other transfers)."""
     stream = await new_stream(peer)

@@ -27,8 +27,8 @@ from prometheus_client import start_http_server
 
 from bzzz._core import Envelope, EnvelopeRejected
 from bzzz.bus import Publisher, Request, Service
-from bzzz.log.store import log_key
 from bzzz.capabilities import advertised
+from bzzz.log.store import log_key
 from bzzz.mesh.client import (
     PEERS_TOPIC,
     SERVICE,

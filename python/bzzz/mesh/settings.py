@@ -54,14 +54,21 @@ class SafeguardSettings(BaseModel):
     sender_rate: float = Field(default=5.0, gt=0, description="HMMM messages per second per sender, sustained.")
     sender_burst: int = Field(default=20, ge=1, description="HMMM messages a sender may send at once.")
     max_participants: int = Field(default=16, ge=1, description="Distinct senders in one discussion.")
-    discussion_ttl_s: int = Field(default=3600, ge=1, description="Seconds a discussion stays open after its first message.")
+    discussion_ttl_s: int = Field(
+        default=3600, ge=1, description="Seconds a discussion stays open after its first message."
+    )
     max_discussion_messages: int = Field(default=500, ge=1, description="Messages one discussion may hold.")
     capacity: int = Field(default=10_000, ge=1, description="Senders and discussions remembered (memory bound).")
 
     def core(self) -> Safeguards:
-        return Safeguards(sender_rate=self.sender_rate, sender_burst=self.sender_burst,
-                          max_participants=self.max_participants, discussion_ttl=self.discussion_ttl_s,
-                          max_discussion_messages=self.max_discussion_messages, capacity=self.capacity)
+        return Safeguards(
+            sender_rate=self.sender_rate,
+            sender_burst=self.sender_burst,
+            max_participants=self.max_participants,
+            discussion_ttl=self.discussion_ttl_s,
+            max_discussion_messages=self.max_discussion_messages,
+            capacity=self.capacity,
+        )
 
 
 class GossipSettings(BaseModel):
@@ -79,9 +86,12 @@ class GossipSettings(BaseModel):
     seen_ttl_s: int = Field(default=120, ge=1, description="How long the router remembers a message id.")
     max_message_bytes: int = Field(default=65536, ge=1024, description="Envelope size limit (the gate's max_size).")
     max_hops: int = Field(default=3, ge=0, le=255, description="Relays an envelope may have had (the gate's max_hops).")
-    max_ttl_s: int = Field(default=3600, ge=1, description="Longest validity an envelope may claim (the gate's max_ttl).")
-    safeguards: SafeguardSettings = Field(default_factory=SafeguardSettings,
-                                          description="The discussion safeguards of the core's gate.")
+    max_ttl_s: int = Field(
+        default=3600, ge=1, description="Longest validity an envelope may claim (the gate's max_ttl)."
+    )
+    safeguards: SafeguardSettings = Field(
+        default_factory=SafeguardSettings, description="The discussion safeguards of the core's gate."
+    )
 
 
 class DiscoverySettings(BaseModel):
@@ -90,10 +100,16 @@ class DiscoverySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mdns: bool = Field(default=True, description="Find and connect to peers on the local network.")
-    bootstrap: list[str] = Field(default_factory=list, description="Multiaddrs with /p2p/<peer id>, dialled until connected.")
+    bootstrap: list[str] = Field(
+        default_factory=list, description="Multiaddrs with /p2p/<peer id>, dialled until connected."
+    )
     dht: bool = Field(default=True, description="Announce and look up the rendezvous key in the Kademlia DHT.")
-    rendezvous: str = Field(default=RENDEZVOUS, min_length=1, description="The DHT key all agents of one cluster share.")
-    dht_interval_s: float = Field(default=10.0, gt=0, description="How often to announce and look up the rendezvous key.")
+    rendezvous: str = Field(
+        default=RENDEZVOUS, min_length=1, description="The DHT key all agents of one cluster share."
+    )
+    dht_interval_s: float = Field(
+        default=10.0, gt=0, description="How often to announce and look up the rendezvous key."
+    )
     redial_initial_s: float = Field(default=1.0, gt=0, description="First wait before redialling a lost peer.")
     redial_max_s: float = Field(default=60.0, gt=0, description="Longest wait between redials (the backoff's cap).")
 
@@ -105,7 +121,9 @@ class DiscoverySettings(BaseModel):
                 parsed = multiaddr.Multiaddr(addr)
                 parsed.value_for_protocol("p2p")
             except Exception as err:
-                raise ValueError(f"bootstrap address {addr!r} must be a multiaddr ending in /p2p/<peer id>: {err}") from None
+                raise ValueError(
+                    f"bootstrap address {addr!r} must be a multiaddr ending in /p2p/<peer id>: {err}"
+                ) from None
         return addrs
 
 
@@ -114,15 +132,21 @@ class MeshSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    listen: list[str] = Field(default_factory=lambda: [f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"],
-                              description="Multiaddrs to listen on; 0.0.0.0 is expanded to each address.")
+    listen: list[str] = Field(
+        default_factory=lambda: [f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"],
+        description="Multiaddrs to listen on; 0.0.0.0 is expanded to each address.",
+    )
     gossip: GossipSettings = Field(default_factory=GossipSettings, description="The gossip router and the gate.")
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings, description="How peers are found.")
-    capabilities: CapabilityConfig = Field(default_factory=CapabilityConfig,
-                                           description="What this agent advertises: Ollama models, tools, max tasks.")
-    capabilities_interval_s: float = Field(default=10.0, gt=0, description="Broadcast period; a peer silent 3 periods is gone.")
-    metrics_port: int | None = Field(default=None, ge=0, le=65535,
-                                     description="Serve Prometheus metrics on this port (0: any free port).")
+    capabilities: CapabilityConfig = Field(
+        default_factory=CapabilityConfig, description="What this agent advertises: Ollama models, tools, max tasks."
+    )
+    capabilities_interval_s: float = Field(
+        default=10.0, gt=0, description="Broadcast period; a peer silent 3 periods is gone."
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: any free port)."
+    )
 
     @field_validator("listen")
     @classmethod

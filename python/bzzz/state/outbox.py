@@ -44,7 +44,9 @@ def deliver(
         except BusError as error:  # unanswered (RequestTimeout) or refused (ServiceError)
             delay = state.nack(item.id)
             failed += 1
-            log.warning("delivery failed; will retry", service=item.topic, id=item.id, error=str(error), retry_in_s=delay)
+            log.warning(
+                "delivery failed; will retry", service=item.topic, id=item.id, error=str(error), retry_in_s=delay
+            )
             if max_failures is not None and failed >= max_failures:
                 break
             continue

@@ -332,15 +332,19 @@ class WorkerState:
     def unfinished(self) -> list[InboxItem]:
         """Accepted and not finished, in acceptance order: what to resume after a restart."""
         with self._lock:
-            rows = self._connection().execute(
-                f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE finished_at IS NULL ORDER BY seq"
-            ).fetchall()
+            rows = (
+                self._connection()
+                .execute(f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE finished_at IS NULL ORDER BY seq")
+                .fetchall()
+            )
         return [InboxItem(*row) for row in rows]
 
     def get(self, msg_id: str) -> InboxItem | None:
         """The inbox entry of `msg_id`, finished or not; None if never accepted (or pruned)."""
         with self._lock:
-            row = self._connection().execute(f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE msg_id = ?", (msg_id,)).fetchone()
+            row = (
+                self._connection().execute(f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE msg_id = ?", (msg_id,)).fetchone()
+            )
         return None if row is None else InboxItem(*row)
 
     def result_of(self, msg_id: str) -> bytes | None:
@@ -384,15 +388,19 @@ class WorkerState:
             where += " AND topic = ?"
             args.append(topic)
         with self._lock:
-            rows = self._connection().execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE {where} ORDER BY id LIMIT ?", (*args, limit)
-            ).fetchall()
+            rows = (
+                self._connection()
+                .execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE {where} ORDER BY id LIMIT ?", (*args, limit))
+                .fetchall()
+            )
         return [OutboxItem(*row) for row in rows]
 
     def next_due(self) -> float | None:
         """When the earliest undelivered message is due (wall clock), for a deliverer to sleep until; None if none."""
         with self._lock:
-            row = self._connection().execute("SELECT min(next_attempt_at) FROM outbox WHERE acked_at IS NULL").fetchone()
+            row = (
+                self._connection().execute("SELECT min(next_attempt_at) FROM outbox WHERE acked_at IS NULL").fetchone()
+            )
         return None if row[0] is None else float(row[0])
 
     def ack(self, id: int) -> bool:
@@ -402,7 +410,8 @@ class WorkerState:
             return cursor.rowcount == 1
 
     def nack(self, id: int, delay_s: float | None = None) -> float | None:
-        """A delivery failed: count the attempt and retry after `delay_s`; returns the delay, or None if delivered/unknown.
+        """A delivery failed: count the attempt and retry after `delay_s`; the delay, or None if
+        delivered or unknown.
 
         Without `delay_s`, exponential backoff with jitter: after the n-th failure
         `min(backoff_initial_s * 2**(n-1), backoff_max_s)`, times a random factor in [0.5, 1].
@@ -415,7 +424,8 @@ class WorkerState:
             if delay_s is None:
                 delay_s = self.backoff_delay(attempts)
             db.execute(
-                "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?", (attempts, time.time() + delay_s, id)
+                "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?",
+                (attempts, time.time() + delay_s, id),
             )
             return delay_s
 
@@ -434,7 +444,9 @@ class WorkerState:
         """
         cutoff = time.time() - older_than_s
         with self.transaction() as db:
-            inbox = db.execute("DELETE FROM inbox WHERE finished_at IS NOT NULL AND finished_at < ?", (cutoff,)).rowcount
+            inbox = db.execute(
+                "DELETE FROM inbox WHERE finished_at IS NOT NULL AND finished_at < ?", (cutoff,)
+            ).rowcount
             outbox = db.execute("DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?", (cutoff,)).rowcount
         return inbox + outbox
 

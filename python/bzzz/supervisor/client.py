@@ -29,7 +29,9 @@ class ControlClient:
     def call(self, command: str, **properties: Any) -> dict[str, Any]:
         endpoint, path = private_ipc(self.run_dir, "control.sock")
         if not path.exists():
-            raise ControlError(f"no agent is running in {self.run_dir} (no control socket); start one with `bzzz agent run`")
+            raise ControlError(
+                f"no agent is running in {self.run_dir} (no control socket); start one with `bzzz agent run`"
+            )
         context = zmq.Context.instance()
         sock = context.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)

@@ -16,7 +16,6 @@ from bzzz.supervisor.errors import StartError
 from bzzz.supervisor.pidlock import LockHeld, PidLock
 
 
-
 class DataDirBusy(StartError):
     """Another live agent holds this data dir."""
 
@@ -47,8 +46,9 @@ class DataDirLock:
             raise DataDirBusy(f"{holder} holds the data dir {self.data_dir} (lock {self.path})") from None
         except OSError as err:
             if err.filename is not None:  # opening it failed, not locking it
-                raise StartError(f"data dir {self.data_dir}: cannot write in it ({self.path}: {err.strerror or err})") \
-                    from None
+                raise StartError(
+                    f"data dir {self.data_dir}: cannot write in it ({self.path}: {err.strerror or err})"
+                ) from None
             raise StartError(f"data dir {self.data_dir}: cannot lock {self.path}: {err.strerror or err}") from None
 
     def release(self) -> None:

@@ -40,13 +40,13 @@ import zmq
 from bzzz.bus import BusError, BusProxy
 from bzzz.config import AgentConfig, Restart, WorkerConfig
 from bzzz.paths import DataDir
+from bzzz.runtime import HEARTBEAT_SOCKET, Heartbeat
 from bzzz.supervisor import rundir
 from bzzz.supervisor.commands import COMMANDS
 from bzzz.supervisor.commands.errors import BAD_REQUEST, UNKNOWN_COMMAND, WRONG_STATE, CommandError
 from bzzz.supervisor.datadir import DataDirLock
 from bzzz.supervisor.errors import StartError
 from bzzz.supervisor.worker import State, Worker, WorkerStartError, describe_exit
-from bzzz.runtime import HEARTBEAT_SOCKET, Heartbeat
 
 CONTROL_SOCKET = "control.sock"
 TICK_S = 0.02
@@ -204,7 +204,9 @@ class Supervisor:
                 timeout = worker.config.heartbeat_timeout_s
                 alive = worker.state in (State.STARTING, State.RUNNING)
                 if alive and timeout is not None and now - worker.last_heartbeat > timeout:
-                    log.warning("worker is hung: killing it", worker=worker.name, silent_s=round(now - worker.last_heartbeat, 2))
+                    log.warning(
+                        "worker is hung: killing it", worker=worker.name, silent_s=round(now - worker.last_heartbeat, 2)
+                    )
                     worker.hung = True
                     worker.kill()
                 elif worker.kill_at is not None and now >= worker.kill_at:

@@ -58,4 +58,3 @@ class Outcome(msgspec.Struct, frozen=True):
     """The pull request's URL, when one was opened or updated."""
     follow_ups: tuple[tuple[str, str], ...] = ()
     """(title, body) of the issues the task was split into."""
-

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
+from bzzz import runtime
 from bzzz.bus import Client
 from bzzz.log import encode_event
 from bzzz.log.service import SERVICE, append_request
-from bzzz.state import WorkerState
-from bzzz.state import outbox
-from bzzz import runtime
+from bzzz.state import WorkerState, outbox
 
 
 class Appender:

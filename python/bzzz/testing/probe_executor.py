@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 
+from bzzz import runtime
 from bzzz.bus import Request, Service
 from bzzz.executor.service import SERVICE, decode_task, encode_outcome
 from bzzz.tasks import Outcome
-from bzzz import runtime
 
 
 def serve_executor(rt: runtime.WorkerRuntime, seconds: float) -> Service:

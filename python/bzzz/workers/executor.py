@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import structlog
 
+from bzzz import runtime
 from bzzz.bus import Service
 from bzzz.executor.sandbox import SandboxUnavailable
 from bzzz.executor.service import SERVICE, TaskService
@@ -29,7 +30,6 @@ from bzzz.executor.settings import ExecutorWorkerSettings
 from bzzz.github.client import TokenError, load_token
 from bzzz.log.journal import Journal
 from bzzz.state import WorkerState
-from bzzz import runtime
 
 log = structlog.get_logger("bzzz.workers.executor")
 
@@ -43,14 +43,23 @@ def main(rt: runtime.WorkerRuntime) -> int:
         return 2
     with WorkerState.for_worker(rt.data_dir, rt.name) as state:
         journal = Journal(state, rt.run_dir, sender=rt.name, agent=settings.login, node_id=rt.node_id)
-        tasks = TaskService(settings, token=token, data_dir=rt.data_dir, run_dir=rt.run_dir, sender=rt.name,
-                            journal=journal, heartbeat=rt.heartbeat, poll_s=rt.interval / 2)
+        tasks = TaskService(
+            settings,
+            token=token,
+            data_dir=rt.data_dir,
+            run_dir=rt.run_dir,
+            sender=rt.name,
+            journal=journal,
+            heartbeat=rt.heartbeat,
+            poll_s=rt.interval / 2,
+        )
         try:
             if not tasks.start(rt.sleep):
                 return 0
             with Service(rt.run_dir, SERVICE, tasks.handle) as service:
-                log.info("executing tasks", login=settings.login, allow=sorted(settings.allow),
-                         network=settings.network)
+                log.info(
+                    "executing tasks", login=settings.login, allow=sorted(settings.allow), network=settings.network
+                )
                 rt.heartbeat()  # ready
                 while not rt.stopping.is_set():
                     service.serve_one(rt.interval / 2)

@@ -25,6 +25,7 @@ import os
 
 import structlog
 
+from bzzz import runtime
 from bzzz.executor.service import ExecutorClient
 from bzzz.github.agent import GithubAgent, Settings
 from bzzz.github.capabilities import ClaimCapabilities
@@ -32,7 +33,6 @@ from bzzz.github.client import TokenError, connect, load_token
 from bzzz.github.settings import GithubWorkerSettings
 from bzzz.log.journal import Journal
 from bzzz.state import WorkerState
-from bzzz import runtime
 
 log = structlog.get_logger("bzzz.workers.github")
 
@@ -48,11 +48,20 @@ def main(rt: runtime.WorkerRuntime) -> int:
     # Short timeouts: a step must end well inside the worker's heartbeat timeout.
     github = connect(settings.base_url, token, timeout_s=5.0, pace_s=settings.pace_s, write_pace_s=settings.pace_s * 4)
     capabilities = ClaimCapabilities(rt.run_dir, own=agent_settings.capabilities, mesh_runs="mesh" in rt.workers)
-    with (WorkerState.for_worker(rt.data_dir, rt.name) as state,
-          ExecutorClient(rt.run_dir, sender=rt.name, timeout_s=settings.task_timeout_s) as executor):
+    with (
+        WorkerState.for_worker(rt.data_dir, rt.name) as state,
+        ExecutorClient(rt.run_dir, sender=rt.name, timeout_s=settings.task_timeout_s) as executor,
+    ):
         journal = Journal(state, rt.run_dir, sender=rt.name, agent=settings.login, node_id=rt.node_id)
-        agent = GithubAgent(agent_settings, github, state, executor.run, can_work=executor.available,
-                            journal=journal, capabilities=capabilities)
+        agent = GithubAgent(
+            agent_settings,
+            github,
+            state,
+            executor.run,
+            can_work=executor.available,
+            journal=journal,
+            capabilities=capabilities,
+        )
         log.info("taking work from GitHub", login=settings.login, repos=settings.repos, pid=os.getpid())
         rt.heartbeat()  # ready
         try:

@@ -19,11 +19,11 @@ receives is journalled to the agent's signed log (`bzzz.log.journal`). Every set
 
 from __future__ import annotations
 
+from bzzz import runtime
 from bzzz.hmmm.service import HmmmService
 from bzzz.hmmm.settings import HmmmWorkerSettings
 from bzzz.log.journal import Journal
 from bzzz.state import WorkerState
-from bzzz import runtime
 
 
 def main(rt: runtime.WorkerRuntime) -> int:

@@ -14,14 +14,15 @@ import time
 
 import structlog
 
+from bzzz import runtime
 from bzzz.bus import Service
 from bzzz.log import AgentLog
 from bzzz.log.service import SERVICE, LogAppender, LogWorkerSettings
 from bzzz.paths import DataDir, merkle_dir
 from bzzz.state import WorkerState
-from bzzz import runtime
 
 log = structlog.get_logger("bzzz.workers.log")
+
 
 def open_log(rt: runtime.WorkerRuntime) -> AgentLog:
     directory = DataDir(rt.data_dir).log

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import trio
 
+from bzzz import runtime
 from bzzz.mesh.service import run
 from bzzz.mesh.settings import MeshSettings
-from bzzz import runtime
 
 
 def main(rt: runtime.WorkerRuntime) -> int:

@@ -47,8 +47,9 @@ def issue_of(ctx: Context, repo: Row) -> Row:
 _REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}\Z")
 
 
-def string_field(body: dict[str, Any], name: str, resource: str, *, required: bool = False,
-                 nullable: bool = False) -> str | None:
+def string_field(
+    body: dict[str, Any], name: str, resource: str, *, required: bool = False, nullable: bool = False
+) -> str | None:
     value = body.get(name)
     if value is None:
         if required:

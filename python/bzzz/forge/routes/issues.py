@@ -89,7 +89,12 @@ def patch_issue(ctx: Context) -> Reply:
         fields["state"] = body["state"]
     if "state_reason" in body:
         if not isinstance(body["state_reason"], str | None) or body["state_reason"] not in (
-                "completed", "not_planned", "duplicate", "reopened", None):
+            "completed",
+            "not_planned",
+            "duplicate",
+            "reopened",
+            None,
+        ):
             raise invalid("Issue", "state_reason")
         fields["state_reason"] = body["state_reason"]
     if "labels" in body:
@@ -134,6 +139,7 @@ def check_issue_assignee(ctx: Context) -> Reply:
 
 
 # --- labels of an issue ---------------------------------------------------------------------
+
 
 def _label_names(ctx: Context) -> list[str]:
     body = ctx.body
@@ -197,6 +203,7 @@ def remove_issue_label(ctx: Context) -> Reply:
 
 # --- comments -----------------------------------------------------------------------------
 
+
 def list_comments(ctx: Context) -> Reply:
     repo = repo_of(ctx)
     issue = issue_of(ctx, repo)
@@ -217,8 +224,11 @@ def create_comment(ctx: Context) -> Reply:
     if issue["locked"] and not ctx.store.can_push(repo, ctx.me()):
         raise ApiError(403, "Issue is locked")
     row = ctx.store.add_comment(issue["id"], ctx.me(), body)
-    return Reply(201, ctx.render.comment(row, repo, issue["number"]), {"Location": ctx.render.comment(
-        row, repo, issue["number"])["url"]})
+    return Reply(
+        201,
+        ctx.render.comment(row, repo, issue["number"]),
+        {"Location": ctx.render.comment(row, repo, issue["number"])["url"]},
+    )
 
 
 def _comment(ctx: Context, *, write: bool) -> tuple[Row, Row, int]:
@@ -255,6 +265,7 @@ def delete_comment(ctx: Context) -> Reply:
 
 
 # --- events and timeline --------------------------------------------------------------------
+
 
 def issue_events(ctx: Context) -> Reply:
     repo = repo_of(ctx)

@@ -48,19 +48,39 @@ def create_pull(ctx: Context) -> Reply:
         raise invalid("PullRequest", "head")
     # A fork's head commit is in the fork's repository: fetch it over before comparing.
     if head_repo["id"] != repo["id"]:
-        git.fetch_branch(repo["owner_login"], repo["name"], head_repo["owner_login"], head_repo["name"], head_ref,
-                         f"refs/forks/{head_repo['owner_login']}/{head_ref}")
+        git.fetch_branch(
+            repo["owner_login"],
+            repo["name"],
+            head_repo["owner_login"],
+            head_repo["name"],
+            head_ref,
+            f"refs/forks/{head_repo['owner_login']}/{head_ref}",
+        )
     if git.commits_between(repo["owner_login"], repo["name"], base_sha, head_sha) == 0:
-        raise ApiError(422, "Validation Failed", errors=[{
-            "resource": "PullRequest", "code": "custom", "message": f"No commits between {base} and {head}"}])
+        raise ApiError(
+            422,
+            "Validation Failed",
+            errors=[{"resource": "PullRequest", "code": "custom", "message": f"No commits between {base} and {head}"}],
+        )
     draft, modify = bool_field(body, "draft"), bool_field(body, "maintainer_can_modify")
     try:
-        row = ctx.store.create_pull(repo, me, title, string_field(body, "body", "PullRequest", nullable=True),
-                                    head_repo=head_repo, head_ref=head_ref, head_sha=head_sha, base_ref=base,
-                                    base_sha=base_sha, draft=draft, maintainer_can_modify=modify)
+        row = ctx.store.create_pull(
+            repo,
+            me,
+            title,
+            string_field(body, "body", "PullRequest", nullable=True),
+            head_repo=head_repo,
+            head_ref=head_ref,
+            head_sha=head_sha,
+            base_ref=base,
+            base_sha=base_sha,
+            draft=draft,
+            maintainer_can_modify=modify,
+        )
     except Conflict as error:
-        raise ApiError(422, "Validation Failed", errors=[{
-            "resource": "PullRequest", "code": "custom", "message": str(error)}]) from None
+        raise ApiError(
+            422, "Validation Failed", errors=[{"resource": "PullRequest", "code": "custom", "message": str(error)}]
+        ) from None
     data = _render(ctx, repo, row)
     return Reply(201, data, {"Location": str(data["url"])})
 

@@ -70,8 +70,14 @@ def create_fork(ctx: Context) -> Reply:
         if existing["fork_of"] == repo["id"]:
             return Reply(202, ctx.render.repo(existing, me, full=True))
         raise invalid("Fork", "name", "already_exists", f"{me['login']}/{name} already exists")
-    fork = ctx.store.create_repo(me, name, description=repo["description"], private=bool(repo["private"]),
-                                 default_branch=repo["default_branch"], fork_of=repo["id"])
+    fork = ctx.store.create_repo(
+        me,
+        name,
+        description=repo["description"],
+        private=bool(repo["private"]),
+        default_branch=repo["default_branch"],
+        fork_of=repo["id"],
+    )
     ctx.forge.git.fork(repo["owner_login"], repo["name"], fork["owner_login"], fork["name"])
     return Reply(202, ctx.render.repo(fork, me, full=True))
 
@@ -120,33 +126,38 @@ def get_branch(ctx: Context) -> Reply:
     api = f"{ctx.render.base}/repos/{owner}/{name}"
     git_user = {"name": commit.author_name, "email": commit.author_email, "date": commit.authored_at}
     committer = {"name": commit.committer_name, "email": commit.committer_email, "date": commit.committed_at}
-    return Reply(200, {
-        "name": branch,
-        "commit": {
-            "sha": sha,
-            "node_id": f"C_{sha}",
-            "url": f"{api}/commits/{sha}",
-            "html_url": f"{ctx.render.base}/{owner}/{name}/commit/{sha}",
-            "comments_url": f"{api}/commits/{sha}/comments",
+    return Reply(
+        200,
+        {
+            "name": branch,
             "commit": {
-                "url": f"{api}/git/commits/{sha}",
-                "author": git_user,
-                "committer": committer,
-                "message": commit.message,
-                "comment_count": 0,
-                "tree": {"sha": commit.tree_sha, "url": f"{api}/git/trees/{commit.tree_sha}"},
+                "sha": sha,
+                "node_id": f"C_{sha}",
+                "url": f"{api}/commits/{sha}",
+                "html_url": f"{ctx.render.base}/{owner}/{name}/commit/{sha}",
+                "comments_url": f"{api}/commits/{sha}/comments",
+                "commit": {
+                    "url": f"{api}/git/commits/{sha}",
+                    "author": git_user,
+                    "committer": committer,
+                    "message": commit.message,
+                    "comment_count": 0,
+                    "tree": {"sha": commit.tree_sha, "url": f"{api}/git/trees/{commit.tree_sha}"},
+                },
+                # GitHub links a commit's author to an account by e-mail; the forge does not: `{}` is its "no account".
+                "author": {},
+                "committer": {},
+                "parents": [{"sha": p, "url": f"{api}/commits/{p}"} for p in commit.parents],
             },
-            # GitHub links a commit's author to an account by e-mail; the forge does not: `{}` is its "no account".
-            "author": {},
-            "committer": {},
-            "parents": [{"sha": p, "url": f"{api}/commits/{p}"} for p in commit.parents],
+            "_links": {"self": f"{api}/branches/{branch}", "html": f"{ctx.render.base}/{owner}/{name}/tree/{branch}"},
+            "protected": False,
+            "protection": {
+                "enabled": False,
+                "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []},
+            },
+            "protection_url": f"{api}/branches/{branch}/protection",
         },
-        "_links": {"self": f"{api}/branches/{branch}", "html": f"{ctx.render.base}/{owner}/{name}/tree/{branch}"},
-        "protected": False,
-        "protection": {"enabled": False, "required_status_checks": {"enforcement_level": "off", "contexts": [],
-                                                                     "checks": []}},
-        "protection_url": f"{api}/branches/{branch}/protection",
-    })
+    )
 
 
 def get_ref(ctx: Context) -> Reply:
@@ -173,8 +184,11 @@ def create_ref(ctx: Context) -> Reply:
     except ValueError as error:
         raise ApiError(422, str(error) or "Object does not exist") from None
     ctx.store.touch_pushed(repo["id"])
-    return Reply(201, ctx.render.git_ref(repo, ref, sha), {"Location": f"{ctx.render.base}/repos/"
-                                                           f"{repo['owner_login']}/{repo['name']}/git/{ref}"})
+    return Reply(
+        201,
+        ctx.render.git_ref(repo, ref, sha),
+        {"Location": f"{ctx.render.base}/repos/{repo['owner_login']}/{repo['name']}/git/{ref}"},
+    )
 
 
 _REPO = "/repos/{owner}/{repo}"
