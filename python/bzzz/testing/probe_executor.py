@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import time
 
+import structlog
+
 from bzzz import runtime
 from bzzz.bus import Request, Service
 from bzzz.executor.service import SERVICE, decode_task, encode_outcome
 from bzzz.tasks import Outcome
 
+log = structlog.get_logger("bzzz.testing.probe_executor")
+
 
 def serve_executor(rt: runtime.WorkerRuntime, seconds: float) -> Service:
     def handle(request: Request) -> bytes:
         task = decode_task(request.body)
+        log.info("probe task", repo=task.repo, number=task.number)
         time.sleep(seconds)
         return encode_outcome(Outcome(True, f"the probe executor did {task.title!r}"))
 
