@@ -2,59 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bzzz.bus import Service
 from bzzz.log import decode_entry
 from bzzz.log.journal import Journal
-from bzzz.log.service import SERVICE, LogAppender
 from bzzz.redaction import REDACTED, register_secret
 from bzzz.state import WorkerState
-from tests.log.test_service import Side
-
-
-@pytest.fixture
-def side(tmp_path: Path) -> Iterator[Side]:
-    (tmp_path / "log").mkdir()
-    s = Side(tmp_path / "log")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def run_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bzzz-", dir="/tmp"))  # socket paths must be short
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+from tests.log.harness import Side, log_service
 
 
 @pytest.fixture
 def worker_state(tmp_path: Path) -> Iterator[WorkerState]:
     with WorkerState(tmp_path / "worker.sqlite3") as state:
         yield state
-
-
-@contextmanager
-def log_service(side: Side, run_dir: Path) -> Iterator[LogAppender]:
-    appender = side.open()
-    stop = threading.Event()
-    with Service(run_dir, SERVICE, appender.handle, replies=appender.replies) as service:
-        thread = threading.Thread(target=service.serve_forever, args=(stop, 0.02))
-        thread.start()
-        try:
-            yield appender
-        finally:
-            stop.set()
-            thread.join()
-    side.close()
 
 
 def entries(side: Side) -> list[dict[str, Any]]:

@@ -7,16 +7,12 @@ it, as the restarted log worker does.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bzzz._core import KeyPair, MerkleLog
-from bzzz.bus import Request, RequestTimeout, Service
+from bzzz.bus import Request, RequestTimeout
 from bzzz.log.service import (
     MAX_ATTEMPTS,
     SERVICE,
@@ -26,49 +22,7 @@ from bzzz.log.service import (
     LogClient,
     append_request,
 )
-from bzzz.state import WorkerState
-
-
-class Side:
-    """The log worker's side of one agent: its log and state on disk, reopened at will."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.key_pair = KeyPair.generate()
-        MerkleLog.create(root / "hypercore", self.key_pair).close()
-        self.log: MerkleLog | None = None
-        self.state: WorkerState | None = None
-
-    def open(self) -> LogAppender:
-        self.close()
-        self.log = MerkleLog.open(self.root / "hypercore", self.key_pair)
-        self.state = WorkerState(self.root / "log.sqlite3")
-        return LogAppender(self.log, self.state)
-
-    def entries(self) -> list[bytes]:
-        assert self.log is not None
-        return [self.log.get(i) for i in range(self.log.length)]
-
-    def close(self) -> None:
-        if self.log is not None:
-            self.log.close()
-        if self.state is not None:
-            self.state.close()
-        self.log = self.state = None
-
-
-@pytest.fixture
-def side(tmp_path: Path) -> Iterator[Side]:
-    s = Side(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def run_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bzzz-", dir="/tmp"))  # socket paths must be short
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+from tests.log.harness import Side, log_service
 
 
 def request(request_id: str, *entries: bytes) -> Request:
@@ -186,14 +140,8 @@ def test_a_bad_request_is_refused_and_nothing_is_appended(side: Side, body: byte
 
 @pytest.fixture
 def served(side: Side, run_dir: Path) -> Iterator[LogAppender]:
-    appender = side.open()
-    stop = threading.Event()
-    with Service(run_dir, SERVICE, appender.handle, replies=appender.replies) as service:
-        thread = threading.Thread(target=service.serve_forever, args=(stop, 0.02))
-        thread.start()
+    with log_service(side, run_dir) as appender:
         yield appender
-        stop.set()
-        thread.join()
 
 
 def test_a_client_appends_over_the_bus(served: LogAppender, side: Side, run_dir: Path) -> None:
