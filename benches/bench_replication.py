@@ -7,8 +7,8 @@ from typing import Any
 
 from benches.rates import FIGURES
 from bzzz.mesh.client import MeshClient
+from tests.agents import wait_until
 from tests.log.test_replication import ENTRY, address, agent_with_log, key_of, replicate, write
-from tests.mesh.test_worker import wait_until
 
 PER_ROUND = 10_000
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bzzz.bus import ServiceError
 from bzzz.supervisor import ControlClient, ControlError
 
 
@@ -136,3 +138,46 @@ def agents_under(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
                 except subprocess.TimeoutExpired:
                     agent.process.kill()
                     agent.process.wait()
+
+
+def mesh_worker(
+    listen: str = "/ip4/127.0.0.1/tcp/0",
+    bootstrap: list[str] = (),  # type: ignore[assignment]
+    **settings: Any,
+) -> dict[str, Any]:
+    """A mesh worker on 127.0.0.1 for tests; `settings` replace whole top-level settings."""
+    return {
+        "module": "bzzz.workers.mesh",
+        "heartbeat_timeout_s": 10.0,
+        "settings": {
+            "listen": [listen],
+            "capabilities_interval_s": 0.5,
+            "capabilities": {"ollama_endpoints": [], "tools": ["git", "sh"]},
+            "discovery": {
+                "mdns": False,
+                "dht": False,
+                "bootstrap": list(bootstrap),
+                "redial_initial_s": 0.2,
+                "redial_max_s": 1.0,
+            },
+            **settings,
+        },
+    }
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if value := predicate():
+                return value
+        except ServiceError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

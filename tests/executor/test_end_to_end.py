@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from bzzz._core import MerkleLog
 from tests.agents import toml_config
 from tests.executor.fake_ollama import fake_ollama
 from tests.forge.harness import start_forge, stop_forge
+from tests.issues import SEED, agent_workers, open_issue, wait_for_comment
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -36,19 +36,6 @@ run: ["sh -c 'python3 -c \\"import urllib.request as u; u.urlopen(\\\\\\"FORGE\\
 ```
 """
 
-SEED = """
-users:
-  - {login: alice, site_admin: true, tokens: [alice-token]}
-  - {login: mallory, tokens: [mallory-token]}
-  - {login: agent-1, tokens: [agent-1-secret-token]}
-repos:
-  - owner: alice
-    name: tasks
-    collaborators: {agent-1: push}
-    files: {README.md: "# Tasks\\n"}
-    labels: [{name: bzzz-task}]
-"""
-
 
 @pytest.fixture
 def forge(tmp_path: Path) -> Iterator[Any]:
@@ -62,64 +49,6 @@ def token_file(tmp_path: Path) -> Path:
     path = tmp_path / "token"
     path.write_text("agent-1-secret-token\n")
     return path
-
-
-def agent_workers(forge_url: str, token_file: Path, **executor: Any) -> dict[str, dict[str, Any]]:
-    env = {"GITHUB_TOKEN_FILE": str(token_file)}
-    return {
-        "log": {"module": "bzzz.workers.log"},
-        "github": {
-            "module": "bzzz.workers.github",
-            "heartbeat_timeout_s": 30.0,
-            "env": env,
-            "settings": {
-                "base_url": forge_url,
-                "login": "agent-1",
-                "repos": ["alice/tasks"],
-                "poll_interval_s": 0.3,
-                "settle_s": 0.05,
-                "pace_s": 0,
-                "task_timeout_s": 120,
-            },
-        },
-        "executor": {
-            "module": "bzzz.workers.executor",
-            "heartbeat_timeout_s": 30.0,
-            "env": env,
-            "settings": {
-                "base_url": forge_url,
-                "login": "agent-1",
-                "allow": ["sh"],
-                "trust_authors": ["alice"],
-                "time_limit_s": 30,
-                "discuss": "off",
-                **executor,
-            },
-        },
-    }
-
-
-def comments(forge: Any, number: int) -> list[str]:
-    raw = forge.call("GET", f"/repos/alice/tasks/issues/{number}/comments", token="alice-token").json()
-    return [c["body"] for c in raw]
-
-
-def wait_for_comment(forge: Any, number: int, needle: str, timeout: float = 60) -> list[str]:
-    deadline = time.monotonic() + timeout
-    bodies: list[str] = []
-    while time.monotonic() < deadline:
-        bodies = comments(forge, number)
-        if any(needle in b for b in bodies):
-            return bodies
-        time.sleep(0.3)
-    raise AssertionError(f"no comment with {needle!r} on #{number}: {bodies}")
-
-
-def open_issue(forge: Any, title: str, body: str, token: str = "alice-token") -> int:
-    reply = forge.call(
-        "POST", "/repos/alice/tasks/issues", token=token, json={"title": title, "body": body, "labels": ["bzzz-task"]}
-    )
-    return int(reply.json()["number"])
 
 
 def test_an_issue_becomes_a_pull_request_made_in_the_sandbox_and_linked_to_the_log(

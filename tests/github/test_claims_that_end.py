@@ -12,54 +12,11 @@ from typing import Any
 import pytest
 
 from bzzz.executor.sandbox import clean_stale
-from tests.executor.test_end_to_end import open_issue, wait_for_comment
+from tests.issues import github_and_executor, open_issue, token_for, wait_for_comment
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
 AGENTS = ("agent-1", "agent-2", "agent-3")
-
-
-def workers(forge_url: str, login: str, token_file: Path, **github: Any) -> dict[str, dict[str, Any]]:
-    env = {"GITHUB_TOKEN_FILE": str(token_file)}
-    return {
-        "log": {"module": "bzzz.workers.log"},
-        "github": {
-            "module": "bzzz.workers.github",
-            "heartbeat_timeout_s": 30.0,
-            "env": env,
-            "settings": {
-                "base_url": forge_url,
-                "login": login,
-                "repos": ["alice/tasks"],
-                "poll_interval_s": 0.3,
-                "settle_s": 0.05,
-                "pace_s": 0,
-                "task_timeout_s": 120,
-                "retry_backoff_s": 1,
-                **github,
-            },
-        },
-        "executor": {
-            "module": "bzzz.workers.executor",
-            "heartbeat_timeout_s": 30.0,
-            "env": env,
-            "settings": {
-                "base_url": forge_url,
-                "login": login,
-                "allow": ["sh"],
-                "trust_authors": ["alice"],
-                "time_limit_s": 60,
-                "discuss": "off",
-            },
-        },
-    }
-
-
-def token_for(tmp_path: Path, login: str) -> Path:
-    path = tmp_path / f"{login}.token"
-    path.write_text(f"{login}-token\n")
-    path.chmod(0o600)
-    return path
 
 
 def issue(forge: Any, number: int) -> dict[str, Any]:
@@ -78,7 +35,7 @@ def test_three_agents_on_a_task_that_can_never_run_leave_a_handful_of_comments(
     start_agent, forge: Any, tmp_path: Path
 ) -> None:
     for login in AGENTS:
-        start_agent(workers(forge.url, login, token_for(tmp_path, login)), name=login)
+        start_agent(github_and_executor(forge.url, login, token_for(tmp_path, login)), name=login)
     number = open_issue(forge, "Fetch the data", '```bzzz-task\nrun: ["curl -o data.json https://example.com"]\n```\n')
     bodies = wait_for_comment(forge, number, "Could not finish", timeout=120)
     assert any("`curl`" in b and "allowlist" in b for b in bodies)  # it reached an executor, which refused it
@@ -93,7 +50,7 @@ def test_three_agents_on_a_task_that_can_never_run_leave_a_handful_of_comments(
 def test_an_agent_shut_down_gives_its_claim_back_and_another_agent_finishes_it(
     start_agent, forge: Any, tmp_path: Path
 ) -> None:
-    slow = start_agent(workers(forge.url, "agent-1", token_for(tmp_path, "agent-1")), name="agent-1")
+    slow = start_agent(github_and_executor(forge.url, "agent-1", token_for(tmp_path, "agent-1")), name="agent-1")
     number = open_issue(
         forge, "Take your time", "```bzzz-task\nrun: [\"sh -c 'sleep 20; echo slow > SLOW.md'\"]\n```\n"
     )
@@ -107,7 +64,7 @@ def test_an_agent_shut_down_gives_its_claim_back_and_another_agent_finishes_it(
     assert given_back["assignees"] == [] and "bzzz:claimed" not in {x["name"] for x in given_back["labels"]}
     ended = [c["body"] for c in comments(forge, number) if c["user"]["login"] == "agent-1"]
     assert any("released by this agent: the agent stopped" in body for body in ended)
-    start_agent(workers(forge.url, "agent-2", token_for(tmp_path, "agent-2")), name="agent-2")
+    start_agent(github_and_executor(forge.url, "agent-2", token_for(tmp_path, "agent-2")), name="agent-2")
     bodies = wait_for_comment(forge, number, "✅ Done (`agent-2`)", timeout=120)
     assert not any("✅ Done (`agent-1`)" in b for b in bodies)
     pulls = forge.call("GET", "/repos/alice/tasks/pulls?state=all", token="alice-token").json()
@@ -118,7 +75,7 @@ def test_a_task_whose_push_meets_an_outage_is_attempted_again_and_proposed_once(
     start_agent, forge: Any, tmp_path: Path
 ) -> None:
     for login in AGENTS[:2]:
-        start_agent(workers(forge.url, login, token_for(tmp_path, login)), name=login)
+        start_agent(github_and_executor(forge.url, login, token_for(tmp_path, login)), name=login)
     number = open_issue(forge, "Write slowly", "```bzzz-task\nrun: [\"sh -c 'sleep 4; echo slow > SLOW.md'\"]\n```\n")
     wait_for_comment(forge, number, "🐝 Claimed by", timeout=60)
     # GitHub goes down while the command runs: the push, the release and the comments meet it.

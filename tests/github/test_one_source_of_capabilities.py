@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from bzzz.capabilities import advertised
-from tests.executor.test_end_to_end import comments, open_issue, wait_for_comment
-from tests.github.test_claims_that_end import token_for, workers
+from tests.issues import comments, github_and_executor, open_issue, token_for, wait_for_comment
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
@@ -29,7 +28,7 @@ def test_what_a_past_run_advertised_counts_for_nothing(tmp_path: Path) -> None:
 def test_the_agent_claims_with_what_its_mesh_advertises_not_with_its_flags(
     start_agent, forge: Any, tmp_path: Path
 ) -> None:
-    config = workers(forge.url, "agent-1", token_for(tmp_path, "agent-1"), tools=["pytest"])
+    config = github_and_executor(forge.url, "agent-1", token_for(tmp_path, "agent-1"), tools=["pytest"])
     config["mesh"] = {
         "module": "bzzz.workers.mesh",
         "heartbeat_timeout_s": 30.0,

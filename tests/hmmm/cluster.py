@@ -11,8 +11,7 @@ from bzzz._core import MerkleLog
 from bzzz.hmmm.client import HmmmClient
 from bzzz.log.events import decode_entry
 from bzzz.mesh.client import MeshClient
-from tests.agents import Agent
-from tests.mesh.test_worker import free_port, wait_until
+from tests.agents import Agent, free_port, wait_until
 
 
 def workers(

@@ -9,10 +9,9 @@ from typing import Any
 
 from bzzz.bus import BusError
 from bzzz.mesh.client import MeshClient
-from tests.agents import Agent
+from tests.agents import Agent, free_port
 from tests.executor.fake_ollama import fake_ollama
 from tests.hmmm.cluster import entries, eventually, hmmm, messages, pause, workers
-from tests.mesh.test_worker import free_port
 
 # Gossip offers a message it has seen to new peers for a few heartbeats (IHAVE); waiting this
 # long before the next agent joins means it can only get the request from a relay.

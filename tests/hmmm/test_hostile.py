@@ -9,10 +9,10 @@ import time
 from bzzz._core import KeyPair, sign_envelope
 from bzzz.hmmm.messages import issue_channel, meta_payload
 from bzzz.mesh.client import MeshClient
+from tests.agents import free_port, wait_until
 from tests.executor.fake_ollama import fake_ollama
 from tests.hmmm.cluster import messages, pause, workers
 from tests.mesh.rawpeer import raw_peer
-from tests.mesh.test_worker import free_port, wait_until
 
 MALLORY = KeyPair.from_seed(bytes([0x3A]) * 32)
 CHANNEL = issue_channel("acme/widgets", 7)

@@ -13,12 +13,11 @@ import pytest
 
 from bzzz.hmmm.messages import issue_channel
 from bzzz.mesh.client import MeshClient
-from tests.agents import Agent
+from tests.agents import Agent, free_port, wait_until
 from tests.executor.fake_ollama import FakeOllama, fake_ollama
-from tests.executor.test_end_to_end import SEED, open_issue, wait_for_comment
 from tests.forge.harness import start_forge, stop_forge
 from tests.hmmm.cluster import entries, messages, start_cluster, workers
-from tests.mesh.test_worker import free_port, wait_until
+from tests.issues import SEED, open_issue, wait_for_comment
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 

@@ -16,8 +16,8 @@ import pytest
 from bzzz._core import KeyPair, peer_id, sign_envelope, verify_envelope
 from bzzz.bus import Subscriber
 from bzzz.mesh.client import MeshClient, gossip_bus_topic
+from tests.agents import free_port, mesh_worker, wait_until
 from tests.interop.go_peer import GoNotFound, GoPeer, build_go_peer
-from tests.mesh.test_worker import free_port, mesh_worker, wait_until
 
 META_TOPIC = "bzzz/meta/issue/acme/widgets/7"
 GO_SEED = bytes(range(32))

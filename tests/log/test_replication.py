@@ -22,10 +22,9 @@ from bzzz.log.service import LogClient
 from bzzz.mesh.client import MeshClient
 from bzzz.mesh.replication import PROTOCOL, Chunk, Done, _requests, head_of, read_frame, write_frame
 from bzzz.paths import DataDir, merkle_dir
-from tests.agents import Agent
+from tests.agents import Agent, free_port, mesh_worker, wait_until
 from tests.interop import js_hypercore
 from tests.mesh.rawpeer import raw_peer
-from tests.mesh.test_worker import free_port, mesh_worker, wait_until
 
 ENTRY = 1024
 

@@ -16,9 +16,8 @@ from libp2p.peer.id import ID
 from bzzz._core import KeyPair, peer_id, sign_envelope, verify_envelope
 from bzzz.bus import Subscriber
 from bzzz.mesh.client import MeshClient, gossip_bus_topic
-from tests.agents import Agent
+from tests.agents import Agent, free_port, mesh_worker, wait_until
 from tests.mesh.rawpeer import raw_peer
-from tests.mesh.test_worker import free_port, mesh_worker, wait_until
 
 TOPIC = "bzzz/meta/escalation"
 ATTACKER = KeyPair.from_seed(bytes([0xA7]) * 32)

@@ -20,9 +20,8 @@ import pytest
 
 from bzzz.mesh.client import MeshClient
 from bzzz.supervisor import ControlClient, ControlError
-from tests.agents import toml_config
+from tests.agents import toml_config, wait_until
 from tests.mesh.netns import Host, Lan, netns_available
-from tests.mesh.test_worker import wait_until
 
 pytestmark = pytest.mark.skipif(netns_available() is not None, reason=f"{netns_available()}")
 

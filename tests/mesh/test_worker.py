@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,56 +20,13 @@ from bzzz._core import verify_envelope
 from bzzz.bus import ServiceError, Subscriber
 from bzzz.mesh.client import PEERS_TOPIC, MeshClient, PeerEvent, gossip_bus_topic
 from bzzz.mesh.settings import MeshSettings
-from tests.agents import Agent, toml_config
+from tests.agents import Agent, free_port, mesh_worker, toml_config, wait_until
 
 META_TOPIC = "bzzz/meta/issue/acme/widgets/12"
 
 
-def mesh_worker(
-    listen: str = "/ip4/127.0.0.1/tcp/0",
-    bootstrap: list[str] = (),  # type: ignore[assignment]
-    **settings: Any,
-) -> dict[str, Any]:
-    """A mesh worker on 127.0.0.1 for tests; `settings` replace whole top-level settings."""
-    return {
-        "module": "bzzz.workers.mesh",
-        "heartbeat_timeout_s": 10.0,
-        "settings": {
-            "listen": [listen],
-            "capabilities_interval_s": 0.5,
-            "capabilities": {"ollama_endpoints": [], "tools": ["git", "sh"]},
-            "discovery": {
-                "mdns": False,
-                "dht": False,
-                "bootstrap": list(bootstrap),
-                "redial_initial_s": 0.2,
-                "redial_max_s": 1.0,
-            },
-            **settings,
-        },
-    }
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if value := predicate():
-                return value
-        except ServiceError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def mesh_status(agent: Agent) -> dict[str, Any]:
     return MeshClient(agent.run_dir, timeout_s=2.0).status()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_pair(start_agent: Callable[..., Agent], **settings: Any) -> tuple[Agent, Agent]:

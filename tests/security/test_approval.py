@@ -26,7 +26,7 @@ import pytest
 from github import Auth, Github
 
 from bzzz.github.approval import decide, task_digest
-from tests.executor.test_end_to_end import agent_workers, comments, wait_for_comment
+from tests.issues import agent_workers, comments, wait_for_comment
 from tests.security.harness import agent_as
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")

@@ -25,7 +25,7 @@ import pytest
 
 from bzzz._core import MerkleLog
 from tests.agents import Agent
-from tests.executor.test_end_to_end import agent_workers, comments, open_issue, wait_for_comment
+from tests.issues import agent_workers, comments, open_issue, wait_for_comment
 from tests.security.harness import TOKEN, agent_as
 
 pytestmark = [
