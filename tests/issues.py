@@ -21,44 +21,21 @@ repos:
 """
 
 
-def agent_workers(forge_url: str, token_file: Path, **executor: Any) -> dict[str, dict[str, Any]]:
-    """agent-1 working alice/tasks: its github worker and its executor (with `executor` settings)."""
-    env = {"GITHUB_TOKEN_FILE": str(token_file)}
-    return {
-        "log": {"module": "bzzz.workers.log"},
-        "github": {
-            "module": "bzzz.workers.github",
-            "heartbeat_timeout_s": 30.0,
-            "env": env,
-            "settings": {
-                "base_url": forge_url,
-                "login": "agent-1",
-                "repos": ["alice/tasks"],
-                "poll_interval_s": 0.3,
-                "settle_s": 0.05,
-                "pace_s": 0,
-                "task_timeout_s": 120,
-            },
-        },
-        "executor": {
-            "module": "bzzz.workers.executor",
-            "heartbeat_timeout_s": 30.0,
-            "env": env,
-            "settings": {
-                "base_url": forge_url,
-                "login": "agent-1",
-                "allow": ["sh"],
-                "trust_authors": ["alice"],
-                "time_limit_s": 30,
-                "discuss": "off",
-                **executor,
-            },
-        },
-    }
-
-
 def github_and_executor(forge_url: str, login: str, token_file: Path, **github: Any) -> dict[str, dict[str, Any]]:
     """An agent `login` working alice/tasks: its github worker (with `github` settings) and executor."""
+    return _workers(
+        forge_url, login, token_file, github={"retry_backoff_s": 1, **github}, executor={"time_limit_s": 60}
+    )
+
+
+def agent_workers(forge_url: str, token_file: Path, **executor: Any) -> dict[str, dict[str, Any]]:
+    """agent-1 working alice/tasks: its github worker and its executor (with `executor` settings)."""
+    return _workers(forge_url, "agent-1", token_file, github={}, executor={"time_limit_s": 30, **executor})
+
+
+def _workers(
+    forge_url: str, login: str, token_file: Path, *, github: dict[str, Any], executor: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     env = {"GITHUB_TOKEN_FILE": str(token_file)}
     return {
         "log": {"module": "bzzz.workers.log"},
@@ -74,7 +51,6 @@ def github_and_executor(forge_url: str, login: str, token_file: Path, **github: 
                 "settle_s": 0.05,
                 "pace_s": 0,
                 "task_timeout_s": 120,
-                "retry_backoff_s": 1,
                 **github,
             },
         },
@@ -87,8 +63,8 @@ def github_and_executor(forge_url: str, login: str, token_file: Path, **github: 
                 "login": login,
                 "allow": ["sh"],
                 "trust_authors": ["alice"],
-                "time_limit_s": 60,
                 "discuss": "off",
+                **executor,
             },
         },
     }
