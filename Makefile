@@ -9,7 +9,7 @@ JSDIR  := tests/interop/js
 # Rebuild the extension whenever any Rust source or manifest changes.
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: sysdeps setup build model demo test lint test-rust test-python bench stubtest typecheck clean
+.PHONY: container-sysdeps sysdeps setup build model demo test lint test-rust test-python bench stubtest typecheck clean
 
 # Debian packages the Python deps build against (libp2p pins fastecdsa, built from source
 # against GMP) and the agent and its tests use (iproute2: network namespaces for the mesh tests;
@@ -25,6 +25,20 @@ $(VENV)/.sysdeps:
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
 	fi
 	@mkdir -p $(VENV) && touch $@
+
+# Opt-in: what the image, compose, Swarm and systemd checks need (docker/README.md). Debian's
+# docker.io is for its dockerd (a one-node Swarm); the `docker` first on PATH may be a client only.
+CONTAINER_DEBS := podman buildah runc uidmap mmdebstrap netavark aardvark-dns docker.io
+
+container-sysdeps: $(VENV)/.container-sysdeps
+$(VENV)/.container-sysdeps: $(VENV)/.sysdeps
+	@missing=$$(for p in $(CONTAINER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
+	fi
+	@touch $@
 
 setup: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml $(VENV)/.sysdeps
