@@ -45,6 +45,9 @@ $(VENV)/.container-sysdeps: $(VENV)/.sysdeps
 export CONTAINERS_CONF := $(CURDIR)/docker/containers.conf
 BASE_IMAGE  ?= localhost/bzzz-base:bookworm
 AGENT_IMAGE ?= localhost/bzzz-agent:latest
+# The build host's CA bundle, lent to the builder's downloads (rustup, PyPI, crates.io) as a
+# build secret: it then works behind a TLS-inspecting proxy, and no layer keeps it.
+HOST_CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
 base-image: container-sysdeps
 	@start=$$(date +%s); docker/base/build-base.sh $(BASE_IMAGE); \
@@ -54,7 +57,7 @@ base-image: container-sysdeps
 image: base-image
 	@start=$$(date +%s); \
 	podman build --format docker --network host --layers --build-arg BASE=$(BASE_IMAGE) \
-		-f docker/Containerfile -t $(AGENT_IMAGE) . && \
+		--secret id=ca-bundle,src=$(HOST_CA_BUNDLE) -f docker/Containerfile -t $(AGENT_IMAGE) . && \
 	echo "image: $(AGENT_IMAGE) built in $$(( $$(date +%s) - start )) s, size $$(podman image inspect --format '{{.Size}}' $(AGENT_IMAGE) | numfmt --to=iec)"
 
 test-image: image build
