@@ -263,3 +263,5 @@ def test_without_its_own_proc_the_sandbox_refuses_tasks_and_says_what_the_host_m
         assert "Can't mount proc" in line  # bubblewrap's own failure, not the config's or the token's
         assert "--security-opt unmask=/proc/*" in line
         assert not podman.running(name) or not podman.healthy(name)
+        # ... and the container's own output (`podman logs`) says it too, with the fix.
+        wait_until(lambda: "unmask=/proc/*" in podman.logs(name), 120, "the refusal in the container's logs")
