@@ -94,6 +94,20 @@ def test_a_crash_loop_hits_the_intensity_limit_and_the_agent_exits_3(start_agent
     assert not (agent.run_dir / "control.sock").exists()
 
 
+def test_a_worker_that_keeps_failing_is_heard_in_the_agents_own_output_saying_why(start_agent) -> None:
+    # The agent's output is all a container's logs show: the worker's last line says why it exits.
+    agent = start_agent(
+        {"confused": probe("--no-such-option")},
+        supervisor={"max_restarts": 2, "max_seconds": 30, "backoff_initial_s": 0.01, "backoff_max_s": 0.05},
+        wait=False,
+    )
+    output, _ = agent.process.communicate(timeout=60)
+    assert agent.process.returncode == 3
+    restarts = [line for line in output.splitlines() if "worker exited; restarting" in line]
+    assert restarts and all("unrecognized arguments: --no-such-option" in line for line in restarts), output
+    assert "stopping the agent; its last words: " in output
+
+
 def test_quick_failures_back_off_exponentially(start_agent) -> None:
     agent = start_agent(
         {"flappy": probe("--exit-after", "0", "--exit-code", "1")},
@@ -122,6 +136,31 @@ def test_ctl_status_prints_a_table_of_workers(start_agent) -> None:
     assert all(row.split()[2] == "running" for row in rows)
     parsed = json.loads(ctl(agent, "status", "--json").stdout)
     assert {w["worker"] for w in parsed["workers"]} == {"alpha", "beta"}
+
+
+def test_ctl_health_is_ok_only_while_every_worker_runs_and_names_the_one_that_does_not(start_agent) -> None:
+    agent = start_agent({"alpha": probe(), "beta": probe()})
+    agent.wait_running("alpha")
+    agent.wait_running("beta")
+    healthy = ctl(agent, "health")
+    assert healthy.returncode == 0, healthy.stderr
+    assert healthy.stdout.strip() == "healthy: 2 workers running"
+    assert ctl(agent, "stop", "beta").returncode == 0
+    agent.wait_for(lambda: agent.worker("beta")["state"] == "stopped", what="beta stopped")
+    unhealthy = ctl(agent, "health")
+    assert unhealthy.returncode == 1
+    assert "unhealthy: beta stopped" in unhealthy.stderr and "alpha" not in unhealthy.stderr
+
+
+def test_ctl_health_without_an_agent_fails(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bzzz.cli.main", "ctl", "health", "--run-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1 and result.stderr.startswith("bzzz: error: ")
+    assert "Traceback" not in result.stderr
 
 
 def test_the_run_dir_and_its_sockets_are_private_to_the_agents_user(start_agent) -> None:
