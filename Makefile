@@ -9,7 +9,7 @@ JSDIR  := tests/interop/js
 # Rebuild the extension whenever any Rust source or manifest changes.
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: container-sysdeps sysdeps setup build model demo test lint test-rust test-python bench stubtest typecheck clean
+.PHONY: base-image image test-image container-sysdeps sysdeps setup build model demo test lint test-rust test-python bench stubtest typecheck clean
 
 # Debian packages the Python deps build against (libp2p pins fastecdsa, built from source
 # against GMP) and the agent and its tests use (iproute2: network namespaces for the mesh tests;
@@ -39,6 +39,29 @@ $(VENV)/.container-sysdeps: $(VENV)/.sysdeps
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
 	fi
 	@touch $@
+
+# The production image (docker/README.md). podman's defaults fail on these hosts
+# (docker/containers.conf says why), so every podman call here and in tests/deploy uses it.
+export CONTAINERS_CONF := $(CURDIR)/docker/containers.conf
+BASE_IMAGE  ?= localhost/bzzz-base:bookworm
+AGENT_IMAGE ?= localhost/bzzz-agent:latest
+# The build host's CA bundle, lent to the builder's downloads (rustup, PyPI, crates.io) as a
+# build secret: it then works behind a TLS-inspecting proxy, and no layer keeps it.
+HOST_CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+
+base-image: container-sysdeps
+	@start=$$(date +%s); docker/base/build-base.sh $(BASE_IMAGE); \
+	echo "base-image: $$(( $$(date +%s) - start )) s"
+
+# --format docker: the OCI format has no HEALTHCHECK. --network host: apt, rustup and PyPI.
+image: base-image
+	@start=$$(date +%s); \
+	podman build --format docker --network host --layers --build-arg BASE=$(BASE_IMAGE) \
+		--secret id=ca-bundle,src=$(HOST_CA_BUNDLE) -f docker/Containerfile -t $(AGENT_IMAGE) . && \
+	echo "image: $(AGENT_IMAGE) built in $$(( $$(date +%s) - start )) s, size $$(podman image inspect --format '{{.Size}}' $(AGENT_IMAGE) | numfmt --to=iec)"
+
+test-image: image build
+	BZZZ_AGENT_IMAGE=$(AGENT_IMAGE) $(PY) -m pytest -p no:cacheprovider -s tests/deploy/test_image.py
 
 setup: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml $(VENV)/.sysdeps

@@ -124,6 +124,31 @@ def test_ctl_status_prints_a_table_of_workers(start_agent) -> None:
     assert {w["worker"] for w in parsed["workers"]} == {"alpha", "beta"}
 
 
+def test_ctl_health_is_ok_only_while_every_worker_runs_and_names_the_one_that_does_not(start_agent) -> None:
+    agent = start_agent({"alpha": probe(), "beta": probe()})
+    agent.wait_running("alpha")
+    agent.wait_running("beta")
+    healthy = ctl(agent, "health")
+    assert healthy.returncode == 0, healthy.stderr
+    assert healthy.stdout.strip() == "healthy: 2 workers running"
+    assert ctl(agent, "stop", "beta").returncode == 0
+    agent.wait_for(lambda: agent.worker("beta")["state"] == "stopped", what="beta stopped")
+    unhealthy = ctl(agent, "health")
+    assert unhealthy.returncode == 1
+    assert "unhealthy: beta stopped" in unhealthy.stderr and "alpha" not in unhealthy.stderr
+
+
+def test_ctl_health_without_an_agent_fails(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bzzz.cli.main", "ctl", "health", "--run-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1 and result.stderr.startswith("bzzz: error: ")
+    assert "Traceback" not in result.stderr
+
+
 def test_the_run_dir_and_its_sockets_are_private_to_the_agents_user(start_agent) -> None:
     agent = start_agent({"alpha": probe()})
     assert agent.run_dir.stat().st_mode & 0o777 == 0o700

@@ -13,7 +13,9 @@ from bzzz.cli.agent import ConfigFile, load_config
 from bzzz.cli.errors import describe_os_error, fail
 from bzzz.supervisor import ControlClient, ControlError
 
-app = typer.Typer(help="Control a running agent: status, start, stop, restart, logs, shutdown.", no_args_is_help=True)
+app = typer.Typer(
+    help="Control a running agent: status, health, start, stop, restart, logs, shutdown.", no_args_is_help=True
+)
 
 RunDir = Annotated[
     Path | None,
@@ -76,6 +78,18 @@ def status(run_dir: RunDir = None, config: ConfigFile = None, as_json: AsJson = 
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+@app.command()
+def health(run_dir: RunDir = None, config: ConfigFile = None) -> None:
+    """Exit 0 if the agent answers and every worker is running, else 1 saying which is not
+    (a container's HEALTHCHECK)."""
+    workers = _call(run_dir, config, "status")["workers"]
+    down = [w for w in workers if w["state"] != "running"]
+    if down:
+        said = [f"{w['worker']} {w['state']}" + (f" ({w['last_exit']})" if w["last_exit"] else "") for w in down]
+        fail("unhealthy: " + ", ".join(said))
+    typer.echo(f"healthy: {len(workers)} workers running")
 
 
 @app.command()

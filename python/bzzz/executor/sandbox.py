@@ -513,7 +513,9 @@ def check_available(
     could not be isolated, rather than fail each one."""
     parent = Path(parent).resolve()
     parent.mkdir(parents=True, exist_ok=True)
-    if (shutil.which(bwrap) if bwrap else None) is not None:
+    found = shutil.which(bwrap) if bwrap else None
+    if found is not None:
+        _probe(parent, uid, found)
         return
     if not allow_unsandboxed:
         raise SandboxUnavailable(
@@ -523,6 +525,35 @@ def check_available(
         )
     if os.geteuid() == 0:
         _check_reachable(parent, uid)
+
+
+_CANNOT = "bubblewrap cannot make the task sandbox here"
+
+
+def _probe(parent: Path, uid: int, bwrap: str) -> None:
+    """bubblewrap being installed is not enough: a container's seccomp filter or its masked
+    /proc paths, or a host without unprivileged user namespaces, stop it from making the
+    sandbox. So one real (tiny) task runs here, the way every task will."""
+    try:
+        with Sandbox.open(
+            parent, name="probe", uid=uid, bwrap=bwrap, loop_disk=False, limits=Limits(wall_s=60, disk_bytes=1 << 20)
+        ) as sandbox:
+            result = sandbox.run(["true"])
+    except OSError as error:
+        raise SandboxUnavailable(f"{_CANNOT} ({error}); {_host_must_allow()}") from None
+    if not result.ok:
+        said = result.stderr.strip().splitlines()[-1:] or [result.describe()]
+        raise SandboxUnavailable(f"{_CANNOT} ({said[0]}); {_host_must_allow()}")
+
+
+def _host_must_allow() -> str:
+    # One line for both places an agent runs: whoever reads it knows which one is theirs.
+    return (
+        "bubblewrap needs unprivileged user namespaces and a /proc of its own: in a podman container "
+        "run it with `--security-opt unmask=/proc/*` (Docker: `--security-opt systempaths=unconfined "
+        "--security-opt seccomp=unconfined`); on a host allow user namespaces (sysctl "
+        "user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1); see docker/README.md"
+    )
 
 
 def clean_stale(parent: Path) -> list[Path]:
