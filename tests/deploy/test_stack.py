@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,26 +66,46 @@ def wait_healthy(daemon: dockerd.Dockerd, other_than: str | None = None) -> str:
         raise AssertionError(f"no healthy agent; tasks: {tasks}; dockerd: {daemon.log()[-1500:]}") from None
 
 
-def test_the_stack_runs_a_healthy_agent_on_the_labelled_node_with_its_token_a_swarm_secret(
-    swarm: dockerd.Dockerd, tmp_path: Path
-) -> None:
-    token = f"ghp_{secrets.token_hex(16)}"  # distinctive: found only where it really is
-    secret = f"bzzz-test-token-{secrets.token_hex(4)}"
-    swarm.docker("secret", "create", secret, "-", input=token)
-    # The shipped agent config, only on a free port: 4001 may be another agent's on this machine.
+def shipped_config(extra: str = "") -> str:
+    """The shipped stack-agent.toml (plus `extra`), only on a free port: 4001 may be another
+    agent's on this machine."""
     shipped = STACK_AGENT.read_text()
     assert "/tcp/4001" in shipped
-    config = tmp_path / "stack-agent.toml"
-    config.write_text(shipped.replace("/tcp/4001", f"/tcp/{dockerd.free_port()}"))
+    return shipped.replace("/tcp/4001", f"/tcp/{dockerd.free_port()}") + extra
+
+
+@contextmanager
+def deployed(daemon: dockerd.Dockerd, config: Path, token: str, **env: str) -> Iterator[str]:
+    """docker/stack.yaml deployed as stack NAME with the agent config `config` and `token` as its
+    Swarm secret (whose name it gives); the stack and the secret removed at the end."""
+    secret = f"bzzz-test-token-{secrets.token_hex(4)}"
+    daemon.docker("secret", "create", secret, "-", input=token)
     env = {
         "BZZZ_IMAGE": podman.AGENT_IMAGE,
         "BZZZ_AGENT_CONFIG": str(config),
         "BZZZ_CONFIG_VERSION": secrets.token_hex(4),
         "BZZZ_TOKEN_SECRET": secret,
-        "BZZZ_HEALTH_INTERVAL": "3s",
+        **env,
     }
     try:
-        swarm.docker("stack", "deploy", "--resolve-image", "never", "--compose-file", str(STACK), NAME, env=env)
+        daemon.docker("stack", "deploy", "--resolve-image", "never", "--compose-file", str(STACK), NAME, env=env)
+        yield secret
+    finally:
+        daemon.docker("stack", "rm", NAME, check=False)
+        wait_until(lambda: agent_container(daemon) is None, 120, "the stack's containers to be removed")
+        # A secret in use cannot be removed, and the task may outlive its container a moment.
+        deadline = time.monotonic() + 60
+        while daemon.docker("secret", "rm", secret, check=False).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(1)
+
+
+def test_the_stack_runs_a_healthy_agent_on_the_labelled_node_with_its_token_a_swarm_secret(
+    swarm: dockerd.Dockerd, tmp_path: Path
+) -> None:
+    token = f"ghp_{secrets.token_hex(16)}"  # distinctive: found only where it really is
+    config = tmp_path / "stack-agent.toml"
+    config.write_text(shipped_config())
+    with deployed(swarm, config, token, BZZZ_HEALTH_INTERVAL="3s") as secret:
         container = wait_healthy(swarm)
 
         # One agent (mode: global on a one-node swarm), named after its node, every worker running.
@@ -118,12 +139,30 @@ def test_the_stack_runs_a_healthy_agent_on_the_labelled_node_with_its_token_a_sw
         identity = swarm.docker("exec", container, *key).stdout.split()[0]
         swarm.docker("kill", container)
         again = wait_healthy(swarm, other_than=container)
-        assert again != container
         assert swarm.docker("exec", again, *key).stdout.split()[0] == identity
-    finally:
-        swarm.docker("stack", "rm", NAME, check=False)
-        wait_until(lambda: agent_container(swarm) is None, 120, "the stack's containers to be removed")
-        # Secrets in use cannot be removed; the task may linger a moment after its container.
-        deadline = time.monotonic() + 60
-        while swarm.docker("secret", "rm", secret, check=False).returncode != 0 and time.monotonic() < deadline:
-            time.sleep(1)
+
+
+def test_a_swarm_task_cannot_have_the_sandbox_so_an_executor_there_refuses_to_start_saying_why(
+    swarm: dockerd.Dockerd, tmp_path: Path
+) -> None:
+    """Why stack-agent.toml runs no executor: Swarm cannot give a service the security options
+    bubblewrap needs (stack.yaml), and the executor's start-up check says so instead of taking
+    tasks it could not confine."""
+    config = tmp_path / "with-executor.toml"
+    config.write_text(
+        shipped_config(
+            '\n[workers.executor]\nmodule = "bzzz.workers.executor"\n\n[workers.executor.settings]\n'
+            'login = "swarm-agent"\nallow = ["sh"]\ntrust_authors = ["alice"]\n'
+        )
+    )
+
+    def refusal() -> str | None:
+        container = agent_container(swarm)
+        if container is None:
+            return None
+        said = swarm.docker("exec", container, "cat", "/var/lib/bzzz/logs/executor.log", check=False).stdout
+        return next((line for line in said.splitlines() if "cannot make the task sandbox" in line), None)
+
+    with deployed(swarm, config, f"ghp_{secrets.token_hex(16)}"):
+        said = wait_until(refusal, 240, "the executor in the Swarm task to refuse to start")
+        assert "bubblewrap cannot make the task sandbox here" in said

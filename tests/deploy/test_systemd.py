@@ -148,3 +148,26 @@ def test_the_agent_runs_hardened_works_an_issue_in_its_sandbox_and_is_restarted_
     )
     wait_until(lambda: answers(host), 120, "the restarted agent to answer `bzzz ctl status`")
     assert unit_property(host, "ActiveState") == "active"
+
+
+@pytest.mark.parametrize("option", ["ProtectKernelTunables=yes", "ProcSubset=pid", "RestrictNamespaces=yes"])
+def test_each_hardening_the_unit_leaves_out_would_stop_the_sandbox(host: str, option: str) -> None:
+    """The positive control of the test above: the executor's start-up check does catch a
+    hardening that breaks bubblewrap, and these options (the unit says why it has none of them)
+    each do."""
+    workers = agent_workers("http://127.0.0.1:9", Path("unused"))
+    del workers["github"]
+    workers["executor"].pop("env")
+    sh(host, "cat > /etc/bzzz/bzzz.toml", input=toml_config(Path("/var/lib/bzzz"), workers, node_id="systemd-host"))
+    sh(host, "umask 077 && cat > /etc/bzzz/github-token", input=TOKEN + "\n")
+    drop_in = f"/etc/systemd/system/{UNIT}.d"
+    sh(host, f"mkdir -p {drop_in} && cat > {drop_in}/extra.conf", input=f"[Service]\n{option}\n")
+    sh(host, f"systemctl daemon-reload && systemctl start {UNIT}")
+    refusal = "bubblewrap cannot make the task sandbox here"
+    wait_until(
+        lambda: refusal in sh(host, "cat /var/lib/bzzz/logs/executor.log 2>/dev/null || true"),
+        120,
+        f"the executor to refuse to start under {option}",
+    )
+    # Only the executor refuses: the agent itself runs under that option.
+    wait_until(lambda: answers(host), 60, "the agent to answer `bzzz ctl status`")
