@@ -94,6 +94,20 @@ def test_a_crash_loop_hits_the_intensity_limit_and_the_agent_exits_3(start_agent
     assert not (agent.run_dir / "control.sock").exists()
 
 
+def test_a_worker_that_keeps_failing_is_heard_in_the_agents_own_output_saying_why(start_agent) -> None:
+    # The agent's output is all a container's logs show: the worker's last line says why it exits.
+    agent = start_agent(
+        {"confused": probe("--no-such-option")},
+        supervisor={"max_restarts": 2, "max_seconds": 30, "backoff_initial_s": 0.01, "backoff_max_s": 0.05},
+        wait=False,
+    )
+    output, _ = agent.process.communicate(timeout=60)
+    assert agent.process.returncode == 3
+    restarts = [line for line in output.splitlines() if "worker exited; restarting" in line]
+    assert restarts and all("unrecognized arguments: --no-such-option" in line for line in restarts), output
+    assert "stopping the agent; its last words: " in output
+
+
 def test_quick_failures_back_off_exponentially(start_agent) -> None:
     agent = start_agent(
         {"flappy": probe("--exit-after", "0", "--exit-code", "1")},

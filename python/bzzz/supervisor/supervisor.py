@@ -46,7 +46,7 @@ from bzzz.supervisor.commands import COMMANDS
 from bzzz.supervisor.commands.errors import BAD_REQUEST, UNKNOWN_COMMAND, WRONG_STATE, CommandError
 from bzzz.supervisor.datadir import DataDirLock
 from bzzz.supervisor.errors import StartError
-from bzzz.supervisor.worker import State, Worker, WorkerStartError, describe_exit
+from bzzz.supervisor.worker import State, Worker, WorkerStartError, describe_exit, last_words
 
 CONTROL_SOCKET = "control.sock"
 TICK_S = 0.02
@@ -270,7 +270,8 @@ class Supervisor:
             self.request_shutdown(
                 3,
                 f"worker {worker.name!r} {reason}; that is {len(self.restart_times)} restarts within {window:g}s, "
-                f"more than max_restarts={self.config.supervisor.max_restarts}: stopping the agent",
+                f"more than max_restarts={self.config.supervisor.max_restarts}: stopping the agent"
+                + (f"; its last words: {said}" if (said := last_words(worker.log_path)) else ""),
             )
             return
         if uptime >= self.config.supervisor.stable_after_s:
@@ -284,7 +285,13 @@ class Supervisor:
         worker.restarts += 1
         worker.state = State.BACKOFF
         worker.restart_at = now + delay
-        log.warning("worker exited; restarting", worker=worker.name, exit=reason, delay_s=round(delay, 3))
+        log.warning(
+            "worker exited; restarting",
+            worker=worker.name,
+            exit=reason,
+            delay_s=round(delay, 3),
+            **({"said": said} if abnormal and (said := last_words(worker.log_path)) else {}),
+        )
 
     def _take_heartbeats(self, sock: zmq.Socket[bytes]) -> None:
         now = time.monotonic()

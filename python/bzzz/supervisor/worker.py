@@ -43,6 +43,21 @@ def describe_exit(status: int) -> str:
     return f"exited with status {status}"
 
 
+def last_words(log_path: Path, limit: int = 500) -> str | None:
+    """The last line a worker wrote to its log (its own, already redacted), for the agent's own
+    output: a worker that exits saying why (the executor's sandbox check) is then heard in
+    `podman logs`, not only in its log file."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(log.tell() - 8192, 0))
+            lines = log.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    said = next((line.strip() for line in reversed(lines) if line.strip()), None)
+    return said if said is None or len(said) <= limit else said[: limit - 3] + "..."
+
+
 @dataclass
 class Worker:
     name: str
@@ -137,4 +152,4 @@ class Worker:
         }
 
 
-__all__ = ["State", "Worker", "WorkerStartError", "describe_exit"]
+__all__ = ["State", "Worker", "WorkerStartError", "describe_exit", "last_words"]
