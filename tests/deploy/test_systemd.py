@@ -62,12 +62,17 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
 def host(image: str) -> Iterator[str]:
     """A running container with systemd as PID 1, on the host's network (to reach the forge)."""
     with podman.container(image, options=["--systemd=always", "--privileged", "--network", "host"]) as name:
+        # The image's VOLUME (/var/lib/bzzz) is an anonymous volume of this container's: removed
+        # with it below, or the machine's shared store keeps one per test.
+        volumes = podman.podman("inspect", "--format", "{{range .Mounts}}{{.Name}} {{end}}", name).stdout.split()
         wait_until(
             lambda: podman.exec_(name, "systemctl", "is-system-running").stdout.strip() in ("running", "degraded"),
             180,
             "systemd in the container to finish booting",
         )
         yield name
+    for volume in volumes:
+        podman.podman("volume", "rm", "--force", volume, check=False)
 
 
 @pytest.fixture
