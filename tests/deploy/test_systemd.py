@@ -176,3 +176,24 @@ def test_each_hardening_the_unit_leaves_out_would_stop_the_sandbox(host: str, op
     )
     # Only the executor refuses: the agent itself runs under that option.
     wait_until(lambda: answers(host), 60, "the agent to answer `bzzz ctl status`")
+
+
+def test_the_agent_stays_down_after_ctl_shutdown_and_after_a_bad_config(host: str) -> None:
+    """Restart=on-failure, RestartPreventExitStatus=2: what the operator asked for (exit 0) or
+    what a restart cannot fix (exit 2, a bad config) is left down, not restarted in a loop. A
+    restart would show at once as SubState auto-restart; it stays dead (or failed)."""
+    workers = {"log": {"module": "bzzz.workers.log"}}
+    sh(host, "cat > /etc/bzzz/bzzz.toml", input=toml_config(Path("/var/lib/bzzz"), workers, node_id="systemd-host"))
+    sh(host, "umask 077 && cat > /etc/bzzz/github-token", input=TOKEN + "\n")
+    sh(host, f"systemctl start {UNIT}")
+    wait_until(lambda: answers(host), 120, "the agent to answer `bzzz ctl status`")
+
+    podman.exec_(host, "bzzz", "ctl", "shutdown", "--run-dir", "/var/lib/bzzz/run")
+    wait_until(lambda: unit_property(host, "MainPID") == "0", 120, "the agent to exit after `bzzz ctl shutdown`")
+    assert (unit_property(host, "SubState"), unit_property(host, "NRestarts")) == ("dead", "0")
+
+    sh(host, "echo 'node_id = [' > /etc/bzzz/bzzz.toml")
+    sh(host, f"systemctl start {UNIT}")
+    wait_until(lambda: unit_property(host, "MainPID") == "0", 120, "the agent to exit on its bad config")
+    assert unit_property(host, "ExecMainStatus") == "2"
+    assert (unit_property(host, "SubState"), unit_property(host, "NRestarts")) == ("failed", "0")
