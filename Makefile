@@ -9,7 +9,7 @@ JSDIR  := tests/interop/js
 # Rebuild the extension whenever any Rust source or manifest changes.
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: base-image image test-image container-sysdeps sysdeps setup build model demo test lint test-rust test-python bench stubtest typecheck clean
+.PHONY: base-image image test-image test-deploy container-sysdeps sysdeps setup build model demo test lint test-rust test-python bench stubtest typecheck clean
 
 # Debian packages the Python deps build against (libp2p pins fastecdsa, built from source
 # against GMP) and the agent and its tests use (iproute2: network namespaces for the mesh tests;
@@ -62,6 +62,14 @@ image: base-image
 
 test-image: image build
 	BZZZ_AGENT_IMAGE=$(AGENT_IMAGE) $(PY) -m pytest -p no:cacheprovider -s tests/deploy/test_image.py
+
+# The deployments of that image (docker/README.md): the systemd unit in a systemd container, the
+# Swarm stack on a private dockerd's one-node swarm, the compose file with podman-compose (the
+# `deploy` extra). Each test's wall time is printed at the end.
+test-deploy: image build
+	$(PIP) install -q $$($(PY) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["deploy"]))')
+	BZZZ_AGENT_IMAGE=$(AGENT_IMAGE) $(PY) -m pytest -p no:cacheprovider --durations=0 \
+		tests/deploy/test_systemd.py tests/deploy/test_stack.py tests/deploy/test_compose.py
 
 setup: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml $(VENV)/.sysdeps
