@@ -61,7 +61,7 @@ def container(image: str, *args: str, options: Sequence[str] = (), name: str | N
     try:
         yield name
     finally:
-        podman("rm", "--force", "--time", "5", name, check=False)
+        podman("rm", "--force", "--volumes", "--time", "5", name, check=False)
 
 
 @contextmanager
@@ -72,7 +72,7 @@ def created(image: str, *args: str, options: Sequence[str] = ()) -> Iterator[str
     try:
         yield name
     finally:
-        podman("rm", "--force", name, check=False)
+        podman("rm", "--force", "--volumes", name, check=False)
 
 
 @contextmanager

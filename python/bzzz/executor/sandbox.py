@@ -551,8 +551,9 @@ def _host_must_allow() -> str:
     return (
         "bubblewrap needs unprivileged user namespaces and a /proc of its own: in a podman container "
         "run it with `--security-opt unmask=/proc/*` (Docker: `--security-opt systempaths=unconfined "
-        "--security-opt seccomp=unconfined`); on a host allow user namespaces (sysctl "
-        "user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1); see docker/README.md"
+        "--security-opt seccomp=unconfined`; a Swarm service cannot be given either); under systemd leave "
+        "out RestrictNamespaces=yes, ProtectKernelTunables= and ProcSubset=pid; on a host allow user namespaces "
+        "(sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1); see docker/README.md"
     )
 
 
