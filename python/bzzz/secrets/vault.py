@@ -1,12 +1,15 @@
 """A GitHub token kept in HashiCorp Vault (KV v2), read with hvac.
 
-- **Login.** `auth = token_file`: a Vault token read from a file (re-read when the file changes,
-  as a Vault Agent sink rewrites it); `env`: `$VAULT_TOKEN`; both renewed (`renew-self`) when
-  two thirds of their TTL have passed. `approle`: `role_id` from the config, `secret_id` from a
-  file; logged in again when two thirds of the login's TTL have passed. A token without a TTL
-  (a root token) is never renewed. The Vault token is registered with `bzzz.redaction` too.
-- **Reading.** The secret is read at start, again every `refresh_s` (or its lease, if shorter),
-  and at once when GitHub answers 401 (a rotation), at most once a second.
+- **Login.** `auth = token_file`: a Vault token read from a file (read again before each read
+  of the secret: a new one, as a Vault Agent sink writes it, is adopted); `env`: `$VAULT_TOKEN`;
+  both renewed (`renew-self`) when two thirds of their TTL have passed. `approle`: `role_id`
+  from the config, `secret_id` from a file; logged in again when two thirds of the login's TTL
+  have passed. A token without a TTL (a root token) is never renewed. The Vault token is
+  registered with `bzzz.redaction` too.
+- **Reading.** The secret is read at start, then by a thread of the source's own (so a hanging
+  Vault never stalls a worker's main loop or a GitHub request): every `refresh_s` (or its lease,
+  if shorter), when the login is due for renewal, and at once when GitHub answers 401 (a
+  rotation), at most once a second.
 - **Failing.** While Vault does not answer or refuses, the source asks again every `retry_s`,
   not on every request, and keeps handing out the last token until `max_stale_s` have passed
   since it was last read: that is its expiry. Past it, `current()` is None (the workers take no
@@ -57,7 +60,13 @@ class VaultToken:
         self._login_token: str | None = None  # the Vault token in use (token_file / env)
         if auth_needs := self._missing_login():
             raise TokenError(auth_needs)
-        self.current()  # the first read; a Vault that does not answer yet is logged, not fatal
+        self._wake = threading.Event()
+        self._closed = False
+        self._refresh(clock())  # the first read; a Vault that does not answer yet is logged, not fatal
+        # Vault is asked from a thread of its own: a Vault that hangs must not stall the worker's
+        # main loop (its heartbeats) nor a request to GitHub, which only ever reads the last answer.
+        self._thread = threading.Thread(target=self._run, name="bzzz-vault", daemon=True)
+        self._thread.start()
 
     def _missing_login(self) -> str | None:
         if self.settings.auth is VaultAuth.ENV and not self.environ.get("VAULT_TOKEN"):
@@ -68,29 +77,40 @@ class VaultToken:
 
     def current(self) -> str | None:
         with self._lock:
-            now = self.clock()
-            if now >= self._next_read:
-                self._refresh(now)
-            if self._token is None:
-                return None
-            stale_s = now - self._read_at
-            if stale_s > self.settings.max_stale_s:
-                self.health.set(
-                    "expired",
-                    "no GitHub token: Vault has not given one for longer than max_stale_s; "
-                    "taking no work until it answers",
-                    stale_s=round(stale_s),
-                    max_stale_s=self.settings.max_stale_s,
-                )
-                return None
-            return self._token
+            token, stale_s = self._token, self.clock() - self._read_at
+        if token is None:
+            return None
+        if stale_s > self.settings.max_stale_s:
+            self.health.set(
+                "expired",
+                "no GitHub token: Vault has not given one for longer than max_stale_s; taking no work until it answers",
+                stale_s=round(stale_s),
+                max_stale_s=self.settings.max_stale_s,
+            )
+            return None
+        return token
 
     def rejected(self) -> None:
         with self._lock:
             self._next_read = min(self._next_read, max(self.clock(), self._read_at + REJECTED_AT_MOST_EVERY_S))
+        self._wake.set()
 
     def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join(self.settings.timeout_s * 3)
         self.client.adapter.close()
+
+    def _run(self) -> None:
+        while not self._closed:
+            with self._lock:
+                # Read again when due, and renew the login when due (which reads again too).
+                wait = min(self._next_read, self._login_due) - self.clock()
+            if wait > 0:
+                self._wake.wait(wait)
+                self._wake.clear()
+                continue
+            self._refresh(self.clock())
 
     # --- Vault -------------------------------------------------------------------------------
 
@@ -105,8 +125,9 @@ class VaultToken:
             if not isinstance(value, str) or not value.strip():
                 raise _Refused(f"the secret has no field {settings.key!r} holding a token")
             token = registered(value.strip())
-        except (VaultError, requests.RequestException, OSError, _Refused, TokenError) as error:
-            self._next_read = now + settings.retry_s
+        except (VaultError, requests.RequestException, OSError, _Refused, TokenError, LookupError, TypeError) as error:
+            with self._lock:
+                self._next_read = now + settings.retry_s
             if isinstance(error, (Unauthorized, Forbidden)):
                 # The login may have expired or been revoked: log in again (re-read the token file).
                 self._login_due, self._login_token = -math.inf, None
@@ -125,8 +146,9 @@ class VaultToken:
         if token != self._token and self._token is not None:
             log.info("the GitHub token in Vault changed: using the new one", source=self.where)
         lease = float(answer.get("lease_duration") or 0)
-        self._token, self._read_at = token, now
-        self._next_read = now + (min(settings.refresh_s, lease) if lease > 0 else settings.refresh_s)
+        with self._lock:
+            self._token, self._read_at = token, now
+            self._next_read = now + (min(settings.refresh_s, lease) if lease > 0 else settings.refresh_s)
         self.health.set("ok", "Vault gives the GitHub token", source=self.where)
 
     def _log_in(self, now: float) -> None:
