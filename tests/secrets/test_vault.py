@@ -5,6 +5,7 @@ Skipped where the binary is not built (`make test-vault` builds it and runs thes
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hvac
@@ -47,15 +48,25 @@ def token_file(tmp_path: Path, value: str = AGENT_TOKEN) -> Path:
     return path
 
 
-def source(vault: VaultDev, tmp_path: Path, **settings: object) -> VaultToken:
-    fields: dict[str, object] = {
-        "address": vault.address,
-        "path": SECRET_PATH,
-        "auth": "token_file",
-        "token_file": token_file(tmp_path),
-        **settings,
-    }
-    return VaultToken(VaultSettings.model_validate(fields), environ={})
+@pytest.fixture
+def source(vault: VaultDev, tmp_path: Path) -> Iterator[Callable[..., VaultToken]]:
+    """`source(**settings)`: a Vault token source for this test's Vault (closed at the end)."""
+    opened: list[VaultToken] = []
+
+    def make(**settings: object) -> VaultToken:
+        fields: dict[str, object] = {
+            "address": vault.address,
+            "path": SECRET_PATH,
+            "auth": "token_file",
+            "token_file": token_file(tmp_path),
+            **settings,
+        }
+        opened.append(VaultToken(VaultSettings.model_validate(fields), environ={}))
+        return opened[-1]
+
+    yield make
+    for tokens in opened:
+        tokens.close()
 
 
 def test_kv_v2_holds_the_token_and_gives_back_each_version(vault: VaultDev) -> None:
@@ -83,16 +94,16 @@ def test_a_policy_scoped_token_reads_the_secret_and_is_refused_a_write(vault: Va
 
 
 def test_the_source_reads_the_token_with_a_token_file_and_registers_it_for_redaction(
-    vault: VaultDev, tmp_path: Path
+    source: Callable[..., VaultToken], vault: VaultDev, tmp_path: Path
 ) -> None:
     vault.seed(OLD)
-    tokens = source(vault, tmp_path)
+    tokens = source()
     assert tokens.current() == OLD
     assert contains_secret(OLD) and contains_secret(AGENT_TOKEN)  # the Vault token is a secret too
 
 
 def test_approle_logs_in_with_a_secret_id_from_a_file_and_again_before_its_login_expires(
-    vault: VaultDev, tmp_path: Path
+    source: Callable[..., VaultToken], vault: VaultDev, tmp_path: Path
 ) -> None:
     vault.seed(OLD)
     root = vault.root()
@@ -114,19 +125,12 @@ def test_approle_logs_in_with_a_secret_id_from_a_file_and_again_before_its_login
     assert hvac.Client(url=vault.address, token=first_login).is_authenticated() is False  # the first one expired
 
 
-def test_a_vault_token_from_a_file_is_renewed_before_its_ttl_runs_out(vault: VaultDev, tmp_path: Path) -> None:
+def test_a_vault_token_from_a_file_is_renewed_before_its_ttl_runs_out(
+    source: Callable[..., VaultToken], vault: VaultDev, tmp_path: Path
+) -> None:
     vault.seed(OLD)
     short = vault.root().auth.token.create(policies=["bzzz-read"], ttl="3s", explicit_max_ttl="1h")["auth"]
-    tokens = VaultToken(
-        VaultSettings(
-            address=vault.address,
-            path=SECRET_PATH,
-            auth=VaultAuth.TOKEN_FILE,
-            token_file=token_file(tmp_path, short["client_token"]),
-            refresh_s=0.2,
-        ),
-        environ={},
-    )
+    tokens = source(token_file=token_file(tmp_path, short["client_token"]), refresh_s=0.2)
     assert tokens.current() == OLD
     created = time.monotonic()
     wait_until(lambda: tokens.current() and time.monotonic() - created > 6, 60, "twice the token's TTL to pass")
@@ -134,20 +138,23 @@ def test_a_vault_token_from_a_file_is_renewed_before_its_ttl_runs_out(vault: Vau
     wait_until(lambda: tokens.current() == NEW, 60, "the rotated token, read with the renewed Vault token")
 
 
-def test_vault_stopped_keeps_the_last_token_until_max_stale_s_and_says_so_once(vault: VaultDev, tmp_path: Path) -> None:
+def test_vault_stopped_keeps_the_last_token_until_max_stale_s_and_says_so_once(
+    source: Callable[..., VaultToken], vault: VaultDev, tmp_path: Path
+) -> None:
     vault.seed(OLD)
-    tokens = source(vault, tmp_path, refresh_s=0.1, retry_s=0.1, max_stale_s=3)
+    tokens = source(refresh_s=0.1, retry_s=0.1, max_stale_s=3)
     assert tokens.current() == OLD
-    vault.stop()
-    with capture_logs() as logs:
+    with capture_logs() as logs:  # the source's own thread logs: listen before Vault goes
+        vault.stop()
         wait_until(lambda: tokens.current() is None, 60, "the last token to expire")
         answers_after = [tokens.current() for _ in range(20)]
+        settle(1.0)  # ten more failed reads (retry_s): still no more lines
     events = [entry["event"] for entry in logs]
     assert events.count(KEPT) == 1 and events.count(EXPIRED) == 1, events
     assert answers_after == [None] * 20
-    vault.start()
-    vault.seed(NEW)
     with capture_logs() as logs:
+        vault.start()
+        vault.seed(NEW)
         wait_until(lambda: tokens.current() == NEW, 60, "a token again once Vault answers")
     assert [entry["event"] for entry in logs].count(BACK) == 1
 
