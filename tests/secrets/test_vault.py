@@ -118,11 +118,11 @@ def test_approle_logs_in_with_a_secret_id_from_a_file_and_again_before_its_login
     assert tokens.settings.auth is VaultAuth.APPROLE
     assert tokens.current() == OLD
     first_login = tokens.client.token
-    # Past the first login's TTL (3 s): only a new login can still read, and it reads the rotated token.
     wait_until(lambda: tokens.client.token != first_login, 60, "a second AppRole login")
+    first = hvac.Client(url=vault.address, token=first_login)
+    wait_until(lambda: not first.is_authenticated(), 60, "the first login to expire (token_ttl 3 s)")
     vault.put(NEW)
-    wait_until(lambda: tokens.current() == NEW, 60, "the rotated token read with the new login")
-    assert hvac.Client(url=vault.address, token=first_login).is_authenticated() is False  # the first one expired
+    wait_until(lambda: tokens.current() == NEW, 60, "the rotated token, read with a login made since")
 
 
 def test_a_vault_token_from_a_file_is_renewed_before_its_ttl_runs_out(
