@@ -112,9 +112,7 @@ def test_approle_logs_in_with_a_secret_id_from_a_file_and_again_before_its_login
     role_id = root.auth.approle.read_role_id("bzzz")["data"]["role_id"]
     secret_id_file = tmp_path / "secret-id"
     secret_id_file.write_text(root.auth.approle.generate_secret_id("bzzz")["data"]["secret_id"])
-    tokens = source(
-        vault, tmp_path, auth="approle", token_file=None, role_id=role_id, secret_id_file=secret_id_file, refresh_s=0.2
-    )
+    tokens = source(auth="approle", token_file=None, role_id=role_id, secret_id_file=secret_id_file, refresh_s=0.2)
     assert tokens.settings.auth is VaultAuth.APPROLE
     assert tokens.current() == OLD
     first_login = tokens.client.token

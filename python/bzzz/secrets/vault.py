@@ -81,14 +81,18 @@ class VaultToken:
         if token is None:
             return None
         if stale_s > self.settings.max_stale_s:
-            self.health.set(
-                "expired",
-                "no GitHub token: Vault has not given one for longer than max_stale_s; taking no work until it answers",
-                stale_s=round(stale_s),
-                max_stale_s=self.settings.max_stale_s,
-            )
+            self._expired(stale_s)
             return None
         return token
+
+    def _expired(self, stale_s: float, **fields: object) -> None:
+        self.health.set(
+            "expired",
+            "no GitHub token: Vault has not given one for longer than max_stale_s; taking no work until it answers",
+            stale_s=round(stale_s),
+            max_stale_s=self.settings.max_stale_s,
+            **fields,
+        )
 
     def rejected(self) -> None:
         with self._lock:
@@ -110,7 +114,12 @@ class VaultToken:
                 self._wake.wait(wait)
                 self._wake.clear()
                 continue
-            self._refresh(self.clock())
+            try:
+                self._refresh(self.clock())
+            except Exception:  # a bug must not end the thread: the token would never be read again
+                log.exception("reading the GitHub token from Vault failed", source=self.where)
+                with self._lock:
+                    self._next_read = self.clock() + self.settings.retry_s
 
     # --- Vault -------------------------------------------------------------------------------
 
@@ -139,9 +148,10 @@ class VaultToken:
                     error=_one_line(error),
                     expires_in_s=round(left),
                 )
+            elif self._token is None:
+                self.health.set("failing", "no GitHub token from Vault yet", error=_one_line(error))
             else:
-                state = "failing" if self._token is None else "expired"
-                self.health.set(state, "no GitHub token from Vault", error=_one_line(error))
+                self._expired(now - self._read_at, error=_one_line(error))
             return
         if token != self._token and self._token is not None:
             log.info("the GitHub token in Vault changed: using the new one", source=self.where)
@@ -149,7 +159,7 @@ class VaultToken:
         with self._lock:
             self._token, self._read_at = token, now
             self._next_read = now + (min(settings.refresh_s, lease) if lease > 0 else settings.refresh_s)
-        self.health.set("ok", "Vault gives the GitHub token", source=self.where)
+        self.health.set("ok", "Vault gives the GitHub token")
 
     def _log_in(self, now: float) -> None:
         settings = self.settings
