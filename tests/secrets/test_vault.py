@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from bzzz.redaction import contains_secret
 from bzzz.secrets.settings import VaultAuth, VaultSettings
+from bzzz.secrets.source import TokenError
 from bzzz.secrets.vault import VaultToken
 from tests.agents import wait_until
 from tests.forge.harness import start_forge, stop_forge
@@ -100,6 +101,18 @@ def test_the_source_reads_the_token_with_a_token_file_and_registers_it_for_redac
     tokens = source()
     assert tokens.current() == OLD
     assert contains_secret(OLD) and contains_secret(AGENT_TOKEN)  # the Vault token is a secret too
+
+
+def test_auth_env_logs_in_with_vault_token_from_the_environment_and_needs_it(vault: VaultDev) -> None:
+    vault.seed(OLD)
+    settings = VaultSettings(address=vault.address, path=SECRET_PATH, auth=VaultAuth.ENV)
+    tokens = VaultToken(settings, environ={"VAULT_TOKEN": AGENT_TOKEN})
+    try:
+        assert tokens.current() == OLD
+    finally:
+        tokens.close()
+    with pytest.raises(TokenError, match="auth = env, but VAULT_TOKEN is not set"):
+        VaultToken(settings, environ={})
 
 
 def test_approle_logs_in_with_a_secret_id_from_a_file_and_again_before_its_login_expires(
