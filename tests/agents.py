@@ -67,7 +67,10 @@ def toml_config(
     supervisor: dict[str, Any] | None = None,
     node_id: str = "test-agent",
     run_dir: Path | None = None,
+    extra: str = "",
 ) -> str:
+    """The agent's TOML; `extra` is appended as it is (top-level tables such as [github_token])."""
+
     def value(v: Any) -> str:
         if isinstance(v, str):
             return json.dumps(v)  # a JSON string is a TOML basic string, escapes and all
@@ -87,7 +90,7 @@ def toml_config(
         lines.append(f"{key} = {value(v)}")
     for name, worker in workers.items():
         lines += ["", f"[workers.{name}]"] + [f"{k} = {value(v)}" for k, v in worker.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (f"\n{extra}" if extra else "")
 
 
 @contextmanager
@@ -103,6 +106,7 @@ def agents_under(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
         node_id: str = "test-agent",
         data_dir: Path | None = None,
         run_dir: Path | None = None,
+        extra: str = "",
     ) -> Agent:
         """An agent whose config is tmp_path/<name>/bzzz.toml; its data dir is that folder
         unless `data_dir` names another (two agents may then share one), its run dir
@@ -111,7 +115,7 @@ def agents_under(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
         home.mkdir(parents=True, exist_ok=True)
         data_dir = data_dir if data_dir is not None else home
         config = home / "bzzz.toml"
-        config.write_text(toml_config(data_dir, workers, supervisor, node_id, run_dir))
+        config.write_text(toml_config(data_dir, workers, supervisor, node_id, run_dir, extra))
         env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
         process = subprocess.Popen(
             [sys.executable, "-m", "bzzz.cli.main", "agent", "run", "--config", str(config)],

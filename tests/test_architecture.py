@@ -17,7 +17,7 @@ DOC = (ROOT / "docs" / "architecture.md").read_text()
 # layers to its left.
 LAYERS = [
     {"_core", "redaction", "paths", "forge"},
-    {"bus", "runtime", "config", "capabilities"},
+    {"bus", "runtime", "config", "capabilities", "secrets"},
     {"state", "tasks"},
     {"log"},
     {"mesh"},

@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from bzzz.paths import DataDir, default_data_dir
+from bzzz.secrets.settings import TokenSourceSettings
 
 # module -> "package.module:Class". Imported on demand: reading a config must not load libp2p.
 BUILT_IN_SETTINGS: dict[str, str] = {
@@ -90,7 +91,7 @@ class WorkerConfig(BaseModel):
                     + f": {error['ctx']['error'] if error['type'] == 'value_error' else error['msg']}"
                     + (
                         ""
-                        if error["type"] == "missing" or isinstance(error["input"], dict)
+                        if error["type"] in ("missing", "extra_forbidden") or isinstance(error["input"], dict)
                         else f" (got {error['input']!r})"
                     )
                     for error in err.errors(include_url=False)
@@ -130,6 +131,10 @@ class AgentConfig(BaseSettings):
     run_dir: Path | None = Field(default=None, description="Sockets and pid file; default: <data_dir>/run.")
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     workers: dict[str, WorkerConfig] = Field(default_factory=default_workers)
+    github_token: TokenSourceSettings = Field(
+        default_factory=TokenSourceSettings,
+        description="Where the github and executor workers get the GitHub token (bzzz.secrets).",
+    )
 
     @field_validator("data_dir", "run_dir")
     @classmethod
@@ -207,9 +212,9 @@ def _describe(err: ValidationError, path: Path | None) -> str:
         key = ".".join(str(part) for part in error["loc"])
         env = "BZZZ_" + "__".join(str(part) for part in error["loc"]).upper()
         where = f" (env {env})" if env in os.environ else ""
-        value = (
-            f" (got {error['input']!r})" if error["type"] != "missing" and not isinstance(error["input"], dict) else ""
-        )
+        # An unknown key's value is not echoed: it may be a secret written where none belongs.
+        quiet = error["type"] in ("missing", "extra_forbidden") or isinstance(error["input"], dict)
+        value = "" if quiet else f" (got {error['input']!r})"
         # A check of our own (a worker's settings) says it all; pydantic would prefix "Value error, ".
         message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
         problems.append(f"{key}{where}: {message}{value}")

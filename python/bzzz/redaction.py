@@ -6,7 +6,7 @@ HTTP Basic header git sends is `base64("x-access-token:" + token)`, a URL carrie
 percent-encoded, a debugging dump shows it in hex. That output flows into issue comments, PR
 bodies and commits, the worker logs, the state files and the signed log, which is append-only and
 replicated: an entry peers have copied can never be taken back. So every configured secret is
-registered here once (`register_secret`, done by `load_token`), and every writer of an artifact
+registered here (`register_secret`, by the token source `bzzz.secrets`), and every writer of an artifact
 passes its text through the same `Redactor`, which replaces each of these forms of each secret
 with `[REDACTED]`:
 

@@ -124,7 +124,7 @@ def run(main: Callable[[WorkerRuntime], int | None]) -> NoReturn:
 
     Everything the worker prints (log lines, tracebacks) goes through `bzzz.redaction` first:
     its log file is an artifact a secret must not reach, and a task's output or an exception's
-    message can carry one. Secrets registered later (`load_token`) are covered from then on."""
+    message can carry one. Secrets registered later (`bzzz.secrets`) are covered from then on."""
     configure_logging(os.environ.get("BZZZ_WORKER", ""))
     install_stream_redaction()
     runtime = WorkerRuntime()

@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -42,6 +43,7 @@ from bzzz.log.store import log_key
 from bzzz.mesh.client import SERVICE as MESH
 from bzzz.mesh.client import MeshClient
 from bzzz.paths import DataDir
+from bzzz.secrets.source import TokenSource, configured
 from bzzz.tasks import Outcome
 
 log = structlog.get_logger("bzzz.executor.service")
@@ -174,7 +176,7 @@ class TaskService:
         self,
         settings: ExecutorWorkerSettings,
         *,
-        token: str,
+        tokens: TokenSource,
         data_dir: Path,
         run_dir: Path,
         sender: str,
@@ -182,20 +184,20 @@ class TaskService:
         heartbeat: Callable[[], None],
         poll_s: float,
     ) -> None:
-        self.run_dir, self.heartbeat, self.poll_s = run_dir, heartbeat, poll_s
-        # Hidden from every task: the agent's state, keys and sockets, and the token's file.
-        hidden = [data_dir, run_dir]
+        self.run_dir, self.heartbeat, self.poll_s, self.tokens = run_dir, heartbeat, poll_s, tokens
+        # Hidden from every task: the agent's state, keys and sockets, and the files of secrets.
+        hidden = [data_dir, run_dir, *configured().secret_files()]
         if os.environ.get("GITHUB_TOKEN_FILE"):
             hidden.append(Path(os.environ["GITHUB_TOKEN_FILE"]))
         key = log_key(DataDir(data_dir).log)
         self.settings = runner_settings(
             settings,
-            token=token,
+            token=None,  # each task gets the token current when it starts (`handle`)
             work_root=DataDir(data_dir).workspaces,
             hidden=tuple(hidden),
             log_key=key.hex() if key else None,
         )
-        github = connect(settings.base_url, token, timeout_s=30.0, pace_s=0.0, write_pace_s=0.0)
+        github = connect(settings.base_url, tokens, timeout_s=30.0, pace_s=0.0, write_pace_s=0.0)
         model = None
         if settings.ollama_endpoints:
             model = ModelExecutor(
@@ -235,6 +237,10 @@ class TaskService:
         """The bus handler: run the task (a `TaskRequest`), reply with its `Outcome`."""
         task = decode_task(request.body)
         with structlog.contextvars.bound_contextvars(task=f"{task.repo}#{task.number}"):
+            token = self.tokens.current()  # for this task's clone and push; its API calls ask again
+            if token is None:
+                return encode_outcome(Outcome(False, "No GitHub token at the moment.", retry_elsewhere=True))
+            self.runner.settings = replace(self.settings, token=token)
             self.tell_mesh(1)
             try:
                 # The task's thread logs with this request's context (its id, the task).

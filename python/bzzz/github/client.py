@@ -1,7 +1,9 @@
 """One agent's connection to GitHub (or the forge): PyGithub, plus what PyGithub leaves out.
 
-- **Tokens.** `load_token()` reads `GITHUB_TOKEN_FILE` (or `GITHUB_TOKEN`) and registers the
-  token with `bzzz.redaction`, the process's one redaction point; it is handed to PyGithub only.
+- **Tokens.** `connect()` takes a token source (`bzzz.secrets`): PyGithub asks it for the
+  current token on every request (`SourceToken`), and a 401 tells it the token was refused, so
+  a rotated token is used without a restart. `load_token()` reads `GITHUB_TOKEN_FILE` (or
+  `GITHUB_TOKEN`) once. Every token is registered with `bzzz.redaction` before it is used.
 - **Failing fast.** `connect()` makes a PyGithub client with short timeouts and a few retries of
   idempotent requests only, paced as GitHub advises (the agent's own loop and outbox decide
   when to try again).
@@ -20,56 +22,83 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+import requests
 from github import Auth, Github
 from github.GithubException import GithubException
 from urllib3.util.retry import Retry
 
-from bzzz.redaction import register_secret
-
-
-class TokenError(Exception):
-    """No usable token: say where one was looked for."""
+from bzzz.secrets.settings import TokenSourceSettings
+from bzzz.secrets.source import TokenError, TokenSource, open_source
 
 
 def load_token(token_file: Path | None = None, environ: dict[str, str] | None = None) -> str:
-    """The token from `token_file`, else `$GITHUB_TOKEN_FILE`, else `$GITHUB_TOKEN`.
+    """The token from `token_file`, else `$GITHUB_TOKEN_FILE`, else `$GITHUB_TOKEN`, once.
 
     It is registered with `bzzz.redaction` (and so is `$GITHUB_TOKEN`, if set beside a file):
-    from then on, no form of it reaches this process's logs, signed-log entries or GitHub text."""
-    env = os.environ if environ is None else environ
-    path = token_file or (Path(env["GITHUB_TOKEN_FILE"]) if env.get("GITHUB_TOKEN_FILE") else None)
-    if path is not None:
-        try:
-            token = path.read_text().strip()
-        except OSError as error:
-            raise TokenError(f"cannot read the GitHub token file {path}: {error.strerror}") from None
-        if not token:
-            raise TokenError(f"the GitHub token file {path} is empty")
-    elif env.get("GITHUB_TOKEN"):
-        token = env["GITHUB_TOKEN"].strip()
-    else:
-        raise TokenError("no GitHub token: set GITHUB_TOKEN_FILE (preferred) or GITHUB_TOKEN")
-    for secret in (token, env.get("GITHUB_TOKEN", "").strip()):
-        try:
-            register_secret(secret)
-        except ValueError as error:
-            raise TokenError(f"the GitHub token is not usable: {error}") from None
+    from then on, no form of it reaches this process's logs, signed-log entries or GitHub text.
+    Workers ask a `bzzz.secrets` source instead, for the token current at each request."""
+    env = dict(os.environ if environ is None else environ)
+    if token_file is not None:
+        env["GITHUB_TOKEN_FILE"] = str(token_file)
+    token = open_source(TokenSourceSettings(), env).current()
+    assert token is not None  # the file and environment sources always hold one once open
     return token
 
 
+class NoTokenNow(requests.RequestException):
+    """The token source has no usable token at the moment (it logged why). A RequestException:
+    callers treat it as GitHub being out of reach, and try again later."""
+
+
+class SourceToken(Auth.Token):
+    """PyGithub's token auth, asking `tokens` for the current token on every request."""
+
+    def __init__(self, tokens: TokenSource) -> None:
+        super().__init__("unused")  # the base keeps a fixed token; this one reads `tokens`
+        self.tokens = tokens
+
+    @property
+    def token(self) -> str:
+        token = self.tokens.current()
+        if token is None:
+            raise NoTokenNow("no GitHub token at the moment")
+        return token
+
+
+class _Noticing401(Retry):
+    """urllib3's retry policy, which sees every response's status: a 401 tells the token source
+    the token was refused (rotated away), so the next request carries a new one."""
+
+    def __init__(self, *args: Any, on_401: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_401 = on_401
+
+    def new(self, **kwargs: Any) -> _Noticing401:
+        retry = super().new(**kwargs)
+        retry.on_401 = self.on_401
+        return retry
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code == 401 and self.on_401 is not None:
+            self.on_401()
+        return super().is_retry(method, status_code, has_retry_after)
+
+
 def connect(
-    base_url: str, token: str, *, timeout_s: float = 10.0, pace_s: float = 0.25, write_pace_s: float = 1.0
+    base_url: str, token: str | TokenSource, *, timeout_s: float = 10.0, pace_s: float = 0.25, write_pace_s: float = 1.0
 ) -> Github:
     """A PyGithub client that fails fast (a few short retries) instead of retrying for minutes:
     the agent's own loop and outbox decide when to try again. Only idempotent methods are
     retried here: a POST that reached GitHub but whose answer was lost must not be sent again
     blindly (the reporter first looks for what it posted, by its marker)."""
-    retry = Retry(
+    retry = _Noticing401(
+        on_401=None if isinstance(token, str) else token.rejected,
         total=2,
         backoff_factor=0.2,
         status_forcelist=(502, 503, 504),
@@ -80,7 +109,7 @@ def connect(
     # least `pace_s` between requests and `write_pace_s` between writes. The forge needs none.
     return Github(
         base_url=base_url.rstrip("/"),
-        auth=Auth.Token(token),
+        auth=Auth.Token(token) if isinstance(token, str) else SourceToken(token),
         timeout=int(max(1, timeout_s)),
         retry=retry,
         per_page=100,
@@ -207,8 +236,10 @@ def server_time(headers: dict[str, Any]) -> float | None:
 
 
 __all__ = [
+    "NoTokenNow",
     "Poller",
     "RateBudget",
+    "SourceToken",
     "TokenError",
     "connect",
     "load_token",

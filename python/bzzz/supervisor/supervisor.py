@@ -41,6 +41,7 @@ from bzzz.bus import BusError, BusProxy
 from bzzz.config import AgentConfig, Restart, WorkerConfig
 from bzzz.paths import DataDir
 from bzzz.runtime import HEARTBEAT_SOCKET, Heartbeat
+from bzzz.secrets.settings import SETTINGS_ENV as TOKEN_SOURCE_ENV
 from bzzz.supervisor import rundir
 from bzzz.supervisor.commands import COMMANDS
 from bzzz.supervisor.commands.errors import BAD_REQUEST, UNKNOWN_COMMAND, WRONG_STATE, CommandError
@@ -226,6 +227,7 @@ class Supervisor:
                     "BZZZ_HEARTBEAT_INTERVAL_S": str(self.config.supervisor.heartbeat_interval_s),
                     "BZZZ_WORKERS": ",".join(sorted(self.workers)),
                     "BZZZ_WORKER_SETTINGS": json.dumps(worker.config.settings),
+                    TOKEN_SOURCE_ENV: self.config.github_token.model_dump_json(),  # where, never a secret
                 },
                 now,
             )

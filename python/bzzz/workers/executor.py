@@ -3,7 +3,7 @@
     [workers.executor]
     module = "bzzz.workers.executor"
     heartbeat_timeout_s = 30
-    env = { GITHUB_TOKEN_FILE = "/etc/bzzz/github-token" }
+    env = { GITHUB_TOKEN_FILE = "/etc/bzzz/github-token" }   # or the agent's [github_token]
 
     [workers.executor.settings]                  # bzzz.executor.settings.ExecutorWorkerSettings
     base_url = "https://api.github.com"
@@ -14,8 +14,10 @@
 
 It serves the `executor` service (`bzzz.executor.service`) that the github worker hands claimed
 tasks to, one at a time; a task runs in a thread while this worker's main loop goes on
-heartbeating. Commands run in bubblewrap, which hides this agent's data dir, run dir and token
-file. What it does goes into the agent's signed log through its journal (`bzzz.log.journal`).
+heartbeating. Commands run in bubblewrap, which hides this agent's data dir, run dir and the
+files of its secrets. The GitHub token comes from the agent's token source (`bzzz.secrets`):
+each task clones and pushes with the token current when it starts, and its API calls ask again.
+What it does goes into the agent's signed log through its journal (`bzzz.log.journal`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from bzzz.bus import Service
 from bzzz.executor.sandbox import SandboxUnavailable
 from bzzz.executor.service import SERVICE, TaskService
 from bzzz.executor.settings import ExecutorWorkerSettings
-from bzzz.github.client import TokenError, load_token
 from bzzz.log.journal import Journal
+from bzzz.secrets.source import TokenError, open_source
 from bzzz.state import WorkerState
 
 log = structlog.get_logger("bzzz.workers.executor")
@@ -37,7 +39,7 @@ log = structlog.get_logger("bzzz.workers.executor")
 def main(rt: runtime.WorkerRuntime) -> int:
     settings = rt.settings(ExecutorWorkerSettings)
     try:
-        token = load_token()
+        tokens = open_source()
     except TokenError as error:
         log.error("cannot start", error=str(error))
         return 2
@@ -45,7 +47,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
         journal = Journal(state, rt.run_dir, sender=rt.name, agent=settings.login, node_id=rt.node_id)
         tasks = TaskService(
             settings,
-            token=token,
+            tokens=tokens,
             data_dir=rt.data_dir,
             run_dir=rt.run_dir,
             sender=rt.name,
@@ -72,6 +74,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
         finally:
             tasks.close()
             journal.close()
+            tokens.close()
     return 0
 
 

@@ -2,7 +2,7 @@
 
     [workers.github]
     module = "bzzz.workers.github"
-    env = { GITHUB_TOKEN_FILE = "/etc/bzzz/github-token" }
+    env = { GITHUB_TOKEN_FILE = "/etc/bzzz/github-token" }   # or the agent's [github_token]
 
     [workers.github.settings]                    # bzzz.github.settings.GithubWorkerSettings
     base_url = "https://api.github.com"
@@ -16,7 +16,9 @@ executor over the bus (`bzzz.executor.service`), once per attempt; one that does
 within `task_timeout_s` fails the attempt. Failures follow the mesh's failure policy
 (`bzzz.github.agent`). It claims with what the agent's mesh worker advertises
 (`bzzz.github.capabilities`). Stopped on purpose (`bzzz ctl stop`, `shutdown`), the worker
-gives its claims back at once; killed, it resumes them when it starts again.
+gives its claims back at once; killed, it resumes them when it starts again. Its GitHub token
+comes from the agent's token source (`bzzz.secrets`), asked at every request: while the
+source has none (Vault silent past `max_stale_s`), the worker takes no work and waits.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from bzzz import runtime
 from bzzz.executor.service import ExecutorClient
 from bzzz.github.agent import GithubAgent, Settings
 from bzzz.github.capabilities import ClaimCapabilities
-from bzzz.github.client import TokenError, connect, load_token
+from bzzz.github.client import connect
 from bzzz.github.settings import GithubWorkerSettings
 from bzzz.log.journal import Journal
+from bzzz.secrets.source import TokenError, open_source
 from bzzz.state import WorkerState
 
 log = structlog.get_logger("bzzz.workers.github")
@@ -40,13 +43,13 @@ log = structlog.get_logger("bzzz.workers.github")
 def main(rt: runtime.WorkerRuntime) -> int:
     settings = rt.settings(GithubWorkerSettings)
     try:
-        token = load_token()
+        tokens = open_source()
     except TokenError as error:
         log.error("cannot start", error=str(error))
         return 2
     agent_settings = Settings.of(settings, rt.node_id)
     # Short timeouts: a step must end well inside the worker's heartbeat timeout.
-    github = connect(settings.base_url, token, timeout_s=5.0, pace_s=settings.pace_s, write_pace_s=settings.pace_s * 4)
+    github = connect(settings.base_url, tokens, timeout_s=5.0, pace_s=settings.pace_s, write_pace_s=settings.pace_s * 4)
     capabilities = ClaimCapabilities(rt.run_dir, own=agent_settings.capabilities, mesh_runs="mesh" in rt.workers)
     with (
         WorkerState.for_worker(rt.data_dir, rt.name) as state,
@@ -66,6 +69,8 @@ def main(rt: runtime.WorkerRuntime) -> int:
         rt.heartbeat()  # ready
         try:
             while rt.sleep(0.2):
+                if tokens.current() is None:
+                    continue  # no token now (the source logged why, once): no work until there is one
                 agent.step()
                 journal.deliver(limit=20)
         finally:
@@ -75,6 +80,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
             agent.release_all("the agent stopped")
             agent.close(wait=False)
             journal.close()
+            tokens.close()
     return 0
 
 
