@@ -37,3 +37,15 @@ def real_ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with serve(ollama, MODELS, tmp_path_factory.mktemp("ollama-home")) as server:
         ensure_tiny(server, ollama)
         yield server
+
+
+@pytest.fixture
+def fresh_ollama(tmp_path: Path) -> Iterator[Server]:
+    """A real `ollama serve` of this test's own, with the tiny model only (its answers are
+    known to be nonsense) in a models dir of its own: a test may crash it."""
+    ollama = binary()
+    if ollama is None:
+        pytest.skip(NOT_BUILT)
+    with serve(ollama, tmp_path / "ollama-models", tmp_path / "ollama-home") as server:
+        ensure_tiny(server, ollama)
+        yield server

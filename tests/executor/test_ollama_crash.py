@@ -20,30 +20,16 @@ from tests.agents import Agent, wait_until
 from tests.forge.harness import start_forge, stop_forge
 from tests.issues import SEED, agent_workers, open_issue, wait_for_comment
 from tests.ollama import (
-    NOT_BUILT,
     TINY,
     BadModel,
     Server,
     binary,
-    ensure_tiny,
     import_model,
     listed,
-    serve,
     write_malformed_model,
 )
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
-
-
-@pytest.fixture
-def own_ollama(tmp_path: Path) -> Iterator[Server]:
-    """A real server of this test's own (it may be crashed), with the tiny model."""
-    ollama = binary()
-    if ollama is None:
-        pytest.skip(NOT_BUILT)
-    with serve(ollama, tmp_path / "models", tmp_path / "home") as server:
-        ensure_tiny(server, ollama)
-        yield server
 
 
 def crash(server: Server, where: Path) -> None:
@@ -57,44 +43,44 @@ def crash(server: Server, where: Path) -> None:
     wait_until(lambda: not server.alive(), 60, "ollama serve to die of the malformed model")
 
 
-def test_importing_a_malformed_model_takes_the_whole_server_down(own_ollama: Server, tmp_path: Path) -> None:
-    assert TINY in listed(own_ollama)
-    crash(own_ollama, tmp_path)
-    assert own_ollama.process.returncode != 0
-    assert "panic: runtime error" in own_ollama.output()  # Ollama's GGUF decoder, not a kill of ours
+def test_importing_a_malformed_model_takes_the_whole_server_down(fresh_ollama: Server, tmp_path: Path) -> None:
+    assert TINY in listed(fresh_ollama)
+    crash(fresh_ollama, tmp_path)
+    assert fresh_ollama.process.returncode != 0
+    assert "panic: runtime error" in fresh_ollama.output()  # Ollama's GGUF decoder, not a kill of ours
 
 
-def test_our_import_refuses_the_malformed_model_before_ollama_sees_it(own_ollama: Server, tmp_path: Path) -> None:
+def test_our_import_refuses_the_malformed_model_before_ollama_sees_it(fresh_ollama: Server, tmp_path: Path) -> None:
     ollama = binary()
     assert ollama is not None
     with pytest.raises(BadModel, match="malformed.gguf: not a readable GGUF file"):
-        import_model(own_ollama, ollama, "malformed", write_malformed_model(tmp_path / "malformed.gguf"))
-    assert own_ollama.alive() and listed(own_ollama) == [TINY]
-    assert own_ollama.output().count('"/api/create"') == 1  # the tiny model's: this one was never sent
+        import_model(fresh_ollama, ollama, "malformed", write_malformed_model(tmp_path / "malformed.gguf"))
+    assert fresh_ollama.alive() and listed(fresh_ollama) == [TINY]
+    assert fresh_ollama.output().count('"/api/create"') == 1  # the tiny model's: this one was never sent
 
 
-def test_detection_finds_no_models_on_a_crashed_ollama(own_ollama: Server, tmp_path: Path) -> None:
-    config = CapabilityConfig(ollama_endpoints=[own_ollama.url], probe_timeout_s=30)
+def test_detection_finds_no_models_on_a_crashed_ollama(fresh_ollama: Server, tmp_path: Path) -> None:
+    config = CapabilityConfig(ollama_endpoints=[fresh_ollama.url], probe_timeout_s=30)
     before = detect(config)
     assert before.models == (TINY,) and before.endpoints[0].reachable
-    crash(own_ollama, tmp_path)
+    crash(fresh_ollama, tmp_path)
     after = detect(config)
     assert after.models == () and not after.endpoints[0].reachable and after.endpoints[0].error
 
 
 @needs_bwrap
 def test_a_model_executor_whose_ollama_dies_between_rounds_says_so(
-    own_ollama: Server, sandbox: Sandbox, tmp_path: Path
+    fresh_ollama: Server, sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    executor = ModelExecutor(ModelSettings(endpoints=(own_ollama.url,), default_model=TINY, rounds=3))
+    executor = ModelExecutor(ModelSettings(endpoints=(fresh_ollama.url,), default_model=TINY, rounds=3))
     resets: list[int] = []
 
     def reset() -> None:  # after the first round's answer: the server dies before the second
         resets.append(1)
         if len(resets) == 1:
-            crash(own_ollama, tmp_path)
+            crash(fresh_ollama, tmp_path)
 
-    with pytest.raises(ModelUnavailable, match=f"the Ollama at {own_ollama.url} failed while {TINY} worked"):
+    with pytest.raises(ModelUnavailable, match=f"the Ollama at {fresh_ollama.url} failed while {TINY} worked"):
         executor.work(
             sandbox.files, "Add a greeting", "Write hello into GREETING.md", frozenset(), [("true",)],
             sandbox.run, reset,
@@ -119,21 +105,21 @@ check: ["grep -q hello GREETING.md"]
 
 @needs_bwrap
 def test_an_agent_whose_ollama_crashes_mid_task_fails_the_attempt_for_a_passing_reason(
-    own_ollama: Server, start_agent: Callable[..., Agent], forge: Any, tmp_path: Path
+    fresh_ollama: Server, start_agent: Callable[..., Agent], forge: Any, tmp_path: Path
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("agent-1-secret-token\n")
     # Many rounds: the task is still asking the model when its server dies.
     agent = start_agent(
-        agent_workers(forge.url, token_file, ollama_endpoints=[own_ollama.url], model=TINY, rounds=20, allow=["grep"])
+        agent_workers(forge.url, token_file, ollama_endpoints=[fresh_ollama.url], model=TINY, rounds=20, allow=["grep"])
     )
     executor_pid = agent.wait_running("executor", timeout=60)["pid"]
     number = open_issue(forge, "Add a greeting", MODEL_TASK)
-    wait_until(lambda: '"/api/chat"' in own_ollama.output(), 300, "the model's first answer")  # its access log
-    crash(own_ollama, tmp_path)
+    wait_until(lambda: '"/api/chat"' in fresh_ollama.output(), 300, "the model's first answer")  # its access log
+    crash(fresh_ollama, tmp_path)
     bodies = wait_for_comment(forge, number, "Attempt 1 of 3 failed", timeout=300)
     failure = next(b for b in bodies if "Attempt 1 of 3 failed" in b)
-    assert f"Not done here: the Ollama at {own_ollama.url} failed while {TINY} worked" in failure
+    assert f"Not done here: the Ollama at {fresh_ollama.url} failed while {TINY} worked" in failure
     assert "Any agent may try again" in failure  # a passing reason: the claim is given back
     assert forge.call("GET", "/repos/alice/tasks/pulls", token="alice-token").json() == []
     assert agent.worker("executor")["pid"] == executor_pid  # no worker died with Ollama

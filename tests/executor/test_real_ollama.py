@@ -110,3 +110,21 @@ def test_a_client_that_will_not_wait_for_gemma_gets_a_timeout_not_a_hang(real_ol
         ollama.Client(host=real_ollama.url, timeout=0.001).generate(
             model=GEMMA, prompt="Tell a long story", options={"num_predict": 200}
         )
+
+
+def test_a_gemma_round_ends_cleanly_whatever_it_writes(real_ollama: Server, sandbox: Sandbox) -> None:
+    _gemma(real_ollama)
+    executor = ModelExecutor(
+        ModelSettings(endpoints=(real_ollama.url,), default_model=GEMMA, rounds=1, options={"num_predict": 48})
+    )
+    result = executor.work(
+        sandbox.files,
+        "Add a greeting",
+        "Write hello into GREETING.md",
+        frozenset(),
+        [("test", "-s", "GREETING.md")],
+        sandbox.run,
+        lambda: None,
+    )
+    assert result.model == GEMMA and result.rounds == 1
+    assert result.ok or "no working change in 1 round(s)" in result.summary
