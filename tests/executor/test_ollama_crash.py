@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
-from bzzz.capabilities import CapabilityConfig, detect
+from bzzz.capabilities import CapabilityConfig, CapabilityDetector
 from bzzz.executor.model import ModelExecutor, ModelSettings, ModelUnavailable
 from bzzz.executor.sandbox import Sandbox
 from tests.agents import Agent, wait_until
@@ -59,13 +60,18 @@ def test_our_import_refuses_the_malformed_model_before_ollama_sees_it(fresh_olla
     assert fresh_ollama.output().count('"/api/create"') == 1  # the tiny model's: this one was never sent
 
 
-def test_detection_finds_no_models_on_a_crashed_ollama(fresh_ollama: Server, tmp_path: Path) -> None:
-    config = CapabilityConfig(ollama_endpoints=[fresh_ollama.url], probe_timeout_s=30)
-    before = detect(config)
+def test_detection_finds_no_models_on_a_crashed_ollama_and_warns_once(fresh_ollama: Server, tmp_path: Path) -> None:
+    detector = CapabilityDetector(CapabilityConfig(ollama_endpoints=[fresh_ollama.url], probe_timeout_s=30))
+    before = detector.detect()
     assert before.models == (TINY,) and before.endpoints[0].reachable
     crash(fresh_ollama, tmp_path)
-    after = detect(config)
+    with capture_logs() as logs:
+        after, again = detector.detect(), detector.detect()
     assert after.models == () and not after.endpoints[0].reachable and after.endpoints[0].error
+    assert again.models == ()
+    warned = [e for e in logs if e["log_level"] == "warning"]
+    assert [e["event"] for e in warned] == ["ollama endpoint went down; its models are no longer offered"]
+    assert warned[0]["url"] == fresh_ollama.url
 
 
 @needs_bwrap
