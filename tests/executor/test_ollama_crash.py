@@ -25,9 +25,11 @@ from tests.ollama import (
     BadModel,
     Server,
     binary,
+    check_gguf,
     import_model,
     listed,
     write_malformed_model,
+    write_tiny_model,
 )
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
@@ -42,6 +44,19 @@ def crash(server: Server, where: Path) -> None:
     except subprocess.CalledProcessError:
         pass  # the client sees the connection drop
     wait_until(lambda: not server.alive(), 60, "ollama serve to die of the malformed model")
+
+
+def test_the_tiny_model_is_the_same_bytes_every_time_and_the_check_passes_it_but_not_broken_files(
+    tmp_path: Path,
+) -> None:
+    first, second = write_tiny_model(tmp_path / "a.gguf"), write_tiny_model(tmp_path / "b.gguf")
+    assert first.read_bytes() == second.read_bytes() and 400_000 < first.stat().st_size < 600_000
+    check_gguf(first)
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(first.read_bytes()[: first.stat().st_size // 2])
+    for broken in (write_malformed_model(tmp_path / "malformed.gguf"), truncated):
+        with pytest.raises(BadModel, match=f"{broken.name}: not a readable GGUF file"):
+            check_gguf(broken)
 
 
 def test_importing_a_malformed_model_takes_the_whole_server_down(fresh_ollama: Server, tmp_path: Path) -> None:
