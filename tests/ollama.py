@@ -208,13 +208,30 @@ def serve(ollama: Path, models: Path, home: Path) -> Iterator[Server]:
         wait_until(up, 120, "ollama serve to answer")
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        # Its model runners are in its process group, and outlive a server that crashed.
+        _signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # nobody left in it
+
+
+def runners_left(server: Server) -> bool:
+    """Whether anything of `server`'s process group (its model runners) still runs."""
+    try:
+        os.killpg(server.process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def import_model(server: Server, ollama: Path, name: str, model: Path, *, check: bool = True) -> None:

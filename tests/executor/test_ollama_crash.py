@@ -28,6 +28,7 @@ from tests.ollama import (
     check_gguf,
     import_model,
     listed,
+    runners_left,
     write_malformed_model,
     write_tiny_model,
 )
@@ -107,6 +108,9 @@ def test_a_model_executor_whose_ollama_dies_between_rounds_says_so(
             sandbox.run, reset,
         )  # fmt: skip
     assert len(resets) == 1
+    # Ollama's own behaviour, worth knowing: the model runner it had started outlives it (the
+    # fixture ends its process group; for a service, systemd's control-group kill does).
+    assert not fresh_ollama.alive() and runners_left(fresh_ollama)
 
 
 @pytest.fixture
