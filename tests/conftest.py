@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.agents import Agent, agents_under
+from tests.ollama import MODELS, NOT_BUILT, Server, binary, ensure_tiny, serve
 
 # Property tests touch the disk; the machines are small and shared, so no deadlines.
 settings.register_profile("bzzz", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -24,3 +25,27 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     stopped at the end of the test."""
     with agents_under(tmp_path) as start:
         yield start
+
+
+@pytest.fixture(scope="session")
+def real_ollama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real `ollama serve` (`tests.ollama`) with the models `make ollama` imported, the tiny
+    one at least; skipped where no Ollama is built."""
+    ollama = binary()
+    if ollama is None:
+        pytest.skip(NOT_BUILT)
+    with serve(ollama, MODELS, tmp_path_factory.mktemp("ollama-home")) as server:
+        ensure_tiny(server, ollama)
+        yield server
+
+
+@pytest.fixture
+def fresh_ollama(tmp_path: Path) -> Iterator[Server]:
+    """A real `ollama serve` of this test's own, with the tiny model only (its answers are
+    known to be nonsense) in a models dir of its own: a test may crash it."""
+    ollama = binary()
+    if ollama is None:
+        pytest.skip(NOT_BUILT)
+    with serve(ollama, tmp_path / "ollama-models", tmp_path / "ollama-home") as server:
+        ensure_tiny(server, ollama)
+        yield server

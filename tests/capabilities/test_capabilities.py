@@ -267,8 +267,8 @@ def test_a_change_of_reachability_is_logged_once_not_on_every_call(
     assert events_of(3) == [("ollama endpoint unreachable", "info")]
     server.mode = "ok"
     assert events_of(3) == [("ollama endpoint reachable", "info")]
-    server.mode = "error"
-    assert events_of(2) == [("ollama endpoint unreachable", "info")]
+    server.mode = "error"  # one that answered and stops is a warning: its models are gone from the mesh
+    assert events_of(2) == [("ollama endpoint went down; its models are no longer offered", "warning")]
 
 
 def test_no_endpoints_means_no_models() -> None:

@@ -138,6 +138,29 @@ def test_an_answer_that_writes_outside_the_repository_is_refused(task: Task, tmp
     assert not (task.files.parent / "outside.txt").exists()
 
 
+@needs_bwrap
+def test_an_endpoint_that_goes_down_mid_task_makes_the_model_unavailable(task: Task) -> None:
+    # The real crash (a malformed model takes ollama serve down) is in test_ollama_crash.py.
+    with fake_ollama(["gemma3:270m"], [WRONG]) as server:
+
+        def reset() -> None:  # after the first answer: the endpoint is gone before the second
+            task.workspace.export(task.files)
+            server.close()
+
+        executor = ModelExecutor(ModelSettings(endpoints=(server.url,), rounds=3))
+        with pytest.raises(ModelUnavailable, match=f"the Ollama at {server.url} failed while gemma3:270m worked"):
+            executor.work(
+                task.files,
+                "Add a greeting",
+                "Write hello into GREETING.md",
+                frozenset(),
+                CHECK,
+                task.sandbox.run,
+                reset,
+            )
+    assert len(server.requests) == 1
+
+
 def test_no_endpoint_or_no_fitting_model_means_not_here(task: Task) -> None:
     with pytest.raises(ModelUnavailable, match="no Ollama endpoint answers"):
         ModelExecutor(ModelSettings(endpoints=("http://127.0.0.1:9",))).pick(frozenset())

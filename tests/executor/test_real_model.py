@@ -12,7 +12,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import ollama
@@ -68,9 +67,8 @@ def test_a_client_that_will_not_wait_gets_a_timeout_not_a_hang(served: str) -> N
         )
 
 
-def test_a_model_round_that_yields_no_usable_edit_fails_cleanly(served: str, tmp_path: Path) -> None:
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
+def test_a_model_round_that_yields_no_usable_edit_fails_cleanly(served: str, sandbox: Sandbox) -> None:
+    workspace = sandbox.files
     executor = ModelExecutor(ModelSettings(endpoints=(served,), rounds=1, options={"num_predict": 48}))
     result = executor.work(
         workspace,
@@ -78,7 +76,7 @@ def test_a_model_round_that_yields_no_usable_edit_fails_cleanly(served: str, tmp
         "Write hello into GREETING.md",
         frozenset(),
         [("test", "-s", "GREETING.md")],
-        Sandbox(workspace).run,
+        sandbox.run,
         lambda: None,
     )
     assert result.model == "gemma3:270m" and result.rounds == 1

@@ -9,7 +9,7 @@ Detection asks every endpoint at once and waits a bounded time for all of them t
 (`Probes`): each endpoint is asked in a daemon thread of its own, a probe still running from
 an earlier round is waited for again rather than started twice (a hung endpoint costs one
 thread, not one per round), and an endpoint's change of state (reachable <-> not) is logged
-once, at info.
+once: at info, or at warning when one that answered stops.
 """
 
 from __future__ import annotations
@@ -122,6 +122,10 @@ class Probes:
             return
         if endpoint.reachable:
             log.info("ollama endpoint reachable", url=endpoint.url, models=len(endpoint.models))
+        elif before:  # it was serving: it went down (a model that fails to load can crash it)
+            log.warning(
+                "ollama endpoint went down; its models are no longer offered", url=endpoint.url, error=endpoint.error
+            )
         else:
             log.info("ollama endpoint unreachable", url=endpoint.url, error=endpoint.error)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import ollama
 import structlog
 
@@ -49,7 +50,13 @@ FEEDBACK_TAIL = 2000
 
 
 class ModelUnavailable(RuntimeError):
-    """No endpoint answered, or none has a model the task can use."""
+    """No endpoint answered, none has a model the task can use, or the endpoint stopped
+    answering mid-task (it went down; a model that fails to load can crash `ollama serve`)."""
+
+
+# What the client raises when the endpoint itself fails (refused, reset, timed out, an error
+# status such as "the model runner stopped"), as against an answer the task cannot use.
+ENDPOINT_ERRORS = (ollama.ResponseError, ConnectionError, httpx.HTTPError)
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,11 @@ class ModelExecutor:
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
         problem = ""
         for round_ in range(1, self.settings.rounds + 1):
-            reply = client.chat(model=model, messages=messages, options=self.settings.options)
+            try:
+                reply = client.chat(model=model, messages=messages, options=self.settings.options)
+            except ENDPOINT_ERRORS as err:
+                log.warning("ollama endpoint failed mid-task", url=url, model=model, round=round_, error=str(err)[:300])
+                raise ModelUnavailable(f"the Ollama at {url} failed while {model} worked: {_reason(err)}") from err
             answer = reply.message.content or ""
             messages.append({"role": "assistant", "content": answer})
             reset()
@@ -177,6 +188,12 @@ class ModelExecutor:
 
 
 PLAN_MAX = 2000
+
+
+def _reason(err: Exception) -> str:
+    """One line: the client's own words, or the exception's name when it has none."""
+    text = " ".join(str(err).split())[:300]
+    return text or type(err).__name__
 
 
 def plan_prompt(title: str, body: str) -> str:

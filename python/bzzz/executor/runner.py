@@ -125,6 +125,8 @@ class TaskRunner:
             return self._run(repo, number, title, body)
         except (SandboxUnavailable, DiscussionUnavailable) as err:
             return Outcome(False, f"Not executed: {err}.", retry_elsewhere=True)
+        except ModelUnavailable as err:  # the endpoint went down mid-task: nothing is proposed
+            return Outcome(False, f"Not done here: {err}.", retry_elsewhere=True)
         except ResultRefused as err:
             return Outcome(False, f"Not proposed: the task's result breaks a rule of this agent ({err.reason}).")
         except (WorkspaceError, GithubException) as err:
