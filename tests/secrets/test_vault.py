@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import hvac
@@ -40,6 +41,11 @@ pytestmark = needs_vault
 KEPT = "Vault does not give the GitHub token; keeping the last one until it expires"
 EXPIRED = "no GitHub token: Vault has not given one for longer than max_stale_s; taking no work until it answers"
 BACK = "Vault gives the GitHub token"
+PAST_ITS_EXPIRY = "no GitHub token: the one in Vault is past its expires_at; taking no work until Vault gives another"
+
+
+def rfc3339(seconds_from_now: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds_from_now)).isoformat(timespec="seconds")
 
 
 def token_file(tmp_path: Path, value: str = AGENT_TOKEN) -> Path:
@@ -242,3 +248,47 @@ def test_past_max_stale_s_the_agent_takes_no_work_and_resumes_when_vault_is_back
         assert log_lines(agent, "github", BACK)
     finally:
         stop_forge(forge)
+
+
+def test_a_token_past_its_expires_at_is_never_handed_out_and_a_later_one_is(
+    source: Callable[..., VaultToken], vault: VaultDev
+) -> None:
+    vault.seed(OLD)
+    vault.put(OLD, expires_at=rfc3339(-60))
+    with capture_logs() as logs:
+        tokens = source(refresh_s=0.2, retry_s=0.2)
+        assert tokens.current() is None  # Vault answers, and max_stale_s is an hour: only expires_at refuses it
+        assert tokens.current() is None
+    assert [entry["event"] for entry in logs].count(PAST_ITS_EXPIRY) == 1
+    vault.put(NEW, expires_at=rfc3339(3600).replace("+00:00", "Z"))  # GitHub's own spelling of UTC
+    wait_until(lambda: tokens.current() == NEW, 60, "the new token, whose expires_at is an hour away")
+
+
+def test_with_vault_down_the_last_token_is_kept_only_until_its_expires_at(
+    source: Callable[..., VaultToken], vault: VaultDev
+) -> None:
+    vault.seed(OLD)
+    vault.put(OLD, expires_at=rfc3339(4))
+    tokens = source(refresh_s=0.2, retry_s=0.2, max_stale_s=3600)
+    assert tokens.current() == OLD
+    with capture_logs() as logs:
+        vault.stop()
+        wait_until(lambda: KEPT in [entry["event"] for entry in logs], 60, "Vault's silence noticed")
+        assert tokens.current() == OLD  # kept while Vault is down...
+        wait_until(lambda: tokens.current() is None, 60, "the token's own expiry")  # ...until its expires_at
+    events = [entry["event"] for entry in logs]
+    assert events.count(PAST_ITS_EXPIRY) == 1 and EXPIRED not in events, events
+
+
+def test_an_expires_at_that_is_not_a_time_refuses_the_secret(
+    source: Callable[..., VaultToken], vault: VaultDev
+) -> None:
+    vault.seed(OLD)
+    vault.put(OLD, expires_at="next tuesday")
+    with capture_logs() as logs:
+        tokens = source(refresh_s=0.2, retry_s=0.2)
+        assert tokens.current() is None
+    failing = [entry for entry in logs if entry["event"] == "no GitHub token from Vault yet"]
+    assert failing and "expires_at is not an RFC 3339 time" in failing[0]["error"], logs
+    vault.put(OLD)  # positive control: the same token without the bad field is handed out
+    wait_until(lambda: tokens.current() == OLD, 60, "the token once the secret is well formed")

@@ -76,8 +76,9 @@ class VaultDev:
         root.auth.token.create(id=AGENT_TOKEN, policies=["bzzz-read"], ttl="1h", no_default_policy=False)
         self.put(github_token)
 
-    def put(self, github_token: str) -> None:
-        self.root().secrets.kv.v2.create_or_update_secret(path=SECRET_PATH, secret={"token": github_token})
+    def put(self, github_token: str, **beside: str) -> None:
+        secret = {"token": github_token, **beside}
+        self.root().secrets.kv.v2.create_or_update_secret(path=SECRET_PATH, secret=secret)
 
 
 def vault_section(token_file: Path, address: str, **vault: object) -> str:

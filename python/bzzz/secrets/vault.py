@@ -14,6 +14,10 @@
   not on every request, and keeps handing out the last token until `max_stale_s` have passed
   since it was last read: that is its expiry. Past it, `current()` is None (the workers take no
   work) until Vault answers. Each change is one log line (`Health`).
+- **The token's own expiry.** A GitHub token that expires (a fine-grained token, an app's
+  installation token) may be stored with an `expires_at` field beside it (RFC 3339, e.g.
+  `2027-01-31T00:00:00Z`): it is never handed out past that time, Vault up or down, since GitHub
+  would refuse it anyway; an `expires_at` that is not such a time refuses the secret.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 
 import hvac
@@ -41,9 +46,13 @@ class _Refused(Exception):
 
 class VaultToken:
     def __init__(
-        self, settings: VaultSettings, environ: Mapping[str, str], clock: Callable[[], float] = time.monotonic
+        self,
+        settings: VaultSettings,
+        environ: Mapping[str, str],
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings, self.environ, self.clock = settings, environ, clock
+        self.settings, self.environ, self.clock, self.wall_clock = settings, environ, clock, wall_clock
         self.where = f"{settings.address.rstrip('/')} {settings.mount}/{settings.path}#{settings.key}"
         self.client = hvac.Client(
             url=settings.address,
@@ -54,6 +63,7 @@ class VaultToken:
         self.health = Health(f"vault {self.where}")
         self._lock = threading.Lock()
         self._token: str | None = None
+        self._expires_at: float | None = None  # the token's own expiry (`expires_at`), wall-clock epoch
         self._read_at = -math.inf  # when the token was last read from Vault (the clock's time)
         self._next_read = -math.inf
         self._login_due = -math.inf  # renew or log in again at this time
@@ -77,8 +87,15 @@ class VaultToken:
 
     def current(self) -> str | None:
         with self._lock:
-            token, stale_s = self._token, self.clock() - self._read_at
+            token, stale_s, expires_at = self._token, self.clock() - self._read_at, self._expires_at
         if token is None:
+            return None
+        if expires_at is not None and self.wall_clock() >= expires_at:
+            self.health.set(
+                "expired",
+                "no GitHub token: the one in Vault is past its expires_at; taking no work until Vault gives another",
+                expires_at=datetime.fromtimestamp(expires_at).astimezone().isoformat(timespec="seconds"),
+            )
             return None
         if stale_s > self.settings.max_stale_s:
             self._expired(stale_s)
@@ -134,6 +151,7 @@ class VaultToken:
             if not isinstance(value, str) or not value.strip():
                 raise _Refused(f"the secret has no field {settings.key!r} holding a token")
             token = registered(value.strip())
+            expires_at = _expiry((answer.get("data") or {}).get("data", {}).get("expires_at"))
         except (VaultError, requests.RequestException, OSError, _Refused, TokenError, LookupError, TypeError) as error:
             with self._lock:
                 self._next_read = now + settings.retry_s
@@ -141,6 +159,8 @@ class VaultToken:
                 # The login may have expired or been revoked: log in again (re-read the token file).
                 self._login_due, self._login_token = -math.inf, None
             left = settings.max_stale_s - (now - self._read_at)
+            if self._expires_at is not None:
+                left = min(left, self._expires_at - self.wall_clock())
             if self._token is not None and left > 0:
                 self.health.set(
                     "failing",
@@ -151,13 +171,13 @@ class VaultToken:
             elif self._token is None:
                 self.health.set("failing", "no GitHub token from Vault yet", error=_one_line(error))
             else:
-                self._expired(now - self._read_at, error=_one_line(error))
+                self.current()  # it says which expiry has passed, once
             return
         if token != self._token and self._token is not None:
             log.info("the GitHub token in Vault changed: using the new one", source=self.where)
         lease = float(answer.get("lease_duration") or 0)
         with self._lock:
-            self._token, self._read_at = token, now
+            self._token, self._read_at, self._expires_at = token, now, expires_at
             self._next_read = now + (min(settings.refresh_s, lease) if lease > 0 else settings.refresh_s)
         self.health.set("ok", "Vault gives the GitHub token")
 
@@ -188,6 +208,19 @@ class VaultToken:
 
     def _due(self, now: float, ttl_s: float) -> None:
         self._login_due = now + ttl_s * RENEW_AT if ttl_s > 0 else math.inf
+
+
+def _expiry(value: object) -> float | None:
+    """`expires_at` as an epoch, None where the secret has none."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise _Refused(f"the secret's expires_at is not an RFC 3339 time: {str(value)[:40]!r}") from None
+    if when.tzinfo is None:
+        raise _Refused(f"the secret's expires_at has no time zone: {str(value)[:40]!r}")
+    return when.timestamp()
 
 
 def _read_secret(path: Path, what: str) -> str:
