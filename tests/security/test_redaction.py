@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bzzz import redaction
-from bzzz.github.client import load_token
 from bzzz.github.reporter import Reporter
 from bzzz.log.events import decode_entry, encode_event
 from bzzz.log.store import AgentLog
 from bzzz.redaction import REDACTED, Redactor
+from bzzz.secrets.source import open_source
 from bzzz.state import WorkerState
 
 TOKEN = "ghp_R3dact10nT0kenXyZ0123456789abcdEFGH"
@@ -209,7 +209,7 @@ def test_the_signed_log_files_on_disk_hold_no_form_of_the_token(
     monkeypatch.setattr(redaction, "REDACTOR", Redactor())
     token_file = tmp_path / "github-token"
     token_file.write_text(TOKEN + "\n")
-    assert load_token(token_file, environ={}) == TOKEN  # registers it, as every worker does at start
+    assert open_source(environ={"GITHUB_TOKEN_FILE": str(token_file)}).current() == TOKEN  # registers it, as workers do
     basic = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
 
     with AgentLog.create(tmp_path / "log") as log:
@@ -229,7 +229,7 @@ def test_a_token_too_short_to_redact_is_a_token_error(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(redaction, "REDACTOR", Redactor())
     with pytest.raises(TokenError, match="too short"):
-        load_token(environ={"GITHUB_TOKEN": "abc"})
+        open_source(environ={"GITHUB_TOKEN": "abc"})
 
 
 def test_the_reporter_stores_no_encoded_form_of_its_token_in_the_outbox(
@@ -257,7 +257,7 @@ WORKER = textwrap.dedent(
     """
     import base64, os, sys, warnings
     import structlog
-    from bzzz.github.client import load_token
+    from bzzz.secrets.source import open_source
     from bzzz import runtime
 
     # As the CLI does: a logger bound to stderr as it was before any wrapping.
@@ -265,7 +265,7 @@ WORKER = textwrap.dedent(
     log = structlog.get_logger("test")
 
     def main(rt):
-        token = load_token()
+        token = open_source().current()
         print("worker ran", rt.name)
         print("token", token, "basic", base64.b64encode(("x-access-token:" + token).encode()).decode())
         log.info("cloning", url=f"https://x-access-token:{token}@example.com/r.git", env={"GITHUB_TOKEN": token})

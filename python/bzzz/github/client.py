@@ -2,8 +2,8 @@
 
 - **Tokens.** `connect()` takes a token source (`bzzz.secrets`): PyGithub asks it for the
   current token on every request (`SourceToken`), and a 401 tells it the token was refused, so
-  a rotated token is used without a restart. `load_token()` reads `GITHUB_TOKEN_FILE` (or
-  `GITHUB_TOKEN`) once. Every token is registered with `bzzz.redaction` before it is used.
+  a rotated token is used without a restart. Every token is registered with `bzzz.redaction`
+  before it is used.
 - **Failing fast.** `connect()` makes a PyGithub client with short timeouts and a few retries of
   idempotent requests only, paced as GitHub advises (the agent's own loop and outbox decide
   when to try again).
@@ -20,12 +20,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -33,22 +31,7 @@ from github import Auth, Github
 from github.GithubException import GithubException
 from urllib3.util.retry import Retry
 
-from bzzz.secrets.settings import TokenSourceSettings
-from bzzz.secrets.source import TokenError, TokenSource, open_source
-
-
-def load_token(token_file: Path | None = None, environ: dict[str, str] | None = None) -> str:
-    """The token from `token_file`, else `$GITHUB_TOKEN_FILE`, else `$GITHUB_TOKEN`, once.
-
-    It is registered with `bzzz.redaction` (and so is `$GITHUB_TOKEN`, if set beside a file):
-    from then on, no form of it reaches this process's logs, signed-log entries or GitHub text.
-    Workers ask a `bzzz.secrets` source instead, for the token current at each request."""
-    env = dict(os.environ if environ is None else environ)
-    if token_file is not None:
-        env["GITHUB_TOKEN_FILE"] = str(token_file)
-    token = open_source(TokenSourceSettings(), env).current()
-    assert token is not None  # the file and environment sources always hold one once open
-    return token
+from bzzz.secrets.source import TokenError, TokenSource
 
 
 class NoTokenNow(requests.RequestException):
@@ -242,7 +225,6 @@ __all__ = [
     "SourceToken",
     "TokenError",
     "connect",
-    "load_token",
     "next_page",
     "rate_limited_for",
     "server_time",
