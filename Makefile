@@ -31,10 +31,15 @@ endef
 # against GMP) and the agent and its tests use (iproute2: network namespaces for the mesh tests;
 # bubblewrap: the executor's sandbox).
 DEBS := gcc python3-dev libgmp-dev iproute2 bubblewrap
+# The Mesh Visualizer's and the metrics' checks: a real browser (Chromium driven by selenium
+# through chromedriver) and a real Prometheus (promtool, console templates). Without
+# recommends: Prometheus' would pull in node-exporter, Chromium's fonts and extras.
+OBSERVE_DEBS := chromium chromium-driver prometheus
 
 sysdeps: $(VENV)/.sysdeps
 $(VENV)/.sysdeps:
 	$(call apt_install,$(DEBS))
+	$(call apt_install,$(OBSERVE_DEBS),--no-install-recommends)
 	@mkdir -p $(VENV) && touch $@
 
 # Opt-in: what the image, compose, Swarm and systemd checks need (docker/README.md). Debian's
