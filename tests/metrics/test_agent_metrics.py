@@ -20,10 +20,7 @@ from bzzz.capabilities.machine import bzzz_version
 from bzzz.paths import DataDir, merkle_dir, metrics_addr, metrics_multiproc_dir
 from tests.agents import mesh_worker, toml_config
 from tests.forge.harness import start_forge, stop_forge
-from tests.metrics.scrape import METRICS, Scrape, address, scrape, scraped
-
-LOG = {"module": "bzzz.workers.log"}
-PROBE = {"module": "bzzz.testing.probe", "heartbeat_timeout_s": 5.0}
+from tests.metrics.harness import LOG, METRICS, PROBE, Scrape, address, github_worker, scrape, scraped
 
 SEED = """
 users:
@@ -47,22 +44,6 @@ def log_length(data_dir: Path) -> int:
 def environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(item.decode().partition("=")[::2] for item in raw if item)
-
-
-def github_worker(forge_url: str, token_file: Path) -> dict[str, object]:
-    return {
-        "module": "bzzz.workers.github",
-        "heartbeat_timeout_s": 30.0,
-        "settings": {
-            "base_url": forge_url,
-            "login": "agent-1",
-            "repos": ["alice/tasks"],
-            "poll_interval_s": 0.3,
-            "settle_s": 0.05,
-            "pace_s": 0,
-        },
-        "env": {"GITHUB_TOKEN_FILE": str(token_file)},
-    }
 
 
 def test_one_endpoint_serves_the_series_of_every_worker_and_of_the_supervisor(start_agent, tmp_path: Path) -> None:

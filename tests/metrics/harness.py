@@ -1,9 +1,11 @@
-"""Reading an agent's `/metrics` as Prometheus would: over HTTP, parsed by prometheus_client's own parser."""
+"""The metrics tests' agents, and reading their `/metrics` as Prometheus would: over HTTP, parsed by
+prometheus_client's own parser."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,6 +14,26 @@ from bzzz.paths import metrics_addr
 from tests.agents import Agent, wait_until
 
 METRICS = '\n[metrics]\nlisten = "127.0.0.1:0"\n'  # `extra` of start_agent: the endpoint on any free port
+LOG = {"module": "bzzz.workers.log"}
+PROBE = {"module": "bzzz.testing.probe", "heartbeat_timeout_s": 5.0}
+
+
+def github_worker(forge_url: str, token_file: Path, **settings: object) -> dict[str, object]:
+    """agent-1's github worker on `forge_url`, polling fast; `settings` override its settings."""
+    return {
+        "module": "bzzz.workers.github",
+        "heartbeat_timeout_s": 30.0,
+        "settings": {
+            "base_url": forge_url,
+            "login": "agent-1",
+            "repos": ["alice/tasks"],
+            "poll_interval_s": 0.3,
+            "settle_s": 0.05,
+            "pace_s": 0,
+            **settings,
+        },
+        "env": {"GITHUB_TOKEN_FILE": str(token_file)},
+    }
 
 
 @dataclass(frozen=True)
