@@ -17,6 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from bzzz._core import MerkleLog
 from bzzz.capabilities.machine import bzzz_version
+from bzzz.config import load as load_config
 from bzzz.paths import DataDir, merkle_dir, metrics_addr, metrics_multiproc_dir
 from tests.agents import mesh_worker, toml_config
 from tests.forge.harness import start_forge, stop_forge
@@ -267,3 +268,8 @@ def test_the_scrape_helper_sees_a_missing_series() -> None:
     # Control for the assertions above: absent is None, not 0.
     parsed = Scrape("# TYPE bzzz_log_length gauge\nbzzz_log_length 3.0\n")
     assert parsed.get("bzzz_log_length") == 3 and parsed.get("bzzz_worker_up", worker="log") is None
+
+
+def test_the_images_default_config_serves_metrics_on_9464_of_every_address() -> None:
+    image_config = Path(__file__).resolve().parents[2] / "docker" / "bzzz.toml"
+    assert load_config(image_config).metrics.address == ("0.0.0.0", 9464)
