@@ -355,3 +355,13 @@ def test_changes_are_coalesced_one_per_item() -> None:
         model.index(KEY_A, n, event("task_help", n, repo="acme/widgets", issue=1, round=n))
     tasks = [c for c in model.take_changes() if c.event == "task"]
     assert len(tasks) == 1 and len(tasks[0].data["events"]) == 50
+
+
+def test_gone_agents_beyond_the_limit_are_forgotten_oldest_first() -> None:
+    clock = Clock()
+    model = MonitorModel(MonitorSettings(agents_max=3), clock=clock)
+    for n in range(5):
+        clock.now += 1
+        model.observe_mesh(status(peer(f"P{n}", f"node{n}", KEY_A)))  # each replaces the last: it is gone
+    assert [a["node_id"] for a in model.agents_view()] == ["node2", "node3", "node4"]
+    assert [a["live"] for a in model.agents_view()] == [False, False, True]

@@ -216,6 +216,11 @@ class MonitorModel:
             if agent.live and agent.peer_id not in live:
                 agent.live = False
                 self._agent_changed(agent)
+        # Peer ids cost a peer nothing to make: the gone ones seen longest ago are forgotten.
+        gone = sorted((a for a in self.agents.values() if not a.live), key=lambda a: a.last_seen)
+        for agent in gone[: max(0, len(self.agents) - self.settings.agents_max)]:
+            del self.agents[agent.peer_id]
+            self._changes.pop(("agents", agent.peer_id), None)
         for agent in self.agents.values():
             log = self.logs.get(agent.row["log_key"])
             if log is not None and log.node_id != agent.row["node_id"]:
