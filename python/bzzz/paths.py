@@ -30,6 +30,7 @@ MERKLE_DIR = "hypercore"  # inside a log directory: the Merkle log's own files
 LOG_KEY_FILE = "secret_key"  # inside the agent's own log directory
 METRICS_ADDR_FILE = "metrics.addr"  # in the run dir: where /metrics is served, "HOST:PORT"
 METRICS_MULTIPROC_DIR = "metrics"  # in the run dir: the workers' prometheus_client multiprocess files
+MONITOR_ADDR_FILE = "monitor.addr"  # in the run dir: "HOST:PORT" of `bzzz monitor`'s page
 
 
 def default_data_dir() -> Path:
@@ -107,6 +108,7 @@ __all__ = [
     "MERKLE_DIR",
     "METRICS_ADDR_FILE",
     "METRICS_MULTIPROC_DIR",
+    "MONITOR_ADDR_FILE",
     "PID_FILE",
     "DataDir",
     "default_data_dir",
