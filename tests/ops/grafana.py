@@ -96,6 +96,13 @@ def all_values(dashboard: dict[str, Any]) -> dict[str, str]:
     return chosen
 
 
+def chosen_value(value: str) -> str:
+    """One value picked in a multi-value variable, as Grafana's Prometheus data source puts it in a
+    query (prometheusSpecialRegexEscape): regex specials escaped, with the backslash doubled for
+    the PromQL string."""
+    return re.sub(r"[\\^$*+?.()|\[\]{}]", lambda m: "\\\\" + m.group(0), value)
+
+
 def interpolate(expr: str, variables: dict[str, str]) -> str:
     """`$name`, `${name}` and `[[name]]` replaced, as Grafana does; an unknown one is an error."""
 
