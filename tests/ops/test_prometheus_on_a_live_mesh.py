@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from bzzz._core import MerkleLog
 from bzzz.mesh.client import MeshClient
@@ -36,7 +37,15 @@ from tests.forge.harness import Forge, start_forge, stop_forge
 from tests.hmmm.cluster import workers as mesh_workers
 from tests.issues import comments, github_and_executor, open_issue, token_for
 from tests.ops import grafana
-from tests.ops.prometheus import DASHBOARD, NOT_INSTALLED, PROMETHEUS, Prometheus, start_prometheus, write_targets
+from tests.ops.prometheus import (
+    CONFIG_DIR,
+    DASHBOARD,
+    NOT_INSTALLED,
+    PROMETHEUS,
+    Prometheus,
+    start_prometheus,
+    write_targets,
+)
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 HAS_MONITOR = importlib.util.find_spec("bzzz.monitor") is not None
@@ -242,6 +251,34 @@ def test_the_agent_variable_narrows_every_agent_panel_to_one_agent(mesh: Mesh) -
         panel["targets"][0]["expr"], mesh.window().variables({"instance": grafana.chosen_value(one)})
     )
     assert [s["metric"]["instance"] for s in mesh.prometheus.query(expr)] == [one]
+
+
+def alert_selectors() -> list[tuple[str, str]]:
+    """(alert, selector) for every series selector in the alert rules' expressions."""
+    rules = yaml.safe_load((CONFIG_DIR / "alerts.yml").read_text())
+    found = []
+    for rule in (rule for group in rules["groups"] for rule in group["rules"]):
+        for selector in re.findall(r"\b(?:bzzz_\w+|up)\b(?:\{[^}]*\})?", rule["expr"]):
+            found.append((rule["alert"], selector))
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize(("alert", "selector"), alert_selectors(), ids=[f"{a} {s}" for a, s in alert_selectors()])
+def test_every_series_an_alert_rule_reads_is_exported_by_the_live_mesh(mesh: Mesh, alert: str, selector: str) -> None:
+    # promtool's cases (tests/ops/alert_cases.yml) feed the rules series of their own making:
+    # this is where a rule's names and label values meet what the agents really export.
+    if "bzzz_monitor" in selector or "bzzz-monitor" in selector:
+        if mesh.monitor is None:
+            pytest.skip(NO_MONITOR)
+    series = mesh.prometheus.api("series", **{"match[]": selector, "start": mesh.prometheus.started})
+    assert series, f"{alert}: nothing matches {selector}"
+
+
+def test_a_rule_reading_a_label_value_no_agent_exports_would_be_caught(mesh: Mesh) -> None:
+    # The positive control of the test above: one letter off, nothing matches.
+    start = mesh.prometheus.started
+    assert mesh.prometheus.api("series", **{"match[]": 'bzzz_claims_total{outcome="lost"}', "start": start})
+    assert not mesh.prometheus.api("series", **{"match[]": 'bzzz_claims_total{outcome="lose"}', "start": start})
 
 
 def test_the_console_template_renders_the_panels_with_their_numbers(mesh: Mesh) -> None:
