@@ -148,7 +148,7 @@ class MeshSettings(BaseModel):
         default=None,
         ge=0,
         le=65535,
-        description="Serve this worker's own mesh metrics on this port (0: any free port). Prefer the agent's "
+        description="Serve this worker's own Prometheus metrics on this port (0: any free port). Prefer the agent's "
         "[metrics] listen: one /metrics for every worker.",
     )
 

@@ -128,9 +128,10 @@ class Supervisor:
         sockets: list[zmq.Socket[bytes]] = []
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            self.bus = BusProxy(self.run_dir, context=context).start()
+            # First: an address that cannot be served stops the agent before anything started.
             if (address := self.metrics.start(self)) is not None:
                 log.info("metrics served", address=address, path="/metrics")
+            self.bus = BusProxy(self.run_dir, context=context).start()
             control = self._bind(context, zmq.ROUTER, CONTROL_SOCKET)
             sockets.append(control)
             heartbeats = self._bind(context, zmq.PULL, HEARTBEAT_SOCKET)

@@ -54,6 +54,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
                     appender.prune(settings.retention_s)
                     next_prune = time.monotonic() + settings.prune_every_s
         agent_log.append_event("worker_stopped", worker=rt.name, node_id=rt.node_id, pid=os.getpid())
+        metrics.observe(agent_log.log.length)
     return 0
 
 
