@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from selenium import webdriver
 from selenium.common.exceptions import (
     JavascriptException,
+    NoAlertPresentException,
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
@@ -146,6 +147,13 @@ class Browser:
         except Exception as err:
             print(f"page {step!r} not kept: {err}")
 
+    def alert(self) -> str | None:
+        """The text of the alert dialog open on the page, if there is one (left open)."""
+        try:
+            return str(self.driver.switch_to.alert.text)
+        except NoAlertPresentException:
+            return None
+
     def console(self) -> list[dict[str, Any]]:
         """Console messages since the last call (errors, CSP violations, logs)."""
         return list(self.driver.get_log("browser"))
@@ -169,6 +177,9 @@ def options() -> webdriver.ChromeOptions:
     if os.geteuid() == 0:
         chosen.add_argument("--no-sandbox")  # Chromium refuses to start as root with its sandbox
     chosen.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An alert a page opens stays open and is looked for (`Browser.alert`), instead of being
+    # dismissed by the next command: a test of hostile text must see it.
+    chosen.unhandled_prompt_behavior = "ignore"
     return chosen
 
 
