@@ -24,6 +24,7 @@ LAYERS = [
     {"hmmm"},
     {"github"},
     {"executor"},
+    {"monitor"},
     {"workers", "supervisor", "testing", "cli"},
 ]
 WORKER_CODE_LINES_MAX = 60  # lines of code, not counting the docstring (its TOML example), comments, blanks

@@ -34,6 +34,7 @@ BUILT_IN_SETTINGS: dict[str, str] = {
     "bzzz.workers.hmmm": "bzzz.hmmm.settings:HmmmWorkerSettings",
     "bzzz.workers.executor": "bzzz.executor.settings:ExecutorWorkerSettings",
     "bzzz.workers.github": "bzzz.github.settings:GithubWorkerSettings",
+    "bzzz.workers.monitor": "bzzz.monitor.settings:MonitorSettings",
 }
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 PID_FILE = "supervisor.pid"  # in the run dir: the supervisor's, locked for its life
 MERKLE_DIR = "hypercore"  # inside a log directory: the Merkle log's own files
 LOG_KEY_FILE = "secret_key"  # inside the agent's own log directory
+MONITOR_ADDR_FILE = "monitor.addr"  # in the run dir: "HOST:PORT" of `bzzz monitor`'s page
 
 
 def default_data_dir() -> Path:
@@ -86,4 +87,4 @@ class DataDir:
         return self.root / "workspaces"
 
 
-__all__ = ["LOG_KEY_FILE", "MERKLE_DIR", "PID_FILE", "DataDir", "default_data_dir", "merkle_dir"]
+__all__ = ["LOG_KEY_FILE", "MERKLE_DIR", "MONITOR_ADDR_FILE", "PID_FILE", "DataDir", "default_data_dir", "merkle_dir"]

@@ -33,9 +33,12 @@ def run(config: ConfigFile = None) -> None:
     """Start the supervisor, which starts each configured worker as its own process and keeps
     them running. Stops on SIGTERM/SIGINT or `bzzz ctl shutdown`; exits 3 if workers crash
     more often than the restart-intensity limit allows."""
-    settings = load_config(config)
+    raise typer.Exit(run_supervisor(load_config(config)))
+
+
+def run_supervisor(settings: agent_config.AgentConfig) -> int:
+    """Run the supervisor of `settings` until it stops; its exit status (`bzzz monitor` too)."""
     try:
-        status = Supervisor(settings).run()
+        return Supervisor(settings).run()
     except StartError as err:  # another agent on the data dir, a data dir that cannot be used, ...
         fail(str(err), err.status)
-    raise typer.Exit(status)

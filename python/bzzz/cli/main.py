@@ -13,6 +13,7 @@ import typer
 
 from bzzz import __version__
 from bzzz.cli import agent, config, ctl, forge, log, mesh, model
+from bzzz.cli import monitor as monitor_command
 from bzzz.cli.errors import FAILURE, USAGE, describe_os_error, say
 
 
@@ -75,6 +76,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(forge.app, name="forge")
 app.add_typer(mesh.app, name="mesh")
 app.add_typer(model.app, name="model")
+app.command("monitor")(monitor_command.monitor)
 
 
 @app.command()

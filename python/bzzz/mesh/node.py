@@ -31,7 +31,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from bzzz._core import Envelope, Gate, Limits, forward_envelope, sign_envelope, verify_envelope
+from bzzz._core import Envelope, Gate, Limits, MerkleLog, forward_envelope, sign_envelope, verify_envelope
 from bzzz.capabilities import CapabilityDetector, Detected
 from bzzz.log.replica import Replica, held_keys
 from bzzz.mesh.discovery import Dialer, rendezvous
@@ -44,7 +44,7 @@ from bzzz.mesh.replication import Server as ReplicationServer
 from bzzz.mesh.replication import fetch as fetch_log
 from bzzz.mesh.replication import follow as follow_log
 from bzzz.mesh.settings import MeshSettings
-from bzzz.paths import DataDir
+from bzzz.paths import DataDir, merkle_dir
 
 log = structlog.get_logger("bzzz.mesh")
 
@@ -58,6 +58,7 @@ STANDING_TOPICS = (TOPIC_CAPABILITIES, TOPIC_HELP, TOPIC_ESCALATION)
 DETECT_EVERY_S = 5.0
 REPLICATE_TIMEOUT_S = 600.0
 FOLLOW_RETRY_S = 2.0
+CONNECTED_MAX = 64  # peer ids a capability broadcast lists as connected (contract: at most 64)
 
 
 class MeshNode:
@@ -107,6 +108,7 @@ class MeshNode:
         self._following: dict[bytes, trio.CancelScope] = {}
         self._jobs: dict[bytes, dict[str, Any]] = {}
         self._transfers: dict[bytes, trio.Lock] = {}  # one transfer into a replica at a time
+        self._own_length = OwnLogLength(DataDir(data_dir).log if data_dir is not None else None)
 
     # --- what the rest of the agent calls -----------------------------------------------
 
@@ -302,6 +304,7 @@ class MeshNode:
         last_fingerprint = ""
         last_detect = float("-inf")
         announced_to: set[str] = set()
+        last_volatile: tuple[list[str], int] = ([], 0)
         while True:
             # A peer that connected since the last broadcast has not heard one yet: tell it
             # now (after a heartbeat, so that it is in the topic's mesh), not a period later.
@@ -317,7 +320,12 @@ class MeshNode:
                 last_detect = now
             caps = self._capabilities
             fingerprint = caps.fingerprint() + f"/{self.max_tasks}/{self.active_tasks}/{self.log_key()}/{self.hmmm}"
-            if fingerprint != last_fingerprint or now - last_sent >= interval:
+            # The connection set and the log's length change often (a flapping link, every
+            # append): a change of theirs is sent early, but at most twice a period, so that
+            # neither floods the mesh; any other change goes out on the next tick.
+            volatile = (self._connected(), self._own_length())
+            early = volatile != last_volatile and now - last_sent >= interval / 2
+            if fingerprint != last_fingerprint or early or now - last_sent >= interval:
                 payload = self.capability_payload(caps)
                 try:
                     await self.publish("capabilities", TOPIC_CAPABILITIES, payload, ttl=max(60, int(3 * interval)))
@@ -328,7 +336,7 @@ class MeshNode:
                         self.on_advertised(payload)
                     except OSError as err:
                         log.warning("could not hand the advertised capabilities on", error=repr(err))
-                last_sent, last_fingerprint = now, fingerprint
+                last_sent, last_fingerprint, last_volatile = now, fingerprint, volatile
             self._broadcast_soon = trio.Event()
             with trio.move_on_after(min(interval, DETECT_EVERY_S) / 2):
                 await self._broadcast_soon.wait()
@@ -350,7 +358,14 @@ class MeshNode:
             payload["hmmm"] = self.hmmm
         if self.data_dir is not None:
             payload["replicas"] = held_keys(self.data_dir)[:64]  # so a log outlives its writer's downtime
+        # Who we are connected to (monitors draw the topology from it) and how long our log is
+        # (a follower's lag is this less its copy's length).
+        payload["connected"] = self._connected()
+        payload["log_length"] = self._own_length()
         return payload
+
+    def _connected(self) -> list[str]:
+        return sorted(str(p) for p in self._dialer.connected_peers())[:CONNECTED_MAX] if self._dialer else []
 
     # --- log replication (`bzzz.mesh.replication`) -------------------------------------
 
@@ -490,6 +505,35 @@ class MeshNode:
         if self._pubsub is None:
             raise RuntimeError("the mesh node is not running yet")
         return self._pubsub
+
+
+class OwnLogLength:
+    """The number of entries in this agent's own log, read again only when its files changed.
+
+    The log worker owns the log; reading its length opens it read-only (cheap), but only after
+    a stat shows a new signature was written, not on every broadcast."""
+
+    def __init__(self, log_dir: Path | None) -> None:
+        self._path = merkle_dir(log_dir) if log_dir is not None else None
+        self._seen: tuple[int, int] | None = None
+        self._length = 0
+
+    def __call__(self) -> int:
+        if self._path is None:
+            return 0
+        try:
+            stat = (self._path / "signatures").stat()
+        except OSError:
+            return self._length  # no log yet (0), or a moment between files
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp != self._seen:
+            try:
+                with MerkleLog.open(self._path) as opened:
+                    self._length = opened.length
+                self._seen = stamp
+            except (OSError, ValueError) as err:  # mid-write or damaged: keep the last length
+                log.debug("cannot read the own log's length", error=str(err)[:200])
+        return self._length
 
 
 def concrete_listen_addrs(addrs: list[str]) -> list[str]:

@@ -101,7 +101,8 @@ class PeerTable:
         return len(self.live())
 
 
-_VOLATILE = ("load_permille", "memory_available_bytes")
+# Changes of these are news for a monitor, not for the other workers (no `updated` event for them).
+_VOLATILE = ("load_permille", "memory_available_bytes", "connected", "log_length")
 
 
 def _without_volatile(payload: dict[str, Any]) -> dict[str, Any]:
