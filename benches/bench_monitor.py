@@ -104,7 +104,7 @@ def cluster(start_agent: Callable[..., Agent], tmp_path: Path) -> Iterator[tuple
     first = agent_with_log(start_agent, NAMES[0])
     agents = [first] + [agent_with_log(start_agent, name, [address(first)]) for name in NAMES[1:]]
     keys = {agent.data_dir.name: key_of(agent) for agent in agents}
-    monitor, page = demo._start_monitor(tmp_path, address(first), "127.0.0.1:0")
+    monitor, page = demo._start_monitor(tmp_path, [address(agent) for agent in agents], "127.0.0.1:0")
 
     def caught_up() -> bool:
         rows = httpx.get(f"{page}api/agents", timeout=30).json()["agents"]

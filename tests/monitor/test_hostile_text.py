@@ -105,7 +105,7 @@ def test_markup_scripts_and_megabytes_from_a_peer_show_as_escaped_capped_text_an
     with fake_ollama([MODEL], ["ACK"]) as model:
         agent = hostile_agent(start_agent, tmp_path, model.url)
         address = wait_until(lambda: MeshClient(agent.run_dir).status()["listen"], 60, "the agent listening")[0]
-        monitor, page = demo._start_monitor(tmp_path, address, "127.0.0.1:0")
+        monitor, page = demo._start_monitor(tmp_path, [address], "127.0.0.1:0")
         try:
             run(agent, browser, page)
         finally:

@@ -46,13 +46,16 @@ class WorkingMesh:
     page_url: str
     agents: dict[str, demo.Running] = field(default_factory=dict)
     monitor: demo.Running | None = None
-    filed: int = 0
 
     def file_issue(self, title: str, body: str) -> str:
-        """Files an issue as alice (approved: the agents trust her) and returns "alice/widgets#N"."""
-        demo._file_issues(self.forge_url, [(title, body)])
-        self.filed += 1
-        return f"alice/widgets#{self.filed}"
+        """Files an issue as alice (approved: the agents trust her) and returns "alice/widgets#N"
+        (issues and pull requests share one sequence of numbers)."""
+        with httpx.Client(base_url=self.forge_url, headers={"Authorization": "token alice-token"}) as client:
+            answer = client.post(
+                "/repos/alice/widgets/issues", json={"title": title, "body": body, "labels": ["bzzz-task"]}, timeout=30
+            )
+        answer.raise_for_status()
+        return f"alice/widgets#{answer.json()['number']}"
 
     def pulls(self) -> list[dict[str, object]]:
         with httpx.Client(base_url=self.forge_url, headers={"Authorization": "token alice-token"}) as client:
@@ -92,13 +95,14 @@ def working_mesh(root: Path) -> Iterator[WorkingMesh]:
     mesh = WorkingMesh(root, forge_url, page_url="")
     try:
         bootstrap: str | None = None
+        addresses = []
         for name in demo.AGENTS:
             port = demo._free_port()
             demo._agent_config(root, name, forge_url, port, bootstrap, [], NO_OLLAMA, embedded=False)
             mesh.start_agent(name)
-            if bootstrap is None:
-                bootstrap = f"/ip4/127.0.0.1/tcp/{port}/p2p/{demo._peer_id(mesh.run_dir(name))}"
-                mesh.monitor, mesh.page_url = demo._start_monitor(root, bootstrap, "127.0.0.1:0")
+            addresses.append(f"/ip4/127.0.0.1/tcp/{port}/p2p/{demo._peer_id(mesh.run_dir(name))}")
+            bootstrap = bootstrap or addresses[0]
+        mesh.monitor, mesh.page_url = demo._start_monitor(root, addresses, "127.0.0.1:0")
         for name in demo.AGENTS:
             wait_until(
                 lambda name=name: len(following(mesh.run_dir(name))) == len(demo.AGENTS) - 1,

@@ -229,8 +229,19 @@ def _toml(config: dict[str, Any]) -> str:
 MONITOR_URL = re.compile(r"monitor at (http://\S+)")
 
 
-def _start_monitor(root: Path, bootstrap: str, http: str, timeout_s: float = 60.0) -> tuple[Running, str]:
-    """`bzzz monitor` on the mesh of the agents, and its page's URL (the line it prints)."""
+def _start_monitor(root: Path, bootstrap: list[str], http: str, timeout_s: float = 60.0) -> tuple[Running, str]:
+    """`bzzz monitor` on the mesh of the agents, and its page's URL (the line it prints). It
+    dials every agent (`bootstrap`): it copies each log from its writer, over a connection of
+    its own. Like the agents, it finds nobody else (no mDNS, no DHT): another cluster on this
+    machine stays out of the demo's page."""
+    config = root / "monitor.toml"
+    mesh = {
+        "listen": [f"/ip4/127.0.0.1/tcp/{_free_port()}"],
+        "capabilities_interval_s": 2,
+        "discovery": {"mdns": False, "dht": False, "bootstrap": bootstrap},
+    }
+    settings = {"node_id": "monitor", "data_dir": str(root / "monitor")}
+    config.write_text(_toml({**settings, "workers": {"mesh": {"module": "bzzz.workers.mesh", "settings": mesh}}}))
     out = root / "monitor.out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
     process = subprocess.Popen(
@@ -239,14 +250,10 @@ def _start_monitor(root: Path, bootstrap: str, http: str, timeout_s: float = 60.
             "-m",
             "bzzz.cli.main",
             "monitor",
-            "--data-dir",
-            str(root / "monitor"),
+            "--config",
+            str(config),
             "--http",
             http,
-            "--listen",
-            f"/ip4/127.0.0.1/tcp/{_free_port()}",
-            "--bootstrap",
-            bootstrap,
         ],
         stdout=out.open("wb"),
         stderr=subprocess.STDOUT,
@@ -368,10 +375,11 @@ def run_demo(
             agents.append(Running(name, root / name, process))
             if bootstrap is None:
                 bootstrap = f"/ip4/127.0.0.1/tcp/{port}/p2p/{_peer_id(root / name / 'run')}"
-                monitor, page = _start_monitor(root, bootstrap, http)
-                monitors.append(monitor)
-                say(f"  monitor at {page} (the mesh, its tasks, discussions and logs, live)")
         say(f"  {len(agents)} agents started: {', '.join(AGENTS)}")
+        addresses = [f"/ip4/127.0.0.1/tcp/{p}/p2p/{_peer_id(a.run_dir)}" for p, a in zip(ports, agents, strict=True)]
+        monitor, page = _start_monitor(root, addresses, http)
+        monitors.append(monitor)
+        say(f"  monitor at {page} (the mesh, its tasks, discussions and logs, live)")
         # Issues are filed once every agent hears the others, so that every plan has listeners.
         _wait_for_mesh(agents, timeout_s=60.0)
         _file_issues(url, issues)
