@@ -9,7 +9,9 @@ Three real agents (log and mesh workers, `bzzz agent run`) and a real `bzzz moni
 - as the companion and baseline figure, the SSE `log` event (`{key, length}`) that a plain HTTP
   client reading `/events` receives: what the page hears before it fetches and renders.
 The entry has to be appended (the log worker), replicated to the monitor (the mesh) and
-indexed before either sees it. p50/p99 are printed by `make bench`; nothing is asserted on time.
+indexed before either sees it; the monitor looks at its replicas every `poll_s` (0.5 s by
+default), so each figure holds up to that wait. p50/p99 are printed by `make bench`; nothing is
+asserted on time.
 """
 
 from __future__ import annotations
@@ -69,16 +71,19 @@ class LogEvents:
 
     def _read(self) -> None:
         event, data = "", ""
-        with httpx.stream("GET", self._url, timeout=httpx.Timeout(30, read=None)) as answer:
-            for line in answer.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data += line[5:].strip()
-                elif not line:
-                    if event == "log":
-                        self._arrived(json.loads(data))
-                    event, data = "", ""
+        try:
+            with httpx.stream("GET", self._url, timeout=httpx.Timeout(30, read=None)) as answer:
+                for line in answer.iter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data += line[5:].strip()
+                    elif not line:
+                        if event == "log":
+                            self._arrived(json.loads(data))
+                        event, data = "", ""
+        except httpx.TransportError:  # the monitor stopped at the end of the benchmark; a wait says so
+            pass
 
     def _arrived(self, item: dict[str, Any]) -> None:
         now = time.time()
@@ -168,9 +173,11 @@ def measure(agents: list[Agent], keys: dict[str, str], page: str, browser: Brows
         page_ms.append(float(seen_at) - 1000 * started)
     browser.screenshot("log-view-after-the-benchmark")
 
-    FIGURES["monitor: log append -> entry on the page (Chromium), 3 agents"] = (
-        f"p50 {statistics.median(page_ms):.0f} ms, p99 {percentile(page_ms, 0.99):.0f} ms ({len(page_ms)} appends)"
+    FIGURES["monitor: log append to its entry on the page"] = (
+        f"p50 {statistics.median(page_ms):.0f} ms, p99 {percentile(page_ms, 0.99):.0f} ms "
+        f"(Chromium, 3 agents, {len(page_ms)} appends)"
     )
-    FIGURES["monitor: log append -> SSE log event (plain HTTP client), baseline"] = (
-        f"p50 {statistics.median(sse):.0f} ms, p99 {percentile(sse, 0.99):.0f} ms ({len(sse)} appends)"
+    FIGURES["monitor: log append to its SSE event (baseline)"] = (
+        f"p50 {statistics.median(sse):.0f} ms, p99 {percentile(sse, 0.99):.0f} ms "
+        f"(plain HTTP client, 3 agents, {len(sse)} appends)"
     )

@@ -131,9 +131,9 @@ def run(agent: Agent, browser: Browser, page: str) -> None:
 
     def log_held() -> bool:
         got = httpx.get(f"{page}api/logs/{key}", params={"start": 0, "limit": 500}, timeout=60).json()
-        return any(script("entry") in e["text"] and e["truncated"] for e in got["entries"])
+        return any(script("entry") in e["text"] and e["truncated"] and e["size"] > 2 << 20 for e in got["entries"])
 
-    wait_until(log_held, 180, "the monitor holding the megabyte entry (cut)")
+    wait_until(log_held, 180, "the monitor holding the 2 MiB entry, verified, served cut")
 
     browser.open(page)
     browser.attribute("body", "data-connected", "true")
