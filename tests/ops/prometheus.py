@@ -32,6 +32,11 @@ PROMTOOL = shutil.which("promtool")
 # The console library the distribution's Prometheus ships (its "prom_console_head" knows where
 # that build serves the graph scripts); docker/prometheus/console_libraries/bzzz.lib goes beside it.
 DISTRIBUTION_LIBRARIES = Path("/usr/share/doc/prometheus/examples/console_libraries")
+NO_PROM_LIB = (
+    None
+    if (DISTRIBUTION_LIBRARIES / "prom.lib").is_file()
+    else f"no {DISTRIBUTION_LIBRARIES}/prom.lib (Debian's prometheus, `make sysdeps`; kept only where dpkg keeps docs)"
+)
 
 
 @dataclass

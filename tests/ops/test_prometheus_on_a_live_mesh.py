@@ -32,6 +32,7 @@ import yaml
 from bzzz._core import MerkleLog
 from bzzz.mesh.client import MeshClient
 from bzzz.paths import DataDir, merkle_dir, metrics_addr
+from tests import browser
 from tests.agents import Agent, agents_under, free_port, toml_config, wait_until
 from tests.forge.harness import Forge, start_forge, stop_forge
 from tests.hmmm.cluster import workers as mesh_workers
@@ -40,6 +41,7 @@ from tests.ops import grafana
 from tests.ops.prometheus import (
     CONFIG_DIR,
     DASHBOARD,
+    NO_PROM_LIB,
     NOT_INSTALLED,
     PROMETHEUS,
     Prometheus,
@@ -47,7 +49,6 @@ from tests.ops.prometheus import (
     write_targets,
 )
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 HAS_MONITOR = importlib.util.find_spec("bzzz.monitor") is not None
 NO_MONITOR = "`bzzz monitor` is not on this branch (issue 20's monitor helper, h/monitor)"
 
@@ -144,13 +145,6 @@ def start_monitor(home: Path, bootstrap: str) -> tuple[subprocess.Popen[str], st
     raise AssertionError(f"bzzz monitor exited ({process.wait()}) without printing its URL")
 
 
-def artifacts_dir(home: Path) -> Path:
-    chosen = os.environ.get("BZZZ_TEST_ARTIFACTS")
-    path = Path(chosen) / "ops" if chosen else home / "artifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     home = tmp_path_factory.mktemp("live-mesh")
@@ -204,7 +198,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
             wait_until(lambda: len(prometheus.targets_up("bzzz-agent")) == len(AGENTS), 60, "every agent scraped")
             # A few more scrapes, so that each rate() window after the last task holds it.
             time.sleep(8 * prometheus.scrape_interval_s)
-            yield Mesh(forge, agents, prometheus, metrics, monitor, artifacts_dir(home), processes)
+            yield Mesh(
+                forge, agents, prometheus, metrics, monitor, browser.artifacts_dir("ops-console", home), processes
+            )
     finally:
         for process in processes:
             process.terminate()
@@ -281,6 +277,7 @@ def test_a_rule_reading_a_label_value_no_agent_exports_would_be_caught(mesh: Mes
     assert not mesh.prometheus.api("series", **{"match[]": 'bzzz_claims_total{outcome="lose"}', "start": start})
 
 
+@pytest.mark.skipif(NO_PROM_LIB is not None, reason=str(NO_PROM_LIB))
 def test_the_console_template_renders_the_panels_with_their_numbers(mesh: Mesh) -> None:
     window = mesh.window()
     # The page's rate window spans the whole test, so that the task durations have their numbers.
@@ -303,45 +300,33 @@ def test_the_console_template_renders_the_panels_with_their_numbers(mesh: Mesh) 
         assert address in page, name
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None, reason="chromium/chromium-driver are not installed: run `make sysdeps`"
-)
+@pytest.mark.skipif(NO_PROM_LIB is not None, reason=str(NO_PROM_LIB))
+@pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))
 def test_chromium_draws_the_console_page_and_a_screenshot_is_kept(mesh: Mesh) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,4200"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        window = mesh.window()
-        span = int(window.end - window.start) + 60
-        # The graphs' time range (the console's time control reads it from the URL's #pctc).
+    window = mesh.window()
+    span = int(window.end - window.start) + 60
+    graphs = [p for p in PANELS if p["type"] == "timeseries"]
+    expected = [not (monitor_panel(p) and mesh.monitor is None) for p in graphs]
+    with browser.chromium(mesh.artifacts) as chromium:
+        chromium.driver.set_window_size(1600, 4200)  # the whole page in one screenshot
+        # The graphs' time range: the console's time control reads it from the URL's #pctc.
         control = json.dumps({"duration": span, "endTime": 0})
-        driver.get(f"{mesh.prometheus.url}/consoles/bzzz.html?rate={span}s#pctc{control}")
-        graphs = [p for p in PANELS if p["type"] == "timeseries"]
-        expected = [not (monitor_panel(p) and mesh.monitor is None) for p in graphs]
-
-        def drawn() -> bool:
-            # prom_console.js fetches each graph's range query and draws its lines (SVG paths).
-            lines = driver.execute_script(
-                "return Array.from(document.querySelectorAll('.bzzz-graph'))"
-                ".map(g => g.querySelectorAll('svg path').length > 0)"
-            )
-            return bool(lines == expected)
-
-        wait_until(drawn, 90, "every graph of the console drawn with data")
-        titles = [h.text for h in driver.find_elements(By.CSS_SELECTOR, ".bzzz-panel h3")]
-        assert titles == [p["title"] for p in PANELS]
-        shot = mesh.artifacts / "bzzz-console.png"
-        assert driver.save_screenshot(str(shot))
+        chromium.open(f"{mesh.prometheus.url}/consoles/bzzz.html?rate={span}s#pctc{control}")
+        assert chromium.count(".bzzz-graph") == len(graphs)
+        # prom_console.js fetches each graph's range query and draws its lines (SVG paths).
+        chromium.wait(
+            lambda d: (
+                d.execute_script(
+                    "return Array.from(document.querySelectorAll('.bzzz-graph'))"
+                    ".map(g => g.querySelectorAll('svg path').length > 0)"
+                )
+                == expected
+            ),
+            "every graph of the console drawn with data",
+        )
+        assert [h.text for h in chromium.all(".bzzz-panel h3")] == [p["title"] for p in PANELS]
+        shot = chromium.screenshot("bzzz-console")
         assert shot.stat().st_size > 20_000
-        print(f"console screenshot: {shot}")
-    finally:
-        driver.quit()
 
 
 def firing(mesh: Mesh, alert: str, **labels: str) -> list[dict[str, Any]]:
