@@ -385,7 +385,12 @@ def _grafana_panel(panel: Panel, panel_id: int, grid: dict[str, int]) -> dict[st
     elif panel.kind == "stat":
         out["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
     else:
-        out["transformations"] = [{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}]
+        out["transformations"] = [
+            {
+                "id": "organize",
+                "options": {"excludeByName": {"Time": True, "Value": True, "__name__": True, "job": True}},
+            }
+        ]
     return out
 
 
