@@ -195,9 +195,13 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
                     key = log.key.hex()
                 job = MeshClient(agents[0].run_dir, timeout_s=10).replicate(key, follow=True, timeout_s=120)
                 assert job["state"] == "done", job
-            wait_until(lambda: len(prometheus.targets_up("bzzz-agent")) == len(AGENTS), 60, "every agent scraped")
-            # A few more scrapes, so that each rate() window after the last task holds it.
-            time.sleep(8 * prometheus.scrape_interval_s)
+            # Every agent scraped a few times since the work ended, so that rate() windows hold it.
+            worked = time.time() + 5 * prometheus.scrape_interval_s
+            wait_until(
+                lambda: len(prometheus.query(f'timestamp(up{{job="bzzz-agent"}} == 1) > {worked}')) == len(AGENTS),
+                120,
+                "every agent scraped since the work ended",
+            )
             yield Mesh(
                 forge, agents, prometheus, metrics, monitor, browser.artifacts_dir("ops-console", home), processes
             )
