@@ -4,7 +4,7 @@ issues, and the monitor where `bzzz monitor` exists: every panel of the Grafana 
 data, the console template renders the same panels (and Chromium screenshots it), and alerts fire
 for a fault the test causes.
 
-One mesh and one Prometheus for the module (a few minutes to set up): the tests that read run
+One mesh and one Prometheus for the module (under a minute to set up here): the tests that read run
 first, the ones that break things (a worker killed again and again, an agent killed) last.
 """
 
@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,6 @@ class Mesh:
     metrics: dict[str, str]  # agent name -> its /metrics address
     monitor: str | None  # the monitor's page URL, where `bzzz monitor` exists
     artifacts: Path
-    processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def window(self) -> grafana.TimeRange:
         """The dashboard's time range: from Prometheus' start until now."""
@@ -122,27 +121,32 @@ def start_monitor(home: Path, bootstrap: str) -> tuple[subprocess.Popen[str], st
         toml_config(home / "monitor", {"mesh": {"module": "bzzz.workers.mesh", "settings": mesh}}, node_id="monitor")
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bzzz.cli.main",
-            "monitor",
-            "--config",
-            str(config),
-            "--http",
-            f"127.0.0.1:{free_port()}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if match := re.search(r"monitor at (http://\S+?)/?$", line.strip()):
-            return process, match.group(1)
-    raise AssertionError(f"bzzz monitor exited ({process.wait()}) without printing its URL")
+    # A file, not a pipe: nobody reads the monitor's output once it has said where it is.
+    with (home / "monitor.out").open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bzzz.cli.main",
+                "monitor",
+                "--config",
+                str(config),
+                "--http",
+                f"127.0.0.1:{free_port()}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+
+    def url() -> str | None:
+        if process.poll() is not None:
+            raise AssertionError(f"bzzz monitor exited ({process.returncode}): {(home / 'monitor.out').read_text()}")
+        match = re.search(r"monitor at (http://\S+?)/?$", (home / "monitor.out").read_text(), re.M)
+        return match.group(1) if match else None
+
+    return process, wait_until(url, 90, "bzzz monitor's URL")
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +206,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
                 120,
                 "every agent scraped since the work ended",
             )
-            yield Mesh(
-                forge, agents, prometheus, metrics, monitor, browser.artifacts_dir("ops-console", home), processes
-            )
+            yield Mesh(forge, agents, prometheus, metrics, monitor, browser.artifacts_dir("ops-console", home))
     finally:
         for process in processes:
             process.terminate()
