@@ -114,7 +114,7 @@ class SupervisorConfig(BaseModel):
 
 
 def parse_host_port(value: str) -> tuple[str, int]:
-    """ "HOST:PORT" (an IPv6 host in brackets: "[::1]:9464") as (host, port); ValueError saying why."""
+    """Parse "HOST:PORT" (an IPv6 host in brackets: "[::1]:9464") into (host, port); ValueError saying why."""
     host, colon, port = value.rpartition(":")
     if not colon or not host or not port:
         raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")

@@ -54,7 +54,7 @@ def test_a_task_shows_as_executing_then_in_the_duration_histogram_by_outcome(
     agent = start_agent(agent_workers(forge.url, token_file), extra=METRICS)
     agent.wait_running("executor", timeout=60)
     idle = scraped(agent, lambda s: s.get("bzzz_tasks", state="executing") == 0, 30, "the executor idle")
-    assert count(idle, "pr") is None and count(idle, "failed") is None  # nothing observed yet
+    assert count(idle, "pr") == 0 and count(idle, "failed") == 0  # shown, at 0, before the first task
 
     number = open_issue(forge, "Add a greeting", SLOW)
     scraped(agent, lambda s: s.get("bzzz_tasks", state="executing") == 1, 60, "the task shown executing")

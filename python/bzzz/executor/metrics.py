@@ -31,8 +31,11 @@ class TaskPhase:
 
     def __init__(self) -> None:
         self.state: str | None = None
+        # Every series of the executor shows from its start, at 0: a query has data before the first task.
         for state in EXECUTOR_TASK_STATES:
-            TASKS.labels(state)  # shown at 0 from the start
+            TASKS.labels(state)
+        for outcome in TASK_OUTCOMES:
+            TASK_DURATION.labels(outcome)
 
     def enter(self, state: str) -> None:
         self.leave()

@@ -217,7 +217,7 @@ class GithubAgent:
         self._random = random.Random(settings.login)
         with state.transaction() as db:
             db.execute(_CLAIMS)
-        metrics.start()
+        metrics.show_states()
         self._resume()
         metrics.tasks_held(len(self.held))
 
@@ -253,7 +253,7 @@ class GithubAgent:
         now = time.monotonic() if now is None else now
         try:
             self._step(now)
-        finally:
+        finally:  # bzzz_tasks{state="claimed"}: what is held after the round, however it went
             metrics.tasks_held(len(self.held))
 
     def _step(self, now: float) -> None:

@@ -34,10 +34,10 @@ def task_ended(status: str) -> None:
     TASKS.labels(status).inc()
 
 
-def start() -> None:
+def show_states() -> None:
     """Every state this worker owns shows, at 0, from its start."""
     for state in GITHUB_TASK_STATES:
         TASKS.labels(state)
 
 
-__all__ = ["CLAIMS", "CLAIM_OUTCOMES", "GITHUB_TASK_STATES", "claim", "start", "task_ended", "tasks_held"]
+__all__ = ["CLAIMS", "CLAIM_OUTCOMES", "GITHUB_TASK_STATES", "claim", "show_states", "task_ended", "tasks_held"]
