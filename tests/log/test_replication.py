@@ -76,6 +76,26 @@ def replicate(agent: Agent, key: str, *peers: str, follow: bool = False) -> dict
     return MeshClient(agent.run_dir, timeout_s=10.0).replicate(key, list(peers), follow=follow, timeout_s=300.0)
 
 
+def test_a_log_of_large_entries_is_replicated_in_frames_the_receiver_accepts(start_agent) -> None:
+    # 256 entries of 3 MB would make one 768 MB chunk, which a receiver refuses (MAX_FRAME):
+    # the sender cuts chunks by size as well.
+    writer = agent_with_log(start_agent, "writer")
+    reader = agent_with_log(start_agent, "reader", [address(writer)])
+    key = key_of(writer)
+    with LogClient(writer.run_dir, sender="test", timeout_s=60.0) as client:
+        for n in range(8):
+            client.append([bytes([n]) * 3_000_000])
+    wait_until(
+        lambda: any(p["capabilities"]["log_key"] == key for p in MeshClient(reader.run_dir).peers()),
+        30,
+        "the reader hears the writer's key",
+    )
+    job = replicate(reader, key)
+    assert job["state"] == "done", job
+    assert state(merkle_dir(DataDir(reader.data_dir).replica(key))) == state(own_log(writer))
+    assert not any(refused(reader).values())
+
+
 def test_ten_thousand_entries_are_replicated_verified_and_a_killed_transfer_resumes(start_agent) -> None:
     writer = agent_with_log(start_agent, "writer")
     reader = agent_with_log(start_agent, "reader", [address(writer)])

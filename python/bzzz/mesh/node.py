@@ -382,13 +382,16 @@ class MeshNode:
         return replica
 
     def sources(self, key: bytes) -> list[str]:
-        """Peers (base58 ids) that have the log: its writer first, then those holding a replica."""
+        """Peers (base58 ids) that have the log: its writer first (by id, then at the addresses it
+        advertises), then those holding a replica."""
         hexkey = key.hex()
         writers, holders = [], []
         for peer in self.peers.snapshot():
             caps = peer["capabilities"]
             if caps.get("log_key") == hexkey:
                 writers.append(peer["peer_id"])
+                # A writer heard of through others (no connection of ours) is dialled where it listens.
+                writers.extend(a for a in caps.get("addrs") or [] if isinstance(a, str) and "/p2p/" in a)
             elif hexkey in (caps.get("replicas") or []):
                 holders.append(peer["peer_id"])
         return writers + holders

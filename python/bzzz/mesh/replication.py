@@ -9,9 +9,10 @@ downtime). One request per stream; frames are a 4-byte big-endian length and a M
 
 A `Head` is the writer's signed state: public key and mode (so the receiver can check that it
 hashes to the key it asked for), length, fork, signature (as Hypercore stores it) and the tree's
-roots. A `Chunk` carries up to `CHUNK` entries, each with the Merkle nodes that prove it against
-the head the answer began with (one snapshot of the log for the whole answer). The receiver checks
-everything (`bzzz.log.replica`); the sender is trusted for nothing.
+roots. A `Chunk` carries up to `CHUNK` entries (and no more than `CHUNK_BYTES` of them past its
+first, so large entries never make a frame over `MAX_FRAME`), each with the Merkle nodes that prove
+it against the head the answer began with (one snapshot of the log for the whole answer). The
+receiver checks everything (`bzzz.log.replica`); the sender is trusted for nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ log = structlog.get_logger("bzzz.mesh.replication")
 
 PROTOCOL = TProtocol("/bzzz/hypercore/1.0.0")
 CHUNK = 256
+CHUNK_BYTES = 4 << 20
 MAX_FRAME = 16 << 20
 FOLLOW_POLL_S = 0.25
 _NodeTuple = tuple[int, int, bytes]
@@ -186,17 +188,24 @@ class Server:
             await write_frame(stream, head)
 
             def chunk(first: int) -> Chunk:
-                return Chunk(
-                    [
-                        (i, opened.get(i), [tuple(n) for n in opened.proof(i).nodes])  # type: ignore[misc]
-                        for i in range(first, min(first + CHUNK, stop))
-                    ]
-                )
+                # Up to CHUNK entries, and no more than CHUNK_BYTES of them past the first: a
+                # log of large entries must not make a frame the receiver refuses (MAX_FRAME).
+                entries: list[tuple[int, bytes, list[_NodeTuple]]] = []
+                size = 0
+                for i in range(first, min(first + CHUNK, stop)):
+                    value = opened.get(i)
+                    if entries and size + len(value) > CHUNK_BYTES:
+                        break
+                    entries.append((i, value, [tuple(n) for n in opened.proof(i).nodes]))  # type: ignore[misc]
+                    size += len(value)
+                return Chunk(entries)
 
-            for first in range(max(0, start), stop, CHUNK):
+            first = max(0, start)
+            while first < stop:
                 piece = await trio.to_thread.run_sync(chunk, first)
                 await write_frame(stream, piece)
                 self.metrics.replication_served.inc(len(piece.entries))
+                first += len(piece.entries)
         await write_frame(stream, Done())
 
     async def _follow(self, stream: Any, path: Path, since: int) -> None:

@@ -53,11 +53,14 @@ class Monitor:
                 model.observe_log(key, length)
                 start = model.logs[key].indexed
             end = min(length, start + view.settings.index_batch)
-            batch = [(i, decode_entry(raw)) for i, raw in follower.read(key, start, end)]
-            with view.lock:
-                for index, entry in batch:
+            # One entry at a time, into the model (which keeps capped text only): an entry of
+            # megabytes is held for as long as it takes to read it, never a batch of them.
+            for index, raw in follower.read(key, start, end):
+                entry = decode_entry(raw)
+                del raw
+                with view.lock:
                     model.index(key, index, entry)
-            indexed += len(batch)
+                indexed += 1
             if end < length:
                 follower.forget_stamp(key)  # the rest on the next look
         with view.lock:

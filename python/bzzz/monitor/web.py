@@ -215,6 +215,9 @@ def create_app(view: View) -> Starlette:
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         )
 
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)
+
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(view.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -234,6 +237,7 @@ def create_app(view: View) -> Starlette:
             Route("/api/logs/{key}/{index}/proof", proof),
             Route("/events", events),
             Route("/metrics", metrics),
+            Route("/favicon.ico", no_icon),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )

@@ -74,14 +74,14 @@ function renderTopology() {
   const { nodes, edges } = state.topology;
   const edgeLayer = document.getElementById("topology-edges");
   const nodeLayer = document.getElementById("topology-nodes");
-  const agents = nodes.filter((n) => !n.monitor).sort((a, b) => (a.peer_id < b.peer_id ? -1 : 1));
+  // A ring, the monitor first: no three nodes in a line, so no edge hides behind a node.
+  const ring = [...nodes].sort((a, b) => b.monitor - a.monitor || (a.peer_id < b.peer_id ? -1 : 1));
   const where = new Map();
-  const radius = agents.length > 1 ? 230 : 0;
-  agents.forEach((n, i) => {
-    const angle = (2 * Math.PI * i) / Math.max(agents.length, 1) - Math.PI / 2;
+  const radius = ring.length > 1 ? 230 : 0;
+  ring.forEach((n, i) => {
+    const angle = (2 * Math.PI * i) / ring.length + Math.PI / 2;
     where.set(n.peer_id, [radius * Math.cos(angle), radius * Math.sin(angle)]);
   });
-  for (const n of nodes) if (n.monitor) where.set(n.peer_id, agents.length > 1 ? [0, 0] : [0, 120]);
   edgeLayer.replaceChildren(
     ...edges
       .filter(([a, b]) => where.has(a) && where.has(b))
