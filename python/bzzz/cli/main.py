@@ -113,10 +113,12 @@ def demo(
     requests, and a monitor whose page (its URL is printed) shows it all live; then a
     summary of who did what."""
     from bzzz.cli import demo as cluster_demo
+    from bzzz.monitor.settings import parse_host_port
 
-    host, _, port = http.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise typer.BadParameter(f"{http!r} is not HOST:PORT", param_hint="'--http'")
+    try:
+        parse_host_port(http)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="'--http'") from None
     root = directory or cluster_demo.default_root()
     try:
         root.mkdir(parents=True, exist_ok=True)
