@@ -115,18 +115,23 @@ def interpolate(expr: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}|\[\[(\w+)\]\]|\$(\w+)", value, expr)
 
 
+def run(prometheus: Prometheus, target: dict[str, Any], window: TimeRange, chosen: dict[str, str]) -> list[Any]:
+    """A target's answer as its panel gets it: an instant query at the range's end for a stat or a
+    table, a range query stepped by $__interval for a graph."""
+    expr = interpolate(target["expr"], window.variables(chosen))
+    if target.get("instant"):
+        return prometheus.query(expr, at=window.end)
+    return prometheus.query_range(expr, window.start, window.end, window.interval_s)
+
+
 def problems(prometheus: Prometheus, panel: dict[str, Any], window: TimeRange, chosen: dict[str, str]) -> list[str]:
     """What is wrong with a panel's data: each target that Prometheus refuses or answers with no
     number over the dashboard's time range (empty list: every target has data)."""
     found = []
-    variables = window.variables(chosen)
     for target in panel["targets"]:
-        expr = interpolate(target["expr"], variables)
+        expr = interpolate(target["expr"], window.variables(chosen))
         try:
-            if target.get("instant"):
-                result = prometheus.query(expr, at=window.end)
-            else:
-                result = prometheus.query_range(expr, window.start, window.end, window.interval_s)
+            result = run(prometheus, target, window, chosen)
         except AssertionError as refused:
             found.append(f"{panel['title']} [{target['refId']}] {expr}: {refused}")
             continue

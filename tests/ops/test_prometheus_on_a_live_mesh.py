@@ -246,6 +246,25 @@ def test_a_panel_whose_query_names_a_metric_that_does_not_exist_has_no_data(mesh
     assert found and "bzzz_mesh_conected_peers" in found[0] and found[0].endswith("no data")
 
 
+def peaks(mesh: Mesh, title: str, label: str) -> dict[str, float]:
+    """The highest value each series of a graph panel reached over the test, by `label`."""
+    panel = next(p for p in PANELS if p["title"] == title)
+    out: dict[str, float] = {}
+    for series in grafana.run(mesh.prometheus, panel["targets"][0], mesh.window(), grafana.all_values(DASHBOARD_JSON)):
+        values = [float(v) for _, v in series["values"] if v != "NaN"]
+        out[series["metric"].get(label, "")] = max(values, default=0.0)
+    return out
+
+
+def test_the_work_the_agents_did_shows_on_the_dashboard_by_outcome(mesh: Mesh) -> None:
+    # Five issues became pull requests and one failed: the graphs show both, and claims won.
+    finished = peaks(mesh, "Tasks finished by outcome", "outcome")
+    assert finished.get("pr", 0) > 0 and finished.get("failed", 0) > 0, finished
+    assert peaks(mesh, "Claims by outcome", "outcome").get("won", 0) > 0
+    assert peaks(mesh, "Tasks by state", "state").get("done", 0) >= 1
+    assert peaks(mesh, "Log length", "instance") and min(peaks(mesh, "Log length", "instance").values()) > 0
+
+
 def test_the_agent_variable_narrows_every_agent_panel_to_one_agent(mesh: Mesh) -> None:
     one = mesh.metrics["agent-2"]
     panel = next(p for p in PANELS if p["title"] == "Log length")
