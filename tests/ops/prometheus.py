@@ -126,7 +126,6 @@ def start_prometheus(home: Path, scrape_interval_s: float = 1.0, alert_for: str 
             f"--web.listen-address=127.0.0.1:{port}",
             f"--web.console.templates={home / 'consoles'}",
             f"--web.console.libraries={home / 'console_libraries'}",
-            "--web.enable-lifecycle",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
