@@ -124,8 +124,11 @@ OLLAMA_TESTS := tests/capabilities/test_real_ollama.py tests/executor/test_real_
 test-ollama: ollama
 	$(PY) -m pytest -p no:cacheprovider -rs $(OLLAMA_TESTS)
 
+# `make demo DEMO_ARGS=--keep`: after the summary, the forge, the agents and the monitor (its
+# page's URL is printed) stay up until Ctrl-C.
+DEMO_ARGS ?=
 demo: build
-	$(PY) -m bzzz.cli.main demo
+	$(PY) -m bzzz.cli.main demo $(DEMO_ARGS)
 
 test-rust:
 	cargo fmt --all --check

@@ -17,6 +17,7 @@ import pytest
 
 from benches.rates import CEILINGS, FIGURES, RATES, TARGETS
 from tests.agents import Agent, agents_under
+from tests.browser import Browser, artifacts_dir, chromium, missing
 
 
 @pytest.fixture
@@ -24,6 +25,16 @@ def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     """As the tests' own (tests/conftest.py): real agents under tmp_path, stopped at the end."""
     with agents_under(tmp_path) as start:
         yield start
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Browser]:
+    """As the tests' own (tests/conftest.py): a headless Debian Chromium, screenshots kept."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    with chromium(artifacts_dir(request.node.nodeid, tmp_path)) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures every test folder may use, by name (no imports): keys' seed, and real agents."""
+"""Fixtures every test folder may use, by name (no imports): keys' seed, real agents, a real browser."""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.agents import Agent, agents_under
+from tests.browser import Browser, artifacts_dir, chromium, missing
 from tests.ollama import MODELS, NOT_BUILT, Server, binary, ensure_tiny, serve
 
 # Property tests touch the disk; the machines are small and shared, so no deadlines.
@@ -49,3 +50,32 @@ def fresh_ollama(tmp_path: Path) -> Iterator[Server]:
     with serve(ollama, tmp_path / "ollama-models", tmp_path / "ollama-home") as server:
         ensure_tiny(server, ollama)
         yield server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Each phase's report on its item, so that a fixture knows whether its test failed."""
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    return report
+
+
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def failed(item: pytest.Item) -> bool:
+    return any(r.failed for r in item.stash.get(REPORTS, {}).values())
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Browser]:
+    """A headless Debian Chromium (`tests.browser`); screenshots go to $BZZZ_TEST_ARTIFACTS/<test>
+    or tmp_path/artifacts, and a failed test leaves its last page there too."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    with chromium(artifacts_dir(request.node.nodeid, tmp_path)) as opened:
+        yield opened
+        if failed(request.node):
+            opened.screenshot("failed")
+            opened.keep_page("failed")

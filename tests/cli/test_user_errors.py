@@ -213,6 +213,12 @@ def test_the_demo_refuses_a_folder_it_cannot_create(tmp_path: Path) -> None:
     refused(bzzz("demo", "--dir", "/proc/bzzz-demo", "--timeout", "1"), 2, "--dir", "/proc/bzzz-demo")
 
 
+def test_the_demo_refuses_a_monitor_address_that_is_not_host_and_port(tmp_path: Path) -> None:
+    for bad in ("nonsense", "127.0.0.1:99999", ":8700"):
+        refused(bzzz("demo", "--http", bad, "--dir", str(tmp_path / "d")), 2, "--http", "HOST:PORT")
+    assert not (tmp_path / "d").exists()  # refused before anything was started or created
+
+
 def test_a_mistyped_command_or_option_is_one_line_that_points_to_help() -> None:
     refused(bzzz("lgo"), 2, "No such command 'lgo'", "bzzz --help")
     refused(bzzz("ctl", "logs", "log", "-n", "-1"), 2, "ctl logs", "-n", "bzzz ctl logs --help")

@@ -4,8 +4,10 @@ A forge seeded with a demo repository and its issues; three agents (`bzzz agent 
 its log, mesh, hmmm, github and executor workers) that find each other over the mesh, claim the
 issues race-free, post each plan on the issue's channel and wait out a short objection period
 (their peers follow and journal the discussion), run each task's commands in the sandbox, and
-open pull requests that name their signed logs and the discussion in them; then a summary of who
-did what. With an Ollama answering at `--ollama`
+open pull requests that name their signed logs and the discussion in them; a monitor (`bzzz
+monitor`) beside them, whose page shows the mesh, the tasks, the discussions and the logs live;
+then a summary of who did what (with `--keep`, everything stays up after it until Ctrl-C). With
+an Ollama answering at `--ollama`
 (or else the embedded model, where `make model` installed it), one more issue is left to the
 model; without either, the demo says so and does the rest.
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -222,6 +226,50 @@ def _toml(config: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+MONITOR_URL = re.compile(r"monitor at (http://\S+)")
+
+
+def _start_monitor(root: Path, bootstrap: list[str], http: str, timeout_s: float = 60.0) -> tuple[Running, str]:
+    """`bzzz monitor` on the mesh of the agents, and its page's URL (the line it prints). It
+    dials every agent (`bootstrap`): it copies each log from its writer, over a connection of
+    its own. Like the agents, it finds nobody else (no mDNS, no DHT): another cluster on this
+    machine stays out of the demo's page."""
+    config = root / "monitor.toml"
+    mesh = {
+        "listen": [f"/ip4/127.0.0.1/tcp/{_free_port()}"],
+        "capabilities_interval_s": 2,
+        "discovery": {"mdns": False, "dht": False, "bootstrap": bootstrap},
+    }
+    settings = {"node_id": "monitor", "data_dir": str(root / "monitor")}
+    config.write_text(_toml({**settings, "workers": {"mesh": {"module": "bzzz.workers.mesh", "settings": mesh}}}))
+    out = root / "monitor.out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bzzz.cli.main",
+            "monitor",
+            "--config",
+            str(config),
+            "--http",
+            http,
+        ],
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    monitor = Running("monitor", root / "monitor", process)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        found = MONITOR_URL.search(out.read_text(errors="replace"))
+        if found:
+            return monitor, found.group(1)
+        time.sleep(0.2)
+    _stop([monitor])
+    fail(f"the monitor did not start (see {out})")
+
+
 def _peer_id(run_dir: Path, timeout_s: float = 60.0) -> str:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -256,7 +304,33 @@ def _embedded_model(root: Path) -> tuple[subprocess.Popen[bytes], str] | None:
     return None
 
 
-def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool = True) -> int:
+def _write_seed(path: Path) -> None:
+    """The forge's seed: alice's widgets repository, on which the agents have push access."""
+    seed = {
+        "users": [{"login": "alice", "site_admin": True, "tokens": ["alice-token"]}]
+        + [{"login": a, "tokens": [f"{a}-token"]} for a in AGENTS],
+        "repos": [
+            {
+                "owner": "alice",
+                "name": "widgets",
+                "files": FILES,
+                "collaborators": {a: "push" for a in AGENTS},
+                "labels": [{"name": "bzzz-task"}],
+            }
+        ],
+    }
+    path.write_text(yaml.safe_dump(seed, sort_keys=False))
+
+
+def run_demo(
+    root: Path,
+    ollama_url: str,
+    timeout_s: float,
+    embedded_model: bool = True,
+    *,
+    keep: bool = False,
+    http: str = "127.0.0.1:0",
+) -> int:
     root = root.absolute()
     root.mkdir(parents=True, exist_ok=True)
     models = _ollama_models(ollama_url)
@@ -276,25 +350,14 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
                 ),
             )
         )
-    seed = {
-        "users": [{"login": "alice", "site_admin": True, "tokens": ["alice-token"]}]
-        + [{"login": a, "tokens": [f"{a}-token"]} for a in AGENTS],
-        "repos": [
-            {
-                "owner": "alice",
-                "name": "widgets",
-                "files": FILES,
-                "collaborators": {a: "push" for a in AGENTS},
-                "labels": [{"name": "bzzz-task"}],
-            }
-        ],
-    }
-    (root / "seed.yaml").write_text(yaml.safe_dump(seed, sort_keys=False))
+    _write_seed(root / "seed.yaml")
     say = typer.echo
     say(f"bzzz demo in {root}")
     say(f"  Ollama at {ollama_url}: " + (f"{', '.join(models)}" if models else "none (the model task is left out)"))
     forge, url = _start_forge(root, root / "seed.yaml")
     agents: list[Running] = []
+    monitors: list[Running] = []
+    page = ""
     outcome = 1
     try:
         say(f"  forge at {url}: alice/widgets")
@@ -313,6 +376,10 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
             if bootstrap is None:
                 bootstrap = f"/ip4/127.0.0.1/tcp/{port}/p2p/{_peer_id(root / name / 'run')}"
         say(f"  {len(agents)} agents started: {', '.join(AGENTS)}")
+        addresses = [f"/ip4/127.0.0.1/tcp/{p}/p2p/{_peer_id(a.run_dir)}" for p, a in zip(ports, agents, strict=True)]
+        monitor, page = _start_monitor(root, addresses, http)
+        monitors.append(monitor)
+        say(f"  monitor at {page} (the mesh, its tasks, discussions and logs, live)")
         # Issues are filed once every agent hears the others, so that every plan has listeners.
         _wait_for_mesh(agents, timeout_s=60.0)
         _file_issues(url, issues)
@@ -321,17 +388,12 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
         peers = {a.name: sorted(p["node_id"] for p in _safe_peers(a.run_dir)) for a in agents}
         outcome = _summary(url, issues, results, peers, agents)
         _replicate(agents)
+        if keep:
+            say(f"\nKept up until Ctrl-C: the monitor at {page}, the forge at {url}, the three agents.")
+            _wait_for_interrupt()
+            say("\nCtrl-C: stopping the agents, the monitor and the forge.")
     finally:
-        for agent in agents:
-            try:
-                ControlClient(agent.run_dir, timeout_s=5).call("shutdown")
-            except ControlError:
-                agent.process.terminate()
-        for agent in agents:
-            try:
-                agent.process.wait(30)
-            except subprocess.TimeoutExpired:
-                agent.process.kill()
+        _stop(agents + monitors)
         forge.terminate()
         forge.wait(10)
         if embedded is not None:
@@ -344,6 +406,32 @@ def run_demo(root: Path, ollama_url: str, timeout_s: float, embedded_model: bool
     _logs(agents)
     say(f"\nEverything is kept in {root} (agents' logs: <agent>/logs/, forge data: forge/).")
     return outcome
+
+
+def _stop(running: list[Running]) -> None:
+    """Each supervisor asked to shut down (SIGTERM if it does not answer), then waited for."""
+    for one in running:
+        try:
+            ControlClient(one.run_dir, timeout_s=5).call("shutdown")
+        except ControlError:
+            one.process.terminate()
+    for one in running:
+        try:
+            one.process.wait(30)
+        except subprocess.TimeoutExpired:
+            one.process.kill()
+            one.process.wait()
+
+
+def _wait_for_interrupt() -> None:
+    """Returns on SIGINT (Ctrl-C); a second one while everything stops is ignored, so that the
+    shutdown is not cut short (the agents and the forge, in the terminal's process group, stop on
+    their own copy of the signal too)."""
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _wait_for_mesh(agents: list[Running], timeout_s: float) -> None:

@@ -96,18 +96,35 @@ def demo(
     embedded: Annotated[
         bool, typer.Option(help="Without an Ollama, serve the embedded model if `make model` installed it.")
     ] = True,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep",
+            help="After the summary, keep the forge, the agents and the monitor up (to look at the "
+            "monitor's page) until Ctrl-C.",
+        ),
+    ] = False,
+    http: Annotated[
+        str, typer.Option(help="Where the monitor's page listens, HOST:PORT (port 0: any free port).")
+    ] = "127.0.0.1:0",
 ) -> None:
     """The main job on one machine: a forge with a demo repository and its issues, three
     agents that find each other, claim the issues, do them in a sandbox and open pull
-    requests; then a summary of who did what."""
+    requests, and a monitor whose page (its URL is printed) shows it all live; then a
+    summary of who did what."""
     from bzzz.cli import demo as cluster_demo
+    from bzzz.monitor.settings import parse_host_port
 
+    try:
+        parse_host_port(http)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="'--http'") from None
     root = directory or cluster_demo.default_root()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise typer.BadParameter(f"{root}: {err.strerror or err}", param_hint="'--dir'") from None
-    raise typer.Exit(cluster_demo.run_demo(root, ollama, timeout, embedded))
+    raise typer.Exit(cluster_demo.run_demo(root, ollama, timeout, embedded, keep=keep, http=http))
 
 
 @app.command()
