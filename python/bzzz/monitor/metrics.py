@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from bzzz.monitor.text import capped
@@ -12,7 +14,7 @@ LABEL_MAX_BYTES = 128  # a node id is peer text: a label keeps a short, capped f
 # Gauges say `livesum`: under a supervisor with `[metrics]` on, the agent's /metrics sums the
 # workers' files, and only the monitor worker sets these, so the sum over live processes is its
 # value and a dead worker's stale figure is dropped (as every agent gauge does: bzzz.supervisor.metrics).
-LIVE = "livesum"
+LIVE: Final = "livesum"
 
 
 class MonitorMetrics:
