@@ -29,11 +29,11 @@ import httpx
 
 from benches.bench_mesh import percentile
 from benches.rates import FIGURES
-from bzzz.cli import demo
 from bzzz.log.service import LogClient
 from tests.agents import Agent, wait_until
 from tests.browser import Browser
 from tests.log.test_replication import address, agent_with_log, key_of
+from tests.monitor.harness import monitor_for
 from tests.monitor.page import SCROLL_LOG_TO_END, open_log
 
 NAMES = ("agent-1", "agent-2", "agent-3")
@@ -109,7 +109,8 @@ def cluster(start_agent: Callable[..., Agent], tmp_path: Path) -> Iterator[tuple
     first = agent_with_log(start_agent, NAMES[0])
     agents = [first] + [agent_with_log(start_agent, name, [address(first)]) for name in NAMES[1:]]
     keys = {agent.data_dir.name: key_of(agent) for agent in agents}
-    monitor, page = demo._start_monitor(tmp_path, [address(agent) for agent in agents], "127.0.0.1:0")
+    monitor = monitor_for(tmp_path, [address(agent) for agent in agents])
+    page = monitor.url
 
     def caught_up() -> bool:
         rows = httpx.get(f"{page}api/agents", timeout=30).json()["agents"]
@@ -120,7 +121,7 @@ def cluster(start_agent: Callable[..., Agent], tmp_path: Path) -> Iterator[tuple
         wait_until(caught_up, 180, "the monitor following the three logs, caught up")
         yield agents, keys, page
     finally:
-        demo._stop([monitor])
+        monitor.stop()
 
 
 def text_of(n: int) -> str:

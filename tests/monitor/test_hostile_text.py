@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from bzzz.cli import demo
 from bzzz.hmmm.client import HmmmClient
 from bzzz.log.events import encode_event
 from bzzz.log.service import LogClient
@@ -25,6 +24,7 @@ from tests.agents import Agent, free_port, wait_until
 from tests.browser import Browser
 from tests.executor.fake_ollama import fake_ollama
 from tests.hmmm.cluster import workers
+from tests.monitor.harness import monitor_for
 from tests.monitor.page import agent_row, by_attribute, open_log
 
 MARK = "bzzz-injected"
@@ -105,11 +105,8 @@ def test_markup_scripts_and_megabytes_from_a_peer_show_as_escaped_capped_text_an
     with fake_ollama([MODEL], ["ACK"]) as model:
         agent = hostile_agent(start_agent, tmp_path, model.url)
         address = wait_until(lambda: MeshClient(agent.run_dir).status()["listen"], 60, "the agent listening")[0]
-        monitor, page = demo._start_monitor(tmp_path, [address], "127.0.0.1:0")
-        try:
-            run(agent, browser, page)
-        finally:
-            demo._stop([monitor])
+        with monitor_for(tmp_path, [address]) as monitor:
+            run(agent, browser, monitor.url)
 
 
 def run(agent: Agent, browser: Browser, page: str) -> None:

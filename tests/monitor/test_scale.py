@@ -36,8 +36,7 @@ def test_a_log_of_100000_entries_is_paged_and_indexed_once(start_agent: Any, tmp
         api = Api(monitor)
         try:
             wait_until(
-                lambda: api.agents().get("writer", {}).get("replica_length", 0) >= written
-                and indexed(api) >= written,
+                lambda: api.agents().get("writer", {}).get("replica_length", 0) >= written and indexed(api) >= written,
                 DEADLINE_S * 4,
                 "100,000 entries copied and indexed",
             )
