@@ -20,7 +20,7 @@ from bzzz.cli.demo import AGENTS
 from bzzz.log.service import LogClient
 from tests.agents import wait_until
 from tests.browser import Browser
-from tests.monitor.page import SCROLL_LOG_TO_END, open_log, page_errors
+from tests.monitor.page import SCROLL_LOG_TO_END, open_log, page_errors, read
 from tests.monitor.working_mesh import WorkingMesh, task, working_mesh
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="the agents' executors need bubblewrap")
@@ -104,10 +104,9 @@ def test_the_page_shows_three_agents_at_work_live_a_task_to_its_pr_a_discussion_
         # A discussion appears live: the plan of an issue filed while the tab is open.
         browser.click_tab("discussions")
         second = mesh.file_issue("Sort the word list", task("Keep words.txt sorted.", "sort -o words.txt words.txt"))
-        message = browser.attribute(f'[data-discussion="{second}"] .message', "data-verified", "true", timeout=300)
+        message = read(browser, f'[data-discussion="{second}"] .message', "data-verified", "true", timeout=300)
         keys = {mesh.log_key(name) for name in AGENTS}
-        assert message.get_attribute("data-log-key") in keys
-        assert message.find_element("css selector", ".text").text.strip()
+        assert message["attrs"]["data-log-key"] in keys and "Sort the word list" in message["content"], message
         browser.screenshot("discussion-live")
 
         # An agent shut down is shown gone, and live again once restarted (same peer id).
@@ -141,9 +140,9 @@ def test_the_page_shows_three_agents_at_work_live_a_task_to_its_pr_a_discussion_
 
         browser.wait(scrolled_to_end, f"entry {last} shown at the end of the log")
         assert browser.count("section#logs [data-log-entry]") < length / 2  # a window of it, not all
-        browser.element(f'section#logs [data-proof="{last}"]').click()
-        proof = browser.attribute(".proof", "data-verified", "true")
-        assert proof.text.strip()
+        browser.click(f'section#logs [data-proof="{last}"]')
+        proof = read(browser, ".proof", "data-verified", "true", "the entry's proof, verified")
+        assert f"entry {last} " in proof["content"] and key in proof["content"], proof["content"][:300]
         answer = httpx.get(f"{mesh.page_url}api/logs/{key}/{last}/proof", timeout=30).json()
         assert answer["verified"] is True
         browser.screenshot("log-end-and-proof")
