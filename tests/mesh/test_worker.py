@@ -73,6 +73,30 @@ def test_two_agents_see_each_others_capabilities_in_their_peer_tables(start_agen
     assert counters.returncode == 0 and "rejected" in counters.stdout and second_id in counters.stdout
 
 
+def test_an_agent_advertises_whom_it_is_connected_to_and_its_logs_length(start_agent) -> None:
+    from bzzz._core import MerkleLog
+    from bzzz.log.service import LogClient
+
+    first, second = start_pair(start_agent)
+    first_id, second_id = mesh_status(first)["peer_id"], mesh_status(second)["peer_id"]
+    with LogClient(first.run_dir, sender="test", timeout_s=30.0) as client:
+        client.append([b"one", b"two", b"three"])
+    with MerkleLog.open(first.data_dir / "log" / "hypercore") as log:
+        written = log.length
+
+    def advertised() -> dict[str, Any] | None:
+        peers = MeshClient(second.run_dir).peers()
+        caps = peers[0]["capabilities"] if peers else {}
+        return caps if caps.get("connected") == [second_id] and caps.get("log_length", 0) >= written else None
+
+    wait_until(advertised, 30, "the first agent's connections and log length advertised")
+    wait_until(
+        lambda: MeshClient(first.run_dir).peers()[0]["capabilities"].get("connected") == [first_id],
+        30,
+        "the second agent's connections advertised",
+    )
+
+
 def bzzz_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bzzz.cli.main", *args], capture_output=True, text=True, timeout=60)
 

@@ -108,6 +108,7 @@ def test_an_unchanged_peer_table_makes_no_change_events() -> None:
     model = MonitorModel()
     snapshot = status(peer("P1", "alpha", KEY_A))
     model.observe_mesh(snapshot)
+    assert not model.agents_view()[0]["truncated"]
     assert model.take_changes()  # control: the first sight is news
     model.observe_mesh(snapshot)
     assert model.take_changes() == []
@@ -322,7 +323,7 @@ def test_every_peer_string_is_capped_before_it_is_kept() -> None:
     html = "<img src=x onerror=alert(1)>" * 10
     model.observe_mesh(status(peer("P1", html, KEY_A, models=["é" * 100], version="v" * 300)))
     (row,) = model.agents_view()
-    assert len(row["node_id"].encode()) <= 64 and row["node_id_truncated"]
+    assert len(row["node_id"].encode()) <= 64 and row["node_id_truncated"] and row["truncated"]
     assert html.startswith(row["node_id"])  # cut, not rewritten: escaping is the page's job
     assert len(row["models"][0].encode()) <= 64 and len(row["version"]) == 64
     model.index(KEY_A, 0, meta("6" * 32, None, "<script>alert(1)</script>" * 100))
@@ -355,3 +356,13 @@ def test_changes_are_coalesced_one_per_item() -> None:
         model.index(KEY_A, n, event("task_help", n, repo="acme/widgets", issue=1, round=n))
     tasks = [c for c in model.take_changes() if c.event == "task"]
     assert len(tasks) == 1 and len(tasks[0].data["events"]) == 50
+
+
+def test_gone_agents_beyond_the_limit_are_forgotten_oldest_first() -> None:
+    clock = Clock()
+    model = MonitorModel(MonitorSettings(agents_max=3), clock=clock)
+    for n in range(5):
+        clock.now += 1
+        model.observe_mesh(status(peer(f"P{n}", f"node{n}", KEY_A)))  # each replaces the last: it is gone
+    assert [a["node_id"] for a in model.agents_view()] == ["node2", "node3", "node4"]
+    assert [a["live"] for a in model.agents_view()] == [False, False, True]

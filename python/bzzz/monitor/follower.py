@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,7 +54,7 @@ class LogFollower:
         except (OSError, ValueError):
             return set()
 
-    def want(self, keys: list[str]) -> None:
+    def want(self, keys: list[str], beat: Callable[[], None] = lambda: None) -> None:
         """Make sure the mesh worker follows each of `keys` (asking again, now and then, until it does)."""
         if self.mesh is None:
             return
@@ -68,6 +68,7 @@ class LogFollower:
                 self.mesh.replicate(key, follow=True, timeout_s=0.0)  # starts it; the mesh keeps at it
             except Exception as err:  # the mesh worker restarting, say: ask again later
                 log.info("could not ask the mesh to follow a log", key=key[:16], error=str(err)[:200])
+            beat()
 
     def changed(self, key: str) -> int | None:
         """The replica's length if it may have grown since `mark_read`, else None (a stat, no open)."""

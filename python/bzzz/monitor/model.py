@@ -216,6 +216,11 @@ class MonitorModel:
             if agent.live and agent.peer_id not in live:
                 agent.live = False
                 self._agent_changed(agent)
+        # Peer ids cost a peer nothing to make: the gone ones seen longest ago are forgotten.
+        gone = sorted((a for a in self.agents.values() if not a.live), key=lambda a: a.last_seen)
+        for agent in gone[: max(0, len(self.agents) - self.settings.agents_max)]:
+            del self.agents[agent.peer_id]
+            self._changes.pop(("agents", agent.peer_id), None)
         for agent in self.agents.values():
             log = self.logs.get(agent.row["log_key"])
             if log is not None and log.node_id != agent.row["node_id"]:
@@ -226,19 +231,23 @@ class MonitorModel:
         limit = self.settings.text_max_bytes
         node_id, node_id_cut = cap(str(peer.get("node_id") or caps.get("node_id") or ""), limit)
         key = caps.get("log_key")
+        models, tools = capped_list(caps.get("models"), limit), capped_list(caps.get("tools"), limit)
+        version, version_cut = cap(str(caps.get("version") or ""), limit)
+        cut = node_id_cut or version_cut or models != caps.get("models") or tools != caps.get("tools")
         return {
             "node_id": node_id,
             "node_id_truncated": node_id_cut,
             "peer_id": peer_id,
-            "models": capped_list(caps.get("models"), limit),
-            "tools": capped_list(caps.get("tools"), limit),
+            "models": models,
+            "tools": tools,
             "load_permille": as_int(caps.get("load_permille")),
             "active_tasks": as_int(caps.get("active_tasks")),
             "max_tasks": as_int(caps.get("max_tasks")),
             "log_key": key if isinstance(key, str) and re.fullmatch(r"[0-9a-f]{64}", key) else ZERO_KEY,
             "log_length": as_int(caps.get("log_length")),
-            "version": self._cap(caps.get("version")),
+            "version": version,
             "connected": capped_list(caps.get("connected"), limit, 64),
+            "truncated": bool(cut),  # some string of this row was cut (or a list left items out)
         }
 
     def observe_log(self, key: str, length: int) -> None:

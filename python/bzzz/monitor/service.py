@@ -5,10 +5,12 @@ to the pages. The page and its API are served from a thread (`bzzz.monitor.web`)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
+from bzzz.bus import Client
 from bzzz.log.events import decode_entry
 from bzzz.mesh.client import MeshClient
 from bzzz.monitor.follower import LogFollower
@@ -25,9 +27,10 @@ log = structlog.get_logger("bzzz.monitor")
 class Monitor:
     """The model, the replicas and the stream, stepped by `step` (the worker calls it in a loop)."""
 
-    def __init__(self, view: View, mesh: MeshClient | None) -> None:
+    def __init__(self, view: View, mesh: MeshClient | None, beat: Callable[[], None] = lambda: None) -> None:
         self.view = view
         self.mesh = mesh
+        self.beat = beat  # the worker's heartbeat: a look may take a while, the supervisor must not think us hung
 
     def step(self) -> int:
         """One look at the mesh and the replicas; how many entries were indexed."""
@@ -41,7 +44,8 @@ class Monitor:
                 with view.lock:
                     model.observe_mesh(status)
                     live_keys = [a.row["log_key"] for a in model.agents.values() if a.live]
-                follower.want([k for k in live_keys if k != ZERO_KEY])
+                self.beat()
+                follower.want([k for k in live_keys if k != ZERO_KEY], self.beat)
         indexed = 0
         with view.lock:
             keys = list(model.logs)
@@ -63,6 +67,7 @@ class Monitor:
                 indexed += 1
             if end < length:
                 follower.forget_stamp(key)  # the rest on the next look
+            self.beat()
         with view.lock:
             changes = model.take_changes()
             agents = model.agents_view()
@@ -72,16 +77,19 @@ class Monitor:
         return indexed
 
 
-def build(settings: MonitorSettings, data_dir: Path, mesh: MeshClient | None) -> Monitor:
+def build(
+    settings: MonitorSettings, data_dir: Path, mesh: MeshClient | None, beat: Callable[[], None] = lambda: None
+) -> Monitor:
     model = MonitorModel(settings)
     follower = LogFollower(data_dir, mesh, retry_s=settings.follow_retry_s)
-    return Monitor(View(model, follower, MonitorMetrics(), settings), mesh)
+    return Monitor(View(model, follower, MonitorMetrics(), settings), mesh, beat)
 
 
 def serve(rt: WorkerRuntime, settings: MonitorSettings) -> None:
     """Serve the page and keep the model up to date until the worker is asked to stop."""
-    mesh = MeshClient(rt.run_dir, timeout_s=5.0)
-    monitor = build(settings, rt.data_dir, mesh)
+    # One quick try per call: a mesh worker that does not answer now is asked again next look.
+    mesh = MeshClient(rt.run_dir, client=Client(rt.run_dir, sender=rt.name, timeout_s=2.0, retries=1))
+    monitor = build(settings, rt.data_dir, mesh, rt.heartbeat)
     server = WebServer(create_app(monitor.view), settings.http)
     server.start()
     addr = rt.run_dir / MONITOR_ADDR_FILE

@@ -34,6 +34,9 @@ class MonitorSettings(BaseModel):
     index_batch: int = Field(
         default=5000, ge=1, description="Most entries of one log indexed per look (the rest on the next)."
     )
+    agents_max: int = Field(
+        default=1000, ge=1, description="Agents remembered, live or gone (those gone longest are forgotten first)."
+    )
     tasks_max: int = Field(default=10_000, ge=1, description="Tasks remembered (the oldest go first).")
     events_per_task_max: int = Field(default=200, ge=1, description="Timeline items kept per task.")
     messages_max: int = Field(default=50_000, ge=1, description="Discussion messages remembered in all.")

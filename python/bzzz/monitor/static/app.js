@@ -141,9 +141,29 @@ function agentRow(a) {
   return tr;
 }
 
+function agentOrder(a, b) {
+  return a.node_id + a.peer_id < b.node_id + b.peer_id ? -1 : 1;
+}
+
 function renderAgents() {
-  const rows = [...state.agents.values()].sort((a, b) => (a.node_id + a.peer_id < b.node_id + b.peer_id ? -1 : 1));
+  const rows = [...state.agents.values()].sort(agentOrder);
   document.getElementById("agents-rows").replaceChildren(...rows.map(agentRow));
+  renderLogChoices();
+}
+
+// A live update replaces the changed rows only (the stream sends deltas; the page patches rows).
+function patchAgents(peerIds) {
+  const body = document.getElementById("agents-rows");
+  for (const peerId of peerIds) {
+    const a = state.agents.get(peerId);
+    const old = [...body.children].find((tr) => tr.getAttribute("data-peer-id") === peerId);
+    if (old) {
+      old.replaceWith(agentRow(a));
+      continue;
+    }
+    const after = [...state.agents.values()].sort(agentOrder).findIndex((x) => x.peer_id === peerId);
+    body.insertBefore(agentRow(a), body.children[after] || null);
+  }
   renderLogChoices();
 }
 
@@ -180,9 +200,23 @@ function lastTs(t) {
   return t.events.length ? t.events[t.events.length - 1].ts : 0;
 }
 
+const TASKS_SHOWN = 500;
+
 function renderTasks() {
   const tasks = [...state.tasks.values()].sort((a, b) => lastTs(b) - lastTs(a) || (a.task < b.task ? -1 : 1));
-  document.getElementById("tasks-list").replaceChildren(...tasks.map(taskItem));
+  document.getElementById("tasks-list").replaceChildren(...tasks.slice(0, TASKS_SHOWN).map(taskItem));
+}
+
+// A changed task is redrawn alone and moves to the top (it is now the most recently active).
+function patchTasks(names) {
+  const list = document.getElementById("tasks-list");
+  for (const name of names) {
+    const old = [...list.children].find((box) => box.getAttribute("data-task") === name);
+    const item = taskItem(state.tasks.get(name));
+    if (old) old.remove();
+    list.prepend(item);
+  }
+  while (list.children.length > TASKS_SHOWN) list.lastChild.remove();
 }
 
 // --- discussions ------------------------------------------------------------------------
@@ -236,6 +270,20 @@ function takeDiscussion(d) {
   let known = state.discussions.get(d.task);
   if (!known) state.discussions.set(d.task, (known = { topic: d.topic, messages: new Map() }));
   for (const m of d.messages) known.messages.set(m.msg_id, m);
+}
+
+function patchDiscussions(names) {
+  const list = document.getElementById("discussions-list");
+  for (const name of names) {
+    const old = [...list.children].find((box) => box.getAttribute("data-discussion") === name);
+    const item = discussionItem(name, state.discussions.get(name));
+    if (old) {
+      old.replaceWith(item);
+      continue;
+    }
+    const after = [...list.children].find((box) => box.getAttribute("data-discussion") > name);
+    list.insertBefore(item, after || null);
+  }
 }
 
 function renderDiscussions() {
@@ -390,16 +438,24 @@ async function loadAll() {
   }
 }
 
-// Many events can arrive at once (an agent catching up): draw each view at most once a frame.
-const dirty = new Set();
-function redraw(view) {
+// Many events can arrive at once (an agent catching up): patch each view at most once a frame,
+// only the items that changed.
+const dirty = new Map(); // view -> Set of changed keys (null: redraw the whole view)
+function redraw(view, key) {
   if (dirty.size === 0) requestAnimationFrame(flush);
-  dirty.add(view);
+  if (key === undefined) dirty.set(view, null);
+  else if (!dirty.has(view)) dirty.set(view, new Set([key]));
+  else if (dirty.get(view) !== null) dirty.get(view).add(key);
 }
 function flush() {
   const views = [...dirty];
   dirty.clear();
-  for (const view of views) ({ agents: renderAgents, topology: renderTopology, tasks: renderTasks, discussions: renderDiscussions, log: renderLog })[view]();
+  const whole = { agents: renderAgents, topology: renderTopology, tasks: renderTasks, discussions: renderDiscussions, log: renderLog };
+  const patch = { agents: patchAgents, tasks: patchTasks, discussions: patchDiscussions };
+  for (const [view, keys] of views) {
+    if (keys === null || !patch[view]) whole[view]();
+    else patch[view]([...keys]);
+  }
 }
 
 function connect() {
@@ -416,7 +472,7 @@ function connect() {
   source.addEventListener("agents", (e) => {
     const a = JSON.parse(e.data);
     state.agents.set(a.peer_id, a);
-    redraw("agents");
+    redraw("agents", a.peer_id);
   });
   source.addEventListener("topology", (e) => {
     state.topology = JSON.parse(e.data);
@@ -425,11 +481,12 @@ function connect() {
   source.addEventListener("task", (e) => {
     const t = JSON.parse(e.data);
     state.tasks.set(t.task, t);
-    redraw("tasks");
+    redraw("tasks", t.task);
   });
   source.addEventListener("discussion", (e) => {
-    takeDiscussion(JSON.parse(e.data));
-    redraw("discussions");
+    const d = JSON.parse(e.data);
+    takeDiscussion(d);
+    redraw("discussions", d.task);
   });
   source.addEventListener("log", (e) => {
     const { key, length } = JSON.parse(e.data);
