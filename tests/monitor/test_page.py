@@ -1,7 +1,7 @@
 """The monitor's page in a real browser (Debian's Chromium, headless) while three agents work a
 forge's issues: what an operator sees is the mesh as it is, updated live without a reload.
 
-Selectors are the page's contract (the DOM section of docs for `bzzz monitor`): tabs
+Selectors are the ones the page promises to keep (python/bzzz/monitor/static/app.js): tabs
 `a[data-tab]`, sections `section#<tab>`, `[data-peer-id][data-live]` in the topology,
 `tr[data-node-id]` for agents, `[data-task][data-state]`, `[data-discussion] .message`,
 `[data-log-entry]`, `[data-proof]` and `.proof`, `body[data-connected]`.
