@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -262,6 +263,18 @@ def test_bzzz_monitor_says_where_its_page_is_and_refuses_a_bad_address(tmp_path:
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "expected HOST:PORT" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = subprocess.run(
+            [sys.executable, "-m", "bzzz.cli.main", "monitor", "--data-dir", str(tmp_path)]
+            + ["--http", f"127.0.0.1:{taken.getsockname()[1]}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert busy.returncode == 2 and busy.stderr.count("\n") == 1
+    assert "cannot serve the page on 127.0.0.1:" in busy.stderr and "in use" in busy.stderr
     process = subprocess.Popen(
         [sys.executable, "-m", "bzzz.cli.main", "monitor", "--http", "127.0.0.1:0", "--data-dir", str(tmp_path)]
         + ["--listen", "/ip4/127.0.0.1/tcp/0"],

@@ -4,6 +4,7 @@ the mesh (topology, agents, tasks, discussions, every agent's verified log), liv
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -62,6 +63,18 @@ def monitor_config(
     return base.model_copy(update=update)
 
 
+def _check_http(http: str) -> None:
+    """Say at once, in one line, that the page's address cannot be had (rather than let the
+    monitor worker fail to bind it until the supervisor gives up)."""
+    host, port = parse_host_port(http)
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as err:
+        fail(f"cannot serve the page on {http}: {err.strerror or err}", USAGE)
+
+
 def _announce(addr_file: Path, stop: threading.Event) -> None:
     """Print the page's URL as soon as the monitor worker has bound it."""
     while not stop.is_set():
@@ -115,6 +128,7 @@ def monitor(
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="'--http'") from None
     settings = monitor_config(config, data_dir, http, listen or [], bootstrap or [])
+    _check_http(settings.workers["monitor"].settings["http"])
     addr_file = settings.runtime_dir / MONITOR_ADDR_FILE
     addr_file.unlink(missing_ok=True)
     stop = threading.Event()

@@ -320,12 +320,13 @@ class MeshNode:
                 last_detect = now
             caps = self._capabilities
             fingerprint = caps.fingerprint() + f"/{self.max_tasks}/{self.active_tasks}/{self.log_key()}/{self.hmmm}"
-            # The connection set and the log's length change often (a flapping link, every
-            # append): a change of theirs is sent early, but at most twice a period, so that
-            # neither floods the mesh; any other change goes out on the next tick.
             volatile = (self._connected(), self._own_length())
-            early = volatile != last_volatile and now - last_sent >= interval / 2
-            if fingerprint != last_fingerprint or early or now - last_sent >= interval:
+            if broadcast_due(
+                changed=fingerprint != last_fingerprint,
+                volatile_changed=volatile != last_volatile,
+                since_last_s=now - last_sent,
+                interval_s=interval,
+            ):
                 payload = self.capability_payload(caps)
                 try:
                     await self.publish("capabilities", TOPIC_CAPABILITIES, payload, ttl=max(60, int(3 * interval)))
@@ -508,6 +509,15 @@ class MeshNode:
         if self._pubsub is None:
             raise RuntimeError("the mesh node is not running yet")
         return self._pubsub
+
+
+def broadcast_due(*, changed: bool, volatile_changed: bool, since_last_s: float, interval_s: float) -> bool:
+    """Whether to broadcast our capabilities now.
+
+    Every period; at once when what we offer changed. The connection set and the log's length
+    change often (a flapping link, every append): a change of theirs is sent early, but no
+    sooner than half a period after the last broadcast, so neither can flood the mesh."""
+    return changed or since_last_s >= interval_s or (volatile_changed and since_last_s >= interval_s / 2)
 
 
 class OwnLogLength:
