@@ -97,7 +97,11 @@ def test_the_page_shows_three_agents_at_work_live_a_task_to_its_pr_a_discussion_
         browser.attribute(f'[data-task="{first}"]', "data-state", "pr", timeout=300)
         states = browser.script("return window.__bzzzStates[arguments[0]] || []", first)
         assert states[-1] == "pr" and BEFORE_PR & set(states[:-1]), states
-        assert browser.count(f'[data-task="{first}"] [data-kind]') >= 2  # its timeline
+        kinds = browser.script(
+            "return [...document.querySelectorAll(arguments[0])].map((e) => e.getAttribute('data-kind'))",
+            f'[data-task="{first}"] [data-kind]',
+        )
+        assert {"claim_won", "task_finished"} <= set(kinds), kinds  # its timeline, claim to outcome
         assert any(f"(#{first.rsplit('#', 1)[1]})" in str(p["title"]) for p in mesh.pulls())  # as the forge says
         browser.screenshot("task-claimed-to-pr")
 
