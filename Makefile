@@ -145,8 +145,8 @@ typecheck: build
 	$(PY) -m mypy
 
 lint: setup
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches tools
+	$(VENV)/bin/ruff format --check python tests benches tools
 
 test: lint test-rust test-python stubtest typecheck
 

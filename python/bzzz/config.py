@@ -113,6 +113,46 @@ class SupervisorConfig(BaseModel):
     heartbeat_interval_s: float = Field(default=1.0, gt=0, description="How often workers send a heartbeat.")
 
 
+def parse_host_port(value: str) -> tuple[str, int]:
+    """Parse "HOST:PORT" (an IPv6 host in brackets: "[::1]:9464") into (host, port); ValueError saying why."""
+    host, colon, port = value.rpartition(":")
+    if not colon or not host or not port:
+        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    if not host or any(c.isspace() or c in "[]/" for c in host):
+        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")
+    if ":" in host and not bracketed:
+        raise ValueError("an IPv6 host goes in brackets: [::1]:9464")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("the port must be a number from 0 to 65535")
+    return host, int(port)
+
+
+class MetricsConfig(BaseModel):
+    """`[metrics]`: the agent's one Prometheus endpoint, served by the supervisor for all its workers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str | None = Field(
+        default=None,
+        description='Serve /metrics on "HOST:PORT" (port 0: any free port; the bound address goes to '
+        "<run_dir>/metrics.addr). Unset: no listener.",
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, listen: str | None) -> str | None:
+        if listen is not None:
+            parse_host_port(listen)
+        return listen
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return parse_host_port(self.listen) if self.listen is not None else None
+
+
 def default_workers() -> dict[str, WorkerConfig]:
     """What an agent runs unless its config names its workers: its signed log, the mesh
     (listening on port 4001 of every address, finding peers by mDNS and the DHT), and hmmm
@@ -136,6 +176,7 @@ class AgentConfig(BaseSettings):
         default_factory=TokenSourceSettings,
         description="Where the github and executor workers get the GitHub token (bzzz.secrets).",
     )
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="The agent's /metrics endpoint.")
 
     @field_validator("data_dir", "run_dir")
     @classmethod

@@ -11,6 +11,10 @@
       mesh/identity.key       the libp2p identity (the peer id)
       workspaces/             the executor's task areas (unless the executor is told otherwise)
 
+The run dir (`<data_dir>/run` unless `run_dir` says otherwise) holds, besides the sockets and
+the pid file, `metrics.addr` (where the agent serves `/metrics`, "HOST:PORT") and `metrics/`
+(the workers' Prometheus multiprocess files, emptied at each start).
+
 A log directory (the agent's own or a replica) keeps the Merkle log's files in `hypercore/`
 (`merkle_dir`). Nothing here imports the rest of Bzzz: every concern imports its paths from here.
 """
@@ -24,6 +28,8 @@ from pathlib import Path
 PID_FILE = "supervisor.pid"  # in the run dir: the supervisor's, locked for its life
 MERKLE_DIR = "hypercore"  # inside a log directory: the Merkle log's own files
 LOG_KEY_FILE = "secret_key"  # inside the agent's own log directory
+METRICS_ADDR_FILE = "metrics.addr"  # in the run dir: where /metrics is served, "HOST:PORT"
+METRICS_MULTIPROC_DIR = "metrics"  # in the run dir: the workers' prometheus_client multiprocess files
 MONITOR_ADDR_FILE = "monitor.addr"  # in the run dir: "HOST:PORT" of `bzzz monitor`'s page
 
 
@@ -38,6 +44,16 @@ def default_data_dir() -> Path:
 def merkle_dir(log_dir: Path) -> Path:
     """The Merkle log's files inside a log directory (the agent's own log or a replica)."""
     return log_dir / MERKLE_DIR
+
+
+def metrics_addr(run_dir: Path) -> Path:
+    """The file naming the address the agent's `/metrics` is bound to (absent: not served)."""
+    return run_dir / METRICS_ADDR_FILE
+
+
+def metrics_multiproc_dir(run_dir: Path) -> Path:
+    """The workers' `PROMETHEUS_MULTIPROC_DIR`: one set of files per worker process."""
+    return run_dir / METRICS_MULTIPROC_DIR
 
 
 @dataclass(frozen=True)
@@ -87,4 +103,16 @@ class DataDir:
         return self.root / "workspaces"
 
 
-__all__ = ["LOG_KEY_FILE", "MERKLE_DIR", "MONITOR_ADDR_FILE", "PID_FILE", "DataDir", "default_data_dir", "merkle_dir"]
+__all__ = [
+    "LOG_KEY_FILE",
+    "MERKLE_DIR",
+    "METRICS_ADDR_FILE",
+    "METRICS_MULTIPROC_DIR",
+    "MONITOR_ADDR_FILE",
+    "PID_FILE",
+    "DataDir",
+    "default_data_dir",
+    "merkle_dir",
+    "metrics_addr",
+    "metrics_multiproc_dir",
+]

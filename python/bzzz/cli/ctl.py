@@ -63,6 +63,8 @@ def status(run_dir: RunDir = None, config: ConfigFile = None, as_json: AsJson = 
         typer.echo(f"bus   running  {bus.get('events', '?')} events  {bus.get('bytes', '?')} bytes")
     else:
         typer.echo("bus   DOWN")
+    if agent.get("metrics"):
+        typer.echo(f"metrics http://{agent['metrics']}/metrics")
     rows = [["WORKER", "PID", "STATE", "UPTIME", "RESTARTS", "LAST EXIT"]]
     for w in reply["workers"]:
         rows.append(

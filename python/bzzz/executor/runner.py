@@ -46,6 +46,7 @@ import structlog
 from github import Github, GithubException
 
 from bzzz import redaction
+from bzzz.executor.metrics import TaskPhase
 from bzzz.executor.model import ModelExecutor, ModelResult, ModelUnavailable
 from bzzz.executor.sandbox import Limits, Result, Sandbox, SandboxUnavailable
 from bzzz.executor.workspace import ResultRefused, Workspace, WorkspaceError, branch_name, git_url
@@ -111,6 +112,7 @@ class TaskRunner:
         self.journal = journal
         self.model = model
         self.discussant = discussant  # the hmmm worker, if it runs now
+        self.phase = TaskPhase()  # bzzz_tasks{state="discussing" | "executing"}
 
     def run(self, repo: str, number: int, title: str, body: str) -> Outcome:
         """Carry out issue `number` of `repo` as `title` and `body` say (what was claimed).
@@ -203,6 +205,7 @@ class TaskRunner:
         guidance = ""
         try:
             if hmmm is not None:
+                self.phase.enter("discussing")
                 plan = self._plan(title, body, spec, model)
                 verdict = hmmm.discuss(repo_name, number, title, body, plan)
                 self.journal(
@@ -222,6 +225,7 @@ class TaskRunner:
                         "People were asked to decide; see the escalation.",
                     )
                 guidance = _guidance(verdict)
+            self.phase.enter("executing")
             workspace = Workspace.clone(
                 settings.work_root,
                 git_url(settings.api_url, repo_name),
@@ -286,6 +290,7 @@ class TaskRunner:
             finally:
                 workspace.remove()
         finally:
+            self.phase.leave()
             if hmmm is not None:
                 hmmm.finish(repo_name, number)
 

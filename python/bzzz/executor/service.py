@@ -30,6 +30,7 @@ import msgspec
 import structlog
 
 from bzzz.bus import BusError, Client, Request, service_available
+from bzzz.executor.metrics import task_done
 from bzzz.executor.model import ModelExecutor, ModelSettings
 from bzzz.executor.runner import DiscussionUnavailable, ExecutorSettings, TaskRunner
 from bzzz.executor.sandbox import Limits, check_available, clean_stale
@@ -242,6 +243,7 @@ class TaskService:
                 return encode_outcome(Outcome(False, "No GitHub token at the moment.", retry_elsewhere=True))
             self.runner.settings = replace(self.settings, token=token)
             self.tell_mesh(1)
+            started = time.monotonic()
             try:
                 # The task's thread logs with this request's context (its id, the task).
                 future = self.pool.submit(
@@ -256,6 +258,7 @@ class TaskService:
                 outcome = future.result()
             finally:
                 self.tell_mesh(0)
+            task_done(time.monotonic() - started, outcome.ok)
             log.info("task done", attempt=task.attempt_id, ok=outcome.ok, summary=outcome.summary[:200])
             return encode_outcome(outcome)
 

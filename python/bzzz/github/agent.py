@@ -77,6 +77,7 @@ from github.IssueComment import IssueComment
 
 from bzzz import redaction
 from bzzz.capabilities import Capabilities
+from bzzz.github import metrics
 from bzzz.github.approval import Approval, decide, task_digest
 from bzzz.github.budget import CommentBudget
 from bzzz.github.claims import FAILED_LABEL, Claimer
@@ -216,7 +217,9 @@ class GithubAgent:
         self._random = random.Random(settings.login)
         with state.transaction() as db:
             db.execute(_CLAIMS)
+        metrics.show_states()
         self._resume()
+        metrics.tasks_held(len(self.held))
 
     # --- durable claims -------------------------------------------------------------------
 
@@ -241,12 +244,19 @@ class GithubAgent:
                 "UPDATE claims SET status = ?, outcome = ? WHERE repo = ? AND number = ? AND claimed_at = ?",
                 (status, outcome, held.repo, held.number, held.claimed_at),
             )
+        metrics.task_ended(status)
 
     # --- the loop -------------------------------------------------------------------------
 
     def step(self, now: float | None = None) -> None:
         """One round of the loop (module docs). GitHub failing is logged and tried again later."""
         now = time.monotonic() if now is None else now
+        try:
+            self._step(now)
+        finally:  # bzzz_tasks{state="claimed"}: what is held after the round, however it went
+            metrics.tasks_held(len(self.held))
+
+    def _step(self, now: float) -> None:
         try:
             self.reporter.deliver()
         except GITHUB_DOWN as error:  # the reporter classifies its own; this is belt and braces

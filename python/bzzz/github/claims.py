@@ -47,6 +47,7 @@ import structlog
 from github import Github
 from github.GithubException import GithubException
 
+from bzzz.github import metrics
 from bzzz.github.budget import CommentBudget
 from bzzz.github.client import next_page, server_time
 
@@ -232,9 +233,11 @@ class Claimer:
         held_by = winner(contenders, events)
         if held_by != self.login:
             self._unassign(repo, number)
+            metrics.claim("lost")
             log.info("lost a claim race", repo=repo, issue=number, winner=held_by, contenders=contenders)
             return ClaimResult(False, held_by, contenders, f"{held_by} was assigned first")
         self._mark(repo, number)
+        metrics.claim("won")
         return ClaimResult(True, self.login, contenders, "claimed", attempt=made.made + 1)
 
     def verify(self, repo: str, number: int) -> bool:
@@ -346,6 +349,7 @@ class Claimer:
                     },
                 )
         self._renewals.pop((repo, number), None)
+        metrics.claim("released" if holder == self.login else "reaped")
         log.info("claim released", repo=repo, issue=number, holder=holder, reason=reason)
 
     def attempts_made(self, repo: str, number: int) -> int:

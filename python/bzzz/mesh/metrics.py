@@ -42,9 +42,16 @@ class MeshMetrics:
             "Copies the router dropped as already seen (normal in a mesh: each message arrives from several peers).",
             registry=self.registry,
         )
-        self.connected_peers = Gauge("bzzz_mesh_connected_peers", "Open libp2p connections.", registry=self.registry)
+        # Under a supervisor (multiprocess mode) only the mesh worker sets these, for itself:
+        # `livesum` is its value while it lives, and nothing once it died (not a stale count).
+        self.connected_peers = Gauge(
+            "bzzz_mesh_connected_peers", "Open libp2p connections.", registry=self.registry, multiprocess_mode="livesum"
+        )
         self.live_agents = Gauge(
-            "bzzz_mesh_live_agents", "Agents in the peer table heard from recently.", registry=self.registry
+            "bzzz_mesh_live_agents",
+            "Agents in the peer table heard from recently.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.replication_served = Counter(
             "bzzz_replication_served_entries",
@@ -53,6 +60,14 @@ class MeshMetrics:
         )
         self.replication_fetched = Counter(
             "bzzz_replication_fetched_entries", "Log entries received from peers and verified.", registry=self.registry
+        )
+        self.replication_lag = Gauge(
+            "bzzz_replication_lag_entries",
+            "Entries of a followed log this agent does not hold yet: its writer's advertised length "
+            "minus the replica's (the key's first 16 hex digits).",
+            ["log_key"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.replication_refused = Counter(
             "bzzz_replication_refused",

@@ -108,6 +108,7 @@ class MeshNode:
         self._following: dict[bytes, trio.CancelScope] = {}
         self._jobs: dict[bytes, dict[str, Any]] = {}
         self._transfers: dict[bytes, trio.Lock] = {}  # one transfer into a replica at a time
+        self._advertised_lengths: dict[bytes, int] = {}  # followed logs: their writers' last word
         self._own_length = OwnLogLength(DataDir(data_dir).log if data_dir is not None else None)
 
     # --- what the rest of the agent calls -----------------------------------------------
@@ -283,6 +284,7 @@ class MeshNode:
     async def _deliver(self, admitted: trio.MemoryReceiveChannel[tuple[Envelope, bytes]]) -> None:
         async for envelope, _source in admitted:
             if envelope.type == "capabilities":
+                self._heard_length(envelope.payload)
                 change = self.peers.observe(envelope)
                 if change is not None:
                     self.metrics.live_agents.set(len(self.peers))
@@ -409,7 +411,31 @@ class MeshNode:
 
     async def _fetch(self, peer: ID, replica: Replica) -> int:
         async with self._transfers.setdefault(replica.key, trio.Lock()):
-            return await fetch_log(self._new_stream, peer, replica, self.metrics)
+            try:
+                return await fetch_log(self._new_stream, peer, replica, self.metrics)
+            finally:
+                self._show_lag(replica.key)
+
+    def _heard_length(self, payload: dict[str, Any]) -> None:
+        """A capability broadcast: its writer's log length, if this agent follows that log."""
+        length = payload.get("log_length")
+        try:
+            key = bytes.fromhex(str(payload.get("log_key")))
+        except ValueError:
+            return
+        # Not a bool (an int to Python) and not negative: a peer's payload is only schema-checked.
+        if key in self._following and isinstance(length, int) and not isinstance(length, bool) and length >= 0:
+            self._advertised_lengths[key] = length
+            self._show_lag(key)
+
+    def _show_lag(self, key: bytes) -> None:
+        """bzzz_replication_lag_entries of a followed log whose writer said its length (else unknown: not shown)."""
+        advertised = self._advertised_lengths.get(key)
+        replica = self._replicas.get(key)
+        if advertised is not None and replica is not None:
+            held = replica.length if replica.log is not None else 0
+            # A broadcast older than the entries already fetched is not a negative lag.
+            self.metrics.replication_lag.labels(key.hex()[:16]).set(max(advertised - held, 0))
 
     async def replicate(self, key: bytes, peers: list[str] | None = None, *, follow: bool = False) -> dict[str, Any]:
         """Bring this agent's replica of log `key` up to date from `peers` (multiaddrs or peer ids;

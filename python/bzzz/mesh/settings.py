@@ -145,7 +145,11 @@ class MeshSettings(BaseModel):
         default=10.0, gt=0, description="Broadcast period; a peer silent 3 periods is gone."
     )
     metrics_port: int | None = Field(
-        default=None, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: any free port)."
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve this worker's own Prometheus metrics on this port (0: any free port). Prefer the agent's "
+        "[metrics] listen: one /metrics for every worker.",
     )
 
     @field_validator("listen")

@@ -53,7 +53,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from prometheus_client import Gauge
+
 from bzzz.paths import DataDir
+from bzzz.state.metrics import QUEUE_DEPTH
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x627A7A7A  # b"bzzz": marks the file as a bzzz state file (PRAGMA application_id)
@@ -169,6 +172,8 @@ class WorkerState:
         self.backoff_max_s = backoff_max_s
         self._lock = threading.RLock()
         self._depth = 0  # transaction nesting; only touched with the lock held
+        self._queue_gauge: Gauge | None = None  # the worker's bzzz_bus_queue_depth, for a worker's own state
+        self._queue_changed = False  # the outbox grew or shrank since the gauge was last set
         if not self.path.exists():
             # Private to the agent's user: payloads are task data. SQLite gives -wal and -shm
             # the main file's permissions.
@@ -190,7 +195,10 @@ class WorkerState:
         """The state of worker `worker` of the agent whose data dir is `data_dir` (created if new)."""
         path = state_path(Path(data_dir), worker)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return cls(path, durable=durable)
+        state = cls(path, durable=durable)
+        state._queue_gauge = QUEUE_DEPTH.labels(worker)
+        state._report_queue_depth()  # a restarted worker's backlog shows at once
+        return state
 
     def _open(self, durable: bool, busy_timeout_s: float) -> None:
         deadline = time.monotonic() + busy_timeout_s
@@ -289,6 +297,8 @@ class WorkerState:
                 if depth == 0 and db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
+            if depth == 0 and self._queue_changed:
+                self._report_queue_depth()  # what committed: a rolled-back put never showed
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -372,6 +382,7 @@ class WorkerState:
             )
             if cursor.rowcount == 1:
                 assert cursor.lastrowid is not None
+                self._queue_changed = True
                 return cursor.lastrowid
             return int(db.execute("SELECT id FROM outbox WHERE key = ?", (key,)).fetchone()[0])
 
@@ -407,6 +418,7 @@ class WorkerState:
         """Mark a message delivered; False if it already was, or is unknown (acks may be repeated too)."""
         with self._writing() as db:
             cursor = db.execute("UPDATE outbox SET acked_at = ? WHERE id = ? AND acked_at IS NULL", (time.time(), id))
+            self._queue_changed |= cursor.rowcount == 1
             return cursor.rowcount == 1
 
     def nack(self, id: int, delay_s: float | None = None) -> float | None:
@@ -433,6 +445,13 @@ class WorkerState:
         """The retry delay after `attempts` failed deliveries (see `nack`)."""
         exponent = min(max(attempts - 1, 0), 62)
         return min(self.backoff_initial_s * 2.0**exponent, self.backoff_max_s) * random.uniform(0.5, 1.0)
+
+    def _report_queue_depth(self) -> None:
+        self._queue_changed = False
+        if self._queue_gauge is not None:
+            with self._lock:
+                (pending,) = self._connection().execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()
+            self._queue_gauge.set(pending)
 
     # --- housekeeping -----------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ from bzzz.supervisor.commands import COMMANDS
 from bzzz.supervisor.commands.errors import BAD_REQUEST, UNKNOWN_COMMAND, WRONG_STATE, CommandError
 from bzzz.supervisor.datadir import DataDirLock
 from bzzz.supervisor.errors import StartError
+from bzzz.supervisor.metrics import MetricsEndpoint
 from bzzz.supervisor.worker import State, Worker, WorkerStartError, describe_exit, last_words
 
 CONTROL_SOCKET = "control.sock"
@@ -102,6 +103,7 @@ class Supervisor:
         self.started_at = time.monotonic()
         self._heartbeat_decoder = msgspec.msgpack.Decoder(Heartbeat)
         self.bus: BusProxy | None = None
+        self.metrics = MetricsEndpoint(self.run_dir, config.metrics.address)
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -121,10 +123,14 @@ class Supervisor:
         removed = run_dir.claim()  # held, as the data dir's lock is, until this process ends or lets go
         if removed:
             log.info("cleaned stale files of a previous supervisor", files=[p.name for p in removed])
+        self.metrics.prepare()
         context = zmq.Context()
         sockets: list[zmq.Socket[bytes]] = []
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
+            # First: an address that cannot be served stops the agent before anything started.
+            if (address := self.metrics.start(self)) is not None:
+                log.info("metrics served", address=address, path="/metrics")
             self.bus = BusProxy(self.run_dir, context=context).start()
             control = self._bind(context, zmq.ROUTER, CONTROL_SOCKET)
             sockets.append(control)
@@ -153,6 +159,7 @@ class Supervisor:
                 sock.close(linger=0)
             if self.bus is not None:
                 self.bus.stop()  # after the workers: their last events still go through
+            self.metrics.stop()
             context.term()
             run_dir.release()
         level = log.info if self.exit_status == 0 else log.error
@@ -183,7 +190,7 @@ class Supervisor:
         while any(w.process is not None for w in self.workers.values()):
             now = time.monotonic()
             for worker in self.workers.values():
-                status = worker.reap()
+                status = self._reap(worker)
                 if status is not None:
                     worker.state, worker.last_exit = State.STOPPED, describe_exit(status)
                 elif worker.process is not None and now >= (worker.kill_at or deadline):
@@ -198,7 +205,7 @@ class Supervisor:
             self.bus.stop()
             self.bus.start()
         for worker in self.workers.values():
-            status = worker.reap()
+            status = self._reap(worker)
             if status is not None:
                 self._on_exit(worker, status, now)
             elif worker.process is not None:
@@ -216,6 +223,14 @@ class Supervisor:
             if worker.state is State.BACKOFF and worker.restart_at is not None and now >= worker.restart_at:
                 self._start(worker, now)
 
+    def _reap(self, worker: Worker) -> int | None:
+        """`worker.reap()`, and its process's live gauges gone before anything starts in its place."""
+        pid = worker.pid
+        status = worker.reap()
+        if status is not None:
+            self.metrics.process_gone(pid)
+        return status
+
     def _start(self, worker: Worker, now: float) -> None:
         try:
             worker.start(
@@ -228,6 +243,7 @@ class Supervisor:
                     "BZZZ_WORKERS": ",".join(sorted(self.workers)),
                     "BZZZ_WORKER_SETTINGS": json.dumps(worker.config.settings),
                     TOKEN_SOURCE_ENV: self.config.github_token.model_dump_json(),  # where, never a secret
+                    **self.metrics.worker_env(),
                 },
                 now,
             )
@@ -361,6 +377,7 @@ class Supervisor:
                 "run_dir": str(self.run_dir),
                 "data_dir": str(self.config.data_dir),
                 "bus": self._bus_status(),
+                "metrics": self.metrics.address,
             },
             "workers": [worker.status(now) for worker in self.workers.values()],
         }

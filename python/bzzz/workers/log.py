@@ -17,6 +17,7 @@ import structlog
 from bzzz import runtime
 from bzzz.bus import Service
 from bzzz.log import AgentLog
+from bzzz.log.metrics import LogMetrics
 from bzzz.log.service import SERVICE, LogAppender, LogWorkerSettings
 from bzzz.paths import DataDir, merkle_dir
 from bzzz.state import WorkerState
@@ -36,6 +37,7 @@ def main(rt: runtime.WorkerRuntime) -> int:
     with open_log(rt) as agent_log, WorkerState.for_worker(rt.data_dir, rt.name) as state:
         if agent_log.log.recovery:
             log.warning("log recovered after a crash", recovery=agent_log.log.recovery)
+        metrics = LogMetrics(agent_log.log.length)
         appender = LogAppender(agent_log.log, state)
         if settled := appender.recover():
             log.info("settled appends a crash left unfinished", count=settled)
@@ -46,11 +48,13 @@ def main(rt: runtime.WorkerRuntime) -> int:
             next_prune = time.monotonic()
             while not rt.stopping.is_set():
                 service.serve_one(rt.interval / 2)
+                metrics.observe(agent_log.log.length)
                 rt.heartbeat()
                 if time.monotonic() >= next_prune:
                     appender.prune(settings.retention_s)
                     next_prune = time.monotonic() + settings.prune_every_s
         agent_log.append_event("worker_stopped", worker=rt.name, node_id=rt.node_id, pid=os.getpid())
+        metrics.observe(agent_log.log.length)
     return 0
 
 

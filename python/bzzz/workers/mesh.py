@@ -6,7 +6,7 @@
     [workers.mesh.settings]
     listen = ["/ip4/0.0.0.0/tcp/4001"]
     capabilities_interval_s = 10
-    metrics_port = 9464
+    metrics_port = 9464                  # this worker only: prefer the agent's [metrics] listen
     discovery = { bootstrap = ["/ip4/10.0.0.5/tcp/4001/p2p/12D3KooW..."] }
     capabilities = { ollama_endpoints = ["http://127.0.0.1:11434"], max_tasks = 2 }
 
