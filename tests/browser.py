@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 from selenium import webdriver
 from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
     JavascriptException,
     NoAlertPresentException,
     NoSuchElementException,
@@ -82,7 +84,13 @@ class Browser:
             self.driver,
             timeout,
             poll_frequency=0.2,
-            ignored_exceptions=(NoSuchElementException, StaleElementReferenceException, JavascriptException),
+            ignored_exceptions=(
+                NoSuchElementException,
+                StaleElementReferenceException,
+                JavascriptException,
+                ElementClickInterceptedException,
+                ElementNotInteractableException,
+            ),
         )
         try:
             return waiter.until(condition)
@@ -100,6 +108,16 @@ class Browser:
             return found if found.is_displayed() else None
 
         return self.wait(shown, what or f"{css} visible", timeout)
+
+    def click(self, css: str, what: str | None = None, timeout: float = DEADLINE_S) -> None:
+        """Clicks the first element matching `css`, looked up afresh until a click lands (a live
+        page re-renders what it shows: an element found a moment ago may be gone)."""
+
+        def clicked(d: WebDriver) -> bool:
+            d.find_element(By.CSS_SELECTOR, css).click()
+            return True
+
+        self.wait(clicked, what or f"a click on {css}", timeout)
 
     def all(self, css: str) -> list[WebElement]:
         return list(self.driver.find_elements(By.CSS_SELECTOR, css))
@@ -123,7 +141,7 @@ class Browser:
 
     def click_tab(self, tab: str) -> WebElement:
         """Switches the page to section `tab` (contract: a[data-tab] shows section#<tab>)."""
-        self.element(f'a[data-tab="{tab}"]').click()
+        self.click(f'a[data-tab="{tab}"]')
         return self.visible(f"section#{tab}", f"the {tab} section shown")
 
     def screenshot(self, step: str) -> Path:

@@ -113,6 +113,12 @@ def test_demo_keep_serves_the_monitor_page_after_the_summary_until_ctrl_c_then_s
             return {a["node_id"] for a in agents if a["live"]}
 
         wait_until(lambda: live_agents() == {"agent-1", "agent-2", "agent-3"}, 60, "three live agents on the page")
+
+        def tasks_done() -> int:
+            tasks = httpx.get(url + "api/tasks", timeout=30).json()["tasks"]
+            return sum(t["state"] == "pr" for t in tasks if t["repo"] == "alice/widgets")
+
+        wait_until(lambda: tasks_done() == 4, 120, "the four tasks at their PRs on the page, as in the summary")
         run_dirs = [tmp_path / "demo" / name / "run" for name in ("agent-1", "agent-2", "agent-3", "monitor")]
         pids = [int((run / PID_FILE).read_text().split()[0]) for run in run_dirs]
         assert all(_pid_alive(pid) for pid in pids)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser import Browser
+from tests.browser import DEADLINE_S, Browser
 
 # Scrolls the log view's scrolling box (whichever element of section#logs scrolls) to its end;
 # a virtual list renders only what is in view.
@@ -22,41 +22,50 @@ if (box.scrollTop + box.clientHeight < box.scrollHeight) {
 """
 
 
-def by_attribute(browser: Browser, css: str, name: str, value: str) -> Any:
-    """The first element matching `css` whose attribute `name` is exactly `value` (a value any
-    peer chose: compared in the page, never quoted into a selector), or None."""
-    return browser.script(
-        "return [...document.querySelectorAll(arguments[0])].find(e => e.getAttribute(arguments[1]) === arguments[2])"
-        " || null",
-        css,
-        name,
-        value,
-    )
+# The first element matching a selector (and, if given, whose attribute is exactly a value: a
+# value a peer chose is compared in the page, never quoted into a selector), read in one go: its
+# rendered text, its text content and its attributes. One script, so nothing can be re-rendered
+# between finding and reading it.
+READ = """
+const [css, name, value] = arguments;
+const el = [...document.querySelectorAll(css)].find((e) => name === null || e.getAttribute(name) === value);
+if (!el) return null;
+const attrs = {};
+for (const a of el.attributes) attrs[a.name] = a.value;
+return {text: el.innerText, content: el.textContent, attrs};
+"""
 
 
-def agent_row(browser: Browser, node_id: str) -> Any:
-    return browser.wait(
-        lambda d: by_attribute(browser, "section#agents tr[data-node-id]", "data-node-id", node_id),
-        f"the row of agent {node_id[:40]!r}",
-    )
+def read(
+    browser: Browser,
+    css: str,
+    name: str | None = None,
+    value: str | None = None,
+    what: str = "",
+    timeout: float = DEADLINE_S,
+) -> Any:
+    """{"text", "content", "attrs"} of the element, once there is one."""
+    where = f" with {name}={value[:40]!r}" if name is not None and value is not None else ""
+    return browser.wait(lambda d: browser.script(READ, css, name, value), what or f"{css}{where}", timeout)
+
+
+# Clicks the log key in an agent's row, found afresh (rows are re-rendered as agents change).
+CLICK_LOG_KEY = """
+const [nodeId, key] = arguments;
+const row = [...document.querySelectorAll('section#agents tr[data-node-id]')].find(
+  (e) => e.getAttribute('data-node-id') === nodeId);
+const link = row && [...row.querySelectorAll('a, button, [data-log-key]')].find(
+  (e) => (e.textContent + (e.getAttribute('data-log-key') || '')).includes(key.slice(0, 8)));
+if (!link) return false;
+link.click();
+return true;
+"""
 
 
 def open_log(browser: Browser, node_id: str, key: str) -> None:
     """Opens the agent's log in the log view by clicking its key in the agent's row."""
     browser.click_tab("agents")
-    row = agent_row(browser, node_id)
-    link = browser.wait(
-        lambda d: next(
-            (
-                e
-                for e in row.find_elements("css selector", "a, button, [data-log-key]")
-                if key[:8] in (e.text + (e.get_attribute("data-log-key") or ""))
-            ),
-            None,
-        ),
-        f"the log key in the row of {node_id[:40]!r}",
-    )
-    link.click()
+    browser.wait(lambda d: browser.script(CLICK_LOG_KEY, node_id, key), f"the log key in the row of {node_id[:40]!r}")
     browser.visible("section#logs", "the log view")
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from bzzz.cli import demo
 from bzzz.hmmm.client import HmmmClient
 from bzzz.log.events import encode_event
 from bzzz.log.service import LogClient
@@ -25,7 +24,8 @@ from tests.agents import Agent, free_port, wait_until
 from tests.browser import Browser
 from tests.executor.fake_ollama import fake_ollama
 from tests.hmmm.cluster import workers
-from tests.monitor.page import agent_row, by_attribute, open_log
+from tests.monitor.harness import monitor_for
+from tests.monitor.page import open_log, read
 
 MARK = "bzzz-injected"
 CAP_BYTES = 2048  # the monitor's cap on a peer's string (contract: 2 KiB of UTF-8 by default)
@@ -105,11 +105,8 @@ def test_markup_scripts_and_megabytes_from_a_peer_show_as_escaped_capped_text_an
     with fake_ollama([MODEL], ["ACK"]) as model:
         agent = hostile_agent(start_agent, tmp_path, model.url)
         address = wait_until(lambda: MeshClient(agent.run_dir).status()["listen"], 60, "the agent listening")[0]
-        monitor, page = demo._start_monitor(tmp_path, [address], "127.0.0.1:0")
-        try:
-            run(agent, browser, page)
-        finally:
-            demo._stop([monitor])
+        with monitor_for(tmp_path, [address]) as monitor:
+            run(agent, browser, monitor.url)
 
 
 def run(agent: Agent, browser: Browser, page: str) -> None:
@@ -140,25 +137,21 @@ def run(agent: Agent, browser: Browser, page: str) -> None:
 
     # Agents: the row's text is the markup itself, visible.
     browser.click_tab("agents")
-    text = agent_row(browser, NODE_ID).text
+    text = read(browser, "section#agents tr[data-node-id]", "data-node-id", NODE_ID)["text"]
     assert NODE_ID in text and MODEL in text and TOOL in text, text
     browser.screenshot("agents-row-escaped")
     assert injected(browser) == NOTHING
 
     # Topology: the node is drawn under its id, as text.
     browser.click_tab("topology")
-    node = browser.wait(
-        lambda d: by_attribute(browser, "section#topology [data-node-id]", "data-node-id", NODE_ID),
-        "the hostile node drawn",
-    )
-    assert node.get_attribute("data-node-id") == NODE_ID
+    node = read(browser, "section#topology [data-node-id]", "data-node-id", NODE_ID, "the hostile node drawn")
+    assert NODE_ID in node["content"]  # its label and title, as text
     browser.screenshot("topology-escaped")
     assert injected(browser) == NOTHING
 
     # Discussions: the plan is shown as text, cut to the cap (its end never reaches the page).
     browser.click_tab("discussions")
-    message = browser.element(f'[data-discussion="{TASK}"] .message .text', "the hostile plan shown")
-    shown = message.text
+    shown = read(browser, f'[data-discussion="{TASK}"] .message .text', what="the hostile plan shown")["text"]
     assert shown.startswith(payload("plan")) and "END-OF-PLAN" not in shown and capped(shown), shown[:200]
     browser.screenshot("discussion-escaped-capped")
     assert injected(browser) == NOTHING

@@ -20,6 +20,7 @@ import httpx
 
 from bzzz._core import MerkleLog
 from bzzz.cli import demo
+from bzzz.monitor.launch import MonitorProcess
 from bzzz.paths import DataDir, merkle_dir
 from bzzz.supervisor import ControlClient
 from tests.agents import wait_until
@@ -45,7 +46,7 @@ class WorkingMesh:
     forge_url: str
     page_url: str
     agents: dict[str, demo.Running] = field(default_factory=dict)
-    monitor: demo.Running | None = None
+    monitor: MonitorProcess | None = None
 
     def file_issue(self, title: str, body: str) -> str:
         """Files an issue as alice (approved: the agents trust her) and returns "alice/widgets#N"
@@ -102,7 +103,8 @@ def working_mesh(root: Path) -> Iterator[WorkingMesh]:
             mesh.start_agent(name)
             addresses.append(f"/ip4/127.0.0.1/tcp/{port}/p2p/{demo._peer_id(mesh.run_dir(name))}")
             bootstrap = bootstrap or addresses[0]
-        mesh.monitor, mesh.page_url = demo._start_monitor(root, addresses, "127.0.0.1:0")
+        mesh.monitor = demo._start_monitor(root, addresses, "127.0.0.1:0")
+        mesh.page_url = mesh.monitor.url
         for name in demo.AGENTS:
             wait_until(
                 lambda name=name: len(following(mesh.run_dir(name))) == len(demo.AGENTS) - 1,
@@ -113,6 +115,6 @@ def working_mesh(root: Path) -> Iterator[WorkingMesh]:
     finally:
         demo._stop([a for a in mesh.agents.values() if a.process.poll() is None])
         if mesh.monitor is not None:
-            demo._stop([mesh.monitor])
+            mesh.monitor.stop()
         forge.terminate()
         forge.wait(30)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import signal
 import socket
@@ -37,6 +36,7 @@ from bzzz.capabilities import list_models
 from bzzz.cli.errors import fail
 from bzzz.log.events import decode_entry
 from bzzz.mesh.client import SERVICE, MeshClient
+from bzzz.monitor.launch import MonitorProcess, start_monitor
 from bzzz.paths import DataDir, merkle_dir
 from bzzz.supervisor import ControlClient, ControlError
 
@@ -226,48 +226,22 @@ def _toml(config: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-MONITOR_URL = re.compile(r"monitor at (http://\S+)")
-
-
-def _start_monitor(root: Path, bootstrap: list[str], http: str, timeout_s: float = 60.0) -> tuple[Running, str]:
-    """`bzzz monitor` on the mesh of the agents, and its page's URL (the line it prints). It
-    dials every agent (`bootstrap`): it copies each log from its writer, over a connection of
-    its own. Like the agents, it finds nobody else (no mDNS, no DHT): another cluster on this
+def _start_monitor(root: Path, bootstrap: list[str], http: str) -> MonitorProcess:
+    """`bzzz monitor` on the mesh of the agents (its page's URL in `.url`). It dials every agent
+    (`bootstrap`), and like them finds nobody else (no mDNS, no DHT): another cluster on this
     machine stays out of the demo's page."""
-    config = root / "monitor.toml"
-    mesh = {
-        "listen": [f"/ip4/127.0.0.1/tcp/{_free_port()}"],
-        "capabilities_interval_s": 2,
-        "discovery": {"mdns": False, "dht": False, "bootstrap": bootstrap},
-    }
-    settings = {"node_id": "monitor", "data_dir": str(root / "monitor")}
-    config.write_text(_toml({**settings, "workers": {"mesh": {"module": "bzzz.workers.mesh", "settings": mesh}}}))
-    out = root / "monitor.out"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BZZZ_")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bzzz.cli.main",
-            "monitor",
-            "--config",
-            str(config),
-            "--http",
-            http,
-        ],
-        stdout=out.open("wb"),
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    monitor = Running("monitor", root / "monitor", process)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        found = MONITOR_URL.search(out.read_text(errors="replace"))
-        if found:
-            return monitor, found.group(1)
-        time.sleep(0.2)
-    _stop([monitor])
-    fail(f"the monitor did not start (see {out})")
+    mesh = {"capabilities_interval_s": 2, "discovery": {"mdns": False, "dht": False}}
+    try:
+        return start_monitor(
+            root / "monitor",
+            bootstrap=bootstrap,
+            http=http,
+            listen=f"/ip4/127.0.0.1/tcp/{_free_port()}",
+            mesh=mesh,
+            output=root / "monitor.out",
+        )
+    except RuntimeError as err:
+        fail(f"the monitor did not start: {err}")
 
 
 def _peer_id(run_dir: Path, timeout_s: float = 60.0) -> str:
@@ -356,8 +330,7 @@ def run_demo(
     say(f"  Ollama at {ollama_url}: " + (f"{', '.join(models)}" if models else "none (the model task is left out)"))
     forge, url = _start_forge(root, root / "seed.yaml")
     agents: list[Running] = []
-    monitors: list[Running] = []
-    page = ""
+    monitor: MonitorProcess | None = None
     outcome = 1
     try:
         say(f"  forge at {url}: alice/widgets")
@@ -377,9 +350,8 @@ def run_demo(
                 bootstrap = f"/ip4/127.0.0.1/tcp/{port}/p2p/{_peer_id(root / name / 'run')}"
         say(f"  {len(agents)} agents started: {', '.join(AGENTS)}")
         addresses = [f"/ip4/127.0.0.1/tcp/{p}/p2p/{_peer_id(a.run_dir)}" for p, a in zip(ports, agents, strict=True)]
-        monitor, page = _start_monitor(root, addresses, http)
-        monitors.append(monitor)
-        say(f"  monitor at {page} (the mesh, its tasks, discussions and logs, live)")
+        monitor = _start_monitor(root, addresses, http)
+        say(f"  monitor at {monitor.url} (the mesh, its tasks, discussions and logs, live)")
         # Issues are filed once every agent hears the others, so that every plan has listeners.
         _wait_for_mesh(agents, timeout_s=60.0)
         _file_issues(url, issues)
@@ -389,11 +361,13 @@ def run_demo(
         outcome = _summary(url, issues, results, peers, agents)
         _replicate(agents)
         if keep:
-            say(f"\nKept up until Ctrl-C: the monitor at {page}, the forge at {url}, the three agents.")
+            say(f"\nKept up until Ctrl-C: the monitor at {monitor.url}, the forge at {url}, the three agents.")
             _wait_for_interrupt()
             say("\nCtrl-C: stopping the agents, the monitor and the forge.")
     finally:
-        _stop(agents + monitors)
+        _stop(agents)
+        if monitor is not None:
+            monitor.stop()
         forge.terminate()
         forge.wait(10)
         if embedded is not None:
