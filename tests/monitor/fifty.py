@@ -14,7 +14,8 @@ The node's own identity is the first writer (its log is the node's own log); the
 in the node's replicas folder, where `bzzz.mesh.replication.Server.path_of` finds them. Each other
 identity advertises the node's address (where its log is served) and the node as its connection.
 
-Run: `python -m tests.monitor.fifty ROOT` after `write_writers(ROOT, ...)`; it writes ROOT/node.addr.
+Started by `fifty_node(ROOT, ...)` after `write_writers(ROOT, ...)`
+(`python -m tests.monitor.fifty ROOT INTERVAL_S PORT`); it writes ROOT/node.addr once listening.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bzzz._core import KeyPair, MerkleLog, sign_envelope
@@ -41,6 +42,7 @@ REPO = "acme/fleet"
 TASKS_PER_WRITER = 4  # each: claim, start, a plan in its discussion, execution, a PR
 MANIFEST = "writers.json"
 ADDR_FILE = "node.addr"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def write_writers(root: Path, count: int, entries: int) -> list[Writer]:
             data.replicas.mkdir(parents=True, exist_ok=True)
             staging.rename(data.replica(key))
         writers.append(Writer(node_id, peer_id, key, length))
-    (root / MANIFEST).write_text(json.dumps([w.__dict__ for w in writers]))
+    (root / MANIFEST).write_text(json.dumps([asdict(w) for w in writers]))
     return writers
 
 
@@ -133,6 +135,7 @@ def fifty_node(root: Path, interval_s: float, port: int) -> Iterator[str]:
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=REPO_ROOT,  # `tests` is importable from there
         )
     try:
         wait_until(lambda: addr.exists() or process.poll() is not None, 120, "the fifty-writer node listening")
@@ -160,7 +163,7 @@ def address(root: Path, port: int) -> str:
 async def _serve(root: Path, interval_s: float, port: int) -> None:
     import trio
     from libp2p.pubsub.pb import rpc_pb2
-    from libp2p.pubsub.pubsub import PUBSUB_SIGNING_PREFIX
+    from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 
     from bzzz.mesh.node import TOPIC_CAPABILITIES, MeshNode
     from bzzz.mesh.settings import MeshSettings
