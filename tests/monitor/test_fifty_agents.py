@@ -9,6 +9,7 @@ and how it is done instead, is in `tests.monitor.fifty`.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ def test_fifty_agents_and_100000_entries_are_shown_live_and_the_page_stays_respo
                 # While the monitor follows and indexes: every round the page answers a script,
                 # switches sections on a tab click and keeps its live stream.
                 rounds, during = 0, 0
+                deadline = time.monotonic() + DEADLINE_S * 4  # generous: not a measure of speed
                 tabs = ("agents", "topology", "tasks", "discussions")
                 while True:
                     before = indexed(api)
@@ -95,7 +97,7 @@ def test_fifty_agents_and_100000_entries_are_shown_live_and_the_page_stays_respo
                         break
                     if rounds == 1:
                         browser.screenshot("fifty-while-indexing")
-                    assert rounds < 2_000, "indexing never finished"
+                    assert time.monotonic() < deadline, f"indexing did not finish: {indexed(api)} of {TOTAL}"
                 print(f"page rounds: {rounds}, of which {during} while the monitor was indexing")
 
                 # Through the API: fifty live agents, fifty logs followed, all copied and indexed.
