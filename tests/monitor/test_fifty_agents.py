@@ -10,6 +10,7 @@ and how it is done instead, is in `tests.monitor.fifty`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,10 @@ def live_nodes(browser: Browser, writers: list[Writer]) -> dict[str, str]:
     return {node: peer for node, peer in browser.script(LIVE_NODES) if node in names}
 
 
+def hidden(browser: Browser, css: str) -> Callable[[Any], bool]:
+    return lambda _: not browser.element(css).is_displayed()
+
+
 def metric(api: Api, name: str) -> float | None:
     for line in api.http.get("/metrics").text.splitlines():
         if line.split(" ")[0] == name:
@@ -80,23 +85,24 @@ def test_fifty_agents_and_100000_entries_are_shown_live_and_the_page_stays_respo
             with fifty_node(root, INTERVAL_S, port):
                 # While the monitor follows and indexes: every round the page answers a script,
                 # switches sections on a tab click and keeps its live stream.
-                rounds, during = 0, 0
+                rounds, during, shot = 0, 0, None
                 deadline = time.monotonic() + DEADLINE_S * 4  # generous: not a measure of speed
                 tabs = ("agents", "topology", "tasks", "discussions")
                 while True:
                     before = indexed(api)
                     assert browser.script("return document.querySelectorAll('*').length") > 0
                     tab = tabs[rounds % len(tabs)]
-                    browser.click_tab(tab)
-                    browser.visible(f"section#{tab}", f"section {tab} after its tab's click")
+                    browser.click_tab(tab)  # and waits for its section to show
+                    left = tabs[(rounds - 1) % len(tabs)]
+                    browser.wait(hidden(browser, f"section#{left}"), f"section {left} hidden once {tab} is shown")
                     browser.attribute("body", "data-connected", "true")
                     rounds += 1
                     after = indexed(api)
                     during += 0 < before < TOTAL or 0 < after < TOTAL
                     if before >= TOTAL:
                         break
-                    if rounds == 1:
-                        browser.screenshot("fifty-while-indexing")
+                    if 0 < after < TOTAL and not shot:
+                        shot = browser.screenshot("fifty-while-indexing")
                     assert time.monotonic() < deadline, f"indexing did not finish: {indexed(api)} of {TOTAL}"
                 print(f"page rounds: {rounds}, of which {during} while the monitor was indexing")
 
