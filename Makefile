@@ -14,7 +14,7 @@ export TOOLS_CACHE
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 
 .PHONY: ollama-sysdeps ollama test-ollama base-image image test-image test-deploy container-sysdeps sysdeps setup \
-	build model demo test lint test-rust test-python bench stubtest typecheck clean vault test-vault
+	build model demo test lint test-rust test-python bench stubtest typecheck clean vault test-vault n8n test-n8n
 
 # apt-get install of those of the Debian packages $(1) that are missing (sudo unless root), with
 # the apt-get options $(2).
@@ -123,6 +123,16 @@ OLLAMA_TESTS := tests/capabilities/test_real_ollama.py tests/executor/test_real_
 
 test-ollama: ollama
 	$(PY) -m pytest -p no:cacheprovider -rs $(OLLAMA_TESTS)
+
+# Opt-in: a real n8n (tools/build/n8n.sh: from the npm registry, about 7 min and 1.7 GB the
+# first time) running the escalation workflow in docs/n8n.
+n8n:
+	tools/build/n8n.sh
+
+N8N_TESTS := tests/hmmm/test_n8n_real.py
+
+test-n8n: build n8n
+	$(PY) -m pytest -p no:cacheprovider -rs $(N8N_TESTS)
 
 # `make demo DEMO_ARGS=--keep`: after the summary, the forge, the agents and the monitor (its
 # page's URL is printed) stay up until Ctrl-C.
