@@ -18,6 +18,7 @@ fi
 command -v npm >/dev/null || { echo "n8n: npm not found (Node 20 + npm are needed)" >&2; exit 1; }
 
 mkdir -p "$CACHE"
+# Beside its final place, so the rename below is one atomic step on one filesystem.
 WORK=$(mktemp -d "$CACHE/.n8n-$VERSION.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cat >"$WORK/package.json" <<JSON
