@@ -10,8 +10,8 @@ named in the constants below, so the tests of the migration can refer to it:
 - `UNKNOWN_SPECIALTY_AGENT`: a specialty outside Hive's enum, a legacy `specialization` beside it;
 - `DUPLICATE_NAME`: carried by two agents with different ids;
 - `DELETED_AGENT`: removed after its task was assigned, so that task's agent went NULL;
-- tasks in every status of `TASK_STATUSES`, assigned and not, with metadata SQL NULL, `{}`, or
-  `{context, payload, type}`;
+- tasks in every status of `TASK_STATUSES` and one in `UNKNOWN_STATUS`, assigned and not,
+  with metadata SQL NULL, `{}`, or `{context, payload, type}`;
 - projects with and without Bzzz, ready to claim or not, private, and one with no git columns.
 
 Rows are dicts of column → value: None is SQL NULL, `JSON_NULL` the JSON value null, and a dict
@@ -31,11 +31,13 @@ from psycopg.types.json import Jsonb
 T0 = datetime(2025, 7, 1, 9, 0, tzinfo=UTC)
 Row = dict[str, Any]
 
-# Hive's specialties (its AgentType enum) and the statuses its coordinator gives tasks.
+# Hive's specialties and task statuses: the AgentType and TaskStatus enums of
+# backend/app/core/hive_coordinator.py. `UNKNOWN_STATUS` is outside that enum: a row cancelled by hand.
 SPECIALTIES = (
     "kernel_dev", "pytorch_dev", "profiler", "docs_writer", "tester", "cli_gemini", "general_ai", "reasoning",
 )  # fmt: skip
-TASK_STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
+TASK_STATUSES = ("pending", "in_progress", "completed", "failed")
+UNKNOWN_STATUS = "cancelled"
 
 JSON_NULL = object()
 NULL_JSONB_AGENT = "tully-mistral"
@@ -196,7 +198,7 @@ TASKS: list[Row] = [
      "workflow_id": WORKFLOW_ISSUE, "execution_id": EXEC_FAILED,
      "metadata": _meta("tester", {"test": "tests/test_auth.py::test_refresh"}, {"error": "timed out after 300s"}),
      "started_at": T0 + timedelta(hours=2), "completed_at": T0 + timedelta(hours=2, minutes=5)},
-    {"title": "Port the dashboard to Svelte", "description": "Dropped", "priority": 5, "status": "cancelled",
+    {"title": "Port the dashboard to Svelte", "description": "Dropped", "priority": 5, "status": UNKNOWN_STATUS,
      "metadata": _meta("general_ai", {})},
     {"id": GHOST_TASK, "title": "Summarise the Q2 incidents", "priority": 4, "status": "pending",
      "assigned_agent_id": DELETED_AGENT, "metadata": _meta("docs_writer", {"quarter": "2025Q2"})},

@@ -104,10 +104,12 @@ def test_an_unknown_specialty_and_a_duplicate_name_are_present(hive_db: Postgres
     assert _one(hive_db, "SELECT count(DISTINCT id) FROM agents WHERE name = %s", rows.DUPLICATE_NAME) == 2
 
 
-def test_tasks_cover_every_status_assigned_and_not_with_every_metadata_shape(hive_db: Postgres) -> None:
+def test_tasks_cover_every_status_and_an_unknown_one_assigned_or_not_every_metadata_shape(
+    hive_db: Postgres,
+) -> None:
     with hive_db.connect() as conn:
         tasks = conn.execute("SELECT status, assigned_agent_id, metadata FROM tasks").fetchall()
-    assert {t[0] for t in tasks} == set(rows.TASK_STATUSES)
+    assert {t[0] for t in tasks} == {*rows.TASK_STATUSES, rows.UNKNOWN_STATUS}
     assert any(t[1] is None for t in tasks) and any(t[1] is not None for t in tasks)
     metadata = [t[2] for t in tasks]
     assert None in metadata and {} in metadata
