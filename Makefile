@@ -35,11 +35,14 @@ DEBS := gcc python3-dev libgmp-dev iproute2 bubblewrap
 # through chromedriver) and a real Prometheus (promtool, console templates). Without
 # recommends: Prometheus' would pull in node-exporter, Chromium's fonts and extras.
 OBSERVE_DEBS := chromium chromium-driver prometheus
+# A real PostgreSQL 15 for the Hive-migration tests (tests/hive/postgres.py); libpq5 is what psycopg loads.
+HIVE_DEBS := postgresql-15 libpq5
 
 sysdeps: $(VENV)/.sysdeps
 $(VENV)/.sysdeps:
 	$(call apt_install,$(DEBS))
 	$(call apt_install,$(OBSERVE_DEBS),--no-install-recommends)
+	$(call apt_install,$(HIVE_DEBS),--no-install-recommends)
 	@mkdir -p $(VENV) && touch $@
 
 # Opt-in: what the image, compose, Swarm and systemd checks need (docker/README.md). Debian's
